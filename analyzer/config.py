@@ -1,0 +1,73 @@
+"""Where things are: one typed configuration for every stage.
+
+Paths are relative to the project home: ``$ANALYZER_HOME`` if set, else the
+checkout that holds this package (so ``load()`` works from any folder).  Nothing is read or created at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+__all__ = ["Config", "KERNEL_VERSION", "DEFAULT_URL", "DEFAULT_PARTS", "EXTRA_PARTS"]
+
+KERNEL_VERSION = "4.4.1"
+DEFAULT_URL = "https://cdn.kernel.org/pub/linux/kernel/v4.x/linux-4.4.1.tar.xz"
+#: the folders of the release that the analysis reads
+DEFAULT_PARTS = ("net", "fs", "include")
+#: further folders that ``fetch --all`` adds
+EXTRA_PARTS = ("arch/x86/include", "kernel", "mm", "lib")
+
+
+@dataclass(frozen=True)
+class Config:
+    home: Path
+
+    @classmethod
+    def default(cls) -> Config:
+        home = os.environ.get("ANALYZER_HOME") or Path(__file__).resolve().parents[1]
+        return cls(Path(home).resolve())
+
+    def with_home(self, home: Path) -> Config:
+        return replace(self, home=Path(home).resolve())
+
+    @property
+    def kernel_root(self) -> Path:
+        """Where fetched sources go: ``kernel-src/``."""
+        return self.home / "kernel-src"
+
+    @property
+    def kernel_dir(self) -> Path:
+        """The source tree: ``kernel-src/linux-4.4.1``."""
+        return self.kernel_root / f"linux-{KERNEL_VERSION}"
+
+    @property
+    def manifest(self) -> Path:
+        return self.kernel_root / "MANIFEST"
+
+    @property
+    def build_dir(self) -> Path:
+        return self.home / "build"
+
+    @property
+    def store_path(self) -> Path:
+        return self.build_dir / "analysis.sqlite"
+
+    @property
+    def graph_path(self) -> Path:
+        return self.build_dir / "graph.sqlite"
+
+    @property
+    def model_dir(self) -> Path:
+        """Generated Python of the model: ``build/model``."""
+        return self.build_dir / "model"
+
+    @property
+    def site_dir(self) -> Path:
+        """The MkDocs project: ``site/`` (mkdocs.yml, docs/)."""
+        return self.home / "site"
+
+    @property
+    def tarball(self) -> str:
+        return os.environ.get("KERNEL_TARBALL", "") or DEFAULT_URL
