@@ -1,0 +1,370 @@
+"""Run the stages: extraction of the whole tree into the store, and ``analyze``.
+
+:func:`extract_tree` takes the fetched kernel tree (``cfg.kernel_dir``) and
+produces the store (``cfg.store_path``) and an :class:`ExtractReport`.  It
+finds the C files (``*.c``, ``*.h``) of ``net/``, ``fs/`` and ``include/``,
+hashes them, and re-extracts only the files that are new or whose SHA-256
+changed (facts of removed files are dropped), in parallel worker processes,
+writing everything in one transaction.  Facts made by another version of the
+extractor's code (see :func:`fingerprint`) are never reused.
+
+:func:`analyze` is the main job of ``make analyze``: fetch, extract, then the
+graph, model and docs stages that exist, one line per stage with its time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from importlib import resources
+from multiprocessing import get_context
+from pathlib import Path
+
+from analyzer.config import DEFAULT_PARTS, Config
+from analyzer.errors import AnalyzerError
+from analyzer.store import FileRow, Store, Writer, fact_rows
+
+__all__ = ["ExtractReport", "extract_tree", "analyze", "discover", "fingerprint",
+           "SOURCE_SUFFIXES", "MAX_FILE_BYTES"]
+
+#: the files that are extracted
+SOURCE_SUFFIXES = (".c", ".h")
+#: files larger than this are recorded with a warning and not parsed
+MAX_FILE_BYTES = 32 * 1024 * 1024
+#: files per task sent to a worker process
+_CHUNK = 8
+
+
+@dataclass(frozen=True)
+class ExtractReport:
+    """What :func:`extract_tree` did and what the store now holds."""
+
+    files: int  # files in the tree (and in the store)
+    parsed: int  # files extracted by this run
+    cached: int  # files whose facts were kept from the previous run
+    removed: int  # files dropped because they left the tree
+    records: dict[str, int] = field(default_factory=dict)  # kind -> count in the store
+    error_files: int = 0  # files with tree-sitter ERROR/MISSING nodes
+    error_bytes: int = 0
+    total_bytes: int = 0
+    warnings: int = 0
+    warning_files: tuple[str, ...] = ()  # the files that have warnings
+    seconds: float = 0.0
+    jobs: int = 1
+    store: str = ""
+    generation: int = 0
+
+    @property
+    def error_bytes_share(self) -> float:
+        return self.error_bytes / self.total_bytes if self.total_bytes else 0.0
+
+    def summary(self) -> str:
+        """A few lines for the terminal."""
+        recs = ", ".join(f"{n:,} {k}" for k, n in self.records.items())
+        share = self.error_files / self.files if self.files else 0.0
+        return "\n".join([
+            f"extracted {self.parsed:,} of {self.files:,} files ({self.cached:,} cached, "
+            f"{self.removed:,} removed) in {self.seconds:.2f} s with {self.jobs} jobs",
+            f"records: {recs}",
+            f"parse errors: {self.error_files:,} files ({share:.1%}), "
+            f"{self.error_bytes_share:.2%} of {self.total_bytes:,} bytes in ERROR nodes",
+            f"warnings: {self.warnings:,} in {len(self.warning_files):,} files"
+            + (f" (e.g. {', '.join(self.warning_files[:3])})" if self.warning_files else ""),
+            f"store: {self.store} (generation {self.generation})",
+        ])
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["warning_files"] = list(self.warning_files)
+        data["error_bytes_share"] = self.error_bytes_share
+        return data
+
+
+# --- the files -------------------------------------------------------------
+
+def _require_tree(cfg: Config) -> None:
+    if not any((cfg.kernel_dir / part).is_dir() for part in DEFAULT_PARTS):
+        raise AnalyzerError(
+            f"no kernel sources at {cfg.kernel_dir} (expected {', '.join(DEFAULT_PARTS)}/); "
+            "run `python -m analyzer fetch` (set KERNEL_TARBALL to a local "
+            "linux-4.4.1 tarball to work offline)")
+
+
+def discover(cfg: Config, parts: tuple[str, ...] = DEFAULT_PARTS) -> list[str]:
+    """The C files of ``parts`` under ``cfg.kernel_dir``, relative, sorted."""
+    _require_tree(cfg)
+    found: list[str] = []
+    root = str(cfg.kernel_dir)
+    for part in parts:
+        stack = [os.path.join(root, part)]
+        while stack:
+            try:
+                entries = list(os.scandir(stack.pop()))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                elif e.name.endswith(SOURCE_SUFFIXES) and e.is_file(follow_symlinks=False):
+                    found.append(os.path.relpath(e.path, root))
+    return sorted(p.replace(os.sep, "/") for p in found)
+
+
+def _hash_file(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _hashes(cfg: Config, files: list[str]) -> dict[str, str]:
+    """relpath -> sha256 (threads: hashlib releases the GIL on big buffers)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = cfg.kernel_dir
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as ex:
+        digests = ex.map(lambda rel: _safe_hash(root / rel), files, chunksize=64)
+        return dict(zip(files, digests, strict=True))
+
+
+def _safe_hash(path: Path) -> str:
+    try:
+        return _hash_file(str(path))
+    except OSError as e:  # unreadable: a hash that never matches, the worker warns
+        return f"unreadable:{e.errno}"
+
+
+# --- the extractor's identity ------------------------------------------------
+
+_IMPORT = re.compile(rb"^\s*(?:from\s+analyzer(?:\.(\w+))?\s+import\s+([\w, ()]+)"
+                     rb"|import\s+analyzer\.(\w+))", re.M)
+
+
+def _local_imports(module: str) -> set[str]:
+    """The ``analyzer`` modules that the source of ``analyzer.<module>`` imports."""
+    path = Path(__file__).with_name(f"{module}.py")
+    if not path.is_file():
+        return set()
+    found = set()
+    for m in _IMPORT.finditer(path.read_bytes()):
+        if m.group(1) or m.group(3):
+            found.add((m.group(1) or m.group(3)).decode())
+        else:
+            found.update(w.strip().decode() for w in re.split(rb"[,()\s]+", m.group(2)) if w)
+    return {m for m in found if Path(__file__).with_name(f"{m}.py").is_file()}
+
+
+@cache
+def fingerprint() -> str:
+    """A hash of the code and data that make facts: ``extract.py`` with the
+    ``analyzer`` modules it imports (transitively), ``queries/*.scm`` and
+    ``kernel/*.toml``, and the store's schema.  A store made under another
+    fingerprint is rebuilt from nothing."""
+    todo, seen = ["extract", "store"], set()
+    while todo:
+        mod = todo.pop()
+        if mod not in seen:
+            seen.add(mod)
+            todo.extend(_local_imports(mod))
+    h = hashlib.sha256()
+    paths = [Path(__file__).with_name(f"{m}.py") for m in sorted(seen)]
+    for pkg, suffix in (("analyzer.queries", ".scm"), ("analyzer.kernel", ".toml")):
+        paths += sorted(p for p in Path(str(resources.files(pkg))).iterdir()
+                        if p.name.endswith(suffix))
+    for p in paths:
+        if p.is_file():
+            h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+# --- the workers -------------------------------------------------------------
+
+_Result = tuple[tuple, list]  # (FileRow fields, fact rows)
+
+
+def _extractor() -> Callable:
+    from analyzer.extract import extract_file
+
+    return extract_file
+
+
+def _input_warning(data: bytes) -> str:
+    """Why ``data`` is not C source worth parsing, or ""."""
+    if len(data) > MAX_FILE_BYTES:
+        return (f"too-large: {len(data):,} bytes, over the {MAX_FILE_BYTES:,}-byte limit; "
+                "not parsed")
+    if b"\0" in data[:65536]:
+        return "binary: NUL bytes, not C source; not parsed"
+    return ""
+
+
+def _extract_one(root: str, rel: str) -> _Result:
+    """Read, hash and extract one file; never raises."""
+    try:
+        with open(os.path.join(root, rel), "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return (rel, f"unreadable:{e.errno}", 0, 0, 0, (f"unreadable: {e.strerror}",)), []
+    sha = hashlib.sha256(data).hexdigest()
+    why = _input_warning(data)
+    if why:
+        return (rel, sha, len(data), 0, 0, (why,)), []
+    try:
+        facts = _extractor()(rel, data)
+        rows = fact_rows(facts)
+    except Exception as e:  # the extractor's contract says never; keep the run going
+        return (rel, sha, len(data), 0, 0, (f"crash: {type(e).__name__}: {e}",)), []
+    warnings = tuple(facts.warnings)
+    if not data.strip():
+        warnings += ("empty: no C code",)
+    return (rel, sha, len(data), facts.error_nodes, facts.error_bytes, warnings), rows
+
+
+_ROOT = ""
+
+
+def _init_worker(root: str) -> None:
+    global _ROOT
+    _ROOT = root
+
+
+def _work(rel: str) -> _Result:
+    return _extract_one(_ROOT, rel)
+
+
+def _run(root: str, todo: list[str], jobs: int) -> Iterator[_Result]:
+    """Extract ``todo`` over ``jobs`` processes (in this one when 1)."""
+    if jobs <= 1 or len(todo) < 2:
+        for rel in todo:
+            yield _extract_one(root, rel)
+        return
+    ctx = get_context("fork") if sys.platform.startswith("linux") else get_context()
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=(root,)) as pool:
+        yield from pool.imap_unordered(_work, todo, chunksize=_CHUNK)
+
+
+# --- the stage ----------------------------------------------------------------
+
+def _order(cfg: Config, todo: list[str]) -> list[str]:
+    """Biggest files first, so that no worker is left with a big one at the end."""
+    root = cfg.kernel_dir
+
+    def size(rel: str) -> int:
+        try:
+            return (root / rel).stat().st_size
+        except OSError:
+            return 0
+
+    return sorted(todo, key=size, reverse=True)
+
+
+def extract_tree(cfg: Config, jobs: int = 0, progress: bool = True) -> ExtractReport:
+    """Extract the tree into the store, re-parsing only what changed.
+
+    Parameters
+    ----------
+    cfg : Config
+        Where the tree (``cfg.kernel_dir``) and the store (``cfg.store_path``) are.
+    jobs : int
+        Worker processes; 0 means one per core.
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    ExtractReport
+    """
+    start = time.perf_counter()
+    jobs = jobs if jobs > 0 else os.cpu_count() or 1
+    files = discover(cfg)
+    current = _hashes(cfg, files)
+    with Writer(cfg.store_path, fingerprint()) as w:
+        old = w.old_hashes()
+        todo = [p for p, h in current.items() if old.get(p) != h]
+        gone = [p for p in old if p not in current]
+        w.remove(gone)
+        for stat, rows in _progress(_run(str(cfg.kernel_dir), _order(cfg, todo), jobs),
+                                    len(todo), progress):
+            w.add(FileRow(*stat), rows)
+    return _report(cfg, len(files), len(todo), len(gone), jobs, time.perf_counter() - start)
+
+
+def _progress(results: Iterator, total: int, show: bool) -> Iterator:
+    if not show or not total:
+        return results
+    from tqdm import tqdm
+
+    return tqdm(results, total=total, unit="file", desc="extract", smoothing=0.1,
+                dynamic_ncols=True, leave=False)
+
+
+def _report(cfg: Config, total: int, parsed: int, removed: int, jobs: int,
+            seconds: float) -> ExtractReport:
+    with Store.open(cfg.store_path) as st:
+        row = st.conn.execute(
+            "SELECT count(*), coalesce(sum(size),0), coalesce(sum(error_nodes>0),0), "
+            "coalesce(sum(error_bytes),0) FROM files").fetchone()
+        warned = st.conn.execute("SELECT path, warnings FROM files WHERE warnings != '[]' "
+                                 "ORDER BY path").fetchall()
+        return ExtractReport(
+            files=row[0], parsed=parsed, cached=total - parsed, removed=removed,
+            records=st.counts(), error_files=row[2], error_bytes=row[3],
+            total_bytes=row[1], warnings=sum(len(json.loads(w)) for _, w in warned),
+            warning_files=tuple(p for p, _ in warned), seconds=round(seconds, 3),
+            jobs=jobs, store=str(cfg.store_path), generation=st.generation())
+
+
+# --- make analyze --------------------------------------------------------------
+
+def _has_module(name: str) -> bool:
+    """Is ``name`` a module with code (not an empty namespace folder)?"""
+    spec = importlib.util.find_spec(name)
+    return spec is not None and spec.origin not in (None, "namespace")
+
+
+def _stage(name: str, module: str, attr: str, call: Callable) -> None:
+    """Run ``call(function)`` for ``module.attr`` if it exists, printing its time."""
+    if not _has_module(module):
+        print(f"{name:<8} skipped: {module} is not written yet", flush=True)
+        return
+    fn = getattr(importlib.import_module(module), attr, None)
+    if fn is None:
+        print(f"{name:<8} skipped: {module} has no {attr}() yet", flush=True)
+        return
+    start = time.perf_counter()
+    result = call(fn)
+    note = _one_line(result)
+    print(f"{name:<8} {time.perf_counter() - start:7.2f} s" + (f"  {note}" if note else ""),
+          flush=True)
+
+
+def _one_line(result) -> str:
+    if result is None:
+        return ""
+    if isinstance(result, ExtractReport):
+        return (f"{result.parsed:,} parsed, {result.cached:,} cached, "
+                f"{sum(result.records.values()):,} records, {result.warnings:,} warnings")
+    text = str(result).strip().splitlines()
+    return text[0][:120] if text else ""
+
+
+def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True) -> None:
+    """Fetch (a no-op on a verified tree), extract, build the graph, generate
+    the model and, when ``docs``, build the site: one line per stage."""
+    _stage("fetch", "analyzer.fetch", "fetch",
+           lambda f: f(cfg.tarball, cfg, parts=DEFAULT_PARTS, progress=progress))
+    _stage("extract", "analyzer.pipeline", "extract_tree",
+           lambda f: f(cfg, jobs=jobs, progress=progress))
+    _stage("graph", "analyzer.graph", "build_graph_store",
+           lambda f: f(cfg, progress=progress))
+    _stage("model", "analyzer.model", "generate_all", lambda f: f(cfg))
+    if docs:
+        _stage("docs", "analyzer.docs", "build_site",
+               lambda f: f(cfg, strict=True, progress=progress))

@@ -1,0 +1,158 @@
+"""The SQLite store: round trip of every record kind, lookups, transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from standin_extract import sample_facts
+
+from analyzer import records
+from analyzer.errors import AnalyzerError
+from analyzer.store import KEY_FIELDS, FileRow, Store, Writer, decode, encode
+
+
+def _write(path, *facts, fingerprint="fp"):
+    with Writer(path, fingerprint) as w:
+        for f in facts:
+            w.add_facts(f)
+    return path
+
+
+def test_every_kind_has_a_key_field():
+    assert set(KEY_FIELDS) == set(records.RECORD_KINDS)
+
+
+@pytest.mark.parametrize("kind", list(records.RECORD_KINDS))
+def test_encode_decode_round_trip(kind):
+    for rec in getattr(sample_facts(), kind):
+        back = decode(kind, encode(rec))
+        assert back == rec
+        assert hash(back) == hash(rec)  # tuples, not lists
+        assert records.from_dict(type(rec), records.to_dict(back)) == rec
+
+
+@pytest.mark.parametrize("kind", list(records.RECORD_KINDS))
+def test_store_round_trip_every_kind(tmp_path, kind):
+    facts = sample_facts("net/x.c")
+    other = sample_facts("fs/y.c")
+    path = _write(tmp_path / "a.sqlite", facts, other)
+    with Store.open(path) as st:
+        want = list(getattr(facts, kind)) + list(getattr(other, kind))
+        assert list(st.all(kind)) == want
+        assert st.in_file(kind, "fs/y.c") == list(getattr(other, kind))
+        rec = getattr(facts, kind)[0]
+        key = getattr(rec, KEY_FIELDS[kind])
+        assert rec in st.find(kind, key)
+        assert st.find(kind, "no-such-key") == []
+        assert st.count(kind) == len(want)
+
+
+def test_files_keep_parse_stats_and_warnings(tmp_path):
+    facts = sample_facts("net/x.c")
+    with Store.open(_write(tmp_path / "a.sqlite", facts)) as st:
+        assert st.files() == [FileRow("net/x.c", "0" * 64, 100, 1, 7, facts.warnings)]
+        assert st.hashes() == {"net/x.c": "0" * 64}
+
+
+def test_find_functions_by_name_and_calls_by_caller_id(tmp_path):
+    facts = sample_facts("net/x.c")
+    with Store.open(_write(tmp_path / "a.sqlite", facts)) as st:
+        [fn] = st.find("functions", "f")
+        assert fn.id == "f@net/x.c"
+        assert [c.expr for c in st.find("calls", fn.id)] == ["sk->sk_prot->init"]
+        assert st.find("registrations", fn.id)[0].table == "inet_family_ops"
+        assert st.find("assignments", fn.id)[0].value == "inet_sock_destruct"
+
+
+def test_open_missing_store_says_run_make_analyze(tmp_path):
+    with pytest.raises(AnalyzerError, match=r"no analysis at .*run `make analyze`"):
+        Store.open(tmp_path / "none.sqlite")
+
+
+def test_open_garbage_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(AnalyzerError, match="bad.sqlite"):
+        Store.open(bad)
+
+
+def test_unknown_kind_is_a_clear_error(tmp_path):
+    with (Store.open(_write(tmp_path / "a.sqlite", sample_facts())) as st,
+          pytest.raises(AnalyzerError, match="unknown record kind 'nope'")):
+        st.find("nope", "x")
+
+
+def test_generation_changes_on_every_write(tmp_path):
+    path = _write(tmp_path / "a.sqlite", sample_facts("a.c"))
+    with Store.open(path) as st:
+        first = st.generation()
+    _write(path, sample_facts("b.c"))
+    with Store.open(path) as st:
+        assert st.generation() != first
+        assert [f.path for f in st.files()] == ["a.c", "b.c"]  # an update, not a rebuild
+
+
+def test_update_replaces_a_file_and_remove_drops_it(tmp_path):
+    path = _write(tmp_path / "a.sqlite", sample_facts("a.c"), sample_facts("b.c"))
+    with Writer(path, "fp") as w:
+        assert not w.fresh
+        w.add_facts(records.FileFacts(file="a.c", sha256="1" * 64))
+        w.remove(["b.c"])
+    with Store.open(path) as st:
+        assert st.hashes() == {"a.c": "1" * 64}
+        assert all(st.count(k) == 0 for k in records.RECORD_KINDS)
+
+
+def test_other_fingerprint_rebuilds_from_nothing(tmp_path):
+    path = _write(tmp_path / "a.sqlite", sample_facts("a.c"))
+    with Writer(path, "other") as w:
+        assert w.fresh and w.old_hashes() == {}
+        w.add_facts(sample_facts("b.c"))
+    with Store.open(path) as st:
+        assert st.hashes() == {"b.c": "0" * 64}
+        assert st.meta()["fingerprint"] == "other"
+
+
+def test_an_exception_leaves_the_old_store(tmp_path):
+    path = _write(tmp_path / "a.sqlite", sample_facts("a.c"))
+    with pytest.raises(RuntimeError), Writer(path, "fp") as w:
+        w.add_facts(sample_facts("b.c"))
+        raise RuntimeError("boom")
+    with Store.open(path) as st:
+        assert st.hashes() == {"a.c": "0" * 64}
+
+
+def test_a_failed_first_write_leaves_no_store(tmp_path):
+    path = tmp_path / "a.sqlite"
+    with pytest.raises(RuntimeError), Writer(path, "fp") as w:
+        w.add_facts(sample_facts("b.c"))
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_temporary_stores_are_removed(tmp_path):
+    stale = tmp_path / "a.sqlite.tmp-999999999"
+    stale.write_bytes(b"left by a killed run")
+    _write(tmp_path / "a.sqlite", sample_facts())
+    assert not stale.exists()
+
+
+def test_facts_view_unites_the_kinds(tmp_path):
+    path = _write(tmp_path / "a.sqlite", sample_facts())
+    conn = sqlite3.connect(path)
+    kinds = dict(conn.execute("SELECT kind, count(*) FROM facts GROUP BY kind"))
+    assert kinds == {k: len(getattr(sample_facts(), k)) for k in records.RECORD_KINDS}
+
+
+@pytest.mark.kernel
+def test_real_store_has_the_functions_of_net_socket_c(store_cfg):
+    with Store.open(store_cfg.store_path) as st:
+        names = {f.name for f in st.in_file("functions", "net/socket.c")}
+        assert {"sock_alloc", "sock_alloc_inode", "__sock_create", "sock_register"} <= names
+        [fn] = [f for f in st.find("functions", "sock_alloc") if f.file == "net/socket.c"]
+        src = (store_cfg.kernel_dir / "net/socket.c").read_text().splitlines()
+        assert "sock_alloc(void)" in src[fn.line - 1]
+        callees = {c.callee for c in st.find("calls", fn.id)}
+        assert "new_inode_pseudo" in callees
+        assert len(st.files()) > 7000
