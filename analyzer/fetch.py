@@ -1,0 +1,567 @@
+"""Fetch: obtain the Linux 4.4.1 sources into ``kernel-src/``, verified and atomically.
+
+Takes a source tarball -- a local path or an http(s) URL, either the full release
+``linux-4.4.1.tar.xz`` or the offline subset -- and the committed manifest
+``kernel-src/MANIFEST`` (``sha256sum`` format: ``<sha256>  <path>``, paths relative to
+``linux-4.4.1/``).  Produces ``kernel-src/linux-4.4.1/`` holding exactly the manifest's
+files of the requested parts (top-level folders such as ``net``) plus the top-level files
+(``COPYING``...), each checked against its SHA-256, and a stamp ``.fetch-stamp.json``.
+
+How it stays safe and atomic:
+
+- every member of the tarball is checked before anything is written: no absolute
+  path, no ``..``, nothing outside ``linux-4.4.1/``, only files, folders and symlinks
+  whose target stays inside the tree; then Python's own ``filter="data"`` extracts it;
+- extraction goes into a temporary folder beside the target (``kernel-src/.fetch-tmp-*``),
+  each file is hashed as it lands, and only a fully verified tree is renamed into place;
+  on any error the temporary folder is removed and the old tree (if any) is untouched;
+  a killed fetch leaves only a ``.fetch-tmp-*`` folder, which the next fetch removes;
+- downloads stream into ``kernel-src/downloads/<name>.part`` and resume with an HTTP
+  ``Range`` request after a broken connection.
+
+How much a second fetch re-verifies: the stamp (written inside the tree, so it is renamed
+into place with it) records the manifest's SHA-256, the parts, and the size and mtime of
+every file.  A fetch whose manifest and parts match the stamp ``stat()``s every file and
+is a no-op when none changed (well under a second); otherwise, or when there is no stamp
+(a tree copied by hand is never trusted), the tree is extracted and verified afresh and
+replaces the old one.  :func:`verify_tree` re-hashes every file on demand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import http.client
+import json
+import lzma
+import os
+import shutil
+import socket
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from tqdm import tqdm
+
+from analyzer.config import DEFAULT_PARTS, Config
+from analyzer.errors import AnalyzerError
+
+__all__ = [
+    "FetchReport", "Manifest", "fetch", "download", "verify_tree", "read_manifest",
+    "manifest_text", "STAMP_NAME",
+]
+
+STAMP_NAME = ".fetch-stamp.json"
+_TMP_PREFIX = ".fetch-tmp-"
+_CHUNK = 1 << 16
+_OFFLINE_HINT = (
+    "Use a local copy of the sources instead: set KERNEL_TARBALL to its path, e.g. "
+    "`KERNEL_TARBALL=../shared/kernel/linux-4.4.1-subset.tar.xz make analyze`, "
+    "or run `python -m analyzer fetch PATH`."
+)
+
+
+@dataclass(frozen=True)
+class FetchReport:
+    """What a fetch did: ``action`` is ``"extracted"`` or ``"up-to-date"``."""
+
+    action: str
+    source: str
+    tree: Path
+    parts: tuple[str, ...]
+    files: int
+    seconds: float
+    downloaded: bool = False
+    skipped: int = 0
+
+    def summary(self) -> str:
+        """One line for the terminal."""
+        what = "already verified" if self.action == "up-to-date" else "extracted and verified"
+        return (f"{self.tree}: {self.files} files of {' '.join(self.parts)} {what} "
+                f"({self.seconds:.2f} s)")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The committed list of files: relative path -> SHA-256, and the list's own digest."""
+
+    path: Path
+    entries: Mapping[str, str]
+    digest: str
+
+    def select(self, parts: Iterable[str]) -> dict[str, str]:
+        """The entries of the top-level files and of the folders ``parts``."""
+        prefixes = tuple(p.strip("/") + "/" for p in parts)
+        return {rel: sha for rel, sha in self.entries.items()
+                if "/" not in rel or rel.startswith(prefixes)}
+
+    def has_part(self, part: str) -> bool:
+        """Whether the manifest lists a file under the folder ``part``."""
+        prefix = part.strip("/") + "/"
+        return any(rel.startswith(prefix) for rel in self.entries)
+
+    def check_parts(self, parts: Iterable[str]) -> None:
+        """Raise AnalyzerError for a part of which the manifest has no file."""
+        for part in parts:
+            if not self.has_part(part):
+                raise AnalyzerError(f"{self.path}: no file under {part!r}; "
+                                    "is it a folder of the Linux 4.4.1 release?")
+
+
+# ---------------------------------------------------------------- manifest
+
+
+def read_manifest(path: Path) -> Manifest:
+    """Read a ``sha256sum``-style manifest; ``#`` lines are comments."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise AnalyzerError(f"cannot read the manifest {path}: {e.strerror}") from None
+    entries: dict[str, str] = {}
+    for n, line in enumerate(data.decode("utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        sha, sep, rel = line.partition("  ")
+        if not sep or len(sha) != 64 or not rel:
+            raise AnalyzerError(f"{path}:{n}: not `<sha256>  <path>`: {line!r}")
+        entries[rel] = sha
+    return Manifest(Path(path), entries, hashlib.sha256(data).hexdigest())
+
+
+def manifest_text(tarball: Path, header: str = "") -> str:
+    """The manifest of every file in ``tarball`` (symlinks: the SHA-256 of their target).
+
+    The format is ``sha256sum``'s, so ``sha256sum -c MANIFEST`` also works in the tree.
+    """
+    hashes: dict[str, str] = {}
+    links: dict[str, str] = {}
+    with _tar_errors(tarball):
+        for member, rel, tar in _members(Path(tarball)):
+            if member.isreg():
+                hashes[rel] = _sha256_stream(tar.extractfile(member))
+            elif member.issym():
+                links[rel] = _link_target(rel, member.linkname)
+    for rel, target in links.items():
+        if target not in hashes:
+            raise AnalyzerError(f"{tarball}: symlink {rel} points to {target}, not a file")
+        hashes[rel] = hashes[target]
+    lines = [f"{sha}  {rel}" for rel, sha in sorted(hashes.items())]
+    return "".join(f"# {h}\n" for h in header.splitlines()) + "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- fetch
+
+
+def fetch(source: str, cfg: Config, parts: Iterable[str] = DEFAULT_PARTS,
+          progress: bool = True, manifest: Path | None = None) -> FetchReport:
+    """Obtain, check and install the sources of ``parts`` into ``cfg.kernel_dir``.
+
+    Parameters
+    ----------
+    source : a tarball path or an http(s) URL (the release or the offline subset)
+    cfg : the project configuration (``cfg.kernel_dir`` is the target)
+    parts : top-level folders to extract; the top-level files always come along
+    progress : show progress bars and a summary line on stderr
+    manifest : the manifest to verify against (default ``cfg.manifest``)
+
+    Returns
+    -------
+    FetchReport
+
+    Raises
+    ------
+    AnalyzerError
+        for a missing or broken tarball, an unsafe member, a file whose SHA-256
+        differs from the manifest, or an unreachable network.
+    """
+    start = time.monotonic()
+    man = read_manifest(manifest or cfg.manifest)
+    parts = tuple(dict.fromkeys(p.strip("/") for p in parts))
+    man.check_parts(parts)
+    cfg.kernel_root.mkdir(parents=True, exist_ok=True)
+    with _lock(cfg.kernel_root, progress):
+        _remove_leftovers(cfg.kernel_root)
+        stamp = _read_stamp(cfg.kernel_dir)
+        reason = _stale_reason(stamp, man, parts, cfg.kernel_dir)
+        if reason is None:
+            report = FetchReport("up-to-date", stamp["source"], cfg.kernel_dir,
+                                 tuple(stamp["parts"]), len(stamp["files"]),
+                                 time.monotonic() - start)
+        else:
+            _say(progress, f"{cfg.kernel_dir}: {reason}; fetching from {source}")
+            report = _fetch_fresh(source, cfg, man, parts, progress, start)
+    _say(progress, report.summary())
+    return report
+
+
+def _fetch_fresh(source: str, cfg: Config, man: Manifest, parts: tuple[str, ...],
+                 progress: bool, start: float) -> FetchReport:
+    """Get the tarball, extract it beside the target, verify, rename into place."""
+    if stamp := _read_stamp(cfg.kernel_dir):  # keep the parts fetched before
+        parts = tuple(dict.fromkeys(parts + tuple(p for p in stamp["parts"]
+                                                  if man.has_part(p))))
+    tarball, downloaded = _obtain(source, cfg, progress)
+    wanted = man.select(parts)
+    tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=cfg.kernel_root))
+    try:
+        tree, skipped = _extract_verified(tarball, wanted, tmp, cfg.kernel_dir.name,
+                                          man.path, progress)
+        _write_stamp(tree, man, parts, source, wanted)
+        _swap_in(tree, cfg.kernel_dir)
+    except AnalyzerError as e:
+        if downloaded:
+            tarball.unlink(missing_ok=True)
+            raise AnalyzerError(f"{e} (the download {tarball} was deleted)") from None
+        raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return FetchReport("extracted", source, cfg.kernel_dir, parts, len(wanted),
+                       time.monotonic() - start, downloaded, skipped)
+
+
+def verify_tree(cfg: Config, manifest: Path | None = None) -> int:
+    """Re-hash every file that the stamp of ``cfg.kernel_dir`` lists; return their count.
+
+    Raises AnalyzerError naming the first file that is missing or differs.
+    """
+    man = read_manifest(manifest or cfg.manifest)
+    stamp = _read_stamp(cfg.kernel_dir)
+    if not stamp:
+        raise AnalyzerError(f"{cfg.kernel_dir} was not fetched (no {STAMP_NAME}): "
+                            "run `python -m analyzer fetch`")
+    wanted = man.select(stamp["parts"])
+    for rel, sha in wanted.items():
+        _check_file(cfg.kernel_dir, rel, sha, man.path)
+    return len(wanted)
+
+
+# ---------------------------------------------------------------- stamp
+
+
+def _read_stamp(tree: Path) -> dict | None:
+    try:
+        stamp = json.loads((tree / STAMP_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    keys = {"manifest", "parts", "files", "source"}
+    return stamp if isinstance(stamp, dict) and keys <= stamp.keys() else None
+
+
+def _stale_reason(stamp: dict | None, man: Manifest, parts: tuple[str, ...],
+                  tree: Path) -> str | None:
+    """Why the tree must be fetched again, or None when it is verified and unchanged."""
+    if not tree.exists():
+        return "not fetched yet"
+    if stamp is None:
+        return f"no {STAMP_NAME} (copied by hand?), so it is replaced by a verified copy"
+    if stamp["manifest"] != man.digest:
+        return f"{man.path} changed since the last fetch"
+    if not set(parts) <= set(stamp["parts"]):
+        return f"parts {' '.join(sorted(set(parts) - set(stamp['parts'])))} are missing"
+    for rel, (size, mtime) in stamp["files"].items():
+        try:
+            st = os.stat(tree / rel)
+        except OSError:
+            return f"{rel} is missing"
+        if (st.st_size, st.st_mtime_ns) != (size, mtime):
+            return f"{rel} changed since it was verified"
+    return None
+
+
+def _write_stamp(tree: Path, man: Manifest, parts: tuple[str, ...], source: str,
+                 wanted: Mapping[str, str]) -> None:
+    files = {}
+    for rel in sorted(wanted):
+        st = os.stat(tree / rel)
+        files[rel] = [st.st_size, st.st_mtime_ns]
+    stamp = {"manifest": man.digest, "parts": list(parts), "source": source,
+             "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": files}
+    (tree / STAMP_NAME).write_text(json.dumps(stamp, indent=0))
+
+
+# ---------------------------------------------------------------- extraction
+
+
+def _members(tarball: Path, top: str | None = None
+             ) -> Iterator[tuple[tarfile.TarInfo, str, tarfile.TarFile]]:
+    """Each member of a tarball, checked for safety, with its path below the top folder."""
+    with tarfile.open(tarball, "r|*") as tar:
+        for member in tar:
+            rel = _safe_rel(member, tarball, top)
+            if rel:
+                yield member, rel, tar
+
+
+@contextlib.contextmanager
+def _tar_errors(tarball: Path) -> Iterator[None]:
+    """Turn the errors of a broken archive (truncated, not a tarball) into AnalyzerError."""
+    try:
+        yield
+    except tarfile.FilterError as e:
+        raise AnalyzerError(f"{tarball}: unsafe member refused: {e}") from None
+    except (tarfile.TarError, EOFError, lzma.LZMAError, zlib.error, OSError) as e:
+        why = getattr(e, "strerror", None) or str(e) or type(e).__name__
+        raise AnalyzerError(f"{tarball}: cannot read the tarball ({why}); it is truncated, "
+                            "corrupt or not a .tar.xz/.tar.gz archive") from None
+
+
+def _safe_rel(member: tarfile.TarInfo, tarball: Path, top: str | None) -> str:
+    """The member's path below the top folder ("" for the top itself), or raise."""
+    name = member.name.removeprefix("./")
+    path = PurePosixPath(name)
+    bad = None
+    if path.is_absolute() or name.startswith("/"):
+        bad = "an absolute path"
+    elif ".." in path.parts:
+        bad = "a `..` component"
+    elif top is not None and path.parts[:1] != (top,):
+        bad = f"a path outside the top folder {top}/"
+    elif not (member.isreg() or member.isdir() or member.issym()):
+        bad = "not a regular file, folder or symlink (device, fifo or hard link)"
+    elif member.issym():
+        _link_target("/".join(path.parts[1:]), member.linkname, tarball)
+    if bad:
+        raise AnalyzerError(f"{tarball}: member {member.name!r} refused: {bad}")
+    return "/".join(path.parts[1:])
+
+
+def _link_target(rel: str, linkname: str, tarball: Path | None = None) -> str:
+    """The path below the top folder that a symlink at ``rel`` points to, or raise."""
+    parts: list[str] = []
+    for seg in (*PurePosixPath(rel).parent.parts, *PurePosixPath(linkname).parts):
+        if seg == "..":
+            if not parts:
+                break
+            parts.pop()
+        elif seg not in (".", ""):
+            parts.append(seg)
+    else:
+        if not linkname.startswith("/"):
+            return "/".join(parts)
+    raise AnalyzerError(f"{tarball}: symlink {rel} -> {linkname} refused: "
+                        "it points outside the tree")
+
+
+def _extract_verified(tarball: Path, wanted: Mapping[str, str], tmp: Path, top: str,
+                      manifest: Path, progress: bool) -> tuple[Path, int]:
+    """Extract the ``wanted`` files into ``tmp/top`` and check each; return (tree, skipped)."""
+    tree, seen, skipped, links = tmp / top, set(), 0, []
+    tree.mkdir()
+    with tqdm(total=len(wanted), unit="file", desc="extract", disable=not progress,
+              file=sys.stderr) as bar, _tar_errors(tarball):
+        for member, rel, tar in _members(tarball, top):
+            if member.isdir():
+                continue
+            if rel not in wanted:
+                skipped += 1
+                continue
+            tar.extract(member, tmp, filter="data")
+            seen.add(rel)
+            if member.issym():
+                links.append(rel)
+            else:
+                _check_file(tree, rel, wanted[rel], manifest)
+            bar.update()
+    for rel in links:
+        _check_file(tree, rel, wanted[rel], manifest)
+    if missing := sorted(set(wanted) - seen):
+        raise AnalyzerError(f"{tarball} lacks {len(missing)} file(s) listed in {manifest}, "
+                            f"e.g. {', '.join(missing[:3])}; is it Linux 4.4.1?")
+    return tree, skipped
+
+
+def _check_file(tree: Path, rel: str, sha: str, manifest: Path) -> None:
+    """Raise AnalyzerError unless ``tree/rel`` (a file inside ``tree``) has SHA-256 ``sha``."""
+    path = tree / rel
+    try:
+        real = path.resolve(strict=True)
+        real.relative_to(tree.resolve())
+        with open(real, "rb") as f:
+            got = _sha256_stream(f)
+    except (OSError, ValueError, RuntimeError):
+        raise AnalyzerError(f"{rel}: missing, unreadable or outside the tree") from None
+    if got != sha:
+        raise AnalyzerError(f"{rel}: SHA-256 {got[:16]}... differs from {manifest} "
+                            f"({sha[:16]}...); the source is corrupt or not Linux 4.4.1. "
+                            "Nothing was installed.")
+
+
+def _sha256_stream(f) -> str:
+    h = hashlib.sha256()
+    while chunk := f.read(1 << 20):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    """Rename ``new`` to ``target``, moving an old tree aside first and deleting it."""
+    old = None
+    if target.exists() or target.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=target.parent)) / "old"
+        os.rename(target, old)
+    os.rename(new, target)
+    if old is not None:
+        shutil.rmtree(old.parent, ignore_errors=True)
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Delete the temporary folders of fetches that were killed (we hold the lock)."""
+    for tmp in root.glob(_TMP_PREFIX + "*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _lock(root: Path, progress: bool) -> Iterator[None]:
+    """One fetch at a time per ``kernel-src/`` (an flock, released even when killed)."""
+    with open(root / ".fetch.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say(progress, f"waiting for another fetch into {root} to finish")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _say(progress: bool, text: str) -> None:
+    if progress:
+        print(text, file=sys.stderr)
+
+
+# ---------------------------------------------------------------- download
+
+
+def _obtain(source: str, cfg: Config, progress: bool) -> tuple[Path, bool]:
+    """A local tarball for ``source``: the path itself, or a (cached) download."""
+    if urllib.parse.urlsplit(source).scheme in ("http", "https"):
+        name = PurePosixPath(urllib.parse.urlsplit(source).path).name or "linux.tar.xz"
+        dest = cfg.kernel_root / "downloads" / name
+        if dest.is_file():
+            return dest, True
+        return download(source, dest, progress=progress), True
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise AnalyzerError(f"kernel tarball not found: {source} (from KERNEL_TARBALL or "
+                            "the command line; give the path of linux-4.4.1.tar.xz or "
+                            "linux-4.4.1-subset.tar.xz, or an http(s) URL)")
+    return path, False
+
+
+class _Transient(Exception):
+    """A broken download that a retry (with Range) may fix."""
+
+
+def download(url: str, dest: Path, *, progress: bool = True, retries: int = 4,
+             timeout: float = 30.0, backoff: float = 1.0) -> Path:
+    """Stream ``url`` into ``dest`` through ``dest.part``, resuming after breaks.
+
+    Parameters
+    ----------
+    url : http(s) URL
+    dest : the final file; ``<dest>.part`` holds the bytes received so far
+    retries : how many times a broken or timed-out transfer is resumed
+    timeout : seconds without data before a connection counts as broken
+    backoff : seconds before the first retry (doubled for each further one)
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    _forget_foreign_part(part, url)
+    for attempt in range(retries + 1):
+        try:
+            _download_once(url, part, progress, timeout)
+            break
+        except _Transient as e:
+            if attempt == retries:
+                raise AnalyzerError(f"download of {url} failed after {retries + 1} "
+                                    f"attempts: {e}. {_OFFLINE_HINT}") from None
+            _say(progress, f"download interrupted ({e}); resuming in {backoff:g} s")
+            time.sleep(backoff)
+            backoff *= 2
+    part.with_name(part.name + ".url").unlink(missing_ok=True)
+    os.replace(part, dest)
+    return dest
+
+
+def _forget_foreign_part(part: Path, url: str) -> None:
+    """Drop a ``.part`` file left by a download of another URL; remember ours."""
+    note = part.with_name(part.name + ".url")
+    if part.exists() and (not note.exists() or note.read_text() != url):
+        part.unlink()
+    note.write_text(url)
+
+
+def _download_once(url: str, part: Path, progress: bool, timeout: float) -> None:
+    """One HTTP request, appending to ``part`` from its current size; raise _Transient."""
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": "linux-socket-analyzer", "Accept-Encoding": "identity"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                    timeout=timeout) as resp:
+            have = _resume_offset(resp, have)
+            if have < 0:
+                part.unlink()
+                raise _Transient("the server resumed at another byte; starting again")
+            length = resp.headers.get("Content-Length")
+            total = have + int(length) if length else None
+            _stream(resp, part, have, total, progress)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:
+            part.unlink()
+            raise _Transient("the partial file did not match; starting again") from None
+        if e.code >= 500:
+            raise _Transient(f"HTTP {e.code} {e.reason}") from None
+        raise AnalyzerError(f"download of {url} failed: HTTP {e.code} {e.reason}") from None
+    except urllib.error.URLError as e:
+        _raise_network(url, e.reason)
+    except (TimeoutError, ConnectionError, http.client.HTTPException) as e:
+        raise _Transient(str(e) or type(e).__name__) from None
+
+
+def _resume_offset(resp, have: int) -> int:
+    """Where the body of ``resp`` starts: ``have`` for a matching 206, -1 for a
+    mismatching one, else 0."""
+    if not have or resp.status != 206:
+        return 0  # no resume asked, or the server ignored Range: start again
+    start = resp.headers.get("Content-Range", "").removeprefix("bytes ").split("-")[0]
+    return have if start == str(have) else -1
+
+
+def _stream(resp, part: Path, have: int, total: int | None, progress: bool) -> None:
+    """Copy the response body to ``part`` (appending after ``have`` bytes)."""
+    with open(part, "r+b" if have else "wb") as out, tqdm(
+            total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
+            desc=part.name.removesuffix(".part"), disable=not progress,
+            file=sys.stderr) as bar:
+        out.seek(have)
+        out.truncate()
+        while chunk := resp.read(_CHUNK):
+            out.write(chunk)
+            bar.update(len(chunk))
+        got = out.tell()
+    if total is not None and got < total:
+        raise _Transient(f"connection closed after {got} of {total} bytes")
+
+
+def _raise_network(url: str, reason: object) -> None:
+    """Turn a URLError's reason into _Transient (worth a retry) or a clear AnalyzerError."""
+    host = urllib.parse.urlsplit(url).hostname
+    if isinstance(reason, socket.gaierror):
+        raise AnalyzerError(f"cannot download {url}: the name {host} does not resolve "
+                            f"({reason.strerror}); this machine seems to have no internet "
+                            f"access. {_OFFLINE_HINT}") from None
+    if isinstance(reason, OSError) and reason.errno in (101, 113):  # ENETUNREACH, EHOSTUNREACH
+        raise AnalyzerError(f"cannot download {url}: network unreachable "
+                            f"({reason.strerror}). {_OFFLINE_HINT}") from None
+    if isinstance(reason, OSError):
+        raise _Transient(f"cannot connect to {host}: {reason}") from None
+    raise AnalyzerError(f"cannot download {url}: {reason}. {_OFFLINE_HINT}") from None
