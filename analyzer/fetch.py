@@ -83,6 +83,9 @@ class FetchReport:
     downloaded: bool = False
     skipped: int = 0
 
+    def __str__(self) -> str:
+        return self.summary()
+
     def summary(self) -> str:
         """One line for the terminal."""
         what = "already verified" if self.action == "up-to-date" else "extracted and verified"
