@@ -1,0 +1,296 @@
+"""The extraction pipeline: discovery, per-file cache by content hash,
+parallel workers, one transaction, the report, and a kill at any moment."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import standin_extract
+
+from analyzer import pipeline
+from analyzer.config import Config
+from analyzer.errors import AnalyzerError
+from analyzer.store import Store
+
+TESTS = Path(__file__).resolve().parent
+
+
+def make_tree(home: Path, files: dict[str, str | bytes]) -> Config:
+    """A Config whose kernel tree holds ``files`` (path relative to the tree)."""
+    cfg = Config(home.resolve())
+    for rel, text in files.items():
+        path = cfg.kernel_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return cfg
+
+
+@pytest.fixture
+def standin(monkeypatch):
+    """Use the stand-in extractor, counting the files it is given (jobs=1)."""
+    seen: list[str] = []
+
+    def extract(rel, src):
+        seen.append(rel)
+        return standin_extract.extract_file(rel, src)
+
+    monkeypatch.setattr(pipeline, "_extractor", lambda: extract)
+    return seen
+
+
+FILES = {
+    "net/socket.c": "int sock_alloc(void) { return new_inode(0); }\n",
+    "net/ipv4/af_inet.c": "static int inet_create(int x) { return sk_alloc(x); }\n",
+    "fs/inode.c": "int new_inode(int sb) { return alloc(sb); }\n",
+    "include/linux/net.h": "struct socket { int state; };\n",
+    "net/README": "not C\n",
+    "kernel/fork.c": "int not_in_the_parts(void) { return 0; }\n",
+}
+
+
+def test_discover_finds_the_c_files_of_net_fs_include(tmp_path):
+    cfg = make_tree(tmp_path, FILES)
+    assert pipeline.discover(cfg) == ["fs/inode.c", "include/linux/net.h",
+                                      "net/ipv4/af_inet.c", "net/socket.c"]
+
+
+def test_missing_tree_tells_how_to_fetch(tmp_path):
+    with pytest.raises(AnalyzerError, match=r"no kernel sources at .*analyzer fetch.*"
+                                            r"KERNEL_TARBALL"):
+        pipeline.extract_tree(Config(tmp_path), jobs=1, progress=False)
+
+
+def test_first_run_extracts_everything(tmp_path, standin):
+    cfg = make_tree(tmp_path, FILES)
+    report = pipeline.extract_tree(cfg, jobs=1, progress=False)
+    assert (report.files, report.parsed, report.cached) == (4, 4, 0)
+    assert sorted(standin) == pipeline.discover(cfg)
+    assert report.records["functions"] == 3
+    with Store.open(cfg.store_path) as st:
+        [fn] = st.find("functions", "inet_create")
+        assert (fn.file, fn.line, fn.static) == ("net/ipv4/af_inet.c", 1, False)
+        assert {c.callee for c in st.find("calls", "sock_alloc")} == {"new_inode"}
+
+
+def test_second_run_parses_nothing(tmp_path, standin):
+    cfg = make_tree(tmp_path, FILES)
+    pipeline.extract_tree(cfg, jobs=1, progress=False)
+    gen = Store.open(cfg.store_path).generation()
+    standin.clear()
+    report = pipeline.extract_tree(cfg, jobs=1, progress=False)
+    assert standin == [] and (report.parsed, report.cached) == (0, 4)
+    assert Store.open(cfg.store_path).generation() == gen  # nothing written
+
+
+def test_changing_one_file_reparses_that_file_alone(tmp_path, standin):
+    cfg = make_tree(tmp_path, FILES)
+    pipeline.extract_tree(cfg, jobs=1, progress=False)
+    standin.clear()
+    (cfg.kernel_dir / "fs/inode.c").write_text("int new_inode2(int sb) { return 1; }\n")
+    report = pipeline.extract_tree(cfg, jobs=1, progress=False)
+    assert standin == ["fs/inode.c"] and (report.parsed, report.cached) == (1, 3)
+    with Store.open(cfg.store_path) as st:
+        assert st.find("functions", "new_inode") == []
+        assert [f.file for f in st.find("functions", "new_inode2")] == ["fs/inode.c"]
+        assert len(st.find("functions", "sock_alloc")) == 1  # kept, not duplicated
+
+
+def test_touching_without_change_reparses_nothing(tmp_path, standin):
+    cfg = make_tree(tmp_path, FILES)
+    pipeline.extract_tree(cfg, jobs=1, progress=False)
+    standin.clear()
+    path = cfg.kernel_dir / "net/socket.c"
+    path.write_bytes(path.read_bytes())
+    os.utime(path, (time.time() + 100, time.time() + 100))
+    assert pipeline.extract_tree(cfg, jobs=1, progress=False).parsed == 0
+
+
+def test_removed_file_loses_its_facts(tmp_path, standin):
+    cfg = make_tree(tmp_path, FILES)
+    pipeline.extract_tree(cfg, jobs=1, progress=False)
+    (cfg.kernel_dir / "net/socket.c").unlink()
+    report = pipeline.extract_tree(cfg, jobs=1, progress=False)
+    assert (report.files, report.parsed, report.removed) == (3, 0, 1)
+    with Store.open(cfg.store_path) as st:
+        assert st.find("functions", "sock_alloc") == []
+        assert st.in_file("calls", "net/socket.c") == []
+        assert "net/socket.c" not in st.hashes()
+
+
+def test_new_extractor_code_rebuilds_everything(tmp_path, standin, monkeypatch):
+    cfg = make_tree(tmp_path, FILES)
+    pipeline.extract_tree(cfg, jobs=1, progress=False)
+    monkeypatch.setattr(pipeline, "fingerprint", lambda: "another-extractor")
+    assert pipeline.extract_tree(cfg, jobs=1, progress=False).parsed == 4
+
+
+def test_parallel_run_equals_serial_run(tmp_path, standin):
+    files = {f"net/f{i}.c": f"int f{i}(void) {{ return g{i}(); }}\n" for i in range(40)}
+    serial = make_tree(tmp_path / "a", files)
+    parallel = make_tree(tmp_path / "b", files)
+    pipeline.extract_tree(serial, jobs=1, progress=False)
+    report = pipeline.extract_tree(parallel, jobs=2, progress=False)
+    assert (report.parsed, report.jobs) == (40, 2)
+    with Store.open(serial.store_path) as a, Store.open(parallel.store_path) as b:
+        for kind in ("functions", "calls"):
+            assert sorted(map(repr, a.all(kind))) == sorted(map(repr, b.all(kind)))
+        assert a.hashes() == b.hashes()
+
+
+def test_report_counts_warnings_and_errors(tmp_path, standin):
+    cfg = make_tree(tmp_path, {**FILES, "net/bad.c": "int f( { WARNME\n"})
+    report = pipeline.extract_tree(cfg, jobs=1, progress=False)
+    assert report.warnings == 1 and report.warning_files == ("net/bad.c",)
+    assert report.error_files == 1 and 0 < report.error_bytes <= report.total_bytes
+    text = report.summary()
+    assert "5 files" in text and "net/bad.c" in text and "warnings: 1 in 1 files" in text
+    assert json.loads(json.dumps(report.to_json()))["parsed"] == 5
+
+
+def test_fingerprint_covers_the_extractor_sources():
+    seen = pipeline._local_imports("store")
+    assert "records" in seen and "errors" in seen
+    assert len(pipeline.fingerprint()) == 16
+
+
+def test_analyze_runs_stages_and_skips_missing_ones(tmp_path, standin, monkeypatch, capsys):
+    cfg = make_tree(tmp_path, FILES)
+    present = {"analyzer.pipeline"}
+    monkeypatch.setattr(pipeline, "_has_module", lambda name: name in present)
+    pipeline.analyze(cfg, jobs=1, progress=False, docs=True)
+    out = capsys.readouterr().out
+    assert "extract" in out and "4 parsed" in out
+    for stage in ("fetch", "graph", "model", "docs"):
+        assert f"{stage}" in out and "skipped" in out
+    assert Store.open(cfg.store_path).count("functions") == 3
+
+
+# --- a run killed at any moment ------------------------------------------------
+
+_CHILD = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {tests!r})
+    import standin_extract
+    from pathlib import Path
+    from analyzer import pipeline, store
+    from analyzer.config import Config
+
+    pipeline._extractor = lambda: standin_extract.extract_file
+    add = store.Writer.add
+
+    def slow_add(self, stat, rows):
+        add(self, stat, rows)
+        print("added", flush=True)
+        time.sleep({delay})
+
+    store.Writer.add = slow_add
+    enter = store.Writer.__enter__
+
+    def small_cache_enter(self):  # spill uncommitted pages into the file early
+        enter(self)
+        self.conn.execute("PRAGMA cache_size={cache}")
+        return self
+
+    store.Writer.__enter__ = small_cache_enter
+    pipeline.extract_tree(Config(Path({home!r})), jobs=1, progress=False)
+    print("done", flush=True)
+""")
+
+
+def _run_and_kill(cfg: Config, after_lines: int, delay: float = 0.02,
+                  cache: int = -65536) -> bool:
+    """Run an extraction in a child and SIGKILL it after ``after_lines`` files
+    were added to the open transaction; True if it finished first.  A small
+    ``cache`` (pages) makes SQLite write uncommitted pages to the file."""
+    code = _CHILD.format(tests=str(TESTS), home=str(cfg.home), delay=delay, cache=cache)
+    env = {**os.environ, "PYTHONPATH": str(TESTS.parent)}
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                             text=True, env=env)
+    for lines, line in enumerate(child.stdout, start=1):
+        if line.startswith("done"):
+            break
+        if lines >= after_lines:
+            child.send_signal(signal.SIGKILL)
+            break
+    child.wait()
+    child.stdout.close()
+    return child.returncode == 0
+
+
+def _tree_files(version: int) -> dict[str, str]:
+    return {f"net/m{i}.c": f"int v{version}_f{i}(void) {{ return g(); }}\n" for i in range(12)}
+
+
+def _state(cfg: Config):
+    """The files and function names the store holds, or None if there is none."""
+    try:
+        st = Store.open(cfg.store_path)
+    except AnalyzerError:
+        return None
+    with st:
+        return st.hashes(), sorted(f.name for f in st.all("functions"))
+
+
+@pytest.mark.parametrize("cache", [-65536, 2])
+@pytest.mark.parametrize("after", [1, 6, 12])
+def test_killed_update_leaves_old_or_new_store(tmp_path, after, cache):
+    old_cfg = make_tree(tmp_path / "old", _tree_files(1))
+    new_cfg = make_tree(tmp_path / "new", _tree_files(2))
+    for c in (old_cfg, new_cfg):  # the expected old and new stores, made in-process
+        _run_and_kill(c, after_lines=10**6, delay=0)
+    old, new = _state(old_cfg), _state(new_cfg)
+    cfg = make_tree(tmp_path / "run", _tree_files(1))
+    assert _run_and_kill(cfg, after_lines=10**6, delay=0)
+    assert _state(cfg) == old
+    make_tree(tmp_path / "run", _tree_files(2))
+    finished = _run_and_kill(cfg, after_lines=after, cache=cache)
+    state = _state(cfg)
+    assert state == (new if finished else old)
+    assert not finished or after >= 12  # the kill came while writing
+    if not finished:  # and the next run completes the work
+        assert _run_and_kill(cfg, after_lines=10**6, delay=0)
+        assert _state(cfg) == new
+
+
+@pytest.mark.parametrize("after", [1, 11])
+def test_killed_first_run_leaves_no_store(tmp_path, after):
+    cfg = make_tree(tmp_path, _tree_files(1))
+    assert not _run_and_kill(cfg, after_lines=after)
+    assert _state(cfg) is None
+    with pytest.raises(AnalyzerError, match="run `make analyze`"):
+        Store.open(cfg.store_path)
+    assert _run_and_kill(cfg, after_lines=10**6, delay=0)
+    assert len(_state(cfg)[0]) == 12
+    assert [p.name for p in cfg.build_dir.iterdir()] == ["analysis.sqlite"]
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.5, 0.8, 0.95])
+def test_killed_at_a_random_moment_leaves_old_or_new(tmp_path, fraction):
+    """Unpatched run killed at a fraction of its measured duration."""
+    files = {f"net/k{i}.c": "int f(void) { return g(); }\n" * 400 for i in range(60)}
+    cfg = make_tree(tmp_path, files)
+    script = (f"from analyzer import pipeline; import standin_extract; "
+              f"pipeline._extractor = lambda: standin_extract.extract_file; "
+              f"from analyzer.config import Config; from pathlib import Path; "
+              f"pipeline.extract_tree(Config(Path({str(cfg.home)!r})), jobs=1, progress=False)")
+    env = {**os.environ, "PYTHONPATH": f"{TESTS.parent}{os.pathsep}{TESTS}"}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", script], env=env, check=True)
+    duration = time.perf_counter() - start
+    old = _state(cfg)
+    for rel in files:
+        (cfg.kernel_dir / rel).write_text("int h(void) { return 1; }\n" * 300)
+    child = subprocess.Popen([sys.executable, "-c", script], env=env)
+    time.sleep(duration * fraction)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    state = _state(cfg)
+    assert state == old or (state is not None and set(state[1]) == {"h"})
