@@ -1,0 +1,377 @@
+"""The call graph: a networkx ``MultiDiGraph`` over the extracted records.
+
+Takes an :class:`analyzer.resolve.Index` (from the store, or from the
+:class:`records.FileFacts` of a few snippet files) and produces the graph, the
+resolved indirect call sites, and ``build/graph.sqlite``.
+
+Nodes (attribute ``kind``):
+
+- ``function``: id ``name`` (external) or ``name@file`` (static);
+- ``undefined``: a called name with no definition in the analysed tree (a
+  macro such as ``likely``, or a function of ``mm/`` or ``kernel/``): kept so
+  that ``callees`` shows it, id the bare name, counted in the report;
+- ``struct``: id ``struct NAME`` / ``union NAME``, with its fields;
+- ``table``: a global with an initializer (``inet_family_ops@net/ipv4/af_inet.c``).
+
+Edges (attribute ``kind``; every edge has ``file`` and ``line``):
+
+- ``calls``: a direct call.  The callee name is resolved as C links it: a
+  static of the caller's file, else the external function, else a static
+  inline of a header;
+- ``dispatches``: an indirect call site to each function it resolves to, with
+  ``expr``, ``rtype``, ``struct``, ``field``, ``confidence`` and ``via`` (the
+  binding: the table and its entry line, or the assignment);
+- ``assigns``: table -> function (``field``) from initializers, and assigning
+  function -> function from ``x->f = fn`` assignments; table -> table for
+  ``.prot = &tcp_prot``;
+- ``registers``: the function holding a registration call -> the table;
+- ``embeds``: struct -> the struct of its first member;
+- ``casts``: struct -> struct, through a cast function detected from its body
+  (``inet_sk``: ``return (struct inet_sock *)sk;``; ``SOCKET_I``:
+  ``return &container_of(inode, struct socket_alloc, vfs_inode)->socket;``)
+  or a ``container_of`` use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import sqlite3
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import networkx as nx
+
+from analyzer import records
+from analyzer.errors import AnalyzerError
+from analyzer.resolve import Index, Resolver, Site, Unresolved, strip_indexes
+
+__all__ = ["GraphReport", "build_graph", "graph_from_facts", "build_graph_store",
+           "write_graph_db", "detect_casts", "struct_id", "SCHEMA"]
+
+SCHEMA = """
+CREATE TABLE nodes(id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,
+    file TEXT, line INTEGER, data TEXT);
+CREATE TABLE edges(src TEXT NOT NULL, dst TEXT NOT NULL, kind TEXT NOT NULL,
+    file TEXT, line INTEGER, site INTEGER, data TEXT);
+CREATE TABLE sites(id INTEGER PRIMARY KEY, caller TEXT, file TEXT, line INTEGER, expr TEXT,
+    kind TEXT, rtype TEXT, struct TEXT, field TEXT, confidence TEXT, cause TEXT,
+    ntargets INTEGER);
+CREATE TABLE chains(tbl TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE constants(name TEXT PRIMARY KEY, value INTEGER, file TEXT, line INTEGER);
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE blobs(name TEXT PRIMARY KEY, data BLOB);
+"""
+INDEXES = """
+CREATE INDEX nodes_name ON nodes(name);
+CREATE INDEX edges_src ON edges(src, kind);
+CREATE INDEX edges_dst ON edges(dst, kind);
+CREATE INDEX sites_caller ON sites(caller, expr);
+"""
+
+Source = Callable[[str], "str | None"]
+
+
+@dataclass(frozen=True)
+class GraphReport:
+    """What :func:`build_graph_store` made."""
+
+    nodes: dict[str, int] = field(default_factory=dict)
+    edges: dict[str, int] = field(default_factory=dict)
+    undefined_callees: int = 0  # distinct called names without a definition
+    resolution: dict = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    path: str = ""
+
+    def __str__(self) -> str:
+        r = self.resolution
+        return (f"graph: {sum(self.nodes.values())} nodes {self.nodes}, "
+                f"{sum(self.edges.values())} edges {self.edges}; "
+                f"{self.undefined_callees} called names undefined in the tree; "
+                f"indirect sites {r.get('indirect_sites', 0)}, resolved "
+                f"{100 * r.get('resolved_share', 0):.1f}% "
+                f"(mean {r.get('mean_targets', 0)} / median {r.get('median_targets', 0)} "
+                f"targets); times {self.seconds} -> {self.path}")
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def struct_id(name: str, kind: str = "struct") -> str:
+    """The node id of a struct or union: ``struct socket``."""
+    return f"{kind} {name}"
+
+
+# --- building ---------------------------------------------------------------
+
+def build_graph(index: Index, source: Source | None = None,
+                resolver: Resolver | None = None) -> tuple[nx.MultiDiGraph, list[Site]]:
+    """The graph and the resolved indirect sites of ``index``.
+
+    ``source(file)`` gives a file's text, for detecting cast functions from
+    their bodies; without it only ``container_of`` uses make ``casts`` edges.
+    """
+    res = resolver or Resolver(index)
+    g = nx.MultiDiGraph()
+    _add_nodes(g, index)
+    _add_calls(g, index)
+    sites = [res.resolve_call(c) for c in index.calls if c.kind != "direct"]
+    _add_dispatches(g, sites)
+    _add_bindings(g, index, res)
+    _add_registrations(g, res)
+    _add_structs(g, index, res, source)
+    return g, sites
+
+
+def graph_from_facts(facts: Iterable[records.FileFacts],
+                     sources: dict[str, str] | None = None):
+    """``build_graph`` over some files' facts (e.g. extracted C snippets)."""
+    index = Index.from_facts(facts)
+    return build_graph(index, (sources or {}).get)
+
+
+def _add_nodes(g: nx.MultiDiGraph, index: Index) -> None:
+    for fid, fn in index.functions.items():
+        g.add_node(fid, kind="function", name=fn.name, file=fn.file, line=fn.line,
+                   end_line=fn.end_line, static=fn.static, signature=fn.signature)
+    for ini in index.initializers:
+        tid = records.function_id(ini.name, ini.file, ini.static)
+        entries = [(e.path, e.value, e.line) for e in ini.entries]
+        g.add_node(tid, kind="table", name=ini.name, file=ini.file, line=ini.line,
+                   type=ini.type, entries=entries)
+    for name in index.structs:
+        st = index.struct(name)
+        fields = [(f.name, f.type, f.line, f.guard) for f in st.fields]
+        g.add_node(struct_id(name, st.kind), kind="struct", name=name, file=st.file,
+                   line=st.line, end_line=st.end_line, fields=fields)
+
+
+def _add_calls(g: nx.MultiDiGraph, index: Index) -> None:
+    for call in index.calls:
+        if call.kind != "direct" or not call.callee:
+            continue
+        dst = index.function(call.callee, call.file) or call.callee
+        if dst not in g:
+            g.add_node(dst, kind="undefined", name=dst, file="", line=0)
+        g.add_edge(call.caller, dst, kind="calls", file=call.file, line=call.line)
+
+
+def _add_dispatches(g: nx.MultiDiGraph, sites: list[Site]) -> None:
+    for i, site in enumerate(sites):
+        for b in site.targets:
+            g.add_edge(site.caller, b.target, kind="dispatches", file=site.file,
+                       line=site.line, site=i, expr=site.expr, rtype=site.rtype,
+                       struct=site.struct, field=site.field, confidence=site.confidence,
+                       via=b.evidence())
+
+
+def _add_bindings(g: nx.MultiDiGraph, index: Index, res: Resolver) -> None:
+    for blist in res.bindings().values():
+        for b in blist:
+            src = b.table or b.function
+            if src:
+                g.add_edge(src, b.target, kind="assigns", file=b.file, line=b.line,
+                           struct=b.struct, field=b.field)
+    for ini in index.initializers:
+        tid = records.function_id(ini.name, ini.file, ini.static)
+        for e in ini.entries:
+            ref = res._table_id(e.ref, ini.file) if e.ref else ""
+            if ref and ref != tid:
+                g.add_edge(tid, ref, kind="assigns", file=ini.file, line=e.line,
+                           field=strip_indexes(e.path))
+
+
+def _add_registrations(g: nx.MultiDiGraph, res: Resolver) -> None:
+    for tid, regs in res._registrations().items():
+        for reg in regs:
+            if reg.caller in g:
+                g.add_edge(reg.caller, tid, kind="registers", file=reg.file, line=reg.line,
+                           registrar=reg.registrar)
+        g.nodes[tid]["chains"] = [list(c) for c in res.registration_chains(tid)]
+
+
+def _add_structs(g: nx.MultiDiGraph, index: Index, res: Resolver, source: Source | None):
+    for name in index.structs:
+        st = index.struct(name)
+        first = st.first
+        inner = index.struct_of(first.type) if first and "*" not in first.type else ""
+        if inner and inner in index.structs and inner != name:
+            kind = index.struct(inner).kind
+            g.add_edge(struct_id(name, st.kind), struct_id(inner, kind), kind="embeds",
+                       file=st.file, line=first.line, field=first.name)
+    for src, dst, attrs in detect_casts(index, res, source):
+        g.add_edge(_sid(index, src), _sid(index, dst), kind="casts", **attrs)
+
+
+def _sid(index: Index, name: str) -> str:
+    st = index.struct(name)
+    return struct_id(name, st.kind if st else "struct")
+
+
+# --- cast functions ---------------------------------------------------------
+
+_RET_CAST = re.compile(r"return\s*\(\s*(?:const\s+)?(?:struct|union)\s+(\w+)\s*\*\s*\)\s*(\w+)\s*;")
+_RET_CONTAINER = re.compile(
+    r"return\s*(&?)\s*container_of\s*\(\s*(\w+)\s*,\s*(?:struct|union)\s+(\w+)\s*,"
+    r"\s*([\w.]+)\s*\)\s*(?:->\s*(\w+))?\s*;")
+
+
+def detect_casts(index: Index, res: Resolver, source: Source | None):
+    """``(from_struct, to_struct, attrs)`` for every cast function (found from
+    its body) and every ``container_of`` use whose pointer type is known."""
+    for fn in index.functions.values():
+        found = _cast_function(index, res, fn, source) if source else None
+        if found:
+            yield found
+    for call in index.calls:
+        if call.kind == "direct" and res.type_arg.get(call.callee) == 1 and len(call.args) > 2:
+            found = _container_use(index, res, call)
+            if found:
+                yield found
+
+
+def _cast_function(index: Index, res: Resolver, fn: records.Function, source: Source):
+    ret = index.struct_of(fn.return_type)
+    params = {p.name: index.struct_of(p.type) for p in fn.params if "*" in p.type}
+    if not ret or not params or fn.end_line - fn.line > 8:
+        return None
+    text = source(fn.file)
+    if not text:
+        return None
+    body = "\n".join(text.splitlines()[fn.line - 1:fn.end_line])
+    m = _RET_CAST.search(body)
+    if m and params.get(m.group(2)) and params[m.group(2)] != m.group(1):
+        return params[m.group(2)], m.group(1), _cast_attrs(fn, "cast")
+    m = _RET_CONTAINER.search(body)
+    if m and params.get(m.group(2)):
+        return params[m.group(2)], m.group(3), _cast_attrs(fn, "container_of", m.group(4))
+    return None
+
+
+def _cast_attrs(fn: records.Function, how: str, member: str = "") -> dict:
+    return {"file": fn.file, "line": fn.line, "function": fn.id, "how": how,
+            "member": member}
+
+
+def _container_use(index: Index, res: Resolver, call: records.Call):
+    to = index.struct_of(call.args[1])
+    fn = index.functions.get(call.caller)
+    try:
+        frm = index.struct_of(res.infer(call.args[0], fn).ctype) if fn else ""
+    except Unresolved:
+        return None
+    if not to or not frm or to == frm:
+        return None
+    return frm, to, {"file": call.file, "line": call.line, "function": call.caller,
+                     "how": call.callee, "member": call.args[2].strip()}
+
+
+# --- the graph database -----------------------------------------------------
+
+def write_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Index,
+                   meta: dict | None = None) -> None:
+    """Write the graph to ``path`` atomically (a temporary file renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        conn = sqlite3.connect(tmp)
+        with conn:
+            conn.executescript(SCHEMA)
+            _write_rows(conn, g, sites, index)
+            conn.executemany("INSERT INTO meta VALUES (?, ?)",
+                             [(k, json.dumps(v)) for k, v in (meta or {}).items()])
+            conn.execute("INSERT INTO blobs VALUES ('graph', ?)",
+                         (pickle.dumps(g, protocol=pickle.HIGHEST_PROTOCOL),))
+            conn.executescript(INDEXES)
+        conn.close()
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_rows(conn: sqlite3.Connection, g: nx.MultiDiGraph, sites: list[Site],
+                index: Index) -> None:
+    plain = ("kind", "name", "file", "line")
+    conn.executemany("INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?)", (
+        (n, a["name"], a["kind"], a.get("file", ""), a.get("line", 0),
+         _json({k: v for k, v in a.items() if k not in plain and k != "chains"}))
+        for n, a in g.nodes(data=True)))
+    plain = ("kind", "file", "line", "site")
+    conn.executemany("INSERT INTO edges VALUES (?, ?, ?, ?, ?, ?, ?)", (
+        (u, v, a["kind"], a.get("file", ""), a.get("line", 0), a.get("site"),
+         _json({k: v for k, v in a.items() if k not in plain}))
+        for u, v, a in g.edges(data=True)))
+    conn.executemany("INSERT INTO sites VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (
+        (i, s.caller, s.file, s.line, s.expr, s.kind, s.rtype, s.struct, s.field,
+         s.confidence, s.cause, len(s.targets)) for i, s in enumerate(sites)))
+    conn.executemany("INSERT INTO chains VALUES (?, ?)", (
+        (n, json.dumps(a["chains"])) for n, a in g.nodes(data=True) if a.get("chains")))
+    conn.executemany("INSERT OR IGNORE INTO constants VALUES (?, ?, ?, ?)", (
+        (c.name, v, c.file, c.line) for c in index.constants.values()
+        if (v := index.const_value(c.name)) is not None))
+
+
+def _json(d: dict) -> str | None:
+    return json.dumps(d, separators=(",", ":")) if d else None
+
+
+def build_graph_store(cfg, progress: bool = False) -> GraphReport:
+    """Build the graph from ``cfg.store_path`` and write ``cfg.graph_path``."""
+    from analyzer.store import Store
+
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    with Store.open(cfg.store_path) as store:
+        index = Index.from_store(store)
+        generation = store.generation()
+    times["load_store"] = _lap(t0, "read the store", progress)
+    t1 = time.perf_counter()
+    g, sites = build_graph(index, _source_reader(cfg.kernel_dir))
+    times["build"] = _lap(t1, "built the graph", progress)
+    t2 = time.perf_counter()
+    report = _report(g, sites, times, cfg.graph_path)
+    write_graph_db(cfg.graph_path, g, sites, index,
+                   {"store_generation": generation, "report": report.to_json()})
+    times["write"] = _lap(t2, f"wrote {cfg.graph_path}", progress)
+    times["total"] = round(time.perf_counter() - t0, 3)
+    return report
+
+
+def _report(g: nx.MultiDiGraph, sites: list[Site], times: dict, path: Path) -> GraphReport:
+    from analyzer.resolve import site_stats
+
+    nodes = Counter(a["kind"] for _, a in g.nodes(data=True))
+    edges = Counter(a["kind"] for _, _, a in g.edges(data=True))
+    stats = site_stats((s.confidence, s.cause, len(s.targets)) for s in sites)
+    return GraphReport(dict(nodes), dict(edges), nodes.get("undefined", 0), stats, times,
+                       str(path))
+
+
+def _lap(t0: float, what: str, progress: bool) -> float:
+    dt = round(time.perf_counter() - t0, 3)
+    if progress:
+        print(f"graph: {what} in {dt:.2f} s", file=sys.stderr)
+    return dt
+
+
+def _source_reader(root: Path) -> Source:
+    cache: dict[str, str | None] = {}
+
+    def read(rel: str) -> str | None:
+        if rel not in cache:
+            try:
+                cache[rel] = (root / rel).read_text(errors="replace")
+            except OSError:
+                cache[rel] = None
+        return cache[rel]
+
+    if not root.is_dir():
+        raise AnalyzerError(f"{root} is missing: run `python -m analyzer fetch`")
+    return read

@@ -1,0 +1,663 @@
+"""Type-based resolution of indirect calls, with registration-aware narrowing.
+
+Takes the extracted records (an :class:`Index` over them, built from
+:class:`records.FileFacts` or from the store) and gives, for every indirect
+call site, the functions it can reach, each with its evidence:
+
+1. *Type inference* of the receiver expression (``pf`` in ``pf->create``)
+   through parameters, locals, globals, struct field types, array elements,
+   casts, ``container_of`` and pass-through macros (``kernel/casts.toml``),
+   field-alias macros (``sk_prot`` is ``__sk_common.skc_prot``) and typedefs.
+2. *Bindings*: every function bound to a ``(struct, field)`` pair anywhere, by
+   a designated initializer (arrays of structs and nested ones included) or an
+   assignment ``x->f = fn`` whose receiver type is inferred the same way.
+   Fields are never joined by bare name across struct types.
+3. *Narrowing* by registration key (``kernel/registrars.toml``):
+   ``sock_register`` keys tables by ``.family``, so ``pf->create`` with
+   ``family="AF_INET"`` keeps only tables registered with that family.
+
+A site whose receiver type cannot be inferred is ``unresolved`` with a cause
+(``void-pointer``, ``unknown-local``, ``macro-receiver``, ``no-binding``...).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import statistics
+import tomllib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+from analyzer import records
+from analyzer.cexpr import parse_expr
+from analyzer.errors import AnalyzerError
+from analyzer.records import Function, base_struct, normalize_type
+
+__all__ = ["Index", "TypeRef", "Unresolved", "Binding", "Site", "Resolver",
+           "casts_table", "registrars_table", "stats", "site_stats", "strip_indexes"]
+
+
+@cache
+def casts_table() -> dict:
+    """``kernel/casts.toml``: pass-through and type-argument macros."""
+    return tomllib.loads(resources.files("analyzer.kernel").joinpath("casts.toml").read_text())
+
+
+@cache
+def registrars_table() -> dict:
+    """``kernel/registrars.toml``: registrar function -> table_arg, key, fills."""
+    text = resources.files("analyzer.kernel").joinpath("registrars.toml").read_text()
+    return tomllib.loads(text)
+
+
+class Unresolved(Exception):
+    """A receiver whose type cannot be inferred; ``args[0]`` is the cause."""
+
+    @property
+    def cause(self) -> str:
+        return self.args[0]
+
+
+@dataclass(frozen=True)
+class TypeRef:
+    """An inferred C type.  ``array`` counts array dimensions not in
+    ``ctype``; ``prefix`` is a member path inside ``struct`` for a nested
+    aggregate that extraction flattened (``u.pipe``)."""
+
+    ctype: str
+    array: int = 0
+    struct: str = ""
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A function bound to ``struct``.``field``: by a table's initializer
+    (``table`` set) or by an assignment in ``function``."""
+
+    struct: str
+    field: str
+    target: str  # Function.id
+    kind: str  # "initializer" | "assignment"
+    file: str
+    line: int
+    table: str = ""  # table node id (name or name@file)
+    table_line: int = 0
+    function: str = ""  # for assignments: the assigning function's id
+    expr: str = ""  # the assignment target as written
+
+    def evidence(self) -> dict:
+        """Plain data for graph edges and JSON output."""
+        return {k: v for k, v in self.__dict__.items() if v not in ("", 0)}
+
+
+@dataclass(frozen=True)
+class Site:
+    """An indirect call site and what it resolves to."""
+
+    caller: str
+    file: str
+    line: int
+    expr: str
+    kind: str
+    rtype: str = ""  # the inferred receiver type
+    struct: str = ""
+    field: str = ""
+    confidence: str = "unresolved"  # "typed" | "unresolved"
+    cause: str = ""
+    targets: tuple[Binding, ...] = ()
+
+
+_INDEX_PREFIX = re.compile(r"^(?:\s*\[[^\]]*\]\s*\.?)+")
+
+
+def strip_indexes(path: str) -> str:
+    """An initializer path without its leading array indexes and dot.
+
+    >>> strip_indexes("[0].prot"), strip_indexes(".create")
+    ('prot', 'create')
+    """
+    return _INDEX_PREFIX.sub("", path).lstrip(".")
+
+
+@dataclass
+class Index:
+    """The records, indexed for resolution (built once, then read only)."""
+
+    functions: dict[str, Function] = field(default_factory=dict)
+    by_name: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    structs: dict[str, list[records.Struct]] = field(default_factory=lambda: defaultdict(list))
+    aliases: dict[str, records.Alias] = field(default_factory=dict)
+    typedefs: dict[str, records.Typedef] = field(default_factory=dict)
+    globals: dict[str, list[records.Global]] = field(default_factory=lambda: defaultdict(list))
+    initializers: list[records.Initializer] = field(default_factory=list)
+    assignments: list[records.Assignment] = field(default_factory=list)
+    registrations: list[records.Registration] = field(default_factory=list)
+    constants: dict[str, records.Constant] = field(default_factory=dict)
+    calls: list[records.Call] = field(default_factory=list)
+
+    @classmethod
+    def from_facts(cls, facts: Iterable[records.FileFacts]) -> Index:
+        """An index over the facts of some files (tests, snippets)."""
+        idx = cls()
+        for ff in facts:
+            for kind in records.RECORD_KINDS:
+                idx.add(kind, getattr(ff, kind))
+        return idx
+
+    @classmethod
+    def from_store(cls, store) -> Index:
+        """An index over a whole :class:`analyzer.store.Store`."""
+        idx = cls()
+        for kind in records.RECORD_KINDS:
+            idx.add(kind, store.all(kind))
+        return idx
+
+    def add(self, kind: str, items: Iterable) -> None:
+        """Add records of one kind (a key of :data:`records.RECORD_KINDS`)."""
+        adder = getattr(self, f"_add_{kind}", None)
+        target = getattr(self, kind)
+        for rec in items:
+            if adder is not None:
+                adder(rec)
+            else:
+                target.append(rec)
+
+    def _add_functions(self, fn: Function) -> None:
+        old = self.functions.get(fn.id)
+        if old is None or (old.end_line - old.line) < (fn.end_line - fn.line):
+            if old is None:
+                self.by_name[fn.name].append(fn.id)
+            self.functions[fn.id] = fn
+
+    def _add_structs(self, st: records.Struct) -> None:
+        self.structs[st.name].append(st)
+
+    def _add_aliases(self, al: records.Alias) -> None:
+        self.aliases.setdefault(al.name, al)
+
+    def _add_typedefs(self, td: records.Typedef) -> None:
+        self.typedefs.setdefault(td.name, td)
+
+    def _add_globals(self, g: records.Global) -> None:
+        self.globals[g.name].append(g)
+
+    def _add_constants(self, c: records.Constant) -> None:
+        old = self.constants.get(c.name)
+        if old is None or (old.value is None and c.value is not None):
+            self.constants[c.name] = c
+
+    # --- lookups ------------------------------------------------------------
+
+    def function(self, name: str, file: str) -> str | None:
+        """The id a name refers to from ``file``: a static of that file, else
+        the external function, else a static inline of a header."""
+        if f"{name}@{file}" in self.functions:
+            return f"{name}@{file}"
+        if name in self.functions:
+            return name
+        ids = sorted(i for i in self.by_name.get(name, ()) if self.functions[i].header)
+        return ids[0] if ids else None
+
+    def struct(self, name: str, file: str = "") -> records.Struct | None:
+        """The definition of ``struct name`` seen from ``file``: the same
+        file's, else a header's, else any; definitions with fields first."""
+        cands = self.structs.get(name)
+        if not cands:
+            return None
+        return min(cands, key=lambda s: (not s.fields, s.file != file,
+                                         not s.file.startswith("include/"), s.file, s.line))
+
+    def global_(self, name: str, file: str) -> records.Global | None:
+        cands = self.globals.get(name)
+        if not cands:
+            return None
+        return min(cands, key=lambda g: (g.static and g.file != file, g.file != file,
+                                         g.extern, not g.array))
+
+    def struct_of(self, ctype: str, depth: int = 0) -> str:
+        """The struct or union a type names, through typedefs."""
+        name = base_struct(ctype)
+        if name or depth > 5:
+            return name
+        words = [w for w in re.findall(r"[A-Za-z_]\w*", records.strip_qualifiers(ctype))
+                 if w not in ("unsigned", "signed")]
+        td = self.typedefs.get(words[-1]) if words else None
+        return self.struct_of(td.type, depth + 1) if td else ""
+
+    def const_value(self, name: str, depth: int = 0) -> int | None:
+        """The integer value of an enum constant or ``#define``, through
+        other constants (``PF_INET`` -> ``AF_INET`` -> 2)."""
+        return _eval_int(name, self, depth)
+
+    @property
+    def typenames(self) -> frozenset[str]:
+        tn = getattr(self, "_typenames", None)
+        if tn is None:
+            tn = frozenset(self.typedefs)
+            object.__setattr__(self, "_typenames", tn)
+        return tn
+
+
+def _eval_int(text: str, idx: Index, depth: int = 0) -> int | None:
+    text = text.strip()
+    while text.startswith("(") and text.endswith(")"):
+        text = text[1:-1].strip()
+    m = re.fullmatch(r"(-?)(0[xX][0-9a-fA-F]+|\d+)[uUlL]*", text)
+    if m:
+        return int(m.group(2), 0) * (-1 if m.group(1) else 1)
+    c = idx.constants.get(text)
+    if c is None or depth > 10:
+        return None
+    return c.value if c.value is not None else _eval_int(c.expr, idx, depth + 1)
+
+
+class Resolver:
+    """Infers receiver types and resolves indirect call sites over an
+    :class:`Index`.  Build it once; :meth:`bindings` is computed lazily."""
+
+    def __init__(self, index: Index) -> None:
+        self.idx = index
+        self._fieldmaps: dict[tuple[str, str], tuple[dict, frozenset]] = {}
+        self._bindings: dict[tuple[str, str], list[Binding]] | None = None
+        self._fnarrays: dict[str, list[Binding]] = {}
+        self._chains: dict[str, list[tuple[dict, ...]]] = {}
+        table = casts_table()
+        self.passthrough = frozenset(table.get("passthrough", ()))
+        self.type_arg = dict(table.get("type_arg", {}))
+
+    # --- struct fields ------------------------------------------------------
+
+    def _fieldmap(self, sname: str, file: str) -> tuple[dict, frozenset]:
+        key = (sname, file)
+        if key not in self._fieldmaps:
+            st = self.idx.struct(sname, file)
+            if st is None:
+                raise Unresolved("unknown-struct")
+            fmap = {f.name: f for f in st.fields}
+            prefixes = frozenset(p for f in st.fields for p in _prefixes(f.name))
+            self._fieldmaps[key] = (fmap, prefixes)
+        return self._fieldmaps[key]
+
+    def locate(self, sname: str, path: str, file: str = "", depth: int = 0) -> tuple[str, str]:
+        """The struct and member that ``sname``.``path`` really names, through
+        embedded members and field-alias macros.
+
+        Raises :class:`Unresolved` (``no-field``, ``unknown-struct``)."""
+        fmap, prefixes = self._fieldmap(sname, file)
+        if path in fmap or path in prefixes:
+            return sname, path
+        parts = path.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            inner = fmap.get(".".join(parts[:i]))
+            sub = self.idx.struct_of(inner.type) if inner else ""
+            if sub and "*" not in inner.type and depth < 8:
+                return self.locate(sub, ".".join(parts[i:]), file, depth + 1)
+        alias = self.idx.aliases.get(parts[0])
+        if alias and depth < 8 and alias.target != parts[0]:
+            target = ".".join([alias.target.replace("->", "."), *parts[1:]])
+            return self.locate(sname, target, file, depth + 1)
+        raise Unresolved("no-field")
+
+    def member_type(self, sname: str, path: str, file: str) -> TypeRef:
+        owner, member = self.locate(sname, path, file)
+        fmap, _ = self._fieldmap(owner, file)
+        if member in fmap:
+            return TypeRef(fmap[member].type)
+        return TypeRef(f"struct {owner}", struct=owner, prefix=member)
+
+    # --- type inference -----------------------------------------------------
+
+    def infer(self, expr: str, fn: Function | None) -> TypeRef:
+        """The type of C expression ``expr`` inside function ``fn``.
+
+        Raises :class:`Unresolved` with the cause when it cannot be told."""
+        return self._infer(parse_expr(expr, self.idx.typenames), fn)
+
+    def _infer(self, node, fn: Function | None) -> TypeRef:
+        kind = node[0]
+        if kind == "id":
+            return self._infer_id(node[1], fn)
+        if kind == "member":
+            return self._infer_member(self._infer(node[1], fn), node[2], fn)
+        if kind in ("index", "deref"):
+            return _element(self._infer(node[1], fn))
+        if kind == "addr":
+            t = self._infer(node[1], fn)
+            return TypeRef(normalize_type(t.ctype + " *"), t.array, t.struct, t.prefix)
+        if kind == "cast":
+            return TypeRef(normalize_type(node[1]))
+        if kind == "call":
+            return self._infer_call(node, fn)
+        raise Unresolved("complex-expression")
+
+    def _infer_id(self, name: str, fn: Function | None) -> TypeRef:
+        if fn is not None:
+            for var in (*fn.locals, *fn.params):
+                if var.name == name:
+                    return _var_type(var.type)
+        g = self.idx.global_(name, fn.file if fn else "")
+        if g is not None:
+            return TypeRef(g.type, 1 if g.array else 0)
+        if name.isupper():
+            raise Unresolved("macro-receiver")
+        raise Unresolved("unknown-local")
+
+    def _infer_member(self, base: TypeRef, name: str, fn: Function | None) -> TypeRef:
+        sname = base.struct or self.idx.struct_of(base.ctype)
+        if not sname:
+            cause = "void-pointer" if re.search(r"\bvoid\b", base.ctype) else "not-struct"
+            raise Unresolved(cause)
+        path = f"{base.prefix}.{name}" if base.prefix else name
+        return self.member_type(sname, path, fn.file if fn else "")
+
+    def _infer_call(self, node, fn: Function | None) -> TypeRef:
+        callee, args, texts = node[1], node[2], node[3]
+        if callee[0] != "id":
+            raise Unresolved("complex-expression")
+        name = callee[1]
+        if name in self.passthrough and args:
+            return self._infer(args[0], fn)
+        if name in self.type_arg:
+            k = self.type_arg[name]
+            if k < 0:
+                return self._infer(args[0], fn)
+            if k < len(texts):
+                return TypeRef(normalize_type(texts[k] + " *"))
+        fid = self.idx.function(name, fn.file if fn else "")
+        if fid is not None:
+            return TypeRef(self.idx.functions[fid].return_type)
+        raise Unresolved("macro-receiver")
+
+    # --- bindings -----------------------------------------------------------
+
+    def bindings(self) -> dict[tuple[str, str], list[Binding]]:
+        """``(struct, member) -> bindings`` over the whole index."""
+        if self._bindings is None:
+            found: dict[tuple[str, str], list[Binding]] = defaultdict(list)
+            for ini in self.idx.initializers:
+                for b in self._initializer_bindings(ini):
+                    found[(b.struct, b.field)].append(b)
+            for asg in self.idx.assignments:
+                b = self._assignment_binding(asg)
+                if b is not None:
+                    found[(b.struct, b.field)].append(b)
+            self._bindings = dict(found)
+        return self._bindings
+
+    def _initializer_bindings(self, ini: records.Initializer) -> list[Binding]:
+        table = records.function_id(ini.name, ini.file, ini.static)
+        sname = self.idx.struct_of(ini.type)
+        out = []
+        for entry in ini.entries:
+            target = self.idx.function(entry.ref, ini.file) if entry.ref else None
+            if target is None:
+                continue
+            path = strip_indexes(entry.path)
+            if not sname or not path:
+                self._fnarrays.setdefault(table, []).append(Binding(
+                    "", entry.path, target, "initializer", ini.file, entry.line, table, ini.line))
+                continue
+            try:
+                owner, member = self.locate(sname, path, ini.file)
+            except Unresolved:
+                continue
+            out.append(Binding(owner, member, target, "initializer", ini.file, entry.line,
+                               table, ini.line))
+        return out
+
+    def _assignment_binding(self, asg: records.Assignment) -> Binding | None:
+        target = self.idx.function(asg.value, asg.file)
+        fn = self.idx.functions.get(asg.function)
+        node = parse_expr(asg.target, self.idx.typenames)
+        if target is None or node[0] != "member":
+            return None
+        try:
+            base = self._infer(node[1], fn)
+            sname = base.struct or self.idx.struct_of(base.ctype)
+            path = f"{base.prefix}.{node[2]}" if base.prefix else node[2]
+            owner, member = self.locate(sname, path, asg.file) if sname else ("", "")
+        except Unresolved:
+            return None
+        if not owner:
+            return None
+        return Binding(owner, member, target, "assignment", asg.file, asg.line,
+                       function=asg.function, expr=asg.target)
+
+    def fnarray(self, table: str) -> list[Binding]:
+        """Functions listed in a global array of function pointers."""
+        self.bindings()
+        return self._fnarrays.get(table, [])
+
+    # --- call sites ---------------------------------------------------------
+
+    def resolve_call(self, call: records.Call) -> Site:
+        """Resolve one indirect call site."""
+        fn = self.idx.functions.get(call.caller)
+        base = Site(call.caller, call.file, call.line, call.expr, call.kind)
+        try:
+            return self._resolve_node(base, parse_expr(call.expr, self.idx.typenames), fn)
+        except Unresolved as e:
+            return _replace(base, cause=e.cause)
+
+    def resolve_expr(self, fn: Function, expr: str) -> Site:
+        """Resolve a callee expression written in ``fn`` (not necessarily a
+        call site of the store)."""
+        call = records.Call(fn.id, fn.file, fn.line, "field", "", expr)
+        return self.resolve_call(call)
+
+    def _resolve_node(self, site: Site, node, fn: Function | None) -> Site:
+        if node[0] == "deref":
+            node = node[1]
+        if node[0] == "member":
+            return self._resolve_member(site, node, fn)
+        if node[0] == "index" and node[1][0] == "id":
+            g = self.idx.global_(node[1][1], site.file)
+            table = records.function_id(g.name, g.file, g.static) if g else ""
+            targets = tuple(self.fnarray(table))
+            cause = "" if targets else "no-binding"
+            return _replace(site, rtype=g.type if g else "", confidence=_conf(targets),
+                            cause=cause, targets=targets)
+        if node[0] == "id":
+            raise Unresolved("function-pointer-var")
+        raise Unresolved("complex-expression")
+
+    def _resolve_member(self, site: Site, node, fn: Function | None) -> Site:
+        base = self._infer(node[1], fn)
+        sname = base.struct or self.idx.struct_of(base.ctype)
+        if not sname:
+            raise Unresolved("void-pointer" if re.search(r"\bvoid\b", base.ctype)
+                             else "not-struct")
+        path = f"{base.prefix}.{node[2]}" if base.prefix else node[2]
+        owner, member = self.locate(sname, path, site.file)
+        targets = tuple(self.bindings().get((owner, member), ()))
+        return _replace(site, rtype=base.ctype, struct=owner, field=member,
+                        confidence=_conf(targets), cause="" if targets else "no-binding",
+                        targets=targets)
+
+    # --- registrations and narrowing ----------------------------------------
+
+    def registration_chains(self, table: str, depth: int = 0) -> list[tuple[dict, ...]]:
+        """How ``table`` reaches a registrar: tuples of steps ending with a
+        ``registered`` step (``sockfs_ops`` passed by ``mount_pseudo`` in
+        ``sockfs_mount``, bound to ``sock_fs_type.mount``, registered by
+        ``register_filesystem``)."""
+        if depth == 0 and table in self._chains:
+            return self._chains[table]
+        regs = self._registrations().get(table, [])
+        out: list[tuple[dict, ...]] = []
+        known = registrars_table()
+        for reg in regs:
+            step = {"step": "registered" if reg.registrar in known else "passed",
+                    "registrar": reg.registrar, "caller": reg.caller,
+                    "file": reg.file, "line": reg.line}
+            if reg.registrar in known:
+                out.append((self._with_key(step, table, known[reg.registrar]),))
+            elif depth < 3:
+                out.extend((step, *rest) for rest in self._bound_chains(reg.caller, depth))
+        if depth == 0:
+            self._chains[table] = out
+        return out
+
+    def _bound_chains(self, function: str, depth: int) -> list[tuple[dict, ...]]:
+        out = []
+        for b in self._by_target().get(function, ()):
+            if b.table:
+                step = {"step": "bound", "table": b.table, "field": b.field,
+                        "file": b.file, "line": b.line}
+                out.extend((step, *rest) for rest in self.registration_chains(b.table, depth + 1))
+        return out
+
+    def _with_key(self, step: dict, table: str, spec: dict) -> dict:
+        key = spec.get("key", "")
+        ini = self._tables().get(table)
+        if not key or ini is None:
+            return step
+        for entry in ini.entries:
+            if strip_indexes(entry.path) == key:
+                value = _eval_int(entry.value, self.idx)
+                shown = value if value is not None else entry.value.strip().strip('"')
+                return {**step, "key_field": key, "key_expr": entry.value,
+                        "key_value": shown, "key_file": ini.file, "key_line": entry.line}
+        return step
+
+    def key_value(self, key: str | int) -> int | str:
+        """The value of a narrowing key: a constant's value, an int, or the
+        string itself (a file system name)."""
+        if isinstance(key, int):
+            return key
+        value = _eval_int(str(key), self.idx)
+        if value is None and re.fullmatch(r"[A-Z][A-Z0-9_]*", str(key)):
+            raise AnalyzerError(f"unknown constant {key!r}: not an enum constant or #define "
+                                "with a value in the analysed tree")
+        return value if value is not None else str(key).strip('"')
+
+    def narrow(self, targets: Iterable[Binding], key: str | int) -> list[tuple[Binding, tuple]]:
+        """The targets whose table is registered under ``key``, each with the
+        registration chain that proves it."""
+        want = self.key_value(key)
+        out = []
+        for b in targets:
+            for chain in self.registration_chains(b.table) if b.table else ():
+                if chain and chain[-1].get("key_value") == want:
+                    out.append((b, chain))
+                    break
+        return out
+
+    def _registrations(self) -> dict[str, list[records.Registration]]:
+        regs = getattr(self, "_regs", None)
+        if regs is None:
+            regs = defaultdict(list)
+            seen = set()
+            for reg in [*self.idx.registrations, *self._call_registrations()]:
+                tid = self._table_id(reg.table, reg.file)
+                if tid and (tid, reg.registrar, reg.file, reg.line) not in seen:
+                    seen.add((tid, reg.registrar, reg.file, reg.line))
+                    regs[tid].append(reg)
+            self._regs = regs
+        return regs
+
+    def _call_registrations(self) -> Iterable[records.Registration]:
+        """Direct calls passing ``&table``: registrations by another name."""
+        for call in self.idx.calls:
+            if call.kind != "direct":
+                continue
+            for arg in call.args:
+                m = re.fullmatch(r"\s*&\s*(\w+)\s*", arg)
+                if m and self._table_id(m.group(1), call.file):
+                    yield records.Registration(call.caller, call.callee, m.group(1),
+                                               call.file, call.line, call.args)
+
+    def _tables(self) -> dict[str, records.Initializer]:
+        tabs = getattr(self, "_tabs", None)
+        if tabs is None:
+            tabs = {records.function_id(i.name, i.file, i.static): i
+                    for i in self.idx.initializers}
+            self._tabs = tabs
+        return tabs
+
+    def _table_id(self, name: str, file: str) -> str:
+        tabs = self._tables()
+        for tid in (f"{name}@{file}", name):
+            if tid in tabs:
+                return tid
+        return ""
+
+    def _by_target(self) -> dict[str, list[Binding]]:
+        bt = getattr(self, "_bt", None)
+        if bt is None:
+            bt = defaultdict(list)
+            for blist in self.bindings().values():
+                for b in blist:
+                    bt[b.target].append(b)
+            self._bt = bt
+        return bt
+
+    def sites(self) -> list[Site]:
+        """Every indirect call site of the index, resolved."""
+        return [self.resolve_call(c) for c in self.idx.calls if c.kind != "direct"]
+
+
+def _prefixes(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _var_type(ctype: str) -> TypeRef:
+    m = re.search(r"((?:\[[^\]]*\])+)\s*$", ctype)
+    if m:
+        return TypeRef(ctype[:m.start()].strip(), m.group(1).count("["))
+    return TypeRef(ctype)
+
+
+def _element(t: TypeRef) -> TypeRef:
+    if t.array:
+        return TypeRef(t.ctype, t.array - 1, t.struct, t.prefix)
+    if "*" in t.ctype:
+        i = t.ctype.rindex("*")
+        return TypeRef(normalize_type(t.ctype[:i] + t.ctype[i + 1:]))
+    raise Unresolved("not-pointer")
+
+
+def _conf(targets) -> str:
+    return "typed" if targets else "unresolved"
+
+
+def _replace(site: Site, **kw) -> Site:
+    return Site(**{**site.__dict__, **kw})
+
+
+def site_stats(sites: Iterable[tuple[str, str, int]]) -> dict:
+    """Figures over ``(confidence, cause, n_targets)`` triples."""
+    rows = list(sites)
+    counts = [n for conf, _, n in rows if conf == "typed" and n > 0]
+    causes: dict[str, int] = defaultdict(int)
+    for conf, cause, n in rows:
+        if not (conf == "typed" and n > 0):
+            causes[cause or "unknown"] += 1
+    total = len(rows)
+    return {
+        "indirect_sites": total,
+        "resolved_sites": len(counts),
+        "resolved_share": round(len(counts) / total, 4) if total else 0.0,
+        "mean_targets": round(statistics.fmean(counts), 2) if counts else 0.0,
+        "median_targets": statistics.median(counts) if counts else 0,
+        "unresolved_by_cause": dict(sorted(causes.items(), key=lambda kv: -kv[1])),
+    }
+
+
+def stats(cfg) -> dict:
+    """Resolution figures from ``build/graph.sqlite`` (for
+    ``python -m analyzer stats``): indirect call sites, the share resolved to
+    a non-empty typed set, mean and median targets per resolved site, and the
+    unresolved sites grouped by cause."""
+    if not cfg.graph_path.is_file():
+        raise AnalyzerError(f"{cfg.graph_path} is missing: run `python -m analyzer graph` "
+                            "(or `make analyze`)")
+    with sqlite3.connect(f"file:{cfg.graph_path}?mode=ro", uri=True) as conn:
+        rows = conn.execute("SELECT confidence, cause, ntargets FROM sites").fetchall()
+    return site_stats(rows)
