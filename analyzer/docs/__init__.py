@@ -1,0 +1,144 @@
+"""The documentation site: generated Markdown pages, then ``mkdocs build``.
+
+Takes the analysis (the store, the call graph, the model's run) and the tour
+``site/tour.yaml``, writes pages into ``site/docs/generated/`` (with the
+navigation in ``generated/nav.yml``, read by ``site/hooks/nav.py``) and builds
+the MkDocs site into ``build/site/``.  ``python -m analyzer docs`` calls
+:func:`build_site`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from analyzer.config import Config
+from analyzer.docs.facts import Facts, RunView, StoreFacts
+from analyzer.docs.pages import ROOT, Site, generate
+from analyzer.docs.tour import Tour, load_tour
+from analyzer.errors import AnalyzerError
+
+__all__ = ["build_site", "BuildReport", "open_facts", "write_pages", "run_mkdocs",
+           "generate_pages"]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build made: page count, where, how long each part took."""
+
+    pages: int
+    site_dir: Path
+    generate_s: float
+    mkdocs_s: float
+    notices: tuple[str, ...] = field(default=())
+
+    def __str__(self) -> str:
+        text = (f"docs: {self.pages} generated pages, site in {self.site_dir} "
+                f"(generate {self.generate_s:.1f} s, mkdocs {self.mkdocs_s:.1f} s)")
+        return "\n".join([text, *(f"  note: {n}" for n in self.notices)])
+
+
+def _say(progress: bool, text: str) -> None:
+    if progress:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _load_graph(cfg: Config, notices: list[str]):
+    try:
+        from analyzer.api import load
+    except ImportError:
+        notices.append("the call graph (analyzer.api) is not available: calls are unresolved")
+        return None
+    try:
+        params = inspect.signature(load).parameters
+        return load(cfg.graph_path) if params else load()
+    except AnalyzerError as e:
+        notices.append(f"the call graph did not load: {e}")
+        return None
+
+
+def _run_model(cfg: Config, tour: Tour, notices: list[str]) -> RunView | None:
+    try:
+        from analyzer.model import run
+    except ImportError:
+        notices.append("the executable model (analyzer.model) is not available")
+        return None
+    kwargs = {"cfg": cfg} if "cfg" in inspect.signature(run).parameters else {}
+    try:
+        return RunView.of(run(*tour.scenario, **kwargs))
+    except AnalyzerError as e:
+        notices.append(f"the model did not run: {e}")
+        return RunView([], lambda n: {}, error=f"the model did not run: {e}")
+
+
+def open_facts(cfg: Config, tour: Tour) -> Facts:
+    """The real analysis as :class:`Facts`; the store must exist, graph and model may not."""
+    from analyzer.store import Store
+
+    store = Store.open(cfg.store_path)
+    notices: list[str] = []
+    graph = _load_graph(cfg, notices)
+    run = _run_model(cfg, tour, notices)
+    return StoreFacts(store, cfg.kernel_dir, graph, run, notices)
+
+
+def generate_pages(tour: Tour, facts: Facts) -> Site:
+    """All pages for ``tour`` from ``facts`` (in memory)."""
+    return generate(tour, facts)
+
+
+def write_pages(docs_dir: Path, site: Site) -> Path:
+    """Replace ``docs_dir/generated`` by the site's pages and its nav.yml."""
+    out = Path(docs_dir) / ROOT
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for rel, text in site.pages.items():
+        path = Path(docs_dir) / rel
+        path = tmp / path.relative_to(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    (tmp / "nav.yml").write_text(yaml.safe_dump(site.nav, allow_unicode=True,
+                                                sort_keys=False), encoding="utf-8")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def run_mkdocs(site_dir: Path, out_dir: Path, strict: bool) -> None:
+    """``mkdocs build`` of ``site_dir/mkdocs.yml`` into ``out_dir``; warnings fail if strict."""
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+    from mkdocs.exceptions import MkDocsException
+
+    logging.getLogger("mkdocs").setLevel(logging.WARNING)
+    try:
+        config = load_config(str(Path(site_dir) / "mkdocs.yml"), site_dir=str(out_dir),
+                             strict=strict)
+        build(config)
+    except MkDocsException as e:
+        raise AnalyzerError(f"{site_dir}/mkdocs.yml: the site did not build: {e}") from None
+
+
+def build_site(cfg: Config, strict: bool = True, progress: bool = True) -> BuildReport:
+    """Generate the pages from the analysis and build the site into ``build/site``."""
+    t0 = time.perf_counter()
+    tour = load_tour(cfg.site_dir / "tour.yaml")
+    _say(progress, "docs: reading the analysis, the call graph and the model ...")
+    facts = open_facts(cfg, tour)
+    site = generate(tour, facts)
+    write_pages(cfg.site_dir / "docs", site)
+    t1 = time.perf_counter()
+    _say(progress, f"docs: {len(site.pages)} pages generated; mkdocs build ...")
+    out = cfg.build_dir / "site"
+    run_mkdocs(cfg.site_dir, out, strict)
+    report = BuildReport(len(site.pages), out, t1 - t0, time.perf_counter() - t1,
+                         tuple(facts.notices))
+    _say(progress, str(report))
+    return report

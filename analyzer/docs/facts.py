@@ -1,0 +1,340 @@
+"""What the pages read: records, resolved calls, the model's run, source spans.
+
+Takes the store (``analyzer.store``), the call graph (``analyzer.api``) and the
+model (``analyzer.model``) and produces one read-only view, :class:`Facts`,
+with a small plain vocabulary (:class:`Target`, :class:`Evidence`,
+:class:`Neighbour`, :class:`Step`).  The page generators see nothing else, so
+tests drive them with :class:`MemoryFacts` built from a few records.
+
+Source text is read only through the spans the analysis located (a function's
+``line``..``end_line``), to show it: it is never parsed again here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from analyzer.records import Call, Function, Global, Initializer, Registration, Struct
+
+__all__ = ["Evidence", "Target", "Neighbour", "Step", "RunView", "Facts", "MemoryFacts",
+           "StoreFacts", "initializer_end"]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a target was chosen: an initializer, assignment or registration line."""
+
+    text: str
+    file: str = ""
+    line: int = 0
+    kind: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A function an indirect call may reach, with its evidence."""
+
+    name: str
+    file: str = ""
+    line: int = 0
+    evidence: tuple[Evidence, ...] = ()
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A caller or callee: ``kind`` is "calls" (direct) or "dispatches" (resolved)."""
+
+    name: str
+    kind: str
+    file: str = ""
+    line: int = 0
+    expr: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One event of the model's trace (see docs-dev/CONTRACTS.md)."""
+
+    n: int
+    event: str
+    function: str
+    file: str = ""
+    line: int = 0
+    depth: int = 0
+    via: dict | None = None
+    changes: tuple[dict, ...] = ()
+    note: str = ""
+
+
+def _get(obj: object, name: str, default=None):
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+class RunView:
+    """The model's run: steps as :class:`Step`, snapshots as plain data."""
+
+    def __init__(self, steps: Iterable[object], snapshot, error: str = ""):
+        self.steps: list[Step] = [_step(s) for s in steps]
+        self._snapshot = snapshot
+        self.error = error
+
+    @classmethod
+    def of(cls, run: object) -> RunView:
+        """Wrap an ``analyzer.model.Run`` (or anything with ``steps`` and ``snapshot``)."""
+        return cls(_get(run, "steps", []), run.snapshot)
+
+    def snapshot(self, n: int) -> dict[str, dict]:
+        return self._snapshot(n) or {}
+
+    def last(self) -> int:
+        return self.steps[-1].n if self.steps else 0
+
+
+def _step(s: object) -> Step:
+    return Step(n=int(_get(s, "n", 0)), event=str(_get(s, "event", "")),
+                function=str(_get(s, "function", "")), file=str(_get(s, "file", "") or ""),
+                line=int(_get(s, "line", 0) or 0), depth=int(_get(s, "depth", 0) or 0),
+                via=_get(s, "via"), changes=tuple(_get(s, "changes", ()) or ()),
+                note=str(_get(s, "note", "") or ""))
+
+
+class Facts:
+    """The read-only view pages are generated from.  Subclasses fill it in."""
+
+    run: RunView | None = None
+    notices: list[str]
+
+    def function(self, name: str, file: str = "") -> Function | None:
+        raise NotImplementedError
+
+    def struct(self, name: str) -> Struct | None:
+        raise NotImplementedError
+
+    def initializer(self, name: str) -> Initializer | None:
+        raise NotImplementedError
+
+    def global_(self, name: str) -> Global | None:
+        raise NotImplementedError
+
+    def calls(self, fn: Function) -> list[Call]:
+        raise NotImplementedError
+
+    def resolve(self, fn: Function, call: Call) -> list[Target]:
+        raise NotImplementedError
+
+    def callers(self, fn: Function) -> list[Neighbour]:
+        raise NotImplementedError
+
+    def callees(self, fn: Function) -> list[Neighbour]:
+        raise NotImplementedError
+
+    def registrations(self, table: str) -> list[Registration]:
+        raise NotImplementedError
+
+    def lines(self, file: str, start: int, end: int) -> list[str]:
+        raise NotImplementedError
+
+
+def _pick(cands: Sequence, file: str):
+    if not cands:
+        return None
+    if file:
+        for c in cands:
+            if c.file == file or c.file.endswith("/" + file):
+                return c
+    return sorted(cands, key=lambda c: (getattr(c, "header", False), c.file))[0]
+
+
+def initializer_end(init: Initializer, lines_after: Sequence[str]) -> int:
+    """The last line of an initializer: the first ``}``-ending line after its last entry.
+
+    ``lines_after`` are the source lines from the last entry's line on.
+    """
+    last = max([e.line for e in init.entries] + [init.line])
+    for i, text in enumerate(lines_after):
+        if text.strip().startswith("}") and text.strip().endswith(";"):
+            return last + i
+    return last
+
+
+@dataclass
+class MemoryFacts(Facts):
+    """Facts held in memory: for tests and small fixtures.
+
+    ``sources`` maps a file to its text; ``resolutions`` maps
+    ``(caller id, expression)`` to targets.
+    """
+
+    records: Sequence[object] = ()
+    sources: dict[str, str] = field(default_factory=dict)
+    resolutions: dict[tuple[str, str], list[Target]] = field(default_factory=dict)
+    run: RunView | None = None
+    notices: list[str] = field(default_factory=list)
+
+    def _of(self, cls: type) -> list:
+        return [r for r in self.records if isinstance(r, cls)]
+
+    def function(self, name: str, file: str = "") -> Function | None:
+        return _pick([f for f in self._of(Function) if f.name == name], file)
+
+    def struct(self, name: str) -> Struct | None:
+        return _pick([s for s in self._of(Struct) if s.name == name], "")
+
+    def initializer(self, name: str) -> Initializer | None:
+        return _pick([s for s in self._of(Initializer) if s.name == name], "")
+
+    def global_(self, name: str) -> Global | None:
+        return _pick([s for s in self._of(Global) if s.name == name], "")
+
+    def calls(self, fn: Function) -> list[Call]:
+        return sorted((c for c in self._of(Call) if c.caller == fn.id), key=lambda c: c.line)
+
+    def resolve(self, fn: Function, call: Call) -> list[Target]:
+        return list(self.resolutions.get((fn.id, call.expr), []))
+
+    def callees(self, fn: Function) -> list[Neighbour]:
+        out = []
+        for c in self.calls(fn):
+            if c.kind == "direct":
+                out.append(Neighbour(c.callee, "calls", c.file, c.line, c.expr))
+            for t in self.resolve(fn, c):
+                out.append(Neighbour(t.name, "dispatches", c.file, c.line, c.expr))
+        return out
+
+    def callers(self, fn: Function) -> list[Neighbour]:
+        out = []
+        for caller in self._of(Function):
+            out += [Neighbour(caller.name, n.kind, n.file, n.line, n.expr)
+                    for n in self.callees(caller) if n.name == fn.name]
+        return out
+
+    def registrations(self, table: str) -> list[Registration]:
+        return [r for r in self._of(Registration) if r.table == table]
+
+    def lines(self, file: str, start: int, end: int) -> list[str]:
+        text = self.sources.get(file, "").splitlines()
+        return text[start - 1:end]
+
+
+class StoreFacts(Facts):
+    """Facts from the real analysis: the store, the graph (if built), the model (if run)."""
+
+    def __init__(self, store, kernel_dir: Path, graph=None, run: RunView | None = None,
+                 notices: list[str] | None = None):
+        self.store, self.kernel_dir, self.graph, self.run = store, Path(kernel_dir), graph, run
+        self.notices = notices or []
+        self._files: dict[str, list[str]] = {}
+        self._regs: dict[str, list[Registration]] | None = None
+
+    def function(self, name: str, file: str = "") -> Function | None:
+        return _pick(self.store.find("functions", name), file)
+
+    def struct(self, name: str) -> Struct | None:
+        cands = [s for s in self.store.find("structs", name) if s.fields]
+        return _pick(cands, "")
+
+    def initializer(self, name: str) -> Initializer | None:
+        return _pick(self.store.find("initializers", name), "")
+
+    def global_(self, name: str) -> Global | None:
+        cands = [g for g in self.store.find("globals", name) if not g.extern]
+        return _pick(cands or self.store.find("globals", name), "")
+
+    def calls(self, fn: Function) -> list[Call]:
+        return sorted(self.store.find("calls", fn.id), key=lambda c: (c.line, c.expr))
+
+    def resolve(self, fn: Function, call: Call) -> list[Target]:
+        if self.graph is None or call.kind == "direct":
+            return []
+        try:
+            found = self.graph.resolve(fn.id, call.expr)
+        except Exception:  # noqa: BLE001 - an unresolvable site is shown as such
+            return []
+        return [_target(t) for t in _items(found)]
+
+    def callees(self, fn: Function) -> list[Neighbour]:
+        return self._neighbours("callees", fn)
+
+    def callers(self, fn: Function) -> list[Neighbour]:
+        return self._neighbours("callers", fn)
+
+    def _neighbours(self, how: str, fn: Function) -> list[Neighbour]:
+        if self.graph is None:
+            return []
+        try:
+            found = getattr(self.graph, how)(fn.id)
+        except Exception:  # noqa: BLE001 - shown as "no answer from the graph"
+            return []
+        return [_neighbour(x) for x in _items(found)]
+
+    def registrations(self, table: str) -> list[Registration]:
+        if self._regs is None:
+            self._regs = {}
+            for r in self.store.all("registrations"):
+                self._regs.setdefault(r.table, []).append(r)
+        return self._regs.get(table, [])
+
+    def lines(self, file: str, start: int, end: int) -> list[str]:
+        if file not in self._files:
+            path = self.kernel_dir / file
+            text = path.read_text(encoding="utf-8", errors="replace")
+            self._files[file] = text.splitlines()
+        return self._files[file][start - 1:end]
+
+
+def _items(found: object) -> list:
+    if found is None:
+        return []
+    if isinstance(found, dict):
+        for key in ("targets", "callers", "callees", "edges", "items"):
+            if key in found:
+                return list(found[key])
+        return list(found.values())
+    for key in ("targets", "edges", "items"):
+        if hasattr(found, key):
+            return list(getattr(found, key))
+    return list(found)
+
+
+def _name(x: object, *keys: str) -> str:
+    if isinstance(x, str):
+        return x.split("@")[0]
+    for k in keys:
+        v = _get(x, k)
+        if v:
+            return str(v).split("@")[0]
+    return ""
+
+
+def _evidence(ev: object) -> tuple[Evidence, ...]:
+    if ev is None:
+        return ()
+    items = ev if isinstance(ev, list | tuple) else [ev]
+    out = []
+    for e in items:
+        if isinstance(e, str):
+            out.append(Evidence(e))
+            continue
+        text = _get(e, "text") or _get(e, "table") or _get(e, "kind") or ""
+        if _get(e, "table") and _get(e, "field"):
+            text = f"{_get(e, 'table')}.{_get(e, 'field')}"
+        out.append(Evidence(str(text), str(_get(e, "file", "") or ""),
+                            int(_get(e, "line", 0) or 0), str(_get(e, "kind", "") or "")))
+    return tuple(out)
+
+
+def _target(t: object) -> Target:
+    name = _name(t, "name", "target", "function", "callee", "id")
+    return Target(name, str(_get(t, "file", "") or ""), int(_get(t, "line", 0) or 0),
+                  _evidence(_get(t, "evidence")))
+
+
+def _neighbour(x: object) -> Neighbour:
+    name = _name(x, "name", "function", "callee", "caller", "target", "id")
+    return Neighbour(name, str(_get(x, "kind", "calls") or "calls"),
+                     str(_get(x, "file", "") or ""), int(_get(x, "line", 0) or 0),
+                     str(_get(x, "expr", "") or ""))
