@@ -1,0 +1,87 @@
+"""The executable model of the socket path, generated from the analysis.
+
+``run("socket", "AF_INET", "SOCK_STREAM", 0)`` boots the model (the kernel's
+own registration code: ``sock_init``, ``inet_init``...), then runs the
+scenario's entry (``SyS_socket``) with the arguments (constant names of the
+tree or integers) and gives a :class:`~analyzer.model.trace.Run`.  The
+translated modules are written to ``cfg.model_dir``.
+
+Modules: :mod:`.translate` (C -> Python), :mod:`.runtime` (values, objects,
+primitives), :mod:`.generate` (classes, functions, globals; the path rule),
+:mod:`.facts` (reading the analysis), :mod:`.trace` (the result),
+:mod:`.cli` (the ``model`` command).
+"""
+
+from __future__ import annotations
+
+import time
+
+from analyzer.config import Config
+from analyzer.errors import AnalyzerError
+
+__all__ = ["run", "run_with", "Run", "Step", "parse_args"]
+
+from analyzer.model.trace import Run, Step  # noqa: E402
+
+
+def parse_args(facts, args) -> list:
+    """Scenario arguments: integers, or constant names of the analysed tree."""
+    from analyzer.model import runtime as rt
+
+    out = []
+    for a in args:
+        if isinstance(a, int) or (isinstance(a, str) and a.lstrip("-").isdigit()):
+            out.append(int(a))
+            continue
+        value = facts.constant(str(a))
+        if value is None:
+            raise AnalyzerError(f"unknown constant {a!r}: not an enum or #define of the "
+                                "analysed tree")
+        out.append(rt.Named(str(a), value))
+    return out
+
+
+def run(scenario: str, *args, cfg: Config | None = None, write: bool = True) -> Run:
+    """Boot the model and run ``scenario`` (see :func:`run_with`) on the analysis
+    in ``cfg`` (default: ``Config.default()``)."""
+    from analyzer.model.facts import open_facts
+
+    cfg = cfg or Config.default()
+    facts = open_facts(cfg.store_path, cfg.kernel_dir)
+    return run_with(facts, scenario, args, model_dir=cfg.model_dir if write else None)
+
+
+def run_with(facts, scenario: str, args, model_dir=None, generator=None) -> Run:
+    """Run ``scenario`` on ``facts``; write the generated modules to ``model_dir``."""
+    from analyzer.model import runtime as rt
+    from analyzer.model.generate import Generator, table
+
+    start = time.perf_counter()
+    data = table()
+    spec = data.get("scenarios", {}).get(scenario)
+    if spec is None:
+        raise AnalyzerError(f"unknown scenario {scenario!r}; known: "
+                            + ", ".join(sorted(data.get("scenarios", {}))))
+    values = parse_args(facts, args)
+    if len(values) != len(spec.get("params", values)):
+        raise AnalyzerError(f"scenario {scenario} takes {len(spec['params'])} arguments: "
+                            + " ".join(spec["params"]))
+    gen = generator or Generator(facts, data)
+    m = gen.machine()
+    try:
+        result, boot_count = rt.run_in(m, _boot_and_run, m, data, spec["entry"], values)
+    finally:
+        if model_dir is not None:
+            gen.write(model_dir)
+    r = Run.from_machine(m, scenario, tuple(args), result, boot_count)
+    r.seconds = time.perf_counter() - start
+    return r
+
+
+def _boot_and_run(m, data: dict, entry: str, values: list):
+    m.phase = "boot"
+    for fn in data.get("boot", {}).get("entries", []):
+        m.invoke(fn, ())
+    boot_count = len(m.steps)
+    m.phase = "run"
+    return m.invoke(entry, tuple(values)), boot_count

@@ -1,0 +1,150 @@
+"""What the model reads from the analysis: a small access layer over the records.
+
+Takes a record source with ``find(kind, key)`` (the :class:`analyzer.store.Store`
+made by ``make analyze``, or :class:`MemorySource` over
+:func:`analyzer.extract.extract_file` results for tests on a few files) and
+gives :class:`Facts`: function definitions, struct layouts, field aliases,
+typedefs, globals and constants (evaluated through other constants and
+``#define``s, keeping the name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from analyzer import records
+from analyzer.constants import definition_order, evaluate_expr
+from analyzer.errors import AnalyzerError
+
+__all__ = ["Facts", "MemorySource", "open_facts", "facts_from_files"]
+
+_KEYS = {"functions": "name", "structs": "name", "aliases": "name", "typedefs": "name",
+         "globals": "name", "initializers": "name", "constants": "name"}
+
+
+@dataclass
+class MemorySource:
+    """Records of some files, indexed like the store (``find(kind, key)``)."""
+
+    facts: list[records.FileFacts]
+    index: dict[tuple[str, str], list] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for ff in self.facts:
+            for kind, key in _KEYS.items():
+                for rec in getattr(ff, kind):
+                    self.index.setdefault((kind, getattr(rec, key)), []).append(rec)
+
+    def find(self, kind: str, key: str) -> list:
+        return list(self.index.get((kind, key), ()))
+
+
+def facts_from_files(root: Path, relpaths: Iterable[str]) -> Facts:
+    """Facts extracted directly from some files of a tree (no store)."""
+    from analyzer.extract import extract_file
+
+    found = [extract_file(rel, (Path(root) / rel).read_bytes()) for rel in relpaths]
+    return Facts(MemorySource(found), Path(root))
+
+
+def open_facts(store_path: Path, kernel_dir: Path) -> Facts:
+    """Facts from the store made by ``make analyze``."""
+    from analyzer.store import Store
+
+    if not Path(store_path).exists():
+        raise AnalyzerError(f"no analysis at {store_path}: run `make analyze` "
+                            "(or `python -m analyzer extract`) first")
+    return Facts(Store.open(store_path), Path(kernel_dir))
+
+
+class Facts:
+    """Look-ups the generator needs, cached."""
+
+    def __init__(self, source, kernel_dir: Path):
+        self.source, self.kernel_dir = source, Path(kernel_dir)
+        self._cache: dict[tuple[str, str], list] = {}
+        self._values: dict[str, int | None] = {}
+
+    def find(self, kind: str, key: str) -> list:
+        k = (kind, key)
+        if k not in self._cache:
+            self._cache[k] = self.source.find(kind, key)
+        return self._cache[k]
+
+    def functions(self, name: str) -> list[records.Function]:
+        return self.find("functions", name)
+
+    def has_function(self, name: str) -> bool:
+        return bool(self.functions(name))
+
+    def struct(self, name: str) -> records.Struct | None:
+        """The definition of struct/union ``name`` (the fullest one if several)."""
+        found = self.find("structs", name)
+        return max(found, key=lambda s: (len(s.fields), -s.line)) if found else None
+
+    def alias(self, name: str) -> str | None:
+        found = self.find("aliases", name)
+        return found[0].target if found else None
+
+    def typedef(self, name: str) -> str | None:
+        found = self.find("typedefs", name)
+        return found[0].type if found else None
+
+    def globals(self, name: str) -> list[records.Global]:
+        return self.find("globals", name)
+
+    def definition(self, name: str, file: str) -> records.Global | None:
+        """The defining declaration of global ``name`` as seen from ``file``:
+        a static of that file first, else a non-static definition."""
+        found = [g for g in self.globals(name) if not g.extern]
+        local = [g for g in found if g.file == file]
+        if local:
+            return local[0]
+        public = [g for g in found if not g.static]
+        return (public or [None])[0]
+
+    def is_global(self, name: str) -> bool:
+        return any(not g.extern for g in self.globals(name)) or bool(self.globals(name))
+
+    def field_type(self, struct: str, name: str) -> str | None:
+        s = self.struct(struct)
+        if s is None:
+            return None
+        for f in s.fields:
+            if f.name == name or f.name.endswith("." + name):
+                return f.type
+        return None
+
+    def constant(self, name: str) -> int | None:
+        """The value of an enum constant or ``#define``, or None."""
+        if name not in self._values:
+            self._values[name] = None  # a cycle evaluates to None
+            self._values[name] = self._evaluate(name)
+        return self._values[name]
+
+    def _evaluate(self, name: str) -> int | None:
+        defs = sorted(self.find("constants", name), key=definition_order)
+
+        def lookup(other: str) -> int:
+            value = self.constant(other)
+            if value is None:
+                raise KeyError(other)
+            return value
+
+        for c in defs:
+            value = c.value if c.value is not None else evaluate_expr(c.expr, lookup)
+            if value is not None:
+                return value
+        return None
+
+    def enum_name(self, enum: str, value: int) -> str | None:
+        """Not indexed by value in the store; kept for a later version."""
+        return None
+
+    @cached_property
+    def generation(self) -> str:
+        gen = getattr(self.source, "generation", None)
+        return str(gen()) if callable(gen) else "memory"

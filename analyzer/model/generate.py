@@ -1,0 +1,495 @@
+"""Generate the model: Python classes for structs, Python functions for the
+kernel functions on the path, Python initializers for globals.
+
+Takes :class:`~analyzer.model.facts.Facts` (the analysis) and the data table
+``kernel/primitives.toml``; gives a :class:`Generator` whose
+:meth:`Generator.machine` makes a :class:`~analyzer.model.runtime.Machine` that
+translates C on first use, and :meth:`Generator.write` writes every generated
+module to a folder (``build/model``): ``structs.py`` and one module per kernel
+source file, each statement with its ``# file:line``.
+
+What is "on the path" (the rule, data in primitives.toml): a called function
+is translated from C when it is defined in the analysed tree and is neither a
+primitive nor listed in ``[offpath]``; a function not defined in the tree is
+a stub step whose value is a named unknown.  During boot only the ``[boot]``
+entries and the ``follow`` list are run; other boot callees are stubs assumed
+to succeed (0).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from tree_sitter import Node
+
+from analyzer import records
+from analyzer.constants import evaluate_expr
+from analyzer.errors import AnalyzerError
+from analyzer.model import runtime as rt
+from analyzer.model.facts import Facts
+from analyzer.model.translate import (
+    Names,
+    Translation,
+    Untranslatable,
+    _Translator,
+    field_name,
+    function_name_of,
+)
+from analyzer.parse import Parsed, parse
+
+__all__ = ["Generator", "table", "module_name", "ParsedFile"]
+
+_QUALS = re.compile(r"\b(const|volatile|__rcu|__user|__iomem|__percpu|__force|static|"
+                    r"extern|register|inline|__always_inline|__read_mostly)\b")
+
+
+@cache
+def table() -> dict:
+    """The model's data table, ``kernel/primitives.toml``."""
+    text = resources.files("analyzer.kernel").joinpath("primitives.toml").read_text()
+    return tomllib.loads(text)
+
+
+def module_name(file: str) -> str:
+    """``net/socket.c`` -> ``net_socket_c`` (the generated module's name)."""
+    return re.sub(r"\W", "_", file)
+
+
+@dataclass
+class ParsedFile:
+    """One parsed kernel file with its function definitions and declarations by name."""
+
+    rel: str
+    parsed: Parsed
+    functions: dict[str, list[Node]]
+    declarations: dict[str, list[Node]]
+
+
+def _index(parsed: Parsed) -> tuple[dict, dict]:
+    functions: dict[str, list[Node]] = {}
+    decls: dict[str, list[Node]] = {}
+    stack = [parsed.root]
+    while stack:
+        n = stack.pop()
+        if n.type == "function_definition":
+            functions.setdefault(function_name_of(n), []).append(n)
+            continue
+        if n.type == "declaration":
+            for d in n.children_by_field_name("declarator"):
+                inner = d
+                while inner is not None and inner.type != "identifier":
+                    inner = inner.child_by_field_name("declarator")
+                if inner is not None:
+                    decls.setdefault(inner.text.decode(), []).append(n)
+            continue
+        stack.extend(n.children)
+    return functions, decls
+
+
+class _Config:
+    """The truth of preprocessor conditions under ``[config].enabled``."""
+
+    def __init__(self, enabled: list[str]):
+        self.enabled = set(enabled) | {"__KERNEL__"}
+
+    def __call__(self, cond: str) -> bool:
+        text = re.sub(r"\b(?:defined|IS_ENABLED|IS_BUILTIN|IS_REACHABLE)\s*\(\s*(\w+)\s*\)",
+                      lambda m: "1" if m.group(1) in self.enabled else "0", cond)
+        text = re.sub(r"\bdefined\s+(\w+)",
+                      lambda m: "1" if m.group(1) in self.enabled else "0", text)
+        text = re.sub(r"/\*.*?\*/|//.*", " ", text)
+        value = evaluate_expr(text, lambda name: 1 if name in self.enabled else 0)
+        return bool(value)
+
+    def active(self, node: Node) -> bool:
+        """Is ``node`` in a branch of #if/#ifdef that the configuration keeps?"""
+        child, parent = node, node.parent
+        while parent is not None:
+            if parent.type in ("preproc_ifdef", "preproc_if", "preproc_elif"):
+                in_alt = child == parent.child_by_field_name("alternative")
+                if self._cond(parent) == in_alt:
+                    return False
+            child, parent = parent, parent.parent
+        return True
+
+    def _cond(self, n: Node) -> bool:
+        if n.type == "preproc_ifdef":
+            name = n.child_by_field_name("name").text.decode()
+            return (name in self.enabled) != (n.children[0].text.decode().strip() == "#ifndef")
+        return self(n.child_by_field_name("condition").text.decode())
+
+
+class Generator:
+    """Translates on demand and keeps every generated text for :meth:`write`."""
+
+    def __init__(self, facts: Facts, data: dict | None = None):
+        self.facts, self.data = facts, data or table()
+        self.config = _Config(self.data.get("config", {}).get("enabled", []))
+        self.files: dict[str, ParsedFile] = {}
+        self.layouts: dict[str, type | None] = {}
+        self.struct_src: dict[str, str] = {}
+        self.functions: dict[tuple[str, str], tuple[Translation, object]] = {}
+        self.inits: dict[str, tuple[Translation, object]] = {}
+        self.by_code: dict[str, dict[int, int]] = {}
+        self.code_file: dict[str, str] = {}
+        self.names_cache: dict[str, Names] = {}
+
+    # --- files ------------------------------------------------------------------
+    def file(self, rel: str) -> ParsedFile:
+        if rel not in self.files:
+            path = self.facts.kernel_dir / rel
+            try:
+                src = path.read_bytes()
+            except OSError as e:
+                raise AnalyzerError(f"cannot read {path}: {e.strerror}") from None
+            parsed = parse(src)
+            functions, decls = _index(parsed)
+            self.files[rel] = ParsedFile(rel, parsed, functions, decls)
+        return self.files[rel]
+
+    # --- names ------------------------------------------------------------------
+    def names(self, file: str) -> Names:
+        if file not in self.names_cache:
+            prims, iters = self.data.get("primitives", {}), self.data.get("iterators", {})
+            facts = self.facts
+            self.names_cache[file] = Names(
+                is_function=lambda n: facts.has_function(n) or n in prims
+                or n in self.data.get("offpath", {}),
+                is_global=lambda n: facts.definition(n, file) is not None
+                or bool(facts.globals(n)),
+                constant=facts.constant,
+                alias=facts.alias,
+                field_type=facts.field_type,
+                primitive=prims.get,
+                symbol=lambda n: n in self.data.get("symbols", {}),
+                enabled=self.config,
+                iterator=iters.get,
+                global_type=lambda n: (facts.definition(n, file) or _first(facts.globals(n))
+                                       or records.Global("", "", "", 0)).type or None,
+            )
+        return self.names_cache[file]
+
+    # --- struct classes ------------------------------------------------------------
+    def layout(self, name: str) -> type | None:
+        """The generated class of struct/union ``name`` (None if not analysed)."""
+        if name not in self.layouts:
+            self.layouts[name] = None
+            s = self.facts.struct(name)
+            if s is not None:
+                self.layouts[name] = self._make_class(s)
+        return self.layouts[name]
+
+    def _make_class(self, s: records.Struct) -> type:
+        specs = [self.spec(f.name, f.type) for f in s.fields
+                 if (not f.guard or self.config(f.guard)) and f.type not in ("struct", "union")]
+        cls = f"{s.kind}_{s.name}"
+        lines = [f"class {cls}(rt.Obj):",
+                 f"    \"\"\"{s.kind} {s.name}: {s.file}:{s.line}\"\"\"",
+                 "    __slots__ = ()",
+                 f"    LAYOUT = rt.Layout({s.name!r}, {s.kind!r}, {s.file!r}, {s.line}, ("]
+        lines += [f"        {_spec_src(sp)}," for sp in specs]
+        lines.append("    ))")
+        src = "\n".join(lines) + "\n"
+        field_name(s.name)
+        ns = {"rt": rt}
+        exec(compile(src, f"<model:struct {s.name}>", "exec"), ns)  # noqa: S102
+        self.struct_src[s.name] = src
+        return ns[cls]
+
+    def spec(self, name: str, ctype: str, depth: int = 0) -> rt.FieldSpec:
+        """How a member of C type ``ctype`` is held (see runtime.FieldSpec)."""
+        t = re.sub(r"\s+", " ", _QUALS.sub(" ", ctype)).strip()
+        m = re.match(r"(.*?)\s*\[([^\]]*)\]((?:\s*\[[^\]]*\])*)$", t)
+        if m:
+            count = self.count(m.group(2))
+            elem = self.spec(name, (m.group(1) + " " + m.group(3)).strip(), depth)
+            return rt.FieldSpec(name, ctype, "array", count=count, elem=elem)
+        if "*" in t or "(" in t:
+            return rt.FieldSpec(name, ctype, "ptr")
+        sm = re.fullmatch(r"(struct|union) (\w+)", t)
+        if sm:
+            kind = "struct" if self.facts.struct(sm.group(2)) else "opaque"
+            return rt.FieldSpec(name, ctype, kind, target=sm.group(2))
+        if re.fullmatch(r"\w+", t) and depth < 8:
+            target = self.facts.typedef(t)
+            if target and target != t:
+                sub = self.spec(name, target, depth + 1)
+                return rt.FieldSpec(name, ctype, sub.kind, sub.target, sub.count, sub.elem)
+        return rt.FieldSpec(name, ctype, "scalar")
+
+    def count(self, text: str) -> int:
+        text = text.strip()
+        if not text:
+            return 0
+        value = evaluate_expr(text, lambda n: _or_fail(self.facts.constant(n)))
+        return value if value is not None and 0 <= value <= 1 << 16 else 0
+
+    # --- functions -------------------------------------------------------------------
+    def definition(self, name: str, origin: str) -> tuple[str, Node] | None:
+        """(file, node) of the definition of ``name`` as seen from ``origin``."""
+        recs = self.facts.functions(name)
+        ranked = sorted(recs, key=lambda f: (f.file != origin, f.static and not f.header,
+                                             f.file.startswith("arch/"), f.file, f.line))
+        for rec in ranked:
+            if rec.static and not rec.header and rec.file != origin and origin:
+                continue
+            pf = self.file(rec.file)
+            for node in pf.functions.get(name, []):
+                if node.child_by_field_name("body") is not None and self.config.active(node):
+                    return rec.file, node
+        return None
+
+    def function(self, name: str, origin: str) -> tuple[Translation, object] | None:
+        found = self.definition(name, origin)
+        if found is None:
+            return None
+        file, node = found
+        key = (name, file)
+        if key not in self.functions:
+            tr = _Translator(node, file, self.file(file).parsed.rewrites,
+                             self.names(file)).run()
+            self.functions[key] = (tr, self._compile(tr, f"<model:{file}:{name}>"))
+        return self.functions[key]
+
+    def _compile(self, tr: Translation, code_name: str):
+        self.by_code[code_name] = tr.lines
+        self.code_file[code_name] = tr.file
+        return compile(tr.source, code_name, "exec")
+
+    def locate(self, code_name: str, lineno: int) -> tuple[str, int] | None:
+        lines = self.by_code.get(code_name)
+        if lines is None:
+            return None
+        return self.code_file[code_name], lines.get(lineno, 0)
+
+    # --- globals -----------------------------------------------------------------------
+    def global_maker(self, m: rt.Machine, name: str, origin: str):
+        rec = self.facts.definition(name, origin)
+        if rec is None:
+            decls = self.facts.globals(name)
+            if not decls:
+                return name, lambda: rt.Sym(name)
+            return name, lambda: _zero_declared(m, self, decls[0])
+        key = f"{name}@{rec.file}" if rec.static else name
+        return key, lambda: self.make_global(m, rec)
+
+    def make_global(self, m: rt.Machine, rec: records.Global):
+        pf = self.file(rec.file)
+        node = _declaration_at(pf, rec.name, rec.line)
+        value_node = _init_value(node, rec.name) if node is not None else None
+        dims = rec.array if rec.array.startswith("[") else f"[{rec.array}]"
+        spec = self.spec(rec.name, rec.type + (f" {dims}" if rec.array else ""))
+        if rec.array and spec.kind == "array" and not spec.count:
+            n = len([c for c in value_node.named_children if c.type != "comment"]) \
+                if value_node is not None else 0
+            spec = rt.FieldSpec(rec.name, rec.type, "array", count=n,
+                                elem=self.spec(rec.name, rec.type))
+        obj = m.zero(spec, rec.name, None)
+        if value_node is None:
+            return obj
+        fn = self.initializer(rec, value_node)
+        ns = m.namespace(rec.file)
+        exec(fn, ns)  # noqa: S102 - generated by this module from validated pieces
+        return ns[f"init_{rec.name}"](obj)
+
+    def initializer(self, rec: records.Global, value: Node):
+        key = f"{rec.name}@{rec.file}"
+        if key not in self.inits:
+            tr = _InitTranslator(value, rec, self.file(rec.file).parsed.rewrites,
+                                 self.names(rec.file)).translate()
+            self.inits[key] = (tr, self._compile(tr, f"<model:{rec.file}:init {rec.name}>"))
+        return self.inits[key][1]
+
+    # --- resolution and the machine --------------------------------------------------------
+    def resolve(self, m: rt.Machine, name: str, origin: str) -> tuple:
+        prim = self.data.get("primitives", {}).get(name)
+        if prim is not None:
+            impl = rt.PRIMITIVES.get(prim["impl"])
+            if impl is None:
+                raise AnalyzerError(f"primitives.toml: {name}: no runtime function "
+                                    f"{prim['impl']!r}")
+            return "prim", impl, {}
+        off = self.data.get("offpath", {}).get(name)
+        if off is not None:
+            return "stub", None, {"returns": self.assumed(name, off), "note": off.get("why", "")}
+        if m.phase == "boot" and name not in self.boot_follow():
+            return "stub", None, {"returns": 0, "note": "boot step that registers nothing "
+                                  "the model follows; assumed to succeed"}
+        found = self.function(name, origin)
+        if found is None:
+            return "stub", None, {"returns": rt.Sym(f"{name}()"),
+                                  "note": "not defined in the analysed tree; value unknown"}
+        tr, code = found
+        ns = m.namespace(tr.file)
+        exec(code, ns)  # noqa: S102 - generated by this module from validated pieces
+        return "func", ns[_py(name)], {"file": tr.file, "line": tr.line}
+
+    def boot_follow(self) -> set[str]:
+        boot = self.data.get("boot", {})
+        return set(boot.get("entries", [])) | set(boot.get("follow", []))
+
+    def assumed(self, name: str, off: dict):
+        value = off.get("returns", "sym")
+        if value == "NULL":
+            return None
+        if value == "sym":
+            return rt.Sym(f"{name}()")
+        if isinstance(value, str):
+            v = self.facts.constant(value)
+            if v is None:
+                raise AnalyzerError(f"primitives.toml: {name}: unknown constant {value!r}")
+            return rt.Named(value, v)
+        return int(value)
+
+    def machine(self) -> rt.Machine:
+        m = rt.Machine(self.layout, self.resolve, self.global_maker, self.locate)
+        m.max_depth = int(self.data.get("policy", {}).get("max_depth", 40))
+        return m
+
+    # --- output ------------------------------------------------------------------------------
+    def modules(self) -> dict[str, str]:
+        """Generated module texts by file name."""
+        header = ("# Generated by analyzer.model from {what}; do not edit.\n"
+                  "# rt = analyzer.model.runtime; F (functions) and G (globals) are bound\n"
+                  "# by the machine that runs this code.\n\n")
+        out = {"structs.py": header.format(what="the analysed struct definitions")
+               + "from analyzer.model import runtime as rt\n\n\n"
+               + "\n\n".join(self.struct_src[k] for k in sorted(self.struct_src))}
+        per_file: dict[str, list[str]] = {}
+        for (_, file), (tr, _) in sorted(self.functions.items(), key=lambda i: i[0][1::-1]):
+            per_file.setdefault(file, []).append(tr.source)
+        for (tr, _) in self.inits.values():
+            per_file.setdefault(tr.file, []).append(tr.source)
+        for file, sources in per_file.items():
+            out[module_name(file) + ".py"] = header.format(what=file) + "\n\n".join(sources)
+        return out
+
+    def write(self, folder: Path) -> list[Path]:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, text in self.modules().items():
+            path = folder / name
+            path.write_text(text)
+            written.append(path)
+        return written
+
+    def python_of(self, name: str) -> tuple[Translation, str]:
+        """The generated Python of ``name`` and the C it comes from."""
+        found = self.definition(name, "")
+        if found is None:
+            raise AnalyzerError(f"{name} is not a function defined in the analysed tree")
+        tr, _ = self.function(name, found[0])
+        node = found[1]
+        return tr, node.text.decode(errors="replace")
+
+
+def _py(name: str) -> str:
+    from analyzer.model.translate import pyname
+
+    return pyname(name)
+
+
+def _first(items: list):
+    return items[0] if items else None
+
+
+def _or_fail(value):
+    if value is None:
+        raise KeyError("unknown")
+    return value
+
+
+def _spec_src(sp: rt.FieldSpec) -> str:
+    elem = _spec_src(sp.elem) if sp.elem is not None else "None"
+    return (f"rt.FieldSpec({sp.name!r}, {sp.ctype!r}, {sp.kind!r}, {sp.target!r}, "
+            f"{sp.count}, {elem})")
+
+
+def _zero_declared(m: rt.Machine, gen: Generator, rec: records.Global):
+    spec = gen.spec(rec.name, rec.type)
+    return m.zero(spec, rec.name, None)
+
+
+def _declaration_at(pf: ParsedFile, name: str, line: int) -> Node | None:
+    nodes = pf.declarations.get(name, [])
+    for n in nodes:
+        if n.start_point.row + 1 <= line <= n.end_point.row + 1:
+            return n
+    return nodes[0] if nodes else None
+
+
+def _init_value(decl: Node, name: str) -> Node | None:
+    for d in decl.children_by_field_name("declarator"):
+        if d.type == "init_declarator":
+            inner = d.child_by_field_name("declarator")
+            while inner is not None and inner.type != "identifier":
+                inner = inner.child_by_field_name("declarator")
+            if inner is not None and inner.text.decode() == name:
+                return d.child_by_field_name("value")
+    return None
+
+
+class _InitTranslator(_Translator):
+    """A global's initializer as ``def init_NAME(o): ...; return o``."""
+
+    def __init__(self, value: Node, rec: records.Global, rewrites, names: Names):
+        self.value, self.rec = value, rec
+        self.node, self.file, self.names = value, rec.file, names
+        self.fname = rec.name
+        self.iters = {}
+        self.locals = {}
+        self.out = []
+        self.loop_depth = self.counter = 0
+        self.labels = []
+
+    def translate(self) -> Translation:
+        field_name(self.rec.name)
+        self.emit(0, f"def init_{self.rec.name}(o):", self.value)
+        if self.value.type == "initializer_list":
+            self.fill("o", self.value, 1)
+            self.emit(1, "return o", self.value)
+        else:
+            self.emit(1, f"return {self.expr(self.value)}", self.value)
+        tr = self.finish()
+        return Translation(f"init {self.rec.name}", self.rec.file, self.rec.line,
+                           tr.source, tr.lines)
+
+    def fill(self, target: str, lst: Node, ind: int) -> None:
+        pos = 0
+        for item in lst.named_children:
+            if item.type == "comment":
+                continue
+            if item.type == "initializer_pair":
+                path = target
+                for des in item.children_by_field_name("designator"):
+                    if des.type == "field_designator":
+                        path += "." + field_name(des.named_children[0].text.decode())
+                    elif des.type == "subscript_designator":
+                        path = f"rt.slot({path}, {self.expr(des.named_children[0])})"
+                    else:
+                        raise self.fail(des, "a designator")
+                value = item.child_by_field_name("value")
+            else:
+                path, value = f"rt.slot({target}, {pos})", item
+            pos += 1
+            self.put(path, value, ind)
+
+    def put(self, path: str, value: Node, ind: int) -> None:
+        if value.type == "initializer_list":
+            sub = self.fresh("o")
+            self.emit(ind, f"{sub} = {path}", value)
+            self.fill(sub, value, ind)
+            return
+        if path.startswith("rt.slot(") and path.endswith(")"):
+            self.emit(ind, f"rt.set_slot({path[len('rt.slot('):-1]}, {self.expr(value)})", value)
+        else:
+            self.emit(ind, f"{path} = {self.expr(value)}", value)
+
+
+__all__ += ["Untranslatable"]

@@ -1,0 +1,121 @@
+"""The result of a model run: the trace (steps) and the object snapshots.
+
+Takes what a :class:`~analyzer.model.runtime.Machine` recorded (step dicts,
+the write log, the objects made) and gives :class:`Run`: ``steps`` as
+:class:`Step` records, ``snapshot(n)`` (every object after step ``n``) and
+``to_json()``.  Boot steps are kept apart in ``boot``; objects made at boot
+(the globals the registrations filled) are in every snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from analyzer.model import runtime as rt
+
+__all__ = ["Step", "Run", "default_display"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One event: a ``call`` or ``return`` of a translated function, or a
+    ``stub`` (a function off the path, with its assumed value).
+
+    ``file``/``line`` locate the called function's definition; ``site`` is the
+    call site (``file:line``); ``via`` is the dispatch evidence of an indirect
+    call; ``changes`` (on ``return``) are the writes made by the function's own
+    statements and the primitives it called; ``value`` is the returned or
+    assumed value; ``notes`` are assumptions made about unknown values."""
+
+    n: int
+    event: str
+    function: str
+    file: str
+    line: int
+    depth: int
+    via: dict | None = None
+    changes: tuple = ()
+    note: str = ""
+    site: str = ""
+    value: str = ""
+    notes: tuple[str, ...] = ()
+
+
+def default_display(spec: rt.FieldSpec) -> str:
+    """What a zeroed member shows."""
+    if spec.kind == "ptr":
+        return "NULL"
+    if spec.kind in ("struct", "opaque"):
+        return "{...}"
+    if spec.kind == "array":
+        return "[...]"
+    return "0"
+
+
+@dataclass
+class Run:
+    """A finished model run."""
+
+    scenario: str
+    args: tuple
+    result: str
+    steps: list[Step]
+    boot: list[Step]
+    objects: list[tuple[str, str, int, tuple]] = field(default_factory=list)
+    writes: list[tuple[int, str, str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @classmethod
+    def from_machine(cls, m: rt.Machine, scenario: str, args: tuple, result,
+                     boot_count: int) -> Run:
+        steps = [_step(s, boot_count) for s in m.steps[boot_count:]]
+        boot = [_step(s, 0) for s in m.steps[:boot_count]]
+        objects = []
+        for label, kind, created, obj in m.objects:
+            specs = tuple((f.name, default_display(f)) for f in obj._layout.fields) \
+                if isinstance(obj, rt.Obj) and not isinstance(obj, rt.Opaque) else ()
+            objects.append((label, kind, max(0, created - boot_count), specs))
+        writes = [(max(0, n - boot_count), obj, fld, shown) for n, obj, fld, shown in m.writes]
+        return cls(scenario, tuple(args), rt.display(result), steps, boot, objects, writes)
+
+    def snapshot(self, n: int | None = None) -> dict[str, dict]:
+        """Every object after step ``n`` (all steps if None):
+        ``{label: {"type": ..., "fields": [[name, display], ...]}}``."""
+        last = len(self.steps) if n is None else n
+        out: dict[str, dict] = {}
+        for label, kind, created, specs in self.objects:
+            if created <= last:
+                out[label] = {"type": kind, "fields": [list(p) for p in specs]}
+        for step, label, name, shown in self.writes:
+            if step > last or label not in out and label != "globals":
+                continue
+            obj = out.setdefault(label, {"type": "globals", "fields": []})
+            for pair in obj["fields"]:
+                if pair[0] == name:
+                    pair[1] = shown
+                    break
+            else:
+                obj["fields"].append([name, shown])
+        return out
+
+    def functions(self) -> list[str]:
+        """The called functions in order (calls and stubs)."""
+        return [s.function for s in self.steps if s.event in ("call", "stub")]
+
+    def to_json(self) -> dict:
+        return {"scenario": self.scenario, "args": list(self.args), "result": self.result,
+                "seconds": round(self.seconds, 3),
+                "steps": [asdict(s) for s in self.steps],
+                "boot": [asdict(s) for s in self.boot],
+                "objects": [{"label": lb, "type": t, "created": c} for lb, t, c, _ in
+                            self.objects],
+                "writes": [list(w) for w in self.writes],
+                "final": self.snapshot()}
+
+
+def _step(s: dict, offset: int) -> Step:
+    return Step(n=s["n"] - offset, event=s["event"], function=s["function"], file=s["file"],
+                line=s["line"], depth=s["depth"], via=s.get("via"),
+                changes=tuple(s.get("changes", ())), note=s.get("note", ""),
+                site=s.get("site", ""), value=s.get("value", ""),
+                notes=tuple(s.get("notes", ())))

@@ -1,0 +1,941 @@
+"""Translate one C function (a tree-sitter ``function_definition``) into Python.
+
+Takes the node, the file it is in, the iteration-macro rewrites of that file
+and a :class:`Names` (what the analysis knows about identifiers: functions,
+globals, constants, field aliases, struct fields, primitives, configuration);
+gives a :class:`Translation`: the Python source of one function whose every
+line ends with ``# file:line`` and a map from Python lines to C lines.
+
+Safety: C text reaches the output only as identifiers that match
+:data:`IDENT` (renamed when they collide with Python keywords, builtins or the
+names the generated code uses) or as ``repr()`` literals; comments are never
+copied.  Any construct that is not handled raises :class:`Untranslatable`
+naming the function, file and line.
+
+Shape of the output: locals are Python locals (a local whose address is taken
+is a ``rt.cell``); ``F.name(...)`` calls a C function, ``G.name`` is a global,
+``rt.K('NAME', value)`` a constant; a function with labels runs its blocks
+from a dispatch loop (``raise rt.Goto('out')`` jumps, forward or backward).
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tree_sitter import Node
+
+from analyzer.errors import AnalyzerError
+from analyzer.parse import Rewrite, parse
+
+__all__ = ["IDENT", "Untranslatable", "Names", "Translation", "translate_function",
+           "pyname", "field_name", "function_name_of", "decode_c_string", "c_int"]
+
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_RESERVED = {"rt", "F", "G", "_label", "_g", "_sw", "_i"}
+_BUILTINS = set(dir(builtins))
+
+
+class Untranslatable(AnalyzerError):
+    """A C construct the translator does not handle (names function, file, line)."""
+
+
+def pyname(name: str) -> str:
+    """A C identifier as a Python local name: validated, renamed on collisions."""
+    if not IDENT.match(name):
+        raise AnalyzerError(f"not a C identifier: {name!r}")
+    if keyword.iskeyword(name) or name in _BUILTINS or name in _RESERVED \
+            or name.startswith("_k_"):
+        return f"_k_{name}"
+    return name
+
+
+def field_name(name: str) -> str:
+    """A C member name as a Python attribute (keywords get a trailing ``_``)."""
+    if not IDENT.match(name):
+        raise AnalyzerError(f"not a C member name: {name!r}")
+    return f"{name}_" if keyword.iskeyword(name) else name
+
+
+@dataclass(frozen=True)
+class Names:
+    """What the translator asks the analysis about identifiers (all callables)."""
+
+    is_function: Callable[[str], bool]
+    is_global: Callable[[str], bool]
+    constant: Callable[[str], int | None]
+    alias: Callable[[str], str | None]
+    field_type: Callable[[str, str], str | None]  # (struct, field) -> C type
+    primitive: Callable[[str], dict | None]  # table entry or None
+    symbol: Callable[[str], bool]  # runtime symbols such as ``current``
+    enabled: Callable[[str], bool]  # a preprocessor condition's truth
+    iterator: Callable[[str], dict | None]  # iteration-macro table entry
+    global_type: Callable[[str], str | None] = lambda name: None
+
+
+@dataclass(frozen=True)
+class Translation:
+    name: str
+    file: str
+    line: int
+    source: str
+    lines: dict[int, int] = field(default_factory=dict)  # python line -> C line
+
+
+def function_name_of(node: Node) -> str:
+    """The name a ``function_definition`` defines."""
+    d = node.child_by_field_name("declarator")
+    while d is not None and d.type != "function_declarator":
+        d = d.child_by_field_name("declarator")
+    ident = d.child_by_field_name("declarator") if d is not None else None
+    while ident is not None and ident.type != "identifier":
+        ident = ident.child_by_field_name("declarator")
+    return ident.text.decode() if ident is not None else ""
+
+
+_ESC = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'",
+        "a": "\a", "b": "\b", "f": "\f", "v": "\v", "?": "?"}
+
+
+def decode_c_string(body: str) -> str:
+    """The characters of a C string literal's body (escapes decoded)."""
+    out, i = [], 0
+    while i < len(body):
+        c = body[i]
+        if c == "\\" and i + 1 < len(body):
+            m = re.match(r"x([0-9a-fA-F]{1,2})|([0-7]{1,3})", body[i + 1:])
+            if m:
+                out.append(chr(int(m.group(1), 16) if m.group(1) else int(m.group(2), 8)))
+                i += 1 + m.end()
+                continue
+            out.append(_ESC.get(body[i + 1], body[i + 1]))
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def c_int(text: str) -> int:
+    """The value of a C integer literal (suffixes dropped, octal understood)."""
+    t = text.rstrip("uUlL").strip()
+    if t.startswith("-"):
+        return -c_int(t[1:])
+    if re.fullmatch(r"0[xX][0-9a-fA-F]+", t):
+        return int(t, 16)
+    if re.fullmatch(r"0[bB][01]+", t):
+        return int(t[2:], 2)
+    if re.fullmatch(r"0[0-7]+", t):
+        return int(t, 8)
+    if re.fullmatch(r"\d+", t):
+        return int(t)
+    raise ValueError(text)
+
+
+_BINOPS = {"+": "+", "-": "-", "*": "*", "&": "&", "|": "|", "^": "^", "<<": "<<",
+           ">>": ">>", "==": "==", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
+_ASSIGN_OPS = {"+=": "+", "-=": "-", "*=": "*", "/=": "/", "%=": "%", "&=": "&",
+               "|=": "|", "^=": "^", "<<=": "<<", ">>=": ">>"}
+
+
+@dataclass
+class _Local:
+    name: str  # C name
+    py: str
+    ctype: str
+    cell: bool = False
+    static: bool = False
+
+
+def _text(node: Node) -> str:
+    return node.text.decode(errors="replace")
+
+
+def _declarator_info(decl: Node) -> tuple[str, str, list[Node]]:
+    """(name, pointer/array suffix, array size nodes) of a declarator."""
+    suffix, dims = "", []
+    while decl is not None and decl.type != "identifier":
+        if decl.type == "pointer_declarator":
+            suffix += "*"
+        elif decl.type == "array_declarator":
+            size = decl.child_by_field_name("size")
+            dims.append(size)
+            suffix += "[]"
+        elif decl.type == "function_declarator":
+            suffix += "()"
+        elif decl.type in ("init_declarator", "parenthesized_declarator",
+                           "attributed_declarator"):
+            pass
+        else:
+            return "", suffix, dims
+        inner = decl.child_by_field_name("declarator")
+        if inner is None:
+            inner = next((c for c in decl.named_children
+                          if c.type.endswith("declarator") or c.type == "identifier"), None)
+        decl = inner
+    return (_text(decl) if decl is not None else ""), suffix, dims
+
+
+def _type_text(node: Node) -> str:
+    """The base type of a declaration (``struct socket``, ``int``)."""
+    parts = []
+    for c in node.children:
+        if c.type in ("type_qualifier", "storage_class_specifier"):
+            continue
+        if c == node.child_by_field_name("type"):
+            parts.append(_text(c))
+    return re.sub(r"\s+", " ", " ".join(parts)).strip()
+
+
+def _is_static(node: Node) -> bool:
+    return any(c.type == "storage_class_specifier" and _text(c) == "static"
+               for c in node.children)
+
+
+class _Translator:
+    """Translates the body of one function; see :func:`translate_function`."""
+
+    def __init__(self, node: Node, file: str, rewrites: tuple[Rewrite, ...], names: Names):
+        self.node, self.file, self.names = node, file, names
+        self.fname = function_name_of(node)
+        self.iters = {r.start: r for r in rewrites if r.kind == "iterator"}
+        self.locals: dict[str, _Local] = {}
+        self.out: list[tuple[int, str, int]] = []
+        self.loop_depth = 0
+        self.counter = 0
+        self.labels: list[str] = []
+
+    # --- errors and output ---------------------------------------------------
+    def fail(self, node: Node, what: str) -> Untranslatable:
+        return Untranslatable(f"cannot translate {what} in {self.fname} at "
+                              f"{self.file}:{node.start_point.row + 1}: "
+                              f"{_text(node)[:60]!r}")
+
+    def emit(self, indent: int, text: str, node: Node | None) -> None:
+        self.out.append((indent, text, node.start_point.row + 1 if node is not None else 0))
+
+    def fresh(self, stem: str) -> str:
+        self.counter += 1
+        return f"_{stem}{self.counter}"
+
+    # --- scan: locals, address-taken names, labels ------------------------------
+    def scan(self) -> None:
+        params = self._params()
+        for name, ctype in params:
+            self.locals[name] = _Local(name, pyname(name), ctype)
+        stack = [self.node.child_by_field_name("body")]
+        while stack:
+            n = stack.pop()
+            if n.type == "declaration":
+                self._scan_declaration(n)
+            elif n.type == "pointer_expression" and n.children[0].type == "&":
+                arg = n.child_by_field_name("argument")
+                while arg is not None and arg.type == "parenthesized_expression":
+                    arg = arg.named_children[0] if arg.named_children else None
+                if arg is not None and arg.type == "identifier":
+                    self._addr_taken.add(_text(arg))
+            elif n.type == "labeled_statement":
+                self.labels.append(_text(n.child_by_field_name("label")))
+            stack.extend(n.children)
+        for name in self._addr_taken:
+            loc = self.locals.get(name)
+            if loc is not None and not self._aggregate(loc.ctype):
+                loc.cell = True
+
+    _addr_taken: set[str]
+
+    def _params(self) -> list[tuple[str, str]]:
+        d = self.node.child_by_field_name("declarator")
+        while d is not None and d.type != "function_declarator":
+            d = d.child_by_field_name("declarator")
+        plist = d.child_by_field_name("parameters") if d is not None else None
+        result = []
+        for p in plist.named_children if plist is not None else []:
+            if p.type == "variadic_parameter":
+                result.append(("...", "..."))
+                continue
+            if p.type != "parameter_declaration":
+                continue
+            decl = p.child_by_field_name("declarator")
+            if decl is None:
+                continue
+            name, suffix, _ = _declarator_info(decl)
+            if name:
+                result.append((name, f"{_type_text(p)} {suffix}".strip()))
+        return result
+
+    def _scan_declaration(self, n: Node) -> None:
+        base = _type_text(n)
+        for d in n.children_by_field_name("declarator"):
+            name, suffix, _ = _declarator_info(d)
+            if name and "()" not in suffix:
+                self.locals[name] = _Local(name, pyname(name), f"{base} {suffix}".strip(),
+                                           static=_is_static(n))
+
+    def _aggregate(self, ctype: str) -> bool:
+        """Does a local of this type hold an object (struct by value or array)?"""
+        return ("[]" in ctype) or (ctype.startswith(("struct ", "union "))
+                                   and "*" not in ctype)
+
+    # --- the function --------------------------------------------------------------
+    def run(self) -> Translation:
+        self._addr_taken = set()
+        self.scan()
+        params = [p for p, _ in self._params()]
+        args = ", ".join("*_va" if p == "..." else self.locals[p].py for p in params)
+        self.emit(0, f"def {pyname(self.fname)}({args}):", self.node)
+        for p in params:
+            if p != "..." and self.locals[p].cell:
+                loc = self.locals[p]
+                self.emit(1, f"{loc.py} = rt.cell({loc.py}, {p!r})", self.node)
+        body = self.node.child_by_field_name("body")
+        if self.labels:
+            self.blocks(body)
+        else:
+            self.block_items(body.named_children, 1)
+            self.emit(1, "return None", body)
+        return self.finish()
+
+    def finish(self) -> Translation:
+        lines, mapping = [], {}
+        for i, (indent, text, cline) in enumerate(self.out, start=1):
+            where = f"  # {self.file}:{cline}" if cline else ""
+            lines.append("    " * indent + text + where)
+            if cline:
+                mapping[i] = cline
+        return Translation(self.fname, self.file, self.node.start_point.row + 1,
+                           "\n".join(lines) + "\n", mapping)
+
+    def blocks(self, body: Node) -> None:
+        """A body with labels: blocks run from a dispatch loop."""
+        blocks: list[tuple[str, list[Node]]] = [("_start", [])]
+        for item in body.named_children:
+            while item.type == "labeled_statement":
+                blocks.append((_text(item.child_by_field_name("label")), []))
+                inner = [c for c in item.named_children if c.type != "statement_identifier"]
+                item = inner[0] if inner else None
+                if item is None:
+                    break
+            if item is not None and item.type != "comment":
+                blocks[-1][1].append(item)
+        self.emit(1, "_label = '_start'", body)
+        self.emit(1, "while True:", body)
+        self.emit(2, "try:", body)
+        for i, (label, items) in enumerate(blocks):
+            self.emit(3, f"if _label == {label!r}:", items[0] if items else body)
+            self.block_items(items, 4)
+            nxt = blocks[i + 1][0] if i + 1 < len(blocks) else None
+            self.emit(4, f"_label = {nxt!r}" if nxt else "return None", body)
+        self.emit(2, "except rt.Goto as _g:", body)
+        self.emit(3, "_label = _g.label", body)
+
+    # --- statements ---------------------------------------------------------------
+    def block_items(self, items, indent: int) -> None:
+        start = len(self.out)
+        for item in items:
+            self.statement(item, indent)
+        if len(self.out) == start:
+            self.emit(indent, "pass", None)
+
+    def statement(self, n: Node, ind: int) -> None:
+        handler = getattr(self, f"s_{n.type}", None)
+        if handler is None:
+            if n.type == "comment":
+                return
+            raise self.fail(n, f"statement {n.type}")
+        handler(n, ind)
+
+    def s_compound_statement(self, n: Node, ind: int) -> None:
+        for item in n.named_children:
+            self.statement(item, ind)
+
+    def s_expression_statement(self, n: Node, ind: int) -> None:
+        if not n.named_children:
+            return
+        e = n.named_children[0]
+        if n.has_error and e.type != "call_expression":
+            raise self.fail(n, "a statement with a parse error")
+        self.expression_statement(e, ind)
+
+    def expression_statement(self, e: Node, ind: int) -> None:
+        if e.type == "assignment_expression":
+            self.emit(ind, self.assign_stmt(e), e)
+        elif e.type == "update_expression":
+            self.emit(ind, self.update_stmt(e), e)
+        elif e.type == "comma_expression":
+            for part in (e.child_by_field_name("left"), e.child_by_field_name("right")):
+                self.expression_statement(part, ind)
+        elif e.type == "cast_expression" and _text(e.child_by_field_name("type")) == "void":
+            self.expression_statement(e.child_by_field_name("value"), ind)
+        elif e.type == "parenthesized_expression" and e.named_children:
+            self.expression_statement(e.named_children[0], ind)
+        else:
+            self.emit(ind, self.expr(e), e)
+
+    def s_declaration(self, n: Node, ind: int) -> None:
+        for d in n.children_by_field_name("declarator"):
+            name, suffix, dims = _declarator_info(d)
+            if not name or "()" in suffix:
+                continue
+            loc = self.locals[name]
+            value = d.child_by_field_name("value") if d.type == "init_declarator" else None
+            self.declare(loc, value, dims, d, ind)
+
+    def declare(self, loc: _Local, value: Node | None, dims: list, d: Node, ind: int) -> None:
+        if loc.static:
+            init = self.expr(value) if value is not None and value.type != "initializer_list" \
+                else "0"
+            self.emit(ind, f"{loc.py} = rt.static({self.fname!r}, {loc.name!r}, {init})", d)
+            loc.cell = True
+            return
+        if "[]" in loc.ctype:
+            raise self.fail(d, "a local array")
+        if self._aggregate(loc.ctype):
+            tname = re.sub(r"^(struct|union)\s+", "", loc.ctype).split()[0]
+            self.emit(ind, f"{loc.py} = rt.new_local({tname!r}, {loc.name!r})", d)
+            if value is not None:
+                if value.type != "initializer_list":
+                    raise self.fail(d, "a struct copy")
+                self.init_fields(loc.py, value, ind)
+            return
+        init = self.expr(value) if value is not None else \
+            f"rt.unknown({('uninitialized ' + loc.name)!r})"
+        if loc.cell:
+            init = f"rt.cell({init}, {loc.name!r})"
+        self.emit(ind, f"{loc.py} = {init}", d)
+
+    def init_fields(self, target: str, lst: Node, ind: int) -> None:
+        for item in lst.named_children:
+            if item.type != "initializer_pair":
+                raise self.fail(item, "a positional initializer of a local")
+            designators = item.children_by_field_name("designator")
+            path = target
+            for des in designators:
+                if des.type != "field_designator":
+                    raise self.fail(des, "an array designator")
+                path += "." + field_name(_text(des.named_children[0]))
+            value = item.child_by_field_name("value")
+            self.emit(ind, f"{path} = {self.expr(value)}", item)
+
+    def s_if_statement(self, n: Node, ind: int, word: str = "if") -> None:
+        cond = n.child_by_field_name("condition")
+        self.emit(ind, f"{word} {self.cond(cond)}:", n)
+        self.suite(n.child_by_field_name("consequence"), ind + 1)
+        alt = n.child_by_field_name("alternative")
+        if alt is not None:
+            if alt.type == "else_clause":
+                alt = alt.named_children[0]
+            if alt.type == "if_statement":
+                self.s_if_statement(alt, ind, "elif")
+            else:
+                self.emit(ind, "else:", alt)
+                self.suite(alt, ind + 1)
+
+    def suite(self, n: Node | None, ind: int) -> None:
+        if n is None:
+            self.emit(ind, "pass", None)
+        elif n.type == "compound_statement":
+            self.block_items(n.named_children, ind)
+        else:
+            self.block_items([n], ind)
+
+    def cond(self, n: Node) -> str:
+        return self.expr(n)
+
+    def s_return_statement(self, n: Node, ind: int) -> None:
+        value = n.named_children[0] if n.named_children else None
+        self.emit(ind, f"return {self.expr(value)}" if value is not None else "return None", n)
+
+    def s_goto_statement(self, n: Node, ind: int) -> None:
+        label = _text(n.child_by_field_name("label"))
+        if label not in self.labels:
+            raise self.fail(n, "a goto to an unknown label")
+        self.emit(ind, f"raise rt.Goto({label!r})", n)
+
+    def s_labeled_statement(self, n: Node, ind: int) -> None:
+        raise self.fail(n, "a label inside a nested block")
+
+    def s_break_statement(self, n: Node, ind: int) -> None:
+        self.emit(ind, "break", n)
+
+    def s_continue_statement(self, n: Node, ind: int) -> None:
+        if self.loop_depth == 0:
+            raise self.fail(n, "continue inside a switch")
+        self.emit(ind, "continue", n)
+
+    def s_while_statement(self, n: Node, ind: int) -> None:
+        self.emit(ind, f"while {self.cond(n.child_by_field_name('condition'))}:", n)
+        self.loop_body(n.child_by_field_name("body"), ind + 1)
+
+    def loop_body(self, body: Node, ind: int) -> None:
+        self.loop_depth += 1
+        try:
+            self.suite(body, ind)
+        finally:
+            self.loop_depth -= 1
+
+    def s_do_statement(self, n: Node, ind: int) -> None:
+        first = self.fresh("first")
+        self.emit(ind, f"{first} = True", n)
+        self.emit(ind, "while True:", n)
+        cond = self.cond(n.child_by_field_name("condition"))
+        self.emit(ind + 1, f"if not {first} and not ({cond}):", n)
+        self.emit(ind + 2, "break", n)
+        self.emit(ind + 1, f"{first} = False", n)
+        self.loop_body(n.child_by_field_name("body"), ind + 1)
+
+    def s_for_statement(self, n: Node, ind: int) -> None:
+        rw = self.iters.get(n.start_byte)
+        if rw is not None:
+            self.iterator_loop(n, rw, ind)
+            return
+        init = n.child_by_field_name("initializer")
+        if init is not None:
+            if init.type == "declaration":
+                self.s_declaration(init, ind)
+            else:
+                self.expression_statement(init, ind)
+        first = self.fresh("first")
+        self.emit(ind, f"{first} = True", n)
+        self.emit(ind, "while True:", n)
+        update = n.child_by_field_name("update")
+        if update is not None:
+            self.emit(ind + 1, f"if not {first}:", n)
+            self.expression_statement(update, ind + 2)
+        self.emit(ind + 1, f"{first} = False", n)
+        cond = n.child_by_field_name("condition")
+        if cond is not None:
+            self.emit(ind + 1, f"if not ({self.cond(cond)}):", n)
+            self.emit(ind + 2, "break", n)
+        self.loop_body(n.child_by_field_name("body"), ind + 1)
+
+    def iterator_loop(self, n: Node, rw: Rewrite, ind: int) -> None:
+        spec = self.names.iterator(rw.name)
+        if spec is None:
+            raise self.fail(n, f"the iteration macro {rw.name} (not in primitives.toml)")
+        init = n.child_by_field_name("initializer")
+        cond = n.child_by_field_name("condition")
+        update = n.child_by_field_name("update")
+        if init is None or cond is None or init.type != "identifier":
+            raise self.fail(n, f"the arguments of {rw.name}")
+        cursor = self.lvalue_name(init)
+        member = repr(_text(update)) if update is not None else "''"
+        self.emit(ind, f"for {cursor} in rt.iterate({spec['kind']!r}, {self.expr(cond)}, "
+                  f"{member}):", n)
+        self.loop_body(n.child_by_field_name("body"), ind + 1)
+
+    def lvalue_name(self, n: Node) -> str:
+        loc = self.locals.get(_text(n))
+        if loc is None or loc.cell:
+            raise self.fail(n, "a loop cursor that is not a plain local")
+        return loc.py
+
+    def s_switch_statement(self, n: Node, ind: int) -> None:
+        body = n.child_by_field_name("body")
+        cases = [c for c in body.named_children if c.type == "case_statement"]
+        if len(cases) != len([c for c in body.named_children if c.type != "comment"]):
+            raise self.fail(n, "a switch with statements outside its cases")
+        values, default = [], len(cases)
+        for i, c in enumerate(cases):
+            v = c.child_by_field_name("value")
+            values.append(self.expr(v) if v is not None else "None")
+            if v is None:
+                default = i
+        sw = self.fresh("sw")
+        self.emit(ind, f"{sw} = rt.case_index({self.expr(n.child_by_field_name('condition'))},"
+                  f" [{', '.join(values)}], {default})", n)
+        self.emit(ind, "for _ in rt.once():", n)
+        saved, self.loop_depth = self.loop_depth, 0
+        try:
+            for i, c in enumerate(cases):
+                self.emit(ind + 1, f"if {sw} <= {i}:", c)
+                items = [s for s in c.named_children if s != c.child_by_field_name("value")]
+                self.block_items(items, ind + 2)
+        finally:
+            self.loop_depth = saved
+
+    def s_preproc_ifdef(self, n: Node, ind: int) -> None:
+        name = _text(n.child_by_field_name("name"))
+        negate = _text(n.children[0]).strip() == "#ifndef"
+        self.preproc_branch(n, self.names.enabled(f"defined({name})") != negate, ind)
+
+    def s_preproc_if(self, n: Node, ind: int) -> None:
+        cond = _text(n.child_by_field_name("condition"))
+        self.preproc_branch(n, self.names.enabled(cond), ind)
+
+    def preproc_branch(self, n: Node, taken: bool, ind: int) -> None:
+        alt = n.child_by_field_name("alternative")
+        skip = {n.child_by_field_name("name"), n.child_by_field_name("condition"), alt}
+        if taken:
+            for item in n.named_children:
+                if item not in skip:
+                    self.statement(item, ind)
+        elif alt is not None:
+            if alt.type == "preproc_else":
+                for item in alt.named_children:
+                    self.statement(item, ind)
+            else:  # preproc_elif
+                self.s_preproc_if(alt, ind)
+
+    def s_preproc_call(self, n: Node, ind: int) -> None:
+        return
+
+    def s_empty_statement(self, n: Node, ind: int) -> None:
+        return
+
+    # --- assignments -----------------------------------------------------------------
+    def assign_stmt(self, e: Node) -> str:
+        left, right = e.child_by_field_name("left"), e.child_by_field_name("right")
+        op = _text(e.child_by_field_name("operator"))
+        if right.type == "assignment_expression":  # a = b = c
+            inner = self.assign_expr(right)
+        else:
+            inner = self.expr(right)
+        if op != "=":
+            inner = self.binop(_ASSIGN_OPS[op], self.expr(left), inner)
+        return self.store(left, inner)
+
+    def store(self, left: Node, value: str) -> str:
+        if left.type == "parenthesized_expression":
+            return self.store(left.named_children[0], value)
+        if left.type == "pointer_expression" and left.children[0].type == "*":
+            return f"rt.store({self.expr(left.child_by_field_name('argument'))}, {value})"
+        if left.type in ("identifier", "field_expression", "subscript_expression"):
+            return f"{self.place(left)} = {value}"
+        raise self.fail(left, "an assignment target")
+
+    def place(self, n: Node) -> str:
+        """A Python assignable expression for an identifier, member or element."""
+        if n.type == "identifier":
+            name = _text(n)
+            loc = self.locals.get(name)
+            if loc is not None:
+                return f"{loc.py}.v" if loc.cell else loc.py
+            if self.names.is_global(name):
+                return f"G.{field_name(name)}"
+            raise self.fail(n, f"an assignment to {name}, which is neither local nor global")
+        return self.expr(n)
+
+    def assign_expr(self, e: Node) -> str:
+        """An assignment used as a value: ``(x := v)`` or ``rt.store(&place, v)``."""
+        left, right = e.child_by_field_name("left"), e.child_by_field_name("right")
+        op = _text(e.child_by_field_name("operator"))
+        value = self.assign_expr(right) if right.type == "assignment_expression" \
+            else self.expr(right)
+        if op != "=":
+            value = self.binop(_ASSIGN_OPS[op], self.expr(left), value)
+        loc = self.locals.get(_text(left)) if left.type == "identifier" else None
+        if loc is not None and not loc.cell:
+            return f"({loc.py} := {value})"
+        return f"rt.store({self.address(left)}, {value})"
+
+    def update_stmt(self, e: Node) -> str:
+        op = "+" if "++" in _text(e) else "-"
+        arg = e.child_by_field_name("argument")
+        return self.store(arg, f"{self.expr(arg)} {op} 1")
+
+    # --- expressions --------------------------------------------------------------------
+    def expr(self, n: Node) -> str:
+        handler = getattr(self, f"e_{n.type}", None)
+        if handler is None or n.is_error:
+            raise self.fail(n, f"expression {n.type}")
+        return handler(n)
+
+    def e_parenthesized_expression(self, n: Node) -> str:
+        inner = [c for c in n.named_children if c.type != "comment"]
+        if len(inner) != 1:
+            raise self.fail(n, "a parenthesized expression")
+        return f"({self.expr(inner[0])})"
+
+    def e_number_literal(self, n: Node) -> str:
+        try:
+            return str(c_int(_text(n)))
+        except ValueError:
+            raise self.fail(n, "a number") from None
+
+    def e_char_literal(self, n: Node) -> str:
+        body = _text(n)[1:-1]
+        s = decode_c_string(body)
+        if len(s) != 1:
+            raise self.fail(n, "a character literal")
+        return str(ord(s))
+
+    def e_string_literal(self, n: Node) -> str:
+        return repr(self.string_value(n))
+
+    def string_value(self, n: Node) -> str:
+        parts = [c for c in n.named_children if c.type in ("string_content", "escape_sequence")]
+        return decode_c_string("".join(_text(c) for c in parts))
+
+    def e_concatenated_string(self, n: Node) -> str:
+        pieces = []
+        for c in n.named_children:
+            if c.type == "string_literal":
+                pieces.append(self.string_value(c))
+            elif c.type == "identifier" and _text(c) == "__func__":
+                pieces.append(self.fname)
+            else:
+                raise self.fail(c, "a macro inside a string concatenation")
+        return repr("".join(pieces))
+
+    def e_true(self, n: Node) -> str:
+        return "1"
+
+    def e_false(self, n: Node) -> str:
+        return "0"
+
+    def e_null(self, n: Node) -> str:
+        return "None"
+
+    def e_identifier(self, n: Node) -> str:
+        name = _text(n)
+        loc = self.locals.get(name)
+        if loc is not None:
+            return f"{loc.py}.v" if loc.cell else loc.py
+        return self.name_value(name, n)
+
+    def name_value(self, name: str, n: Node) -> str:
+        if name == "NULL":
+            return "None"
+        if name in ("true", "false"):
+            return "1" if name == "true" else "0"
+        if name == "__func__":
+            return repr(self.fname)
+        field_name(name)  # validates
+        if self.names.symbol(name):
+            return f"F.{field_name(name)}()"
+        if self.names.is_global(name):
+            return f"G.{field_name(name)}"
+        if self.names.is_function(name):
+            return f"rt.fn({name!r}, {self.file!r})"
+        value = self.names.constant(name)
+        if value is not None:
+            return f"rt.K({name!r}, {value})"
+        return f"rt.unknown({name!r})"
+
+    def members(self, name: str) -> str:
+        """``.a.b`` for a member name, through field-alias macros."""
+        target = self.names.alias(name) or name
+        segs = target.replace("->", ".").split(".")
+        return "".join("." + field_name(s.strip()) for s in segs)
+
+    def e_field_expression(self, n: Node) -> str:
+        arg = n.child_by_field_name("argument")
+        fld = _text(n.child_by_field_name("field"))
+        return f"{self.expr(arg)}{self.members(fld)}"
+
+    def e_subscript_expression(self, n: Node) -> str:
+        arg = n.child_by_field_name("argument")
+        index = n.child_by_field_name("index")
+        return f"{self.expr(arg)}[{self.expr(index)}]"
+
+    def e_conditional_expression(self, n: Node) -> str:
+        c = self.expr(n.child_by_field_name("condition"))
+        a = self.expr(n.child_by_field_name("consequence"))
+        b = self.expr(n.child_by_field_name("alternative"))
+        return f"({a} if {c} else {b})"
+
+    def e_comma_expression(self, n: Node) -> str:
+        left = self.expr(n.child_by_field_name("left"))
+        right = self.expr(n.child_by_field_name("right"))
+        return f"({left}, {right})[-1]"
+
+    def e_assignment_expression(self, n: Node) -> str:
+        return self.assign_expr(n)
+
+    def e_update_expression(self, n: Node) -> str:
+        arg = n.child_by_field_name("argument")
+        op = "+" if "++" in _text(n) else "-"
+        prefix = n.children[0].type in ("++", "--")
+        loc = self.locals.get(_text(arg)) if arg.type == "identifier" else None
+        if loc is not None and not loc.cell:
+            walrus = f"({loc.py} := {loc.py} {op} 1)"
+            return walrus if prefix else f"rt.first({loc.py}, {walrus})"
+        return f"rt.bump({self.address(arg)}, {op}1, {prefix})"
+
+    def binop(self, op: str, a: str, b: str) -> str:
+        if op == "/":
+            return f"rt.cdiv({a}, {b})"
+        if op == "%":
+            return f"rt.cmod({a}, {b})"
+        return f"{a} {op} {b}"
+
+    def e_binary_expression(self, n: Node) -> str:
+        op = _text(n.child_by_field_name("operator"))
+        a = self.expr(n.child_by_field_name("left"))
+        b = self.expr(n.child_by_field_name("right"))
+        if op == "&&":
+            return f"(bool({a}) and bool({b}))"
+        if op == "||":
+            return f"(bool({a}) or bool({b}))"
+        if op in ("/", "%") or op in _BINOPS:
+            return f"({self.binop(op, a, b)})"
+        raise self.fail(n, f"the operator {op}")
+
+    def e_unary_expression(self, n: Node) -> str:
+        op = _text(n.child_by_field_name("operator"))
+        a = self.expr(n.child_by_field_name("argument"))
+        table = {"!": f"(not {a})", "-": f"(-{a})", "~": f"(~{a})", "+": f"(+{a})"}
+        if op not in table:
+            raise self.fail(n, f"the operator {op}")
+        return table[op]
+
+    def e_pointer_expression(self, n: Node) -> str:
+        arg = n.child_by_field_name("argument")
+        if n.children[0].type == "*":
+            return f"rt.deref({self.expr(arg)})"
+        return self.address(arg)
+
+    def address(self, arg: Node) -> str:
+        """``&arg``."""
+        if arg.type == "parenthesized_expression":
+            return self.address(arg.named_children[0])
+        if arg.type == "identifier":
+            name = _text(arg)
+            loc = self.locals.get(name)
+            if loc is not None:
+                return loc.py  # a cell, or an object that is its own address
+            if self.names.is_global(name):
+                return f"rt.gref(G, {name!r})"
+            if self.names.is_function(name):
+                return f"rt.fn({name!r}, {self.file!r})"
+            raise self.fail(arg, f"the address of {name}")
+        if arg.type == "field_expression":
+            base = self.expr(arg.child_by_field_name("argument"))
+            members = self.members(_text(arg.child_by_field_name("field")))
+            head, last = members.rsplit(".", 1)
+            return f"rt.ref({base}{head}, {last!r})"
+        if arg.type == "subscript_expression":
+            return f"rt.iref({self.expr(arg.child_by_field_name('argument'))}, " \
+                   f"{self.expr(arg.child_by_field_name('index'))})"
+        if arg.type == "pointer_expression" and arg.children[0].type == "*":
+            return self.expr(arg.child_by_field_name("argument"))
+        if arg.type == "call_expression":
+            return self.expr(arg)
+        raise self.fail(arg, "an address-of")
+
+    def e_cast_expression(self, n: Node) -> str:
+        tdesc = n.child_by_field_name("type")
+        value = self.expr(n.child_by_field_name("value"))
+        text = re.sub(r"\s+", " ", _text(tdesc))
+        m = re.match(r"(?:const )?(?:struct|union) (\w+) ?\*$", text)
+        if m:
+            return f"rt.cast({value}, {m.group(1)!r})"
+        return value
+
+    def e_sizeof_expression(self, n: Node) -> str:
+        tdesc = n.child_by_field_name("type")
+        if tdesc is not None:
+            return f"rt.SizeOf({_norm_type(_text(tdesc))!r})"
+        value = n.child_by_field_name("value")
+        ctype = self.type_of(value)
+        if ctype is None:
+            return f"rt.unknown({('sizeof ' + _text(value))!r})"
+        return f"rt.SizeOf({ctype!r})"
+
+    def type_of(self, n: Node) -> str | None:
+        """The C type of a small expression (for ``sizeof(*wq)``)."""
+        while n.type == "parenthesized_expression":
+            n = n.named_children[0]
+        if n.type == "identifier":
+            loc = self.locals.get(_text(n))
+            return _norm_type(loc.ctype) if loc else self.names.global_type(_text(n))
+        if n.type == "pointer_expression" and n.children[0].type == "*":
+            inner = self.type_of(n.child_by_field_name("argument"))
+            return inner[:-1].strip() if inner and inner.endswith("*") else None
+        if n.type == "field_expression":
+            base = self.type_of(n.child_by_field_name("argument"))
+            m = re.search(r"(?:struct|union) (\w+)", base or "")
+            if not m:
+                return None
+            ftype = self.names.field_type(m.group(1), _text(n.child_by_field_name("field")))
+            return _norm_type(ftype) if ftype else None
+        return None
+
+    # --- calls ---------------------------------------------------------------------------
+    def e_call_expression(self, n: Node) -> str:
+        fn = n.child_by_field_name("function")
+        args_node = n.child_by_field_name("arguments")
+        if fn.type == "identifier":
+            return self.direct_call(_text(fn), n, args_node)
+        args = self.args(args_node, n)
+        if fn.type == "field_expression":
+            holder = self.expr(fn.child_by_field_name("argument"))
+            members = self.members(_text(fn.child_by_field_name("field")))
+            head, last = members.rsplit(".", 1)
+            expr = re.sub(r"\s+", "", _text(fn))
+            return f"rt.via({holder}{head}, {last!r}, {expr!r})({', '.join(args)})"
+        return f"rt.deref({self.expr(fn)})({', '.join(args)})"
+
+    def args(self, args_node: Node, call: Node) -> list[str]:
+        if args_node.has_error:
+            raise self.fail(call, "a call with unparsable arguments")
+        return [self.expr(a) for a in args_node.named_children if a.type != "comment"]
+
+    def direct_call(self, name: str, n: Node, args_node: Node) -> str:
+        loc = self.locals.get(name)
+        if loc is not None:
+            return f"rt.deref({self.e_identifier(n.child_by_field_name('function'))})" \
+                   f"({', '.join(self.args(args_node, n))})"
+        prim = self.names.primitive(name) or {}
+        if prim.get("types") or args_node.has_error:
+            args = self.macro_args(name, args_node, prim, n)
+        else:
+            nodes = [a for a in args_node.named_children if a.type != "comment"]
+            lvalues = set(prim.get("lvalue", []))
+            args = [self.address(a) if i in lvalues else self.expr(a)
+                    for i, a in enumerate(nodes)]
+        return f"F.{field_name(name)}({', '.join(args)})"
+
+    def macro_args(self, name: str, args_node: Node, prim: dict, call: Node) -> list[str]:
+        """Arguments of a macro that takes type names (``container_of``)."""
+        from analyzer.parse import _split_args
+
+        inner = args_node.text[1:-1]
+        types = set(prim.get("types", []))
+        out = []
+        for i, raw in enumerate(_split_args(inner)):
+            text = raw.decode(errors="replace").strip()
+            if i in types:
+                m = re.fullmatch(r"(?:struct|union)\s+(\w+)|(\w+)", text)
+                if not m:
+                    raise self.fail(call, f"the type argument of {name}")
+                out.append(repr(m.group(1) or m.group(2)))
+            elif i in set(prim.get("members", [])):
+                if not re.fullmatch(r"[\w.]+", text):
+                    raise self.fail(call, f"the member argument of {name}")
+                out.append(repr(text))
+            else:
+                out.append(self.expr(_parse_expression(text, call, self)))
+        return out
+
+
+def _norm_type(ctype: str) -> str:
+    t = re.sub(r"\b(const|volatile)\b", " ", ctype)
+    t = re.sub(r"\s+", " ", t.replace("*", " * ")).strip()
+    return re.sub(r"\* (?=\*)", "*", t)
+
+
+def _parse_expression(text: str, call: Node, tr: _Translator) -> Node:
+    """Parse one macro argument on its own (line numbers do not matter here)."""
+    parsed = parse(b"void __arg(void) { (" + text.encode() + b"); }\n")
+    body = parsed.root.named_children[0].child_by_field_name("body") \
+        if parsed.root.named_children else None
+    stmt = body.named_children[0] if body is not None and body.named_children else None
+    if stmt is None or stmt.has_error or stmt.type != "expression_statement":
+        raise tr.fail(call, f"the macro argument {text!r}")
+    paren = stmt.named_children[0]
+    return paren.named_children[0]
+
+
+def translate_function(node: Node, file: str, rewrites: tuple[Rewrite, ...],
+                       names: Names) -> Translation:
+    """The Python translation of one C ``function_definition``.
+
+    Raises :class:`Untranslatable` (naming function, file and line) on a
+    construct it does not handle.
+    """
+    return _Translator(node, file, rewrites, names).run()
