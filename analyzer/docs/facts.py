@@ -310,8 +310,18 @@ def _name(x: object, *keys: str) -> str:
     return ""
 
 
+def _evidence_text(e: object) -> str:
+    table, fld = _name(e, "table"), str(_get(e, "field", "") or "")
+    if _get(e, "kind") == "assignment" and _get(e, "expr"):
+        where = _name(e, "function")
+        return f"{_get(e, 'expr')} = {_name(e, 'target')}" + (f" in {where}" if where else "")
+    if table:
+        return f"{table}.{fld}" if fld else table
+    return str(_get(e, "text", "") or _get(e, "kind", "") or "")
+
+
 def _evidence(ev: object) -> tuple[Evidence, ...]:
-    if ev is None:
+    if not ev:
         return ()
     items = ev if isinstance(ev, list | tuple) else [ev]
     out = []
@@ -319,10 +329,7 @@ def _evidence(ev: object) -> tuple[Evidence, ...]:
         if isinstance(e, str):
             out.append(Evidence(e))
             continue
-        text = _get(e, "text") or _get(e, "table") or _get(e, "kind") or ""
-        if _get(e, "table") and _get(e, "field"):
-            text = f"{_get(e, 'table')}.{_get(e, 'field')}"
-        out.append(Evidence(str(text), str(_get(e, "file", "") or ""),
+        out.append(Evidence(_evidence_text(e), str(_get(e, "file", "") or ""),
                             int(_get(e, "line", 0) or 0), str(_get(e, "kind", "") or "")))
     return tuple(out)
 
