@@ -1,7 +1,8 @@
 """Where things are: one typed configuration for every stage.
 
 Paths are relative to the project home: ``$ANALYZER_HOME`` if set, else the
-checkout that holds this package (so ``load()`` works from any folder).  Nothing is read or created at import time.
+checkout that holds this package (so ``load()`` works from any folder).
+Nothing is read or created at import time.
 """
 
 from __future__ import annotations
