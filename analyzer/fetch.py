@@ -452,8 +452,9 @@ def _obtain(source: str, cfg: Config, progress: bool) -> tuple[Path, bool]:
         return download(source, dest, progress=progress), True
     path = Path(source).expanduser()
     if not path.is_file():
-        raise AnalyzerError(f"kernel tarball not found: {source} (from KERNEL_TARBALL or "
-                            "the command line; give the path of linux-4.4.1.tar.xz or "
+        where = "" if path.is_absolute() else f", i.e. {path.absolute()}"
+        raise AnalyzerError(f"kernel tarball not found: {source}{where} (from KERNEL_TARBALL "
+                            "or the command line; give the path of linux-4.4.1.tar.xz or "
                             "linux-4.4.1-subset.tar.xz, or an http(s) URL)")
     return path, False
 
@@ -476,11 +477,23 @@ def download(url: str, dest: Path, *, progress: bool = True, retries: int = 4,
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    _forget_foreign_part(part, url)
+    note = _forget_foreign_part(part, url)
+    try:
+        _download_with_retries(url, part, progress, retries, timeout, backoff)
+    finally:
+        if not part.exists():
+            note.unlink(missing_ok=True)  # nothing to resume
+    note.unlink(missing_ok=True)
+    os.replace(part, dest)
+    return dest
+
+
+def _download_with_retries(url: str, part: Path, progress: bool, retries: int,
+                           timeout: float, backoff: float) -> None:
     for attempt in range(retries + 1):
         try:
             _download_once(url, part, progress, timeout)
-            break
+            return
         except _Transient as e:
             if attempt == retries:
                 raise AnalyzerError(f"download of {url} failed after {retries + 1} "
@@ -488,17 +501,15 @@ def download(url: str, dest: Path, *, progress: bool = True, retries: int = 4,
             _say(progress, f"download interrupted ({e}); resuming in {backoff:g} s")
             time.sleep(backoff)
             backoff *= 2
-    part.with_name(part.name + ".url").unlink(missing_ok=True)
-    os.replace(part, dest)
-    return dest
 
 
-def _forget_foreign_part(part: Path, url: str) -> None:
-    """Drop a ``.part`` file left by a download of another URL; remember ours."""
+def _forget_foreign_part(part: Path, url: str) -> Path:
+    """Drop a ``.part`` file left by a download of another URL; note ours (returned)."""
     note = part.with_name(part.name + ".url")
     if part.exists() and (not note.exists() or note.read_text() != url):
         part.unlink()
     note.write_text(url)
+    return note
 
 
 def _download_once(url: str, part: Path, progress: bool, timeout: float) -> None:

@@ -339,6 +339,7 @@ def test_http_404_is_a_clear_error(cfg, server):
     with pytest.raises(AnalyzerError, match="HTTP 404"):
         fetch(f"{server.url}/nothing.tar.xz", cfg, progress=False)
     assert_nothing_left(cfg)
+    assert not list((cfg.kernel_root / "downloads").iterdir())
 
 
 def test_unresolvable_host_tells_about_kernel_tarball(cfg, monkeypatch):
