@@ -311,10 +311,11 @@ def _tar_errors(tarball: Path) -> Iterator[None]:
         yield
     except tarfile.FilterError as e:
         raise AnalyzerError(f"{tarball}: unsafe member refused: {e}") from None
-    except (tarfile.TarError, EOFError, lzma.LZMAError, zlib.error, OSError) as e:
-        why = getattr(e, "strerror", None) or str(e) or type(e).__name__
-        raise AnalyzerError(f"{tarball}: cannot read the tarball ({why}); it is truncated, "
-                            "corrupt or not a .tar.xz/.tar.gz archive") from None
+    except (tarfile.TarError, EOFError, lzma.LZMAError, zlib.error) as e:
+        raise AnalyzerError(f"{tarball}: cannot read the tarball ({e or type(e).__name__}); "
+                            "it is truncated, corrupt or not a .tar.xz/.tar.gz archive") from None
+    except OSError as e:
+        raise AnalyzerError(f"{tarball}: extraction failed: {e}") from None
 
 
 def _safe_rel(member: tarfile.TarInfo, tarball: Path, top: str | None) -> str:
@@ -322,6 +323,8 @@ def _safe_rel(member: tarfile.TarInfo, tarball: Path, top: str | None) -> str:
     name = member.name.removeprefix("./")
     path = PurePosixPath(name)
     bad = None
+    if not path.parts and member.isdir():
+        return ""  # the archive's root folder "./"
     if path.is_absolute() or name.startswith("/"):
         bad = "an absolute path"
     elif ".." in path.parts:
