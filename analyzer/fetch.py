@@ -95,14 +95,20 @@ class FetchReport:
 
 @dataclass(frozen=True)
 class Manifest:
-    """The committed list of files: relative path -> SHA-256, and the list's own digest."""
+    """The committed list of files: relative path -> SHA-256, and the SHA-256 of the
+    sorted entries (comments do not count), which the stamp records."""
 
     path: Path
     entries: Mapping[str, str]
     digest: str
 
     def select(self, parts: Iterable[str]) -> dict[str, str]:
-        """The entries of the top-level files and of the folders ``parts``."""
+        """The entries of the top-level files and of the folders ``parts``.
+
+        >>> m = Manifest(Path("M"), {"COPYING": "1", "net/socket.c": "2", "mm/slab.c": "3"}, "")
+        >>> sorted(m.select(["net"]))
+        ['COPYING', 'net/socket.c']
+        """
         prefixes = tuple(p.strip("/") + "/" for p in parts)
         return {rel: sha for rel, sha in self.entries.items()
                 if "/" not in rel or rel.startswith(prefixes)}
@@ -137,7 +143,8 @@ def read_manifest(path: Path) -> Manifest:
         if not sep or len(sha) != 64 or not rel:
             raise AnalyzerError(f"{path}:{n}: not `<sha256>  <path>`: {line!r}")
         entries[rel] = sha
-    return Manifest(Path(path), entries, hashlib.sha256(data).hexdigest())
+    listing = "".join(f"{sha}  {rel}\n" for rel, sha in sorted(entries.items()))
+    return Manifest(Path(path), entries, hashlib.sha256(listing.encode()).hexdigest())
 
 
 def manifest_text(tarball: Path, header: str = "") -> str:
