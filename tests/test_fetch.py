@@ -190,6 +190,41 @@ def test_interrupted_extraction_leaves_nothing_behind(cfg, tarball, monkeypatch)
     assert_nothing_left(cfg)
 
 
+_HANG_AFTER_3_FILES = """
+import sys, time
+from pathlib import Path
+from analyzer import fetch as f
+from analyzer.config import Config
+seen, check = [], f._check_file
+def slow_check(*args):
+    check(*args)
+    seen.append(args)
+    if len(seen) == 3:
+        Path(sys.argv[3]).write_text("3 files in")
+        time.sleep(60)
+f._check_file = slow_check
+f.fetch(sys.argv[1], Config(Path(sys.argv[2])), progress=False)
+"""
+
+
+def test_sigkill_mid_extraction_leaves_no_tree_and_next_fetch_recovers(cfg, tarball, tmp_path):
+    marker = tmp_path / "marker"
+    proc = subprocess.Popen([sys.executable, "-c", _HANG_AFTER_3_FILES, str(tarball),
+                             str(cfg.home), str(marker)])
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marker.exists(), "the fetch did not get going"
+        assert list(cfg.kernel_root.glob(".fetch-tmp-*/linux-4.4.1/COPYING"))
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not cfg.kernel_dir.exists()  # later stages find no half tree
+    assert fetch(str(tarball), cfg, progress=False).action == "extracted"
+    assert not list(cfg.kernel_root.glob(".fetch-tmp-*"))
+
+
 def test_corrupt_member_names_the_file_and_installs_nothing(cfg, tmp_path):
     bad = make_tarball(tmp_path / "bad.tar.xz", files=corrupted_files())
     with pytest.raises(AnalyzerError, match=r"net/socket\.c: SHA-256 .* differs"):
@@ -409,3 +444,10 @@ def test_real_fetch_gives_socket_syscall_at_line_1213(kernel_cfg):
         assert fetch(tarball, kernel_cfg, progress=False).files > 7000
     lines = (kernel_cfg.kernel_dir / "net/socket.c").read_text().splitlines()
     assert lines[1212].startswith("SYSCALL_DEFINE3(socket")
+
+
+def test_doctests_of_the_module():
+    import doctest
+
+    result = doctest.testmod(fetch_mod)
+    assert result.attempted >= 1 and result.failed == 0
