@@ -197,6 +197,17 @@ def fetch(source: str, cfg: Config, parts: Iterable[str] = DEFAULT_PARTS,
     man = read_manifest(manifest or cfg.manifest)
     parts = tuple(dict.fromkeys(p.strip("/") for p in parts))
     man.check_parts(parts)
+    try:
+        report = _fetch_locked(source, cfg, man, parts, progress, start)
+    except OSError as e:  # a full disk, a read-only folder...
+        raise AnalyzerError(f"fetch into {cfg.kernel_root} failed: {e}") from None
+    _say(progress, report.summary())
+    return report
+
+
+def _fetch_locked(source: str, cfg: Config, man: Manifest, parts: tuple[str, ...],
+                  progress: bool, start: float) -> FetchReport:
+    """Under the lock: a no-op when the stamp says the tree is verified, else fetch."""
     cfg.kernel_root.mkdir(parents=True, exist_ok=True)
     with _lock(cfg.kernel_root, progress):
         _remove_leftovers(cfg.kernel_root)
@@ -209,7 +220,6 @@ def fetch(source: str, cfg: Config, parts: Iterable[str] = DEFAULT_PARTS,
         else:
             _say(progress, f"{cfg.kernel_dir}: {reason}; fetching from {source}")
             report = _fetch_fresh(source, cfg, man, parts, progress, start)
-    _say(progress, report.summary())
     return report
 
 

@@ -160,6 +160,26 @@ def test_a_tree_copied_by_hand_without_stamp_is_not_trusted(cfg, tarball):
     assert not (cfg.kernel_dir / "net/stray.c").exists()
 
 
+def test_a_symlinked_tree_is_replaced_without_touching_its_target(cfg, tarball, tmp_path):
+    elsewhere = tmp_path / "my-copy"
+    (elsewhere / "net").mkdir(parents=True)
+    (elsewhere / "net/socket.c").write_bytes(b"mine\n")
+    cfg.kernel_dir.symlink_to(elsewhere)
+    fetch(str(tarball), cfg, progress=False)
+    assert not cfg.kernel_dir.is_symlink()
+    assert (cfg.kernel_dir / "net/socket.c").read_bytes() == FILES["net/socket.c"]
+    assert (elsewhere / "net/socket.c").read_bytes() == b"mine\n"
+
+
+def test_unwritable_target_is_a_clear_error(tmp_path, tarball):
+    manifest = write_manifest(tmp_path / "MANIFEST")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "kernel-src").write_text("a file where the folder should be")
+    with pytest.raises(AnalyzerError, match="fetch into .*kernel-src failed"):
+        fetch(str(tarball), Config(home), progress=False, manifest=manifest)
+
+
 def test_full_release_extras_are_skipped(cfg, tmp_path):
     release = make_tarball(tmp_path / "release.tar.gz", files={**FILES, **EXTRAS}, mode="w:gz")
     report = fetch(str(release), cfg, parts=ALL_PARTS, progress=False)
