@@ -495,9 +495,15 @@ def ref(obj, name: str) -> Ref:
     if isinstance(obj, Sym):
         return obj
     value = getattr(obj, name)
-    if isinstance(value, (Obj, CArray, _Prefix)):
+    if isinstance(value, (Obj, CArray, _Prefix)) and not _pointer_field(obj, name):
         return value
     return FieldRef(obj, name)
+
+
+def _pointer_field(obj, name: str) -> bool:
+    """Is ``name`` a pointer member of ``obj`` (its value an object it points to)?"""
+    found = obj._find(name) if isinstance(obj, Obj) else None
+    return found is not None and found[0]._index[found[1]].kind == "ptr"
 
 
 def iref(arr, i) -> Ref:
