@@ -1,0 +1,234 @@
+"""``sizeof`` of analysed C types on x86-64, computed from their definitions.
+
+Takes a :class:`~analyzer.model.generate.Generator` (for the parsed kernel
+files, the configuration that decides ``#ifdef`` branches, and the analysed
+typedefs and struct records) and the ``[abi]`` table of ``kernel/skb.toml``
+(base-type sizes, the arch constants outside the analysed subset); gives
+:class:`Sizes`, whose :meth:`Sizes.sizeof` lays out structs and unions the
+way the System V x86-64 ABI does: members in order, each at its alignment,
+bit-fields packed into units of their type, anonymous inline structs and
+unions, arrays sized by evaluated constants, members under an inactive
+``#ifdef`` left out.  A type it cannot size raises :class:`Unsized`.
+
+The struct is read from its tree-sitter node (not from the flattened field
+records), so ``union { struct { next; prev; }; rb_node; }`` counts once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tree_sitter import Node
+
+from analyzer.constants import evaluate_expr
+from analyzer.errors import AnalyzerError
+
+__all__ = ["Sizes", "Unsized", "Layout"]
+
+_QUALS = re.compile(r"\b(const|volatile|__rcu|__user|__iomem|__percpu|__force|static|extern|"
+                    r"register|inline|__randomize_layout|__aligned\([^)]*\))\b")
+_ARRAY = re.compile(r"(.*?)\s*\[([^\]]*)\]((?:\s*\[[^\]]*\])*)$")
+
+
+class Unsized(AnalyzerError):
+    """A type whose size the model cannot compute (named in the message)."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Size and alignment of a type, in bytes."""
+
+    size: int
+    align: int
+
+
+def _up(n: int, a: int) -> int:
+    return (n + a - 1) // a * a if a > 1 else n
+
+
+class Sizes:
+    """sizeof() of the analysed types, cached."""
+
+    def __init__(self, gen, abi: dict):
+        self.gen, self.abi = gen, abi
+        self.base = {k: int(v) for k, v in abi.get("types", {}).items()}
+        self.pointer = int(abi.get("pointer", 8))
+        self._cache: dict[str, Layout] = {}
+
+    def constant(self, name: str) -> int | None:
+        """A constant of the tree, or of the ``[abi]`` table (arch values)."""
+        table = self.abi.get("constants", {})
+        if name in table:
+            return int(table[name])
+        return self.gen.facts.constant(name)
+
+    def sizeof(self, ctype: str) -> int:
+        """The size in bytes of C type ``ctype`` (``struct sk_buff``, ``__u32``)."""
+        return self.layout(ctype).size
+
+    def layout(self, ctype: str, depth: int = 0) -> Layout:
+        key = re.sub(r"\s+", " ", _QUALS.sub(" ", ctype)).strip()
+        if key not in self._cache:
+            if depth > 30:
+                raise Unsized(f"sizeof({ctype}): typedefs nest too deep")
+            self._cache[key] = self._layout(key, depth)
+        return self._cache[key]
+
+    def _layout(self, t: str, depth: int) -> Layout:
+        m = _ARRAY.match(t)
+        if m:
+            elem = self.layout((m.group(1) + " " + m.group(3)).strip(), depth + 1)
+            return Layout(elem.size * self.count(m.group(2), t), elem.align)
+        if "*" in t or "(" in t:
+            return Layout(self.pointer, self.pointer)
+        sm = re.fullmatch(r"(struct|union) (\w+)", t)
+        if sm:
+            return self.aggregate(sm.group(2), sm.group(1))
+        if t.startswith("enum "):
+            return Layout(self.base.get("int", 4), self.base.get("int", 4))
+        base = self.base_type(t)
+        if base is not None:
+            return Layout(base, base)
+        target = self.typedef(t)
+        if target is None:
+            raise Unsized(f"sizeof({t}): not a base type, struct or typedef of the analysis")
+        return self.layout(target, depth + 1)
+
+    def base_type(self, t: str) -> int | None:
+        words = [w for w in t.replace("__signed__", "signed").split()
+                 if w not in ("signed", "unsigned")]
+        if not words and t.split():
+            words = ["int"]
+        if words and words[-1] == "int" and len(words) > 1:
+            words = words[:-1]
+        return self.base.get(" ".join(words)) if words else None
+
+    def count(self, text: str, ctype: str) -> int:
+        text = text.strip()
+        if not text:
+            return 0
+        value = evaluate_expr(text, self._lookup)
+        if value is None or value < 0:
+            raise Unsized(f"sizeof({ctype}): the array size {text!r} does not evaluate")
+        return value
+
+    def _lookup(self, name: str) -> int:
+        value = self.constant(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def typedef(self, name: str) -> str | None:
+        """The target of typedef ``name`` whose definition is in an active branch."""
+        found = self.gen.facts.find("typedefs", name)
+        for rec in found:
+            node = _node_at(self.gen.file(rec.file).parsed.root, rec.line, ("type_definition",))
+            if node is None or self.gen.config.active(node):
+                return rec.type
+        return found[0].type if found else None
+
+    def aggregate(self, name: str, kind: str) -> Layout:
+        rec = self.gen.facts.struct(name)
+        if rec is None:
+            raise Unsized(f"sizeof({kind} {name}): no definition in the analysis")
+        root = self.gen.file(rec.file).parsed.root
+        node = _node_at(root, rec.line, ("struct_specifier", "union_specifier"), name)
+        if node is None or node.child_by_field_name("body") is None:
+            raise Unsized(f"sizeof({kind} {name}): {rec.file}:{rec.line} not found")
+        return self.body(node)
+
+    def body(self, spec: Node) -> Layout:
+        """The layout of a struct/union specifier's member list."""
+        is_union = spec.type == "union_specifier"
+        bit = size = 0
+        align = 1
+        for decl in _members(spec.child_by_field_name("body")):
+            if not self.gen.config.active(decl):
+                continue
+            for lay, width in self.member(decl):
+                align = max(align, lay.align)
+                if is_union:
+                    size = max(size, lay.size)
+                    continue
+                bit = _place(bit, lay, width)
+        total = size if is_union else (bit + 7) // 8
+        return Layout(_up(total, align), align)
+
+    def member(self, decl: Node) -> list[tuple[Layout, int | None]]:
+        """(layout, bit width or None) of each member a field_declaration declares."""
+        tnode = decl.child_by_field_name("type")
+        declarators = decl.children_by_field_name("declarator")
+        if tnode is not None and tnode.type in ("struct_specifier", "union_specifier") and \
+                tnode.child_by_field_name("body") is not None:
+            inner = self.body(tnode)
+            if not declarators:
+                return [(inner, None)]
+            return [(self.declared(inner, d), None) for d in declarators]
+        base = tnode.text.decode() if tnode is not None else "int"
+        bits = next((c for c in decl.children if c.type == "bitfield_clause"), None)
+        out = []
+        for d in declarators:
+            lay = self.declared_type(base, d)
+            width = evaluate_expr(bits.named_children[0].text.decode(), self._lookup) \
+                if bits is not None else None
+            out.append((lay, width))
+        return out
+
+    def declared_type(self, base: str, d: Node) -> Layout:
+        text = d.text.decode()
+        if "(" in text or text.lstrip().startswith("*"):
+            return Layout(self.pointer, self.pointer)
+        dims = re.findall(r"\[([^\]]*)\]", text)
+        lay = self.layout(base)
+        for dim in dims:
+            lay = Layout(lay.size * self.count(dim, f"{base} {text}"), lay.align)
+        return lay
+
+    def declared(self, inner: Layout, d: Node) -> Layout:
+        text = d.text.decode()
+        if text.lstrip().startswith("*"):
+            return Layout(self.pointer, self.pointer)
+        size = inner.size
+        for dim in re.findall(r"\[([^\]]*)\]", text):
+            size *= self.count(dim, text)
+        return Layout(size, inner.align)
+
+
+def _place(bit: int, lay: Layout, width: int | None) -> int:
+    """The bit offset after placing a member at ``bit``."""
+    if width is None:
+        return _up(bit, lay.align * 8) + lay.size * 8
+    unit = lay.size * 8
+    if width == 0:
+        return _up(bit, unit)
+    if unit and bit // unit != (bit + width - 1) // unit:
+        bit = _up(bit, unit)
+    return bit + width
+
+
+def _members(body: Node | None) -> list[Node]:
+    """The field_declarations of a member list, through #if blocks, in order."""
+    out, stack = [], list(reversed(body.named_children)) if body is not None else []
+    while stack:
+        n = stack.pop()
+        if n.type == "field_declaration":
+            out.append(n)
+        elif n.type.startswith("preproc_") or n.type == "else_clause":
+            stack.extend(reversed(n.named_children))
+    return out
+
+
+def _node_at(root: Node, line: int, types: tuple[str, ...], name: str = "") -> Node | None:
+    """The first node of one of ``types`` starting on ``line`` (named ``name``)."""
+    stack = [root]
+    while stack:
+        n = stack.pop()
+        if n.start_point.row + 1 > line or n.end_point.row + 1 < line:
+            continue
+        if n.type in types and n.start_point.row + 1 == line:
+            nm = n.child_by_field_name("name")
+            if not name or nm is None or nm.text.decode() == name:
+                return n
+        stack.extend(reversed(n.children))
+    return None

@@ -1,0 +1,759 @@
+"""The socket-buffer model: sk_buff operations run from the kernel's own C.
+
+Takes a scenario, a list of operations written like C calls
+(``alloc_skb(1500)``, ``skb_reserve(66)``, ``skb_put(100)``,
+``skb_queue_tail(sk_receive_queue)``; optionally
+``socket(AF_INET, SOCK_STREAM, 0)`` first), and the analysis; gives a
+:class:`SkbRun`: the model's trace (a :class:`~analyzer.model.trace.Run`), and
+after each operation the layout of every buffer (head, data, tail, end as
+offsets into a real byte buffer; len, data_len) and the buffers on every queue.
+
+The operations are parsed by a small grammar (never ``eval``): a name, then
+integers, constant names of the tree or labels (``skb2``, ``sk_buff#2``,
+a queue name).  What each operation calls and where its C arguments come from
+is data (``kernel/skb.toml`` ``[ops]``).  The kernel functions are translated
+by :mod:`analyzer.model.generate` (the socket model's generator, extended by
+:class:`SkbGenerator` with the buffer primitives and function-like macros
+translated from their ``#define``).  The kernel's own checks fire:
+``skb_over_panic`` / ``skb_under_panic`` end the run with :class:`SkbPanic`
+naming the function and line.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+from analyzer.config import Config
+from analyzer.errors import AnalyzerError
+from analyzer.model import runtime as rt
+from analyzer.model.facts import Facts
+from analyzer.model.generate import Generator, ParsedFile, _Config, _index, table
+from analyzer.model.sizes import Sizes
+from analyzer.model.trace import Run
+from analyzer.model.translate import IDENT, Translation, _Translator, c_int
+from analyzer.parse import parse
+
+__all__ = ["Op", "parse_op", "parse_ops", "skb_table", "merged_table", "SkbGenerator",
+           "Buffer", "BufPtr", "SkbPanic", "BufferState", "OpResult", "SkbRun", "run_skb",
+           "run_skb_with", "PRIMITIVES"]
+
+
+@cache
+def skb_table() -> dict:
+    """The buffer model's data table, ``kernel/skb.toml``."""
+    return tomllib.loads(resources.files("analyzer.kernel").joinpath("skb.toml").read_text())
+
+
+def merged_table(with_socket: bool) -> dict:
+    """primitives.toml with skb.toml's additions (config, primitives, offpath, boot)."""
+    base, add = copy.deepcopy(table()), skb_table()
+    cfg = base.setdefault("config", {})
+    cfg["enabled"] = list(cfg.get("enabled", [])) + list(add["config"]["enabled"])
+    base.setdefault("primitives", {}).update(add["primitives"])
+    base.setdefault("offpath", {}).update(add["offpath"])
+    boot = base.setdefault("boot", {})
+    boot["follow"] = list(boot.get("follow", [])) + list(add["boot"]["entries"])
+    if not with_socket:
+        boot["entries"] = list(add["boot"]["entries"])
+    base["skb"] = add
+    return base
+
+
+# --- the scenario syntax ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Op:
+    """One operation of a scenario: ``name(args)`` as the user wrote it."""
+
+    text: str
+    name: str
+    args: tuple[int | str, ...] = ()
+
+
+_OP = re.compile(r"\s*([A-Za-z_]\w*)\s*\((.*)\)\s*;?\s*\Z", re.S)
+_LABEL = re.compile(r"[A-Za-z_]\w*(?:#\d+)?\Z")
+
+
+def parse_op(text: str) -> Op:
+    """``"skb_put(100)"`` -> ``Op("skb_put(100)", "skb_put", (100,))``.
+
+    >>> parse_op("skb_reserve( 0x42 )").args
+    (66,)
+    """
+    m = _OP.match(text)
+    if m is None:
+        raise AnalyzerError(f"operation {text!r}: expected NAME(ARG, ...), e.g. skb_put(100)")
+    inner = m.group(2).strip()
+    args: list[int | str] = []
+    for raw in inner.split(",") if inner else []:
+        a = raw.strip()
+        if re.fullmatch(r"-?(?:0[xX][0-9a-fA-F]+|\d+)[uUlL]*", a):
+            args.append(c_int(a))
+        elif _LABEL.match(a):
+            args.append(a)
+        else:
+            raise AnalyzerError(f"operation {text!r}: argument {a!r} is neither a number, "
+                                "a constant name nor a label")
+    return Op(text.strip(), m.group(1), tuple(args))
+
+
+def parse_ops(texts: Sequence[str]) -> list[Op]:
+    """Parse and check every operation against ``[ops]`` before anything runs."""
+    ops = [parse_op(t) for t in texts]
+    known = skb_table()["ops"]
+    for i, op in enumerate(ops):
+        if op.name == "socket":
+            if i != 0:
+                raise AnalyzerError(f"operation {op.text!r}: socket(...) can only come first")
+            continue
+        if op.name not in known:
+            raise AnalyzerError(f"unknown operation {op.name!r} in {op.text!r}; known: "
+                                + ", ".join(["socket", *sorted(known)]))
+    if not ops:
+        raise AnalyzerError("an skb scenario needs operations, e.g. 'alloc_skb(1500)' "
+                            "'skb_reserve(66)' 'skb_put(100)'")
+    return ops
+
+
+# --- the byte buffer ----------------------------------------------------------------------
+
+class Buffer:
+    """A kmalloc'ed data area: real bytes, objects placed in it, freed or not."""
+
+    def __init__(self, label: str, size: int):
+        self.label, self.size = label, size
+        self.bytes = bytearray(size)
+        self.placed: dict[tuple[int, str], rt.Obj] = {}
+        self.freed = False
+
+    def __repr__(self) -> str:
+        return f"&{self.label}"
+
+
+class BufPtr:
+    """``unsigned char *`` into a :class:`Buffer`: pointer arithmetic and comparisons."""
+
+    __slots__ = ("buf", "off")
+
+    def __init__(self, buf: Buffer, off: int):
+        self.buf, self.off = buf, int(off)
+
+    def __repr__(self) -> str:
+        return f"{self.buf.label}+{self.off}"
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __add__(self, n):
+        if isinstance(n, rt.Sym):
+            return rt.Sym(f"({self!r} + {n.name})")
+        return BufPtr(self.buf, self.off + int(n))
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        if isinstance(other, BufPtr):
+            return self.off - self._same(other).off
+        return BufPtr(self.buf, self.off - int(other))
+
+    def _same(self, other: BufPtr) -> BufPtr:
+        if other.buf is not self.buf:
+            raise rt.ModelError(f"pointers into two buffers compared: {self!r}, {other!r}")
+        return other
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, BufPtr) and other.buf is self.buf and other.off == self.off
+
+    __hash__ = object.__hash__
+
+    def __lt__(self, other) -> bool:
+        return self.off < self._same(other).off
+
+    def __le__(self, other) -> bool:
+        return self.off <= self._same(other).off
+
+    def __gt__(self, other) -> bool:
+        return self.off > self._same(other).off
+
+    def __ge__(self, other) -> bool:
+        return self.off >= self._same(other).off
+
+
+@dataclass(frozen=True)
+class OffsetOf:
+    """``offsetof(struct T, member)``, kept as the member name."""
+
+    type: str
+    member: str
+
+    def __repr__(self) -> str:
+        return f"offsetof(struct {self.type}, {self.member})"
+
+
+class SkbPanic(rt.ModelError):
+    """``skb_over_panic`` / ``skb_under_panic``: the kernel's check fired."""
+
+
+# --- the primitives -------------------------------------------------------------------------
+
+class _Prims:
+    """Implementations of skb.toml's ``[primitives]``; each gets its C name first."""
+
+    def __init__(self, gen: SkbGenerator):
+        self.gen = gen
+        self.buffers: list[Buffer] = []
+        self.freed: set[str] = set()
+
+    def kmalloc_reserve(self, name, size, flags=0, node=0, pfmemalloc=None):
+        m = rt.current_machine()
+        if not isinstance(size, int):
+            raise rt.ModelError(f"{name}: the size {rt.display(size)} is unknown to the model")
+        wanted = int(size)
+        buf = Buffer(m.label("data"), self.gen.slab_size(wanted))
+        self.buffers.append(buf)
+        if pfmemalloc is not None:
+            rt.store(pfmemalloc, 0)
+        return BufPtr(buf, 0)
+
+    def ksize(self, name, p):
+        if not isinstance(p, BufPtr):
+            return rt.Sym(f"ksize({rt.display(p)})")
+        return rt.Named(f"ksize({p.buf.label})", p.buf.size)
+
+    def kfree(self, name, p, *rest):
+        if isinstance(p, BufPtr):
+            p.buf.freed = True
+        return None
+
+    def kmem_cache_free(self, name, cache, obj, *rest):
+        if isinstance(obj, rt.Obj):
+            self.freed.add(obj._label)
+        return None
+
+    def skb_shinfo(self, name, skb):
+        m = rt.current_machine()
+        end = m.invoke("skb_end_pointer", (skb,), origin="include/linux/skbuff.h")
+        if not isinstance(end, BufPtr):
+            return rt.Sym(f"skb_shinfo({rt.display(skb)})")
+        key = (end.off, "skb_shared_info")
+        if key not in end.buf.placed:
+            end.buf.placed[key] = m.new("skb_shared_info", f"shinfo@{end!r}")
+        return end.buf.placed[key]
+
+    def memset(self, name, p, value, n):
+        if isinstance(p, rt.Obj) and isinstance(n, OffsetOf):
+            for f in p._layout.fields:
+                if f.name == n.member:
+                    break
+                if f.name in p._v and f.kind in ("scalar", "ptr"):
+                    setattr(p, f.name, None if f.kind == "ptr" else int(value))
+        elif isinstance(p, BufPtr) and isinstance(n, int):
+            p.buf.bytes[p.off:p.off + int(n)] = bytes([int(value) & 0xFF]) * int(n)
+        else:
+            rt.current_machine().note(f"memset({rt.display(p)}, ..., {rt.display(n)}) "
+                                      "not modelled")
+        return p
+
+    def offsetof(self, name, type_name, member):
+        return OffsetOf(type_name, member)
+
+    def skb_panic(self, name, skb, sz, addr=None):
+        m = rt.current_machine()
+        where = m.caller_location() or ("?", 0)
+        caller = m.frame_name()
+        state = ", ".join(f"{f}:{rt.display(getattr(skb, f))}"
+                          for f in ("len", "head", "data", "tail", "end"))
+        raise SkbPanic(f"{name}: {caller}() at {where[0]}:{where[1]} — "
+                       f"put:{rt.display(sz)} {state}")
+
+    def nothing(self, name, *args):
+        return None
+
+    def unknown(self, name, *args):
+        return rt.Sym(f"{name}({', '.join(rt.display(a) for a in args)})")
+
+
+#: the names skb.toml's ``impl`` may use (besides "macro")
+PRIMITIVES = tuple(n for n in vars(_Prims) if not n.startswith("_"))
+
+
+# --- the generator --------------------------------------------------------------------------
+
+_TYPEOF_CAST = re.compile(rb"\(\s*typeof\s*\((?:[^()]|\([^()]*\))*\)\s*\)(?=\s*[~\w(-])")
+
+
+class _AbiConfig(_Config):
+    """#if conditions with the [abi] constants (``BITS_PER_LONG > 32``) known."""
+
+    def __init__(self, enabled: list[str], constants: dict[str, int]):
+        super().__init__(enabled)
+        self.constants = constants
+
+    def __call__(self, cond: str) -> bool:
+        for name, value in self.constants.items():
+            cond = re.sub(rf"(?<!defined\()(?<!defined )\b{re.escape(name)}\b", str(value), cond)
+        return super().__call__(cond)
+
+
+class AbiFacts(Facts):
+    """The analysis, with the ``[abi]`` constants (arch values outside the subset)."""
+
+    def __init__(self, facts: Facts, constants: dict[str, int]):
+        super().__init__(facts.source, facts.kernel_dir)
+        self.abi = constants
+
+    def constant(self, name: str) -> int | None:
+        if name in self.abi:
+            return int(self.abi[name])
+        return super().constant(name)
+
+
+class SkbGenerator(Generator):
+    """The socket model's generator, plus buffer primitives and translated macros."""
+
+    def __init__(self, facts, data: dict):
+        abi = data["skb"]["abi"]
+        super().__init__(AbiFacts(facts, abi.get("constants", {})), data)
+        self.config = _AbiConfig(data.get("config", {}).get("enabled", []),
+                                 {k: int(v) for k, v in abi.get("constants", {}).items()})
+        self.sizes = Sizes(self, abi)
+        self.prims = _Prims(self)
+
+    def slab_size(self, size: int) -> int:
+        """ksize() of a kmalloc of ``size`` bytes: the smallest class that holds it."""
+        for s in self.data["skb"]["slab"]["sizes"]:
+            if size <= s:
+                return int(s)
+        page = self.sizes.constant("PAGE_SIZE") or 4096
+        n = page
+        while n < size:
+            n *= 2
+        return n
+
+    def resolve(self, m: rt.Machine, name: str, origin: str) -> tuple:
+        prim = self.data["skb"]["primitives"].get(name)
+        if prim is None:
+            return super().resolve(m, name, origin)
+        if prim["impl"] == "macro":
+            tr, code = self.macro(name, prim["file"])
+            ns = m.namespace(tr.file)
+            exec(code, ns)  # noqa: S102 - generated by the translator from validated pieces
+            fn = ns[tr.name]
+            return "func", lambda *a: fn(*(self.size_value(x) for x in a)), \
+                {"file": tr.file, "line": tr.line}
+        impl = getattr(self.prims, prim["impl"], None)
+        if impl is None or prim["impl"] not in PRIMITIVES:
+            raise AnalyzerError(f"skb.toml: {name}: no primitive {prim['impl']!r}")
+        return "prim", lambda *a: impl(name, *a), {}
+
+    def size_value(self, value):
+        """``sizeof(T)`` as a number (the layout computed from T's definition)."""
+        if isinstance(value, rt.SizeOf):
+            return rt.Named(f"sizeof({value.ctype})", self.sizes.sizeof(value.ctype))
+        return value
+
+    def file(self, rel: str) -> ParsedFile:
+        """As :meth:`Generator.file`, with ``(typeof(x))`` casts blanked (same length)
+        before parsing: tree-sitter-c does not parse them; the value is kept uncast."""
+        if rel not in self.files:
+            path = self.facts.kernel_dir / rel
+            try:
+                src = path.read_bytes()
+            except OSError as e:
+                raise AnalyzerError(f"cannot read {path}: {e.strerror}") from None
+            src = _TYPEOF_CAST.sub(lambda m: b" " * len(m.group(0)), src)
+            parsed = parse(src)
+            functions, decls = _index(parsed)
+            self.files[rel] = ParsedFile(rel, parsed, functions, decls)
+        return self.files[rel]
+
+    def function(self, name: str, origin: str) -> tuple[Translation, object] | None:
+        """As :meth:`Generator.function`, with :class:`_SkbTranslator`."""
+        found = self.definition(name, origin)
+        if found is None:
+            return None
+        file, node = found
+        key = (name, file)
+        if key not in self.functions:
+            tr = _SkbTranslator(node, file, self.file(file).parsed.rewrites,
+                                self.names(file)).run()
+            self.functions[key] = (tr, self._compile(tr, f"<model:{file}:{name}>"))
+        return self.functions[key]
+
+    def macro(self, name: str, file: str) -> tuple[Translation, object]:
+        """A function-like ``#define`` translated as a function of its parameters."""
+        key = (name, file)
+        if key not in self.functions:
+            node = _define(self.file(file).parsed.root, name)
+            if node is None:
+                raise AnalyzerError(f"skb.toml: no #define {name}(...) in {file}")
+            params = [p.text.decode() for p in node.child_by_field_name("parameters")
+                      .named_children]
+            body = node.child_by_field_name("value").text.decode().replace("\\\n", " \n")
+            line = node.start_point.row + 1
+            text = "\n" * (line - 1) + f"long {name}(" + ", ".join(
+                f"long {p}" for p in params if IDENT.match(p)) + f") {{ return {body}; }}\n"
+            parsed = parse(text.encode())
+            fnode = next(c for c in parsed.root.named_children
+                         if c.type == "function_definition")
+            tr = _SkbTranslator(fnode, file, (), self.names(file)).run()
+            self.functions[key] = (tr, self._compile(tr, f"<model:{file}:{name}>"))
+        return self.functions[key]
+
+
+class _SkbTranslator(_Translator):
+    """The translator, plus ``offsetof(struct T, member)`` (a primitive call)."""
+
+    def s_expression_statement(self, n, ind: int) -> None:
+        """``x = container_of(p, struct T, m);``: the parse error is inside the
+        macro's arguments, which the call translation re-parses."""
+        e = n.named_children[0] if n.named_children else None
+        if n.has_error and e is not None and e.type == "assignment_expression":
+            right = e.child_by_field_name("right")
+            if right is not None and right.type == "call_expression" and \
+                    not e.child_by_field_name("left").has_error:
+                self.expression_statement(e, ind)
+                return
+        super().s_expression_statement(n, ind)
+
+    def e_offsetof_expression(self, n) -> str:
+        tdesc = n.child_by_field_name("type")
+        member = n.child_by_field_name("member")
+        m = re.fullmatch(r"(?:struct|union)\s+(\w+)", tdesc.text.decode().strip()) \
+            if tdesc is not None else None
+        if m is None or member is None or not IDENT.match(member.text.decode()):
+            raise self.fail(n, "an offsetof")
+        return f"F.offsetof({m.group(1)!r}, {member.text.decode()!r})"
+
+
+def _define(root, name: str):
+    """The ``#define name(...)`` node of a file (depth first, in source order)."""
+    stack = [root] if root is not None else []
+    while stack:
+        n = stack.pop()
+        if n.type == "preproc_function_def" and \
+                n.child_by_field_name("name").text.decode() == name:
+            return n
+        if n.type in ("translation_unit", "preproc_if", "preproc_ifdef", "preproc_else",
+                      "preproc_elif", "ERROR"):
+            stack.extend(reversed(n.named_children))
+    return None
+
+
+# --- the result -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BufferState:
+    """One buffer after an operation: offsets into its data area and its lengths."""
+
+    label: str
+    area: str
+    size: int
+    head: int
+    data: int
+    tail: int
+    end: int
+    len: int
+    data_len: int
+    truesize: int
+    users: int
+    freed: bool = False
+    queue: str = ""
+
+    @property
+    def headroom(self) -> int:
+        return self.data - self.head
+
+    @property
+    def tailroom(self) -> int:
+        return self.end - self.tail
+
+    def to_json(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d.update(headroom=self.headroom, tailroom=self.tailroom)
+        return d
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """An operation: its text, the kernel function run, the trace steps it spans,
+    its value, and the buffers and queues after it."""
+
+    n: int
+    text: str
+    function: str
+    first_step: int
+    last_step: int
+    value: str
+    buffers: tuple[BufferState, ...] = ()
+    queues: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def to_json(self) -> dict:
+        return {"n": self.n, "op": self.text, "function": self.function,
+                "steps": [self.first_step, self.last_step], "value": self.value,
+                "buffers": [b.to_json() for b in self.buffers],
+                "queues": {q: list(s) for q, s in self.queues}}
+
+
+@dataclass
+class SkbRun:
+    """A finished buffer scenario."""
+
+    ops: list[OpResult]
+    run: Run
+    error: str = ""
+    socket: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"ops": [o.to_json() for o in self.ops], "error": self.error,
+                "socket": self.socket, "trace": self.run.to_json()}
+
+
+# --- running --------------------------------------------------------------------------------
+
+def run_skb(texts: Sequence[str], cfg: Config | None = None, write: bool = True) -> SkbRun:
+    """Run a buffer scenario on the analysis of ``cfg`` (default: Config.default())."""
+    from analyzer.model.facts import open_facts
+
+    ops = parse_ops(texts)
+    cfg = cfg or Config.default()
+    facts = open_facts(cfg.store_path, cfg.kernel_dir)
+    return run_skb_with(facts, ops, model_dir=cfg.model_dir if write else None)
+
+
+def run_skb_with(facts, ops: Sequence[Op], model_dir=None) -> SkbRun:
+    """Run parsed ``ops`` on ``facts``; write the generated modules to ``model_dir``."""
+    with_socket = bool(ops) and ops[0].name == "socket"
+    data = merged_table(with_socket)
+    gen = SkbGenerator(facts, data)
+    m = gen.machine()
+    driver = _Driver(gen, m, facts, data)
+    try:
+        rt.run_in(m, driver.run, list(ops))
+    finally:
+        if model_dir is not None:
+            gen.write(model_dir)
+    run = Run.from_machine(m, "skb", tuple(o.text for o in ops), None, driver.boot_count)
+    return SkbRun(driver.results, run, driver.error, driver.socket_info())
+
+
+class _Driver:
+    """Runs the operations one by one on a machine and records the state after each."""
+
+    def __init__(self, gen: SkbGenerator, m: rt.Machine, facts, data: dict):
+        self.gen, self.m, self.facts, self.data = gen, m, facts, data
+        self.results: list[OpResult] = []
+        self.skbs: list[rt.Obj] = []
+        self.queues: dict[str, rt.Obj] = {}
+        self.sock: rt.Obj | None = None
+        self.current: rt.Obj | None = None
+        self.boot_count = 0
+        self.error = ""
+
+    def run(self, ops: list[Op]) -> None:
+        self.m.phase = "boot"
+        for fn in self.data.get("boot", {}).get("entries", []):
+            self.m.invoke(fn, ())
+        self.boot_count = len(self.m.steps)
+        self.m.phase = "run"
+        for n, op in enumerate(ops, start=1):
+            first = len(self.m.steps) + 1
+            try:
+                fn, value = self.one(op)
+            except SkbPanic as e:
+                self.error = f"{op.text}: {e}"
+                self.record(n, op, op.name, first, "")
+                return
+            except rt.ModelError as e:
+                raise rt.ModelError(f"operation {n} {op.text!r}: {e}") from None
+            self.record(n, op, fn, first, rt.display(value))
+
+    def record(self, n: int, op: Op, fn: str, first: int, value: str) -> None:
+        last = len(self.m.steps) - self.boot_count
+        self.results.append(OpResult(n, op.text, fn, first - self.boot_count, last, value,
+                                     self.buffers(), self.queue_contents()))
+
+    def one(self, op: Op) -> tuple[str, object]:
+        if op.name == "socket":
+            return self.socket(op)
+        spec = self.data["skb"]["ops"][op.name]
+        args = self.bind(op, spec)
+        value = self.m.invoke(spec["call"], tuple(args))
+        if spec.get("result") == "skb" and isinstance(value, rt.Obj):
+            if value not in self.skbs:
+                self.skbs.append(value)
+            self.current = value
+        return spec["call"], value
+
+    def socket(self, op: Op) -> tuple[str, object]:
+        from analyzer.model import parse_args
+
+        spec = self.data.get("scenarios", {}).get("socket")
+        if spec is None:
+            raise AnalyzerError("primitives.toml has no [scenarios.socket]")
+        self.m.phase = "boot"
+        for fn in self.data.get("boot", {}).get("entries", []):
+            self.m.invoke(fn, ())
+        self.boot_count = len(self.m.steps)
+        self.m.phase = "run"
+        value = self.m.invoke(spec["entry"], tuple(parse_args(self.facts, op.args)))
+        self.sock = self.find_sock()
+        return spec["entry"], value
+
+    def find_sock(self) -> rt.Obj | None:
+        """The outermost object made by socket() that embeds the queues' struct."""
+        what = self.data["skb"]["scenarios"]["socket"]["queues"].split()[-1]
+        for _, _, _created, obj in self.m.objects:
+            if isinstance(obj, rt.Obj) and obj._parent is None and \
+                    any(o._layout.name == what for o in _chain(obj)):
+                return obj
+        return None
+
+    # arguments
+    def bind(self, op: Op, spec: dict) -> list:
+        slots = spec["args"]
+        given = [s for s in slots if not s.startswith("=")]
+        user = list(op.args)
+        if len(user) == len(given) - 1 and "skb" in given:
+            user.insert(given.index("skb"), None)
+        if len(user) != len(given):
+            raise AnalyzerError(f"operation {op.text!r} takes {len(given)} argument(s): "
+                                + ", ".join(given))
+        out, it = [], iter(user)
+        for slot in slots:
+            out.append(self.constant(slot[1:], op) if slot.startswith("=")
+                       else self.value(slot, next(it), op))
+        return out
+
+    def constant(self, name: str, op: Op):
+        value = self.facts.constant(name)
+        return rt.Named(name, value) if value is not None else rt.Sym(name)
+
+    def value(self, slot: str, a, op: Op):
+        if slot == "skb":
+            return self.skb(a, op)
+        if slot == "queue":
+            return self.queue(a, op)
+        if isinstance(a, int):
+            return a
+        return self.constant(str(a), op) if self.facts.constant(str(a)) is not None else \
+            _fail(op, f"{a!r} is not a constant of the analysed tree")
+
+    def skb(self, a, op: Op) -> rt.Obj:
+        if a is None:
+            if self.current is None:
+                raise AnalyzerError(f"operation {op.text!r}: no buffer yet (alloc_skb first)")
+            return self.live(self.current, op)
+        for i, obj in enumerate(self.skbs, start=1):
+            if a in (obj._label, f"skb{i}"):
+                return self.live(obj, op)
+        raise AnalyzerError(f"operation {op.text!r}: no buffer {a!r}; buffers: "
+                            + ", ".join(self.names()) if self.skbs else "none")
+
+    def live(self, obj: rt.Obj, op: Op) -> rt.Obj:
+        if obj._label in self.gen.prims.freed:
+            raise AnalyzerError(f"operation {op.text!r}: {obj._label} was freed "
+                                "(use after free)")
+        return obj
+
+    def names(self) -> list[str]:
+        return [f"skb{i} ({o._label})" for i, o in enumerate(self.skbs, start=1)]
+
+    def queue(self, a, op: Op):
+        if not isinstance(a, str):
+            raise AnalyzerError(f"operation {op.text!r}: a queue is named, e.g. "
+                                "sk_receive_queue or q")
+        if self.sock is not None:
+            try:
+                found = getattr(self.sock, a)
+            except rt.ModelError:
+                found = None
+            if isinstance(found, rt.Obj) and found._layout.name == "sk_buff_head":
+                return found
+        if a not in self.queues:
+            self.queues[a] = self.m.new("sk_buff_head", a)
+        return self.queues[a]
+
+    # state
+    def all_queues(self) -> list[tuple[str, rt.Obj]]:
+        out = list(self.queues.items())
+        for part in _chain(self.sock) if self.sock is not None else []:
+            for f in part._layout.fields:
+                if f.kind == "struct" and f.target == "sk_buff_head":
+                    out.append((f"{self.sock._label}.{f.name}", getattr(part, f.name)))
+        return out
+
+    def queue_contents(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        out = []
+        for name, q in self.all_queues():
+            out.append((name, tuple(o._label for o in _walk(q))))
+        return tuple(out)
+
+    def buffers(self) -> tuple[BufferState, ...]:
+        where = {label: q for q, labels in self.queue_contents() for label in labels}
+        out = []
+        for obj in self.skbs + [o for _, _, _, o in self.m.objects if _is_queued(o, where)
+                                and o not in self.skbs]:
+            state = _state(obj, self.gen.prims.freed, where.get(obj._label, ""))
+            if state is not None:
+                out.append(state)
+        return tuple(out)
+
+    def socket_info(self) -> dict:
+        if self.sock is None:
+            return {}
+        sk_socket = _get(self.sock, "sk_socket")
+        return {"sock": self.sock._label, "type": f"struct {self.sock._layout.name}",
+                "socket": sk_socket._label if isinstance(sk_socket, rt.Obj) else "",
+                "queues": [n for n, _ in self.all_queues() if n.startswith(self.sock._label)]}
+
+
+def _fail(op: Op, why: str):
+    raise AnalyzerError(f"operation {op.text!r}: {why}")
+
+
+def _is_queued(o, where: dict) -> bool:
+    return isinstance(o, rt.Obj) and o._label in where
+
+
+def _get(obj: rt.Obj, name: str):
+    try:
+        return getattr(obj, name)
+    except rt.ModelError:
+        return None
+
+
+def _chain(obj: rt.Obj) -> list[rt.Obj]:
+    """``obj`` and its first members, outermost first (tcp_sock, ..., sock)."""
+    out = [obj]
+    while out[-1]._layout.fields and out[-1]._layout.fields[0].kind == "struct":
+        out.append(out[-1]._slot(out[-1]._layout.fields[0].name))
+    return out
+
+
+def _walk(q: rt.Obj) -> list[rt.Obj]:
+    out, node = [], _get(q, "next")
+    while isinstance(node, rt.Obj) and node is not q and len(out) < 10_000:
+        out.append(node)
+        node = _get(node, "next")
+    return out
+
+
+def _state(skb: rt.Obj, freed: set[str], queue: str) -> BufferState | None:
+    head, data = _get(skb, "head"), _get(skb, "data")
+    if not isinstance(head, BufPtr) or not isinstance(data, BufPtr):
+        return None
+    users = _get(skb, "users")
+    return BufferState(skb._label, head.buf.label, head.buf.size, 0, data.off - head.off,
+                       int(_get(skb, "tail") or 0), int(_get(skb, "end") or 0),
+                       int(_get(skb, "len") or 0), int(_get(skb, "data_len") or 0),
+                       int(_get(skb, "truesize") or 0),
+                       int(_get(users, "counter") or 0) if isinstance(users, rt.Obj) else 0,
+                       skb._label in freed or head.buf.freed, queue)
+
