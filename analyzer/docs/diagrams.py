@@ -146,38 +146,51 @@ def object_graph(nodes: Sequence[ObjNode], edges: Sequence[tuple[str, str, str]]
                  title: str) -> str:
     """Objects side by side, with an arrow from each pointer field to its object.
 
-    ``edges`` are ``(node id, field name, target node id)``.
+    ``edges`` are ``(node id, field name, target node id)``.  Arrows to an
+    object on the right leave the field's row to the right; arrows back to the
+    left run below the boxes.
     """
-    gap, body, place = 70, [], {}
-    x = 1.0
+    gap, body, place = 80, [], {}
+    order = {n.id: i for i, n in enumerate(nodes)}
+    hops = [e for e in edges if e[0] in order and e[2] in order and e[2] != e[0]]
+    over = sum(1 for a, _, b in hops if order[b] > order[a] + 1)
+    top, x = 14.0 + 14 * over, 1.0
     for n in nodes:
         w = max([_w(n.title)] + [_w(f"{a} = {b}") for a, b in n.fields])
         place[n.id] = (x, w, {f: k for k, (f, _) in enumerate(n.fields)})
+        body.append(_obj_box(n, x, top, w))
         x += w + gap
-    height = max((len(n.fields) + 1) * ROW for n in nodes) + 90 if nodes else 60
-    for n in nodes:
-        bx, w, _ = place[n.id]
-        rows = "".join(
-            f'<text x="{bx + PAD:.1f}" y="{40 + ROW * (k + 1.65):.1f}" class="dg-field">'
-            f'{_x(f)} = {_x(v)}</text>' for k, (f, v) in enumerate(n.fields))
-        h = ROW * (len(n.fields) + 1) + 6
-        inner = (f'<rect x="{bx:.1f}" y="40" width="{w:.1f}" height="{h:.1f}"'
-                 f' rx="4" class="dg-box"/><text x="{bx + PAD:.1f}" y="{40 + ROW * 0.72:.1f}" '
-                 f'class="dg-label dg-strong">{_x(n.title)}</text>{rows}')
-        if n.href:
-            inner = f'<a href="{_x(n.href)}">{inner}</a>'
-        body.append(f'<g class="node">{inner}</g>')
-    for k, (src, fld, dst) in enumerate(edges):
-        if src not in place or dst not in place:
-            continue
-        sx, sw, rows = place[src]
-        tx, tw, _ = place[dst]
-        y1 = 40 + ROW * (rows.get(fld, 0) + 1.45)
-        x1 = sx + sw if tx > sx else sx
-        x2 = tx if tx > sx else tx + tw
-        bend = 22 + 10 * (k % 3)
-        d = f"M{x1:.1f},{y1:.1f} C{x1 + (bend if tx > sx else -bend):.1f},{y1 - 30:.1f} " \
-            f"{x2 + (-bend if tx > sx else bend):.1f},{12:.1f} {x2:.1f},{40 + ROW / 2:.1f}"
+    bottom = top + max((ROW * (len(n.fields) + 1) + 6 for n in nodes), default=ROW)
+    up = down = 0
+    for src, fld, dst in hops:
+        (sx, sw, rows), (tx, tw, _) = place[src], place[dst]
+        if order[dst] == order[src] + 1:
+            y1 = top + ROW * (rows.get(fld, 0) + 1.45)
+            d = (f"M{sx + sw:.1f},{y1:.1f} C{sx + sw + gap / 2:.1f},{y1:.1f} "
+                 f"{tx - gap / 2:.1f},{top + ROW / 2:.1f} {tx:.1f},{top + ROW / 2:.1f}")
+        elif order[dst] > order[src]:
+            up += 1
+            x1, x2, high = sx + sw - 16 * up, tx + 16 * up, top - 6 - 14 * up
+            d = (f"M{x1:.1f},{top:.1f} C{x1:.1f},{high:.1f} {x2:.1f},{high:.1f} "
+                 f"{x2:.1f},{top:.1f}")
+        else:
+            down += 1
+            x1, x2, low = sx + 16 * down, tx + tw - 16 * down, bottom + 18 + 14 * down
+            d = (f"M{x1:.1f},{bottom:.1f} C{x1:.1f},{low:.1f} {x2:.1f},{low:.1f} "
+                 f"{x2:.1f},{bottom:.1f}")
         body.append(f'<path d="{d}" class="dg-edge" marker-end="url(#arrow-objects)">'
                     f'<title>{_x(fld)}</title></path>')
-    return _svg(max(x - gap, 60) + 2, height, title, body, "objects")
+    return _svg(max(x - gap, 60) + 2, bottom + 26 + 14 * down, title, body, "objects")
+
+
+def _obj_box(n: ObjNode, x: float, top: float, w: float) -> str:
+    rows = "".join(
+        f'<text x="{x + PAD:.1f}" y="{top + ROW * (k + 1.65):.1f}" class="dg-field">'
+        f'{_x(f)} = {_x(v)}</text>' for k, (f, v) in enumerate(n.fields))
+    h = ROW * (len(n.fields) + 1) + 6
+    inner = (f'<rect x="{x:.1f}" y="{top:.1f}" width="{w:.1f}" height="{h:.1f}" rx="4" '
+             f'class="dg-box"/><text x="{x + PAD:.1f}" y="{top + ROW * 0.72:.1f}" '
+             f'class="dg-label dg-strong">{_x(n.title)}</text>{rows}')
+    if n.href:
+        inner = f'<a href="{_x(n.href)}">{inner}</a>'
+    return f'<g class="node">{inner}</g>'

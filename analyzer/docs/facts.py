@@ -66,6 +66,8 @@ class Step:
     via: dict | None = None
     changes: tuple[dict, ...] = ()
     note: str = ""
+    site: str = ""  # the call site, "file:line"
+    value: str = ""  # the returned or assumed value
 
 
 def _get(obj: object, name: str, default=None):
@@ -99,7 +101,8 @@ def _step(s: object) -> Step:
                 function=str(_get(s, "function", "")), file=str(_get(s, "file", "") or ""),
                 line=int(_get(s, "line", 0) or 0), depth=int(_get(s, "depth", 0) or 0),
                 via=_get(s, "via"), changes=tuple(_get(s, "changes", ()) or ()),
-                note=str(_get(s, "note", "") or ""))
+                note=str(_get(s, "note", "") or ""), site=str(_get(s, "site", "") or ""),
+                value=str(_get(s, "value", "") or ""))
 
 
 class Facts:

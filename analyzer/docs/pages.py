@@ -210,8 +210,8 @@ def _excerpt(site: Site, here: str, page: Page, show: Show) -> str:
             f"- line {f.line}: {code(f.text)}" for f in missing)))
     if page.kind == "struct" and isinstance(rec, Struct):
         out.append(_field_notes(site, here, rec, page))
-    if show.kind == "struct" and show.name != page.show[0].name or (
-            page.kind == "step" and show.kind == "struct"):
+    if isinstance(rec, Struct) and len(rec.fields) <= 6 and any(
+            base_struct(f.type) and not pointer_depth(f.type) for f in rec.fields):
         out.append(_composite(site, here, rec))
     if isinstance(rec, Function) and page.kind != "chain":
         out.append(_calls_section(site, here, rec))
@@ -431,9 +431,18 @@ def _up_to_now(site: Site, here: str, fname: str) -> str:
     before = run.snapshot(call.n - 1) if call.n > 0 else {}
     out = [f"## Up to now\n\nThe objects after {code(fname)} returns (step {ret.n} of "
            f"{run.last()} in the model's trace); ✎ marks what this step changed.\n"]
-    for label, obj in run.snapshot(ret.n).items():
+    for label, obj in _scenario_objects(site, ret.n, ever).items():
         out.append(_object_table(site, here, label, obj, here_changes, ever, label in before))
     return "\n".join(out)
+
+
+def _scenario_objects(site: Site, n: int, ever: dict) -> dict[str, dict]:
+    """The objects after step ``n`` that the scenario made or wrote (not boot's own)."""
+    run = site.facts.run
+    boot = run.snapshot(0)
+    written = {label for label, _ in ever}
+    return {label: obj for label, obj in run.snapshot(n).items()
+            if label not in boot or label in written}
 
 
 def _object_table(site: Site, here: str, label: str, obj: dict, changed: dict, ever: dict,
@@ -460,7 +469,7 @@ def _points_to(display: str, labels: list[str]) -> str:
 
 
 def _object_graph(site: Site, here: str, n: int) -> str:
-    snap = site.facts.run.snapshot(n)
+    snap = _scenario_objects(site, n, _changes(site.facts.run.steps, 0, n))
     labels = list(snap)
     edges = [(lab, str(f), _points_to(str(v), labels)) for lab, obj in snap.items()
              for f, v in obj.get("fields", [])]
@@ -537,8 +546,10 @@ def _chain(site: Site, here: str) -> str:
         via = _via(site, here, s.via) if isinstance(s.via, dict) else ""
         rows.append((str(s.n), esc(s.event), "&nbsp;" * 2 * s.depth
                      + site.ref(here, "functions", s.function),
-                     code(f"{s.file}:{s.line}") if s.file else "", via, esc(s.note)))
-    trace = table(["step", "event", "function", "where", "chosen through", "note"], rows)
+                     code(s.site) if s.site else "", code(s.value) if s.value else "",
+                     via, esc(s.note)))
+    trace = table(["step", "event", "function", "called at", "value", "chosen through",
+                   "note"], rows)
     return ("## The call chain\n\nEvery function the model ran for "
             f"{code('socket(' + ', '.join(map(str, site.tour.scenario[1:])) + ')')}, "
             "nested by caller.\n\n"
