@@ -34,12 +34,10 @@ from analyzer.errors import AnalyzerError
 from analyzer.store import FileRow, Store, Writer, fact_rows
 
 __all__ = ["ExtractReport", "extract_tree", "analyze", "discover", "fingerprint",
-           "SOURCE_SUFFIXES", "MAX_FILE_BYTES"]
+           "SOURCE_SUFFIXES"]
 
 #: the files that are extracted
 SOURCE_SUFFIXES = (".c", ".h")
-#: files larger than this are recorded with a warning and not parsed
-MAX_FILE_BYTES = 32 * 1024 * 1024
 #: files per task sent to a worker process
 _CHUNK = 8
 
@@ -195,36 +193,20 @@ def _extractor() -> Callable:
     return extract_file
 
 
-def _input_warning(data: bytes) -> str:
-    """Why ``data`` is not C source worth parsing, or ""."""
-    if len(data) > MAX_FILE_BYTES:
-        return (f"too-large: {len(data):,} bytes, over the {MAX_FILE_BYTES:,}-byte limit; "
-                "not parsed")
-    if b"\0" in data[:65536]:
-        return "binary: NUL bytes, not C source; not parsed"
-    return ""
-
-
 def _extract_one(root: str, rel: str) -> _Result:
     """Read, hash and extract one file; never raises."""
     try:
         with open(os.path.join(root, rel), "rb") as f:
             data = f.read()
     except OSError as e:
-        return (rel, f"unreadable:{e.errno}", 0, 0, 0, (f"unreadable: {e.strerror}",)), []
+        return (rel, f"unreadable:{e.errno}", 0, 0, 0, (f"{rel}: unreadable ({e.strerror})",)), []
     sha = hashlib.sha256(data).hexdigest()
-    why = _input_warning(data)
-    if why:
-        return (rel, sha, len(data), 0, 0, (why,)), []
     try:
         facts = _extractor()(rel, data)
         rows = fact_rows(facts)
-    except Exception as e:  # the extractor's contract says never; keep the run going
-        return (rel, sha, len(data), 0, 0, (f"crash: {type(e).__name__}: {e}",)), []
-    warnings = tuple(facts.warnings)
-    if not data.strip():
-        warnings += ("empty: no C code",)
-    return (rel, sha, len(data), facts.error_nodes, facts.error_bytes, warnings), rows
+    except Exception as e:  # noqa: BLE001 - extract_file never raises, by contract
+        return (rel, sha, len(data), 0, 0, (f"{rel}: extraction failed: {e!r}",)), []
+    return (rel, sha, len(data), facts.error_nodes, facts.error_bytes, facts.warnings), rows
 
 
 _ROOT = ""
