@@ -65,7 +65,7 @@ def merged_table(with_socket: bool) -> dict:
     return base
 
 
-# --- the scenario syntax ----------------------------------------------------------------
+# --- the scenario syntax --------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Op:
@@ -121,7 +121,7 @@ def parse_ops(texts: Sequence[str]) -> list[Op]:
     return ops
 
 
-# --- the byte buffer ----------------------------------------------------------------------
+# --- the byte buffer ------------------------------------------------------------------
 
 class Buffer:
     """A kmalloc'ed data area: real bytes, objects placed in it, freed or not."""
@@ -200,7 +200,7 @@ class SkbPanic(rt.ModelError):
     """``skb_over_panic`` / ``skb_under_panic``: the kernel's check fired."""
 
 
-# --- the primitives -------------------------------------------------------------------------
+# --- the primitives -------------------------------------------------------------------
 
 class _Prims:
     """Implementations of skb.toml's ``[primitives]``; each gets its C name first."""
@@ -283,7 +283,7 @@ class _Prims:
 PRIMITIVES = tuple(n for n in vars(_Prims) if not n.startswith("_"))
 
 
-# --- the generator --------------------------------------------------------------------------
+# --- the generator --------------------------------------------------------------------
 
 _TYPEOF_CAST = re.compile(rb"\(\s*typeof\s*\((?:[^()]|\([^()]*\))*\)\s*\)(?=\s*[~\w(-])")
 
@@ -446,7 +446,7 @@ def _define(root, name: str):
     return None
 
 
-# --- the result -----------------------------------------------------------------------------
+# --- the result -----------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class BufferState:
@@ -515,7 +515,7 @@ class SkbRun:
                 "socket": self.socket, "trace": self.run.to_json()}
 
 
-# --- running --------------------------------------------------------------------------------
+# --- running --------------------------------------------------------------------------
 
 def run_skb(texts: Sequence[str], cfg: Config | None = None, write: bool = True) -> SkbRun:
     """Run a buffer scenario on the analysis of ``cfg`` (default: Config.default())."""

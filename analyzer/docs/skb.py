@@ -1,0 +1,442 @@
+"""The socket-buffer pages: struct sk_buff / sk_buff_head, the buffer functions,
+the socket and its queues.
+
+Takes ``site/skb.yaml`` (order, prose and scenarios: data, never facts), the
+docs :class:`~analyzer.docs.facts.Facts` (struct and function records, source
+spans to show) and the model's buffer runs (:func:`analyzer.model.skb.run_skb`);
+adds pages under ``generated/skb/`` to a :class:`~analyzer.docs.pages.Site` and
+a "Socket buffers" section to its navigation after the tour.  Buffer layouts
+are drawn at build time as inline SVG to scale (head / data / tail / end,
+headroom and tailroom marked); every label is XML-escaped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+
+import yaml
+
+from analyzer.docs.facts import Facts
+from analyzer.docs.render import admonition, code, esc, fence, link, table
+from analyzer.errors import AnalyzerError
+from analyzer.records import Field, Struct
+
+__all__ = ["Note", "Group", "SkbPage", "SkbTour", "load_skb_tour", "parse_skb_tour",
+           "group_fields", "source_blocks", "buffer_svg", "queue_svg", "skb_pages",
+           "add_skb_section", "ROOT"]
+
+ROOT = "generated/skb"
+KINDS = ("intro", "struct", "functions", "relation")
+
+
+@dataclass(frozen=True)
+class Note:
+    ko: str
+    en: str
+
+
+@dataclass(frozen=True)
+class Group:
+    """A family of fields: a title and regexes on the field name and/or type."""
+
+    ko: str
+    en: str
+    name: str = ""
+    type: str = ""
+
+    def matches(self, f: Field, struct: str) -> bool:
+        typ = self.type.replace("{self}", re.escape(struct))
+        ok_name = not self.name or re.search(self.name, f.name) is not None
+        ok_type = not typ or re.search(typ, re.sub(r"\s+", " ", f.type).strip()) is not None
+        return bool(self.name or self.type) and ok_name and ok_type
+
+
+@dataclass(frozen=True)
+class SkbPage:
+    id: str
+    title: str
+    kind: str
+    struct: str = ""
+    functions: tuple[str, ...] = ()
+    scenario: str = ""
+    notes: tuple[Note, ...] = ()
+    groups: tuple[Group, ...] = ()
+
+
+@dataclass(frozen=True)
+class SkbTour:
+    scenarios: dict[str, tuple[str, ...]]
+    pages: tuple[SkbPage, ...]
+
+
+def _notes(raw, where: str) -> tuple[Note, ...]:
+    try:
+        return tuple(Note(str(n["ko"]), str(n["en"])) for n in raw or ())
+    except (KeyError, TypeError):
+        raise AnalyzerError(f"{where}: notes need ko and en") from None
+
+
+def parse_skb_tour(data: dict, where: str = "skb.yaml") -> SkbTour:
+    """Check and freeze the YAML data; errors name the page."""
+    if not isinstance(data, dict) or not isinstance(data.get("pages"), list):
+        raise AnalyzerError(f"{where}: expected `scenarios:` and `pages:`")
+    scen = {str(k): tuple(str(o) for o in v) for k, v in (data.get("scenarios") or {}).items()}
+    pages = []
+    for i, p in enumerate(data["pages"]):
+        at = f"{where}: page {i + 1} ({p.get('id', '?') if isinstance(p, dict) else p!r})"
+        if not isinstance(p, dict) or p.get("kind") not in KINDS or not p.get("id"):
+            raise AnalyzerError(f"{at}: needs id, title and kind ({', '.join(KINDS)})")
+        if p.get("scenario") and p["scenario"] not in scen:
+            raise AnalyzerError(f"{at}: unknown scenario {p['scenario']!r}")
+        groups = tuple(Group(str(g["ko"]), str(g["en"]), str(g.get("name", "")),
+                             str(g.get("type", ""))) for g in p.get("groups") or ())
+        pages.append(SkbPage(str(p["id"]), str(p.get("title", p["id"])), p["kind"],
+                             str(p.get("struct", "")), tuple(p.get("functions") or ()),
+                             str(p.get("scenario", "")), _notes(p.get("notes"), at), groups))
+    return SkbTour(scen, tuple(pages))
+
+
+def load_skb_tour(path: Path) -> SkbTour:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise AnalyzerError(f"{path}: {e}") from None
+    return parse_skb_tour(data, str(path))
+
+
+# --- grouping -------------------------------------------------------------------------
+
+def group_fields(st: Struct, groups: tuple[Group, ...]) -> list[tuple[Group | None, list[Field]]]:
+    """The fields in groups (first matching group wins), then the rest as ``None``;
+    fields keep their source order inside each group."""
+    out: list[tuple[Group | None, list[Field]]] = [(g, []) for g in groups]
+    rest: list[Field] = []
+    for f in st.fields:
+        if f.type in ("struct", "union"):
+            continue
+        for g, members in out:
+            if g.matches(f, st.name):
+                members.append(f)
+                break
+        else:
+            rest.append(f)
+    return [(g, fs) for g, fs in out if fs] + ([(None, rest)] if rest else [])
+
+
+# --- diagrams -------------------------------------------------------------------------
+
+_FILL = {"headroom": "#c7d2fe", "data": "#4f46e5", "tailroom": "#e5e7eb", "shinfo": "#fcd34d"}
+
+
+def _x(text: object) -> str:
+    return escape(str(text), quote=True)
+
+
+def buffer_svg(b, title: str, width: int = 720) -> str:
+    """One buffer's data area to scale: headroom, data, tailroom, and what follows
+    ``end`` (skb_shared_info and slab slack); head/data/tail/end marked above."""
+    x0, y0, h = 10.0, 46.0, 34.0
+    scale = width / b.size if b.size else 0.0
+    parts = [("headroom", b.head, b.data), ("data", b.data, b.tail),
+             ("tailroom", b.tail, b.end), ("shinfo", b.end, b.size)]
+    body = []
+    for cls, lo, hi in parts:
+        if hi <= lo:
+            continue
+        label = {"shinfo": "skb_shared_info + slack", "data": "data (len)"}.get(cls, cls)
+        body.append(f'<g class="node seg-{cls}"><rect x="{x0 + lo * scale:.1f}" y="{y0}" '
+                    f'width="{(hi - lo) * scale:.1f}" height="{h}" fill="{_FILL[cls]}" '
+                    f'stroke="#374151" stroke-width="0.5"/><title>{_x(label)}: '
+                    f'{hi - lo} bytes [{lo}, {hi})</title></g>')
+    last = -100.0
+    for k, (name, off) in enumerate((("head", b.head), ("data", b.data), ("tail", b.tail),
+                                     ("end", b.end))):
+        x = x0 + off * scale
+        row = 1 if x - last < 70 else 0
+        last = x if row == 0 else last
+        ty = 16 + 14 * row
+        body.append(f'<g class="marker m-{name}"><line x1="{x:.1f}" y1="{ty + 3}" x2="{x:.1f}" '
+                    f'y2="{y0 + h + 4}" stroke="#111827" stroke-dasharray="2,2"/>'
+                    f'<text x="{x + 2:.1f}" y="{ty}" font-size="11">{_x(name)} {off}'
+                    f'</text></g>')
+        del k
+    below = (f"headroom {b.headroom} · len {b.len} · tailroom {b.tailroom} · "
+             f"{b.size - b.end} after end · {b.area} {b.size} bytes")
+    body.append(f'<text x="{x0}" y="{y0 + h + 20}" font-size="11">{_x(below)}</text>')
+    total = width + 2 * x0 + 60
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="diagram skb-buffer" role="img" '
+            f'width="{total:.0f}" height="{y0 + h + 30:.0f}" viewBox="0 0 {total:.0f} '
+            f'{y0 + h + 30:.0f}" font-family="monospace" font-size="12">'
+            f'<title>{_x(title)}</title>' + "".join(body) + "</svg>")
+
+
+def queue_svg(queues, buffers, title: str) -> str:
+    """Each queue as a row: its head, then the buffers linked after it, in order."""
+    by_label = {b.label: b for b in buffers}
+    bw, gap, rh = 150, 34, 46
+    rows = []
+    for r, (q, labels) in enumerate(queues):
+        y = 8 + r * rh
+        head = f"{q.split('.')[-1]} (qlen {len(labels)})"
+        hw = max(bw, len(head) * 7 + 16)
+        rows.append(_qbox(4, y, hw, head, "queue-head"))
+        x = 4 + hw
+        for lab in labels:
+            b = by_label.get(lab)
+            text = f"{lab} len {b.len}" if b else lab
+            rows.append(f'<line x1="{x}" y1="{y + 14}" x2="{x + gap - 2}" y2="{y + 14}" '
+                        f'stroke="#111827" marker-end="url(#skb-arrow)"/>')
+            rows.append(_qbox(x + gap, y, bw, text, "queued-skb"))
+            x += gap + bw
+    width = max([600] + [4 + 200 + len(ls) * (gap + bw) + 20 for _, ls in queues])
+    height = 16 + len(queues) * rh
+    defs = ('<defs><marker id="skb-arrow" viewBox="0 0 10 10" refX="9" refY="5" '
+            'markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z"/>'
+            '</marker></defs>')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="diagram skb-queues" role="img" '
+            f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+            f'font-family="monospace" font-size="12"><title>{_x(title)}</title>{defs}'
+            + "".join(rows) + "</svg>")
+
+
+def _qbox(x: float, y: float, w: float, text: str, cls: str) -> str:
+    fill = "#e0e7ff" if cls == "queue-head" else "#fef3c7"
+    return (f'<g class="node {cls}"><rect x="{x}" y="{y}" width="{w}" height="28" rx="4" '
+            f'fill="{fill}" stroke="#374151"/><text x="{x + 8}" y="{y + 18}">{_x(text)}'
+            f'</text></g>')
+
+
+def _box(svg: str) -> str:
+    return f'<div class="diagram-box" markdown="0">\n{svg}\n</div>\n'
+
+
+# --- pages ----------------------------------------------------------------------------
+
+@dataclass
+class _Ctx:
+    tour: SkbTour
+    facts: Facts
+    runs: dict[str, object]  # scenario -> SkbRun, or an error string
+    pages: dict[str, str] = field(default_factory=dict)
+
+
+def _path(pid: str) -> str:
+    return f"{ROOT}/{pid}.md"
+
+
+def _notes_table(notes: tuple[Note, ...]) -> str:
+    if not notes:
+        return ""
+    return '<div class="lecture-notes" markdown>\n\n' + table(
+        ["강의 (the lecture, Korean)", "English"],
+        [(esc(n.ko), esc(n.en)) for n in notes]) + "\n</div>\n"
+
+
+def skb_pages(tour: SkbTour, facts: Facts, runs: dict[str, object]) -> tuple[dict, list]:
+    """The pages (docs-relative path -> Markdown) and their navigation entries."""
+    ctx = _Ctx(tour, facts, runs)
+    makers: dict[str, Callable[[_Ctx, SkbPage], str]] = {
+        "intro": _intro, "struct": _struct, "functions": _functions, "relation": _relation}
+    nav = []
+    for p in tour.pages:
+        here = _path(p.id)
+        body = makers[p.kind](ctx, p)
+        ctx.pages[here] = "\n".join(x for x in (f"# {esc(p.title)}\n", _notes_table(p.notes),
+                                                 body) if x)
+        nav.append({p.title: here})
+    return ctx.pages, nav
+
+
+def _run_of(ctx: _Ctx, p: SkbPage):
+    run = ctx.runs.get(p.scenario)
+    if run is None or isinstance(run, str):
+        return None, admonition("failure", "The model did not run",
+                                esc(run or f"no run of scenario {p.scenario}"))
+    return run, ""
+
+
+def _ops_list(ops) -> str:
+    return " → ".join(code(o) for o in ops)
+
+
+def _intro(ctx: _Ctx, p: SkbPage) -> str:
+    here = _path(p.id)
+    lines = ["The second part of the lecture, computed from the Linux 4.4.1 source and the "
+             "executable model: every buffer below is the model's run of the kernel's own "
+             "functions (translated from C) on a real byte buffer.\n"]
+    lines += [f"- {link(here, _path(q.id), esc(q.title))}" for q in ctx.tour.pages if q is not p]
+    lines.append("\nScenarios the model runs:\n")
+    for name, ops in ctx.tour.scenarios.items():
+        lines.append(f"- **{esc(name)}**: {_ops_list(ops)}")
+    return "\n".join(lines) + "\n" + _offsets_note(ctx)
+
+
+def _offsets_note(ctx: _Ctx) -> str:
+    st = ctx.facts.struct("sk_buff")
+    tail = next((f for f in st.fields if f.name == "tail"), None) if st else None
+    if tail is None:
+        return ""
+    return (f"\nIn this model (64-bit, {code('NET_SKBUFF_DATA_USES_OFFSET')} defined) "
+            f"{code('tail')} and {code('end')} are of type {code(tail.type)} "
+            f"({code(f'{st.file}:{tail.line}')}): offsets from {code('head')}, while "
+            f"{code('head')} and {code('data')} are pointers into the data area; the "
+            "diagrams show all four as offsets from head.\n")
+
+
+def _struct(ctx: _Ctx, p: SkbPage) -> str:
+    st = ctx.facts.struct(p.struct)
+    if st is None:
+        return admonition("failure", "Not in the analysis", f"{code(p.struct)} is not an "
+                          "analysed struct.")
+    out = [f"Defined at {code(f'{st.file}:{st.line}')} to line {st.end_line}, "
+           f"{len(st.fields)} fields.\n"]
+    src = ctx.facts.lines(st.file, st.line, st.end_line)
+    for g, fields in group_fields(st, p.groups):
+        if g is not None:
+            out.append(_field_table(f"{esc(g.en)} ({esc(g.ko)})", fields))
+            continue
+        blocks = source_blocks(fields, src, st.line)
+        out.append(f"## Other fields\n\n{len(fields)} fields in {len(blocks)} blocks, "
+                   "as the definition separates them by blank lines (with the block's "
+                   "own comment).\n")
+        for caption, members in blocks:
+            title = f"Lines {members[0].line}–{members[-1].line}" + (
+                f": {esc(caption)}" if caption else "")
+            out.append(_field_table(title, members, level="###"))
+    out.append("## The definition\n\n" + fence(ctx.facts.lines(st.file, st.line, st.end_line),
+                                               st.line))
+    return "\n".join(out)
+
+
+def _field_table(title: str, fields: list[Field], level: str = "##") -> str:
+    rows = [(code(f.name), code(f.type), str(f.line), esc(f.bits), esc(f.guard))
+            for f in fields]
+    return (f"{level} {title}\n\n{len(fields)} field{'s' if len(fields) != 1 else ''}"
+            f", lines {fields[0].line}–{fields[-1].line}.\n\n"
+            + table(["field", "type", "line", "bits", "only with"], rows))
+
+
+def source_blocks(fields: list[Field], src: list[str], first: int) -> list[tuple[str, list]]:
+    """Fields split where the source has a blank line between two of them; each
+    block keeps the first comment line found before it (``src`` starts at ``first``)."""
+    blocks: list[tuple[str, list]] = []
+    prev = first
+    for f in fields:
+        gap = src[max(prev - first + 1, 0):max(f.line - first, 0)]
+        if not blocks or any(not x.strip() for x in gap):
+            blocks.append((_comment(gap), []))
+        blocks[-1][1].append(f)
+        prev = f.line
+    return blocks
+
+
+def _comment(lines: list[str]) -> str:
+    for x in lines:
+        t = x.strip()
+        if t.startswith(("/*", "*")) and not t.startswith("*/"):
+            text = t.strip("/* ").strip()
+            if text and not text.endswith(":") and text not in ("private", "public"):
+                return text
+    return ""
+
+
+def _functions(ctx: _Ctx, p: SkbPage) -> str:
+    run, err = _run_of(ctx, p)
+    out = [f"The model runs {_ops_list(ctx.tour.scenarios[p.scenario])}.\n", err]
+    for name in p.functions:
+        out.append(_function(ctx, name, run, p.kind))
+    return "\n".join(o for o in out if o)
+
+
+def _function(ctx: _Ctx, name: str, run, kind: str) -> str:
+    fn = ctx.facts.function(name)
+    if fn is None:
+        return admonition("failure", f"{esc(name)} is not in the analysis",
+                          f"No function {code(name)} in the analysed tree.")
+    out = [f"## {code(name + '()')}\n",
+           f'<p class="where">{code(f"{fn.file}:{fn.line}")} to line {fn.end_line}</p>\n',
+           fence(ctx.facts.lines(fn.file, fn.line, fn.end_line), fn.line)]
+    for op in _ops_calling(run, name) if run else []:
+        out.append(_after(run, op, name))
+    return "\n".join(out)
+
+
+def _ops_calling(run, name: str) -> list:
+    steps = {s.n: s for s in run.run.steps}
+    found = []
+    for op in run.ops:
+        if any(steps[n].event == "call" and steps[n].function == name
+               for n in range(op.first_step, op.last_step + 1) if n in steps):
+            found.append(op)
+    return found
+
+
+def _after(run, op, name: str) -> str:
+    step = next(s for s in run.run.steps if op.first_step <= s.n <= op.last_step
+                and s.event == "call" and s.function == name)
+    value = f", returns {code(op.value)}" if op.value and op.value != "NULL" else ""
+    head = (f"**After {code(op.text)}** (operation {op.n}; {code(name)} is step "
+            f"{step.n} of the model's trace{value}):\n")
+    if op.queues and any(labels for _, labels in op.queues) or "queue" in op.text:
+        body = _box(queue_svg(op.queues, op.buffers, f"queues after {op.text}"))
+    else:
+        body = "".join(_box(buffer_svg(b, f"{b.label} after {op.text}"))
+                       for b in op.buffers if not b.freed)
+        freed = [b.label for b in op.buffers if b.freed]
+        if freed:
+            body += "Freed: " + ", ".join(code(x) for x in freed) + ".\n"
+    return head + "\n" + body
+
+
+def _relation(ctx: _Ctx, p: SkbPage) -> str:
+    run, err = _run_of(ctx, p)
+    if run is None:
+        return err
+    s = run.socket
+    if not s:
+        return admonition("failure", "No socket", "The scenario made no socket.")
+    out = [f"{code('socket(AF_INET, SOCK_STREAM, 0)')} made {code(s.get('socket') or '?')}"
+           f" whose {code('sk')} is {code(s['sock'])} ({code(s['type'])}). Its buffer "
+           f"queues, initialised by {code('sock_init_data')}: "
+           + ", ".join(code(q) for q in s["queues"]) + ".\n"]
+    for op in run.ops[1:]:
+        rows = [(code(q), " → ".join(code(x) for x in labels) or "(empty)")
+                for q, labels in op.queues]
+        out.append(f"### {op.n}. {code(op.text)}\n\n"
+                   + _box(queue_svg(op.queues, op.buffers, f"queues after {op.text}"))
+                   + "\n" + table(["queue", "buffers, head to tail"], rows))
+    if run.error:
+        out.append(admonition("failure", "The model stopped", esc(run.error)))
+    return "\n".join(out)
+
+
+# --- the site -------------------------------------------------------------------------
+
+def add_skb_section(site, facts: Facts, site_dir: Path, cfg) -> list[str]:
+    """Add the socket-buffer pages to ``site`` (pages and nav after the tour);
+    gives notices (a scenario that did not run)."""
+    tour = load_skb_tour(Path(site_dir) / "skb.yaml")
+    runs, notices = _runs(tour, cfg)
+    pages, nav = skb_pages(tour, facts, runs)
+    site.pages.update(pages)
+    at = next((i + 1 for i, e in enumerate(site.nav) if "Tour" in e), len(site.nav))
+    site.nav.insert(at, {"Socket buffers": nav})
+    return notices
+
+
+def _runs(tour: SkbTour, cfg) -> tuple[dict, list[str]]:
+    from analyzer.model.skb import run_skb
+
+    runs: dict[str, object] = {}
+    notices = []
+    for name, ops in tour.scenarios.items():
+        try:
+            runs[name] = run_skb(list(ops), cfg, write=False)
+        except AnalyzerError as e:
+            runs[name] = f"scenario {name}: {e}"
+            notices.append(runs[name])
+    return runs, notices
