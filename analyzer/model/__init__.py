@@ -51,13 +51,15 @@ def run(scenario: str, *args, cfg: Config | None = None, write: bool = True) -> 
     return run_with(facts, scenario, args, model_dir=cfg.model_dir if write else None)
 
 
-def run_with(facts, scenario: str, args, model_dir=None, generator=None) -> Run:
-    """Run ``scenario`` on ``facts``; write the generated modules to ``model_dir``."""
+def run_with(facts, scenario: str, args, model_dir=None, generator=None,
+             data: dict | None = None) -> Run:
+    """Run ``scenario`` on ``facts`` with the data table ``data`` (default:
+    ``kernel/primitives.toml``); write the generated modules to ``model_dir``."""
     from analyzer.model import runtime as rt
     from analyzer.model.generate import Generator, table
 
     start = time.perf_counter()
-    data = table()
+    data = data or (generator.data if generator is not None else table())
     spec = data.get("scenarios", {}).get(scenario)
     if spec is None:
         raise AnalyzerError(f"unknown scenario {scenario!r}; known: "

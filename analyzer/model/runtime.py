@@ -819,11 +819,11 @@ class Machine:
         name = key if isinstance(key, str) else f"[{key}]"
         self.writes.append((0 if self.static_init else len(self.steps), label, name,
                             display(value)))
-        if self.static_init:
-            return
         where = self.caller_location()
         if where is not None:
             self.where[(id(holder), key)] = where
+        if self.static_init:
+            return
         if self.frames:
             self.frames[-1].changes.append(
                 {"object": label, "field": name, "old": display(old), "new": display(value)})
@@ -899,11 +899,25 @@ class Machine:
         self.frames.append(frame)
         try:
             result = target(*args)
+        except (AnalyzerError, Goto):
+            raise
+        except Exception as e:  # a fault of the modelled code: say where in C
+            raise ModelError(f"{self._where(e)}: {type(e).__name__}: {e}") from e
         finally:
             self.frames.pop()
         self.step("return", name, info["file"], info["line"], changes=frame.changes,
                   value=display(result))
         return result
+
+    def _where(self, e: Exception) -> str:
+        tb, found = e.__traceback__, None
+        while tb is not None:
+            where = self.locate(tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+            if where is not None:
+                found = where
+            tb = tb.tb_next
+        name = self.frames[-1].function if self.frames else "?"
+        return f"in {name} at {found[0]}:{found[1]}" if found else f"in {name}"
 
     def unknown_call(self, expr: str, args: tuple, evidence: dict):
         self.step("stub", expr, "", 0, via=evidence, note="target unknown to the model",

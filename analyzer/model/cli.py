@@ -1,0 +1,117 @@
+"""The ``model`` command: run a scenario and print its trace, a snapshot, or
+the generated Python of one function beside its C.
+
+Takes the parsed command-line arguments (``scenario``, ``args``, ``step``,
+``python``, ``json``) and a Config; prints text or JSON; returns the exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from analyzer.config import Config
+from analyzer.errors import AnalyzerError
+from analyzer.model.trace import Run, Step
+
+__all__ = ["run_cli", "render_trace", "render_snapshot", "render_python"]
+
+
+def run_cli(cfg: Config, args) -> int:
+    """Entry point of ``python -m analyzer model``."""
+    from analyzer.model import run
+
+    if getattr(args, "python", None):
+        return _python(cfg, args.python)
+    r = run(args.scenario, *args.args, cfg=cfg)
+    if args.step is not None and not 0 <= args.step <= len(r.steps):
+        raise AnalyzerError(f"--step {args.step}: the run has steps 0..{len(r.steps)}")
+    if args.json:
+        data = r.to_json()
+        if args.step is not None:
+            data = {"step": args.step, "snapshot": r.snapshot(args.step)}
+        json.dump(data, sys.stdout, indent=1, default=str)
+        sys.stdout.write("\n")
+    elif args.step is not None:
+        print(render_snapshot(r, args.step))
+    else:
+        print(render_trace(r))
+    return 0
+
+
+def _call_text(s: Step) -> str:
+    text = f"{s.function}  {s.file}:{s.line}"
+    if s.site:
+        text += f"  (called at {s.site})"
+    if s.via:
+        v = s.via
+        where = f" set at {v['file']}:{v['line']}" if v.get("file") else ""
+        text += f"\n{'':{2 * s.depth}}  via {v['expr']} = {v['table']}.{v['field']}{where}"
+    return text
+
+
+def render_trace(r: Run) -> str:
+    """The indented call trace, with the objects each function changed."""
+    out = [f"{r.scenario}({', '.join(map(str, r.args))}) = {r.result}    "
+           f"[{len(r.boot)} boot steps, {len(r.steps)} steps, {r.seconds:.2f} s]"]
+    for s in r.steps:
+        pad = "  " * s.depth
+        if s.event == "call":
+            out.append(f"{s.n:4} {pad}{_call_text(s)}")
+        elif s.event == "stub":
+            note = f"  [{s.note}]" if s.note else ""
+            out.append(f"{s.n:4} {pad}~ {s.function} -> {s.value} (not modelled){note}")
+        else:
+            out.append(f"{s.n:4} {pad}<- {s.function} returns {s.value}")
+            out.extend(f"     {pad}   {line}" for line in _changes(s))
+        out.extend(f"     {pad}   ! {note}" for note in s.notes)
+    return "\n".join(out)
+
+
+def _changes(s: Step) -> list[str]:
+    final: dict[str, dict[str, str]] = {}
+    for c in s.changes:
+        final.setdefault(c["object"], {})[c["field"]] = c["new"]
+    return [f"{obj}: " + ", ".join(f"{k} = {v}" for k, v in fields.items())
+            for obj, fields in final.items()]
+
+
+def render_snapshot(r: Run, n: int) -> str:
+    """Every object after step ``n``; zeroed members are counted, not listed."""
+    head = f"state after step {n}"
+    if 0 < n <= len(r.steps):
+        s = r.steps[n - 1]
+        head += f" ({s.event} {s.function})"
+    out = [head]
+    for label, obj in r.snapshot(n).items():
+        shown = [(k, v) for k, v in obj["fields"] if v not in ("0", "NULL", "{...}", "[...]")]
+        hidden = len(obj["fields"]) - len(shown)
+        out.append(f"{label}  ({obj['type']})" + (f"  +{hidden} zero" if hidden else ""))
+        out.extend(f"    {k:<24} {v}" for k, v in shown)
+    return "\n".join(out)
+
+
+def render_python(c_text: str, c_line: int, py_source: str, lines: dict[int, int]) -> str:
+    """C lines on the left, the Python generated from each on the right."""
+    by_c: dict[int, list[str]] = {}
+    for i, text in enumerate(py_source.splitlines(), start=1):
+        code = text.split("  # ")[0]
+        by_c.setdefault(lines.get(i, 0), []).append(code)
+    out = []
+    for i, text in enumerate(c_text.splitlines()):
+        line = c_line + i
+        py = by_c.get(line, [""])
+        out.append(f"{line:5} {text.expandtabs(4):<60.60} | {py[0]}")
+        out.extend(f"{'':66} | {p}" for p in py[1:])
+    return "\n".join(out)
+
+
+def _python(cfg: Config, name: str) -> int:
+    from analyzer.model.facts import open_facts
+    from analyzer.model.generate import Generator
+
+    gen = Generator(open_facts(cfg.store_path, cfg.kernel_dir))
+    tr, c_text = gen.python_of(name)
+    print(f"# {name}: {tr.file}:{tr.line}")
+    print(render_python(c_text, tr.line, tr.source, tr.lines))
+    return 0
