@@ -87,7 +87,8 @@ def parse_skb_tour(data: dict, where: str = "skb.yaml") -> SkbTour:
     scen = {str(k): tuple(str(o) for o in v) for k, v in (data.get("scenarios") or {}).items()}
     pages = []
     for i, p in enumerate(data["pages"]):
-        at = f"{where}: page {i + 1} ({p.get('id', '?') if isinstance(p, dict) else p!r})"
+        name = p.get("id", "?") if isinstance(p, dict) else repr(p)
+        at = f"{where}: page {i + 1} ({name})"
         if not isinstance(p, dict) or p.get("kind") not in KINDS or not p.get("id"):
             raise AnalyzerError(f"{at}: needs id, title and kind ({', '.join(KINDS)})")
         if p.get("scenario") and p["scenario"] not in scen:
