@@ -90,10 +90,14 @@ class Sizes:
         base = self.base_type(t)
         if base is not None:
             return Layout(base, base)
-        target = self.typedef(t)
-        if target is None:
-            raise Unsized(f"sizeof({t}): not a base type, struct or typedef of the analysis")
-        return self.layout(target, depth + 1)
+        errors = []
+        for target in self.typedefs(t):
+            try:
+                return self.layout(target, depth + 1)
+            except Unsized as e:
+                errors.append(str(e))
+        raise Unsized(f"sizeof({t}): not a base type, struct or typedef the model can size"
+                      + (f" ({errors[0]})" if errors else ""))
 
     def base_type(self, t: str) -> int | None:
         words = [w for w in t.replace("__signed__", "signed").split()
@@ -119,14 +123,20 @@ class Sizes:
             raise KeyError(name)
         return value
 
-    def typedef(self, name: str) -> str | None:
-        """The target of typedef ``name`` whose definition is in an active branch."""
-        found = self.gen.facts.find("typedefs", name)
+    def typedefs(self, name: str) -> list[str]:
+        """The targets of typedef ``name`` whose definitions are in an active branch,
+        the generic headers (include/linux, include/uapi, asm-generic) first."""
+        found = sorted(self.gen.facts.find("typedefs", name),
+                       key=lambda r: (not r.file.startswith(("include/linux/",
+                                                             "include/uapi/",
+                                                             "include/asm-generic/")),
+                                      r.file, r.line))
+        out = []
         for rec in found:
             node = _node_at(self.gen.file(rec.file).parsed.root, rec.line, ("type_definition",))
-            if node is None or self.gen.config.active(node):
-                return rec.type
-        return found[0].type if found else None
+            if (node is None or self.gen.config.active(node)) and rec.type not in out:
+                out.append(rec.type)
+        return out
 
     def aggregate(self, name: str, kind: str) -> Layout:
         rec = self.gen.facts.struct(name)
