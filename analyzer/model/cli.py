@@ -21,6 +21,10 @@ def run_cli(cfg: Config, args) -> int:
     """Entry point of ``python -m analyzer model``."""
     from analyzer.model import run
 
+    if args.scenario == "skb" and not getattr(args, "python", None):
+        from analyzer.model.skb_report import skb_cli  # socket buffers: model/skb.py
+
+        return skb_cli(cfg, args)
     if getattr(args, "python", None):
         return _python(cfg, args.python)
     r = run(args.scenario, *args.args, cfg=cfg)
