@@ -72,19 +72,226 @@ def macro_table() -> dict:
     return tomllib.loads(text)
 
 
+_WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _word_regexes(words, tail: bytes = b"") -> list[re.Pattern]:
+    """Regexes that find ``words`` fast: one per two-letter literal prefix
+    (``re`` searches a literal prefix at C speed; a leading ``\\b`` or an
+    alternation of whole words would try every byte).  The caller checks
+    the word boundary before each hit with :func:`_word_start`."""
+    groups: dict[bytes, list[bytes]] = {}
+    for w in sorted((w.encode() for w in words), key=len, reverse=True):
+        groups.setdefault(w[:2], []).append(w[2:])
+    return [re.compile(re.escape(head) + rb"(?:%s)\b" % b"|".join(map(re.escape, rests)) + tail)
+            for head, rests in groups.items()]
+
+
+def _word_start(src: bytes, i: int) -> bool:
+    return i == 0 or src[i - 1] not in _WORD
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    blank: list[re.Pattern]
+    blank_call: list[re.Pattern]
+    definers: list[tuple[re.Pattern, dict]]
+    iterator_anchors: list[re.Pattern]
+    iterator_name: re.Pattern
+    type_args: dict[bytes, int]
+    type_arg_rx: list[re.Pattern]
+
+
+_DIRECTIVE = re.compile(rb"#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b")
+
+
 @cache
-def _patterns() -> tuple[re.Pattern, re.Pattern | None, list, re.Pattern]:
+def _patterns() -> _Patterns:
     table = macro_table()
-    blank = re.compile(rb"\b(?:%s)\b" % b"|".join(
-        re.escape(w.encode()) for w in sorted(table["blank"], key=len, reverse=True)))
-    blank_call = None
-    if table.get("blank_call"):
-        blank_call = re.compile(rb"\b(?:%s)\s*\(" % b"|".join(
-            re.escape(w.encode()) for w in table["blank_call"]))
-    definers = [(re.compile(rb"^[ \t]*(%s)\s*\(" % d["pattern"].encode(), re.M), d)
-                for d in table.get("definers", [])]
-    iterators = re.compile(table["iterators"]["pattern"].encode() + rb"\s*\(")
-    return blank, blank_call, definers, iterators
+    it = table["iterators"]
+    type_args = table.get("type_args", {})
+    return _Patterns(
+        blank=_word_regexes(table["blank"]),
+        blank_call=_word_regexes(table.get("blank_call", []), rb"\s*\("),
+        definers=[(re.compile(rb"(%s)\s*\(" % d["pattern"].encode()), d)
+                  for d in table.get("definers", [])],
+        iterator_anchors=[re.compile(re.escape(a.encode()) + rb"\w*\s*\(")
+                          for a in it["anchors"]],
+        iterator_name=re.compile(it["pattern"].encode()),
+        type_args={k.encode(): v for k, v in type_args.items()},
+        type_arg_rx=[re.compile(re.escape(k.encode()) + rb"((?:[ \t]+\w+)+)[ \t]*[,)]")
+                     for k in table.get("type_arg_search", {}).get("keywords", [])])
+
+
+def _line_start(src: bytes, pos: int) -> bool:
+    """Is ``pos`` the first non-blank byte of its line?"""
+    start = src.rfind(b"\n", 0, pos) + 1
+    return not src[start:pos].strip()
+
+
+def preprocess(src: bytes) -> tuple[bytes, tuple[Rewrite, ...]]:
+    """Rewrite kernel macros in ``src`` to plain C of the same byte length."""
+    pats = _patterns()
+    out = bytearray(src)
+    rewrites: list[Rewrite] = []
+
+    def put(start: int, end: int, new: bytes) -> None:
+        out[start:end] = new
+
+    for rx in pats.blank:
+        for m in rx.finditer(src):
+            if _word_start(src, m.start()):
+                put(m.start(), m.end(), b" " * (m.end() - m.start()))
+    for rx in pats.blank_call:
+        for m in rx.finditer(src):
+            end = _close_paren(src, m.end() - 1)
+            if end > 0 and _word_start(src, m.start()):
+                put(m.start(), end, _blanked(src[m.start():end]))
+    for rx, spec in pats.definers:
+        for m in rx.finditer(src):
+            if _line_start(src, m.start()):
+                _rewrite_definer(src, m, spec, put, rewrites)
+    for m in _iterator_heads(src, pats):
+        _rewrite_iterator(src, m, put, rewrites)
+    _rewrite_type_args(src, pats, put, rewrites)
+    _blank_inline_conditionals(src, put)
+    rewrites.sort(key=lambda r: r.start)
+    return bytes(out), tuple(rewrites)
+
+
+def _blanked(seg: bytes) -> bytes:
+    """Spaces in place of every byte but newlines."""
+    return re.sub(rb"[^\n]", b" ", seg)
+
+
+@dataclass(frozen=True)
+class _Head:
+    """A macro name found in the text: its span and the ``(`` after it."""
+
+    name: bytes
+    start: int
+    end: int  # just past the opening parenthesis
+
+
+def _iterator_heads(src: bytes, pats: _Patterns) -> list[_Head]:
+    """Uses of iteration macros: found by their anchor (``for_each``,
+    ``_walk``), widened back to the whole name, checked against the pattern."""
+    heads: dict[int, _Head] = {}
+    for rx in pats.iterator_anchors:
+        for m in rx.finditer(src):
+            start = m.start()
+            while start > 0 and src[start - 1] in _WORD:
+                start -= 1
+            name = re.match(rb"\w+", src[start:m.end()]).group(0)
+            if start not in heads and pats.iterator_name.fullmatch(name):
+                heads[start] = _Head(name, start, m.end())
+    return [heads[k] for k in sorted(heads)]
+
+
+def _rewrite_type_args(src: bytes, pats: _Patterns, put, rewrites) -> None:
+    """``container_of(p, struct socket_alloc, m)``: a type as a macro argument
+    is not an expression; its inner blanks become ``_`` (``struct_socket_alloc``)
+    so the call parses.  The Rewrite (kind "typearg") keeps the argument.
+
+    Found from the type side (``struct x`` followed by ``,`` or ``)``: a
+    literal-prefixed search), then the enclosing call's name is read back."""
+    for rx in pats.type_arg_rx:
+        for m in rx.finditer(src):
+            if not _word_start(src, m.start()):
+                continue
+            found = _enclosing_call(src, m.start())
+            if found is None or pats.type_args.get(found[0]) != found[1]:
+                continue
+            core = src[m.start():m.end(1)]
+            joined = re.sub(rb"[ \t]+", lambda w: b"_" * len(w.group(0)), core)
+            put(m.start(), m.start() + len(core), joined)
+            rewrites.append(Rewrite("typearg", found[0].decode(), m.start(),
+                                    m.start() + len(core), _line_of(src, m.start()),
+                                    (core.decode(errors="replace"),)))
+
+
+def _enclosing_call(src: bytes, pos: int) -> tuple[bytes, int] | None:
+    """(name of the call whose argument list holds ``pos``, index of the
+    argument), read backwards over at most 300 bytes."""
+    depth = commas = 0
+    i = pos - 1
+    stop = max(0, pos - 300)
+    while i >= stop:
+        c = src[i]
+        if c in (41, 93, 125):  # ) ] }
+            depth += 1
+        elif c in (40, 91, 123):  # ( [ {
+            if depth == 0:
+                break
+            depth -= 1
+        elif c == 44 and depth == 0:  # ,
+            commas += 1
+        elif c == 59:  # ;
+            return None
+        i -= 1
+    else:
+        return None
+    if src[i] != 40:
+        return None
+    end = i
+    while end > 0 and src[end - 1] in b" \t":
+        end -= 1
+    start = end
+    while start > 0 and src[start - 1] in _WORD:
+        start -= 1
+    return (src[start:end], commas) if start < end else None
+
+
+_CONTINUES = (b",", b"&&", b"||", b"(", b"=", b"|", b"+", b"?", b":")
+
+
+def _continues_expression(src: bytes, line_start: int) -> bool:
+    """Does the text before ``line_start`` end inside an expression or an
+    initializer list (last significant byte ``,`` ``&&`` ``||`` ``(`` ...),
+    after a label (``out:``, which needs a statement) or after ``else``?"""
+    text = src[max(0, line_start - 400):line_start].rstrip()
+    while text.endswith(b"*/") and b"/*" in text:
+        text = text[:text.rfind(b"/*")].rstrip()
+    if text.endswith(b"else") and (len(text) == 4 or text[-5] not in _WORD):
+        return True
+    return text.endswith(_CONTINUES)
+
+
+def _blank_inline_conditionals(src: bytes, put) -> None:
+    """Blank the directives of a ``#if`` group that sits inside an expression
+    or an initializer list (tree-sitter-c only knows them between statements,
+    declarations and members): every branch's text stays and parses."""
+    stack: list[tuple[list[tuple[int, int]], bool]] = []
+    for m in _DIRECTIVE.finditer(src):
+        start = m.start()
+        if not _line_start(src, start):
+            continue
+        line_start = src.rfind(b"\n", 0, start) + 1
+        end = _logical_line_end(src, start)
+        inline = _continues_expression(src, line_start)
+        kind = m.group(1)
+        if kind.startswith(b"if"):
+            stack.append(([(start, end)], inline))
+        elif stack:
+            spans, flag = stack[-1]
+            spans.append((start, end))
+            stack[-1] = (spans, flag or inline)
+            if kind == b"endif":
+                spans, flag = stack.pop()
+                if flag:
+                    for s, e in spans:
+                        put(s, e, _blanked(src[s:e]))
+
+
+def _logical_line_end(src: bytes, pos: int) -> int:
+    """End of the line at ``pos``, following backslash continuations."""
+    while True:
+        end = src.find(b"\n", pos)
+        if end < 0:
+            return len(src)
+        if src[end - 1:end] != b"\\":
+            return end
+        pos = end + 1
 
 
 def _close_paren(src: bytes, open_at: int) -> int:
@@ -141,33 +348,7 @@ def _in_define(src: bytes, pos: int) -> bool:
         start = src.rfind(b"\n", 0, start - 1) + 1
 
 
-def preprocess(src: bytes) -> tuple[bytes, tuple[Rewrite, ...]]:
-    """Rewrite kernel macros in ``src`` to plain C of the same byte length."""
-    blank, blank_call, definers, iterators = _patterns()
-    out = bytearray(src)
-    rewrites: list[Rewrite] = []
-
-    def put(start: int, end: int, new: bytes) -> None:
-        out[start:end] = new
-
-    for m in blank.finditer(src):
-        put(m.start(), m.end(), b" " * (m.end() - m.start()))
-    if blank_call is not None:
-        for m in blank_call.finditer(src):
-            end = _close_paren(src, m.end() - 1)
-            if end > 0:
-                seg = src[m.start():end]
-                put(m.start(), end, re.sub(rb"[^\n]", b" ", seg))
-    for rx, spec in definers:
-        for m in rx.finditer(src):
-            _rewrite_definer(src, m, spec, put, rewrites)
-    for m in iterators.finditer(src):
-        _rewrite_iterator(src, m, put, rewrites)
-    rewrites.sort(key=lambda r: r.start)
-    return bytes(out), tuple(rewrites)
-
-
-def _rewrite_definer(src, m, spec, put, rewrites) -> None:
+def _rewrite_definer(src: bytes, m: re.Match, spec: dict, put, rewrites) -> None:
     open_at = m.end() - 1
     end = _close_paren(src, open_at)
     if end < 0:
@@ -190,10 +371,10 @@ def _rewrite_definer(src, m, spec, put, rewrites) -> None:
                             tuple(a.decode(errors="replace") for a in args)))
 
 
-def _rewrite_iterator(src, m, put, rewrites) -> None:
-    open_at = m.end() - 1
+def _rewrite_iterator(src: bytes, m: _Head, put, rewrites) -> None:
+    open_at = m.end - 1
     end = _close_paren(src, open_at)
-    if end < 0 or _in_define(src, m.start()):
+    if end < 0 or _in_define(src, m.start):
         return
     rest = src[end:end + 200].lstrip()
     if not rest or rest[:1] in b";),=&|?:+-*/<>!.[]\\" or rest.startswith(b"#"):
@@ -206,14 +387,14 @@ def _rewrite_iterator(src, m, put, rewrites) -> None:
     else:
         init, cond, step = b",".join(args[:-2]), args[-2], args[-1]
     new = b"for(" + init + b";" + cond + b";" + step + b")"
-    old = src[m.start():end]
+    old = src[m.start:end]
     if len(new) > len(old):
         return
     # keep the loop head's newlines where they were: pad between "for" and "("
     fitted = b"for" + b" " * (len(old) - len(new)) + new[3:]
-    put(m.start(), end, fitted)
-    rewrites.append(Rewrite("iterator", m.group(1).decode(), m.start(), end,
-                            _line_of(src, m.start()),
+    put(m.start, end, fitted)
+    rewrites.append(Rewrite("iterator", m.name.decode(), m.start, end,
+                            _line_of(src, m.start),
                             tuple(a.strip().decode(errors="replace") for a in args)))
 
 

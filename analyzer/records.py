@@ -44,6 +44,7 @@ class Function:
     header: bool = False
     signature: str = ""
     macro: str = ""  # e.g. "SYSCALL_DEFINE3" when a macro defines it
+    alias_of: str = ""  # "SyS_socket" on the sys_socket alias of a SYSCALL_DEFINEn
 
     @property
     def id(self) -> str:

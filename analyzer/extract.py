@@ -1,0 +1,764 @@
+"""Extract plain facts from one C file: functions, calls, structs, globals,
+initializers, assignments, registrations, constants.
+
+Takes a file's path relative to the kernel tree and its bytes, gives a
+:class:`~analyzer.records.FileFacts`.  One pass of the ``facts`` query
+(``queries/facts.scm``) finds every node of interest at C speed; Python then
+reads only those nodes (and their few children), attributing nested ones to
+their function by byte range.  Bad input never raises: it becomes a warning.
+
+``SYSCALL_DEFINEn(socket, ...)`` (rewritten by :mod:`analyzer.parse` to
+``long SyS_socket(...)``) gives a ``Function`` named ``SyS_socket`` with
+``macro="SYSCALL_DEFINE3"``, plus one alias record per prefix listed under
+``aliases`` in ``kernel/macros.toml`` (``sys_socket``): same location, same
+signature, ``alias_of="SyS_socket"``.  Calls are attributed to the main
+record only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+from tree_sitter import Node
+
+from analyzer import parse
+from analyzer.constants import literal_value
+from analyzer.records import (
+    Alias,
+    Assignment,
+    Call,
+    Constant,
+    Field,
+    FileFacts,
+    Function,
+    Global,
+    InitEntry,
+    Initializer,
+    Registration,
+    Struct,
+    Typedef,
+    Var,
+    normalize_type,
+)
+
+__all__ = ["extract_file", "MAX_BYTES", "declarator_info", "DeclInfo"]
+
+#: files larger than this are not parsed (a warning says so)
+MAX_BYTES = 8 * 1024 * 1024
+
+_STORAGE = frozenset({"static", "extern", "inline", "register", "auto", "__inline",
+                      "__inline__", "_Thread_local"})
+_SPACE = re.compile(r"\s+")
+_ALIAS = re.compile(r"^\w+(?:\.\w+|->\w+)+$")
+_CONST_EXPR = re.compile(r"^[\w\s()+\-*/%<>&|^~!?:]+$")
+_COMMENT = re.compile(r"/\*.*?\*/|//.*$", re.S)
+_ADDR = re.compile(r"^&\s*(\w+)$")
+_IDENT = re.compile(r"^[A-Za-z_]\w*$")
+_UPPER = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_IF = re.compile(rb"#[ \t]*if")
+_ENDIF = re.compile(rb"#[ \t]*endif")
+_DEFINED = re.compile(r"defined\s*\(\s*(\w+)\s*\)|defined\s+(\w+)")
+
+
+def _text(src: bytes, node: Node) -> str:
+    return src[node.start_byte:node.end_byte].decode("utf-8", "replace")
+
+
+def _flat(src: bytes, node: Node) -> str:
+    """Node text on one line, with single spaces."""
+    return _squeeze(src[node.start_byte:node.end_byte].decode("utf-8", "replace"))
+
+
+def _squeeze(text: str) -> str:
+    """Single spaces, no newlines (node text has no outer blanks)."""
+    if "\n" in text or "  " in text or "\t" in text:
+        return " ".join(text.split())
+    return text
+
+
+@lru_cache(maxsize=65536)
+def _norm(text: str) -> str:
+    """:func:`records.normalize_type`, cached (types repeat a lot)."""
+    return normalize_type(text)
+
+
+# ---------------------------------------------------------------- declarators
+
+@dataclass(frozen=True)
+class DeclInfo:
+    """What a declarator says: the declared name, its full type, the array
+    dimension as written ("" if none, "[]" if open), and whether it declares a
+    function (a prototype, not a variable)."""
+
+    name: str
+    type: str
+    array: str = ""
+    function: bool = False
+    value: Node | None = None
+
+
+def _base_type(src: bytes, node: Node) -> tuple[str, frozenset[str], Node | None]:
+    """(base type text, storage words, the struct/union/enum with a body if
+    the type defines one) of a declaration-like node."""
+    tnode = node.child_by_field_name("type")
+    if tnode is None:
+        return "", frozenset(), None
+    storage, start = [], None
+    for i in range(node.child_count):
+        child = node.child(i)
+        if child.start_byte >= tnode.start_byte:
+            break
+        t = child.type
+        if t == "storage_class_specifier":
+            storage.append(_text(src, child))
+        elif t == "type_qualifier" and start is None:
+            start = child.start_byte
+    body = None
+    if tnode.type in ("struct_specifier", "union_specifier", "enum_specifier") and \
+            tnode.child_by_field_name("body") is not None:
+        body = tnode
+        name = tnode.child_by_field_name("name")
+        kind = tnode.type.split("_")[0]
+        base = f"{kind} {_text(src, name)}" if name is not None else kind
+        if start is not None and b"const" in src[start:tnode.start_byte]:
+            base = "const " + base
+        return base, frozenset(storage), body
+    begin = start if start is not None else tnode.start_byte
+    return _SPACE.sub(" ", src[begin:tnode.end_byte].decode("utf-8", "replace")), \
+        frozenset(storage), None
+
+
+def declarator_info(src: bytes, base: str, node: Node) -> DeclInfo | None:
+    """Read a declarator chain (pointers, arrays, function pointers,
+    initializers) on top of ``base``; None if it names nothing."""
+    outer = inner = ""
+    dims: list[str] = []
+    params = None
+    value = None
+    while node is not None:
+        t = node.type
+        if t in ("identifier", "field_identifier", "type_identifier"):
+            break
+        if t == "init_declarator":
+            value = node.child_by_field_name("value")
+        elif t == "pointer_declarator":
+            star = "*"
+            if node.child_count > 2:  # "*", qualifiers, the declarator
+                star += "".join(" " + _text(src, q) for q in node.children
+                                if q.type == "type_qualifier")
+            if params is None:
+                outer += star
+            else:
+                inner += star
+        elif t == "array_declarator":
+            size = node.child_by_field_name("size")
+            dims.append(f"[{_flat(src, size)}]" if size is not None else "[]")
+        elif t == "function_declarator":
+            if params is not None:
+                return None  # a function returning a function pointer: not modelled
+            p = node.child_by_field_name("parameters")
+            params = _flat(src, p) if p is not None else "()"
+        elif t not in ("parenthesized_declarator", "attributed_declarator"):
+            return None
+        node = node.child_by_field_name("declarator") if t != "parenthesized_declarator" \
+            and t != "attributed_declarator" else node.named_child(0)
+    if node is None:
+        return None
+    name = _text(src, node)
+    if params is None:
+        array = "".join(reversed(dims))
+        return DeclInfo(name, _norm(f"{base} {outer}"), array, False, value)
+    if not inner:
+        return DeclInfo(name, _norm(f"{base} {outer}"), "", True, value)
+    ctype = _norm(f"{base} {outer}") + f" ({inner.strip()}){params}"
+    return DeclInfo(name, ctype, "".join(reversed(dims)), False, value)
+
+
+def _full_type(info: DeclInfo) -> str:
+    """The type with its array dimensions: ``char [16]``."""
+    return f"{info.type} {info.array}" if info.array else info.type
+
+
+def _declarators(node: Node) -> list[Node]:
+    return node.children_by_field_name("declarator")
+
+
+def _vars(src: bytes, node: Node) -> list[DeclInfo]:
+    """Every variable a declaration declares (prototypes left out)."""
+    base, _, _ = _base_type(src, node)
+    out = []
+    for d in _declarators(node):
+        info = declarator_info(src, base, d)
+        if info is not None and not info.function:
+            out.append(info)
+    return out
+
+
+# ---------------------------------------------------------------- functions
+
+@dataclass
+class _Scope:
+    """A function being extracted: its record and the names bound in it."""
+
+    node: Node
+    record: Function
+    names: set[str] = field(default_factory=set)
+    locals: list[Var] = field(default_factory=list)
+    pointers: set[str] = field(default_factory=set)
+    bound: dict[str, str] = field(default_factory=dict)  # local -> global named
+
+
+def _params(src: bytes, plist: Node | None) -> tuple[Var, ...]:
+    if plist is None:
+        return ()
+    out = []
+    for p in plist.named_children:
+        if p.type != "parameter_declaration":
+            continue
+        base, _, _ = _base_type(src, p)
+        d = p.child_by_field_name("declarator")
+        line = p.start_point.row + 1
+        if d is None:
+            if base and base != "void":
+                out.append(Var("", _norm(base), line))
+            continue
+        info = declarator_info(src, base, d)
+        if info is not None:
+            out.append(Var(info.name, _full_type(info), line))
+    return tuple(out)
+
+
+def _function(relpath: str, src: bytes, node: Node, macro: str) -> Function | None:
+    base, storage, _ = _base_type(src, node)
+    d = node.child_by_field_name("declarator")
+    stars = ""
+    while d is not None and d.type in ("pointer_declarator", "attributed_declarator"):
+        if d.type == "pointer_declarator":
+            stars += "*"
+            d = d.child_by_field_name("declarator")
+        else:
+            d = d.named_child(0)
+    if d is None or d.type != "function_declarator":
+        return None
+    name_node = d.child_by_field_name("declarator")
+    if name_node is None or name_node.type != "identifier":
+        return None
+    body = node.child_by_field_name("body")
+    head_end = body.start_byte if body is not None else node.end_byte
+    name = _text(src, name_node)
+    static = "static" in storage
+    return Function(
+        name=name, file=relpath, line=node.start_point.row + 1,
+        end_line=node.end_point.row + 1, return_type=_norm(f"{base} {stars}"),
+        params=_params(src, d.child_by_field_name("parameters")),
+        static=static, inline=bool(storage & {"inline", "__inline", "__inline__"}),
+        header=relpath.endswith(".h"),
+        signature=_SPACE.sub(" ", src[node.start_byte:head_end].decode("utf-8", "replace")).strip(),
+        macro=macro)
+
+
+def _functions(relpath: str, src: bytes, nodes: list[Node], rewrites) -> list[_Scope]:
+    definers = [r for r in rewrites if r.kind == "definer"]
+    starts = [r.start for r in definers]
+    out = []
+    for node in nodes:
+        macro = ""
+        if definers:
+            i = bisect_left(starts, node.start_byte)
+            if i < len(definers) and definers[i].start < _head_end(node):
+                macro = definers[i].name
+        fn = _function(relpath, src, node, macro)
+        if fn is not None:
+            scope = _Scope(node, fn)
+            scope.names.update(p.name for p in fn.params)
+            scope.pointers.update(p.name for p in fn.params if "*" in p.type)
+            out.append(scope)
+    return out
+
+
+def _head_end(node: Node) -> int:
+    body = node.child_by_field_name("body")
+    return body.start_byte if body is not None else node.end_byte
+
+
+def _aliases(fn: Function) -> list[Function]:
+    """The alias records of a macro-defined function (``sys_socket``)."""
+    out = []
+    for spec in parse.macro_table().get("definers", []):
+        if not fn.macro or not re.fullmatch(spec["pattern"], fn.macro):
+            continue
+        prefix = spec["prefix"]
+        if fn.name.startswith(prefix):
+            stem = fn.name[len(prefix):]
+            out += [replace(fn, name=a + stem, alias_of=fn.name) for a in spec.get("aliases", [])]
+    return out
+
+
+# ---------------------------------------------------------------- attribution
+
+class _Index:
+    """Find the function that encloses a byte offset."""
+
+    def __init__(self, scopes: list[_Scope]):
+        self.scopes = scopes
+        self.starts = [s.node.start_byte for s in scopes]
+
+    def find(self, node: Node) -> _Scope | None:
+        i = bisect_right(self.starts, node.start_byte) - 1
+        if i >= 0 and node.end_byte <= self.scopes[i].node.end_byte:
+            return self.scopes[i]
+        return None
+
+
+# ---------------------------------------------------------------- calls
+
+def _unparen(node: Node) -> Node:
+    while node.type == "parenthesized_expression" and node.named_child_count == 1:
+        node = node.named_child(0)
+    return node
+
+
+def _callee(src: bytes, fnode: Node, scope: _Scope) -> tuple[str, str, str, str]:
+    """(kind, callee, receiver, field) of a call's function expression."""
+    node = _unparen(fnode)
+    t = node.type
+    if t == "identifier":
+        name = _text(src, node)
+        if name in scope.names:
+            return "var", "", "", ""
+        return "direct", name, "", ""
+    if t == "field_expression":
+        arg = node.child_by_field_name("argument")
+        fld = node.child_by_field_name("field")
+        return "field", "", _flat(src, arg) if arg else "", _text(src, fld) if fld else ""
+    if t == "subscript_expression":
+        return "index", "", "", ""
+    return "deref", "", "", ""
+
+
+def _args(src: bytes, node: Node | None) -> tuple[str, ...]:
+    if node is None:
+        return ()
+    return tuple([_squeeze(src[a.start_byte:a.end_byte].decode("utf-8", "replace"))
+                  for a in node.named_children if a.type != "comment"])
+
+
+def _calls(relpath: str, src: bytes, nodes: list[Node], index: _Index,
+           macro_names: frozenset[str]):
+    """Call records and registrations of the calls inside functions."""
+    calls, regs = [], []
+    stack: list[tuple[int, bool]] = []  # enclosing calls: (end byte, is a macro)
+    for node in nodes:
+        start = node.start_byte
+        while stack and stack[-1][0] <= start:
+            stack.pop()
+        scope = index.find(node)
+        fnode = node.child_by_field_name("function")
+        if fnode is None:
+            continue
+        in_macro = any(m for _, m in stack)
+        kind, callee, receiver, fld = ("direct", _text(src, fnode), "", "") if scope is None \
+            else _callee(src, fnode, scope)
+        stack.append((node.end_byte, kind == "direct" and (
+            callee in macro_names or bool(_UPPER.match(callee)))))
+        if scope is None:
+            continue
+        args = _args(src, node.child_by_field_name("arguments"))
+        caller = scope.record.id
+        line = node.start_point.row + 1
+        calls.append(Call(caller, relpath, line, kind, callee, _flat(src, fnode),
+                          receiver, fld, args, in_macro))
+        regs += _registrations(scope, callee or _flat(src, fnode), args, relpath, line)
+    return calls, regs
+
+
+def _registrations(scope: _Scope, registrar: str, args: tuple[str, ...],
+                   relpath: str, line: int) -> list[Registration]:
+    if not scope.bound and not any(a.startswith("&") for a in args):
+        return []
+    out = []
+    for a in args:
+        m = _ADDR.match(a)
+        table = m.group(1) if m and m.group(1) not in scope.names else scope.bound.get(a, "")
+        if table:
+            out.append(Registration(scope.record.id, registrar, table, relpath, line, args))
+    return out
+
+
+# ---------------------------------------------------------------- assignments
+
+def _assignments(relpath: str, src: bytes, field_nodes: list[Node], var_nodes: list[Node],
+                 index: _Index) -> list[Assignment]:
+    for node in var_nodes:
+        scope = index.find(node)
+        if scope is None or _op(node) != "=":
+            continue
+        left = _text(src, node.child_by_field_name("left"))
+        right = _text(src, node.child_by_field_name("right"))
+        if left in scope.pointers and right not in scope.names and not _UPPER.match(right):
+            scope.bound[left] = right
+    out = []
+    for node in field_nodes:
+        scope = index.find(node)
+        if scope is None or _op(node) != "=":
+            continue
+        right = node.child_by_field_name("right")
+        if right.type == "pointer_expression":
+            if _text(src, right.child_by_field_name("operator")) != "&":
+                continue
+            right = right.child_by_field_name("argument")
+        value = _text(src, right)
+        if value in scope.names or _UPPER.match(value):
+            continue
+        left = node.child_by_field_name("left")
+        arg, fld = left.child_by_field_name("argument"), left.child_by_field_name("field")
+        out.append(Assignment(scope.record.id, relpath, node.start_point.row + 1,
+                              _flat(src, left), _flat(src, arg) if arg else "",
+                              _text(src, fld) if fld else "", value))
+    return out
+
+
+def _op(node: Node) -> str:
+    op = node.child_by_field_name("operator")
+    return op.type if op is not None else ""
+
+
+# ---------------------------------------------------------------- declarations
+
+def _declarations(relpath: str, src: bytes, nodes: list[Node], index: _Index):
+    """Locals into their scopes; file-scope globals and their initializers."""
+    globals_, inits = [], []
+    for node in nodes:
+        scope = index.find(node)
+        if scope is not None:
+            _add_locals(src, node, scope)
+            continue
+        base, storage, _ = _base_type(src, node)
+        for d in _declarators(node):
+            info = declarator_info(src, base, d)
+            if info is None or info.function:
+                continue
+            line = d.start_point.row + 1
+            static = "static" in storage
+            globals_.append(Global(info.name, info.type, relpath, line, static,
+                                   "extern" in storage, info.array))
+            if info.value is not None and info.value.type == "initializer_list":
+                entries: list[InitEntry] = []
+                _init_entries(src, info.value, "", bool(info.array), entries)
+                inits.append(Initializer(info.name, info.type, relpath, line,
+                                         tuple(entries), static))
+    return globals_, inits
+
+
+def _add_locals(src: bytes, node: Node, scope: _Scope) -> None:
+    line = node.start_point.row + 1
+    for info in _vars(src, node):
+        scope.locals.append(Var(info.name, _full_type(info), line))
+        scope.names.add(info.name)
+        if "*" in info.type or info.array:
+            scope.pointers.add(info.name)
+        v = info.value
+        if v is not None and v.type == "identifier":
+            value = _text(src, v)
+            if value not in scope.names and not _UPPER.match(value) and "*" in info.type:
+                scope.bound[info.name] = value
+
+
+def _join(prefix: str, part: str) -> str:
+    if not prefix:
+        return part
+    return prefix + part if part.startswith("[") else f"{prefix}.{part}"
+
+
+def _designator_path(src: bytes, pair: Node) -> str:
+    path = ""
+    for d in pair.children_by_field_name("designator"):
+        if d.type == "subscript_designator":
+            path += f"[{_flat(src, d)[1:-1].strip()}]"
+        else:
+            path = _join(path, _text(src, d).lstrip(".").strip())
+    return path
+
+
+def _init_entries(src: bytes, ilist: Node, prefix: str, array: bool,
+                  out: list[InitEntry], pos: int = 0) -> int:
+    """Flatten an initializer list into entries; returns the next position."""
+    for child in ilist.named_children:
+        t = child.type
+        if t == "comment":
+            continue
+        if t.startswith("preproc_") or t == "ERROR":
+            pos = _init_entries(src, child, prefix, array, out, pos)
+            continue
+        if t == "initializer_pair":
+            path = _join(prefix, _designator_path(src, child))
+            value = child.child_by_field_name("value")
+        else:
+            path = _join(prefix, f"[{pos}]" if array else f"#{pos}")
+            value = child
+        if value is None:
+            continue
+        if value.type == "initializer_list":
+            _init_entries(src, value, path, False, out)
+        else:
+            out.append(_entry(src, path, value))
+        pos += 1
+    return pos
+
+
+def _entry(src: bytes, path: str, value: Node) -> InitEntry:
+    text = _flat(src, value)
+    node = _unparen(value)
+    address = False
+    if node.type == "pointer_expression" and text.startswith("&"):
+        node, address = _unparen(node.child_by_field_name("argument")), True
+    ref = _text(src, node) if node.type == "identifier" else ""
+    return InitEntry(path, text, value.start_point.row + 1, ref, address)
+
+
+# ---------------------------------------------------------------- structs
+
+def _guard_of(src: bytes, node: Node) -> str:
+    """The condition a preprocessor ``#if``/``#ifdef``/``#elif`` node tests."""
+    if node.type in ("preproc_ifdef", "preproc_elifdef"):
+        name = node.child_by_field_name("name")
+        neg = _text(src, node.child(0)).replace(" ", "").endswith("ndef")
+        text = _text(src, name) if name is not None else "?"
+        return f"!{text}" if neg else text
+    cond = node.child_by_field_name("condition")
+    text = _flat(src, cond) if cond is not None else "?"
+    return _DEFINED.sub(lambda m: m.group(1) or m.group(2), text)
+
+
+def _negate(cond: str) -> str:
+    if _IDENT.match(cond):
+        return "!" + cond
+    if cond.startswith("!") and _IDENT.match(cond[1:]):
+        return cond[1:]
+    return f"!({cond})"
+
+
+def _walk_fields(src: bytes, body: Node, prefix: str, guards: tuple[str, ...],
+                 out: list[Field]) -> None:
+    for child in body.named_children:
+        t = child.type
+        if t == "field_declaration":
+            _field_decl(src, child, prefix, guards, out)
+        elif t in ("preproc_ifdef", "preproc_if", "preproc_elif", "preproc_elifdef"):
+            cond = _guard_of(src, child)
+            inner = guards + (cond,)
+            alt = child.child_by_field_name("alternative")
+            for sub in child.named_children:
+                if sub is alt or sub.type not in ("field_declaration",) \
+                        and not sub.type.startswith("preproc_if"):
+                    continue
+                _walk_fields_one(src, sub, prefix, inner, out)
+            if alt is not None:
+                _walk_alt(src, alt, prefix, guards + (_negate(cond),), out)
+
+
+def _walk_fields_one(src, node, prefix, guards, out) -> None:
+    if node.type == "field_declaration":
+        _field_decl(src, node, prefix, guards, out)
+    else:
+        _walk_fields(src, _Wrap(node), prefix, guards, out)
+
+
+def _walk_alt(src, alt: Node, prefix, guards, out) -> None:
+    if alt.type == "preproc_else":
+        _walk_fields(src, alt, prefix, guards, out)
+    else:  # an #elif: a nested conditional
+        _walk_fields(src, _Wrap(alt), prefix, guards, out)
+
+
+class _Wrap:
+    """A one-child stand-in so that a nested conditional is walked like a body."""
+
+    def __init__(self, node: Node):
+        self.named_children = [node]
+
+
+def _field_decl(src: bytes, node: Node, prefix: str, guards: tuple[str, ...],
+                out: list[Field]) -> None:
+    base, _, body = _base_type(src, node)
+    guard = " && ".join(guards)
+    line = node.start_point.row + 1
+    bits = ""
+    for c in node.children:
+        if c.type == "bitfield_clause":
+            bits = _flat(src, c).lstrip(":").strip()
+    decls = _declarators(node)
+    if body is not None and body.type != "enum_specifier":
+        fbody = body.child_by_field_name("body")
+        if not decls:  # an anonymous member: its fields belong to the parent
+            _walk_fields(src, fbody, prefix, guards, out)
+            return
+        for d in decls:
+            info = declarator_info(src, base, d)
+            if info is not None:
+                name = _join(prefix, info.name)
+                out.append(Field(name, info.type, line, bits, guard))
+                _walk_fields(src, fbody, name, guards, out)
+        return
+    for d in decls:
+        info = declarator_info(src, base, d)
+        if info is None:
+            continue
+        out.append(Field(_join(prefix, info.name), _full_type(info), line, bits, guard))
+
+
+def _structs(relpath: str, src: bytes, nodes: list[Node]) -> list[Struct]:
+    out = []
+    for node in nodes:
+        name = node.child_by_field_name("name")
+        kind = node.type.split("_")[0]
+        if name is not None:
+            names = [_text(src, name)]
+        elif node.parent is not None and node.parent.type == "type_definition":
+            names = [_text(src, d) for d in _declarators(node.parent)
+                     if d.type == "type_identifier"]
+        else:
+            continue
+        fields_: list[Field] = []
+        _walk_fields(src, node.child_by_field_name("body"), "", (), fields_)
+        for n in names:
+            out.append(Struct(n, kind, relpath, node.start_point.row + 1,
+                              node.end_point.row + 1, tuple(fields_)))
+    return out
+
+
+def _typedefs(relpath: str, src: bytes, nodes: list[Node]) -> list[Typedef]:
+    out = []
+    for node in nodes:
+        base, _, body = _base_type(src, node)
+        for d in _declarators(node):
+            info = declarator_info(src, base, d)
+            if info is None:
+                continue
+            ctype = info.type
+            if body is not None and body.child_by_field_name("name") is None:
+                ctype = f"{base} {info.name}"
+            out.append(Typedef(info.name, ctype, relpath, node.start_point.row + 1))
+    return out
+
+
+# ---------------------------------------------------------------- constants
+
+def _enums(relpath: str, src: bytes, nodes: list[Node]) -> list[Constant]:
+    out = []
+    for node in nodes:
+        name = node.child_by_field_name("name")
+        enum = _text(src, name) if name is not None else ""
+        if not enum and node.parent is not None and node.parent.type == "type_definition":
+            ds = _declarators(node.parent)
+            enum = _text(src, ds[0]) if ds else ""
+        prev, value = "", -1
+        for e in node.child_by_field_name("body").named_children:
+            if e.type != "enumerator":
+                continue
+            ename = _text(src, e.child_by_field_name("name"))
+            vnode = e.child_by_field_name("value")
+            if vnode is not None:
+                expr = _flat(src, vnode)
+                value = literal_value(expr)
+            else:
+                expr = f"{prev} + 1" if prev else "0"
+                value = None if value is None else value + 1
+            out.append(Constant(ename, "enum", expr, relpath, e.start_point.row + 1, value, enum))
+            prev = ename
+    return out
+
+
+def _defines(relpath: str, src: bytes, nodes: list[Node]):
+    consts, aliases = [], []
+    for node in nodes:
+        name = _text(src, node.child_by_field_name("name"))
+        raw = _text(src, node.child_by_field_name("value"))
+        if "/" in raw:
+            raw = _COMMENT.sub(" ", raw)
+        expr = _squeeze(raw.replace("\\\n", " ") if "\\" in raw else raw)
+        line = node.start_point.row + 1
+        if not expr:
+            continue
+        if _ALIAS.match(expr):
+            aliases.append(Alias(name, expr, relpath, line))
+        elif _CONST_EXPR.match(expr):
+            consts.append(Constant(name, "define", expr, relpath, line, literal_value(expr)))
+    return consts, aliases
+
+
+# ---------------------------------------------------------------- the file
+
+def _checks(relpath: str, src: bytes) -> tuple[list[str], bool]:
+    """Warnings about the input, and whether to parse it at all."""
+    warns: list[str] = []
+    if not src:
+        return [f"{relpath}: empty file"], False
+    if b"\0" in src:
+        return [f"{relpath}: binary file (NUL bytes), not parsed"], False
+    if len(src) > MAX_BYTES:
+        return [f"{relpath}: {len(src)} bytes, over the {MAX_BYTES}-byte limit, not parsed"], False
+    try:
+        src.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = src.count(b"\n", 0, e.start) + 1
+        warns.append(f"{relpath}:{line}: not UTF-8 (byte {e.start}), decoded with replacement")
+    opened, closed = len(_IF.findall(src)), len(_ENDIF.findall(src))
+    if opened != closed:
+        warns.append(f"{relpath}: unbalanced preprocessor conditionals "
+                     f"({opened} #if, {closed} #endif)")
+    return warns, True
+
+
+def extract_file(relpath: str, src: bytes) -> FileFacts:
+    """All the facts of one C file; never raises on bad input.
+
+    >>> ff = extract_file("t.c", b"static int f(int a) { return g(a); }")
+    >>> ff.functions[0].id, [(c.caller, c.callee) for c in ff.calls]
+    ('f@t.c', [('f@t.c', 'g')])
+    """
+    base = FileFacts(file=relpath, sha256=hashlib.sha256(src).hexdigest(), size=len(src))
+    try:
+        warns, ok = _checks(relpath, src)
+        if not ok:
+            return replace(base, warnings=tuple(warns))
+        return _extract(relpath, src, base, warns)
+    except Exception as e:  # noqa: BLE001 - an extractor bug must not stop a run
+        return replace(base, warnings=(f"{relpath}: extraction failed: {e!r}",))
+
+
+def _extract(relpath: str, raw: bytes, base: FileFacts, warns: list[str]) -> FileFacts:
+    parsed = parse.parse(raw)
+    src, root = parsed.source, parsed.root
+    caps = parse.captures("facts", root)
+    get = lambda k: caps.get(k, [])  # noqa: E731
+    scopes = _functions(relpath, src, get("function"), parsed.rewrites)
+    index = _Index(scopes)
+    globals_, inits = _declarations(relpath, src, get("declaration"), index)
+    assigns = _assignments(relpath, src, get("field_assign"), get("var_assign"), index)
+    calls, regs = _calls(relpath, src, _call_order(get("call")), index, _macro_names())
+    consts, aliases = _defines(relpath, src, get("define"))
+    functions = [replace(s.record, locals=tuple(s.locals)) if s.locals else s.record
+                 for s in scopes]
+    functions += [a for f in list(functions) if f.macro for a in _aliases(f)]
+    nerr, berr = parse.error_stats(root)
+    return replace(
+        base, error_nodes=nerr, error_bytes=berr, functions=tuple(functions),
+        calls=tuple(calls), structs=tuple(_structs(relpath, src, get("struct"))),
+        aliases=tuple(aliases), typedefs=tuple(_typedefs(relpath, src, get("typedef"))),
+        globals=tuple(globals_), initializers=tuple(inits), assignments=tuple(assigns),
+        registrations=tuple(regs),
+        constants=tuple(_enums(relpath, src, get("enum")) + consts), warnings=tuple(warns))
+
+
+def _call_order(nodes: list[Node]) -> list[Node]:
+    """Calls outer-first when two start at the same byte (``f(x)(y)``)."""
+    return sorted(nodes, key=lambda n: (n.start_byte, -n.end_byte))
+
+
+def _macro_names() -> frozenset[str]:
+    return frozenset(parse.macro_table().get("function_like", {}).get("names", []))

@@ -1,0 +1,21 @@
+; Every node the extractor reads, found in one pass of the query cursor.
+; Captures are grouped by kind; extract.py sorts each list by byte offset and
+; attributes nested ones (calls, declarations, assignments) to the enclosing
+; function by byte range.
+
+(function_definition) @function
+(call_expression) @call
+(declaration) @declaration
+(type_definition) @typedef
+(struct_specifier body: (field_declaration_list)) @struct
+(union_specifier body: (field_declaration_list)) @struct
+(enum_specifier body: (enumerator_list)) @enum
+(preproc_def value: (preproc_arg)) @define
+
+; x->f = fn;  x.f = &fn;
+(assignment_expression
+  left: (field_expression)
+  right: [(identifier) (pointer_expression argument: (identifier))]) @field_assign
+
+; q = table;  (a local bound to a global, for registrations through it)
+(assignment_expression left: (identifier) right: (identifier)) @var_assign
