@@ -206,7 +206,24 @@ def _extract_one(root: str, rel: str) -> _Result:
         rows = fact_rows(facts)
     except Exception as e:  # noqa: BLE001 - extract_file never raises, by contract
         return (rel, sha, len(data), 0, 0, (f"{rel}: extraction failed: {e!r}",)), []
-    return (rel, sha, len(data), facts.error_nodes, facts.error_bytes, facts.warnings), rows
+    warnings = facts.warnings + _truncation(rel, data, facts.error_nodes)
+    return (rel, sha, len(data), facts.error_nodes, facts.error_bytes, warnings), rows
+
+
+_NOISE = re.compile(rb"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.S)
+
+
+def _truncation(rel: str, data: bytes, error_nodes: int) -> tuple[str, ...]:
+    """A warning if a file that has parse errors ends inside a block or a
+    comment: the sign of a truncated file.  Files without errors cost nothing."""
+    if not error_nodes or not data or b"\0" in data:
+        return ()
+    code = _NOISE.sub(b" ", data)
+    opened, closed = code.count(b"{"), code.count(b"}")
+    if opened > closed or b"/*" in code:
+        return (f"{rel}: ends inside a block or comment ({opened} '{{', {closed} '}}'); "
+                "truncated?",)
+    return ()
 
 
 _ROOT = ""

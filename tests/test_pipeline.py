@@ -146,7 +146,7 @@ def test_parallel_run_equals_serial_run(tmp_path, standin):
 
 
 def test_report_counts_warnings_and_errors(tmp_path, standin):
-    cfg = make_tree(tmp_path, {**FILES, "net/bad.c": "int f( { WARNME\n"})
+    cfg = make_tree(tmp_path, {**FILES, "net/bad.c": "int f( { WARNME }\n"})
     report = pipeline.extract_tree(cfg, jobs=1, progress=False)
     assert report.warnings == 1 and report.warning_files == ("net/bad.c",)
     assert report.error_files == 1 and 0 < report.error_bytes <= report.total_bytes

@@ -14,8 +14,8 @@ from analyzer.errors import AnalyzerError
 @pytest.fixture
 def small_store(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "_extractor", lambda: standin_extract.extract_file)
-    cfg = make_tree(tmp_path, {**FILES, "net/bad.c": "int f( { WARNME\n",
-                               "fs/worse.c": "int g( { WARNME\n"})
+    cfg = make_tree(tmp_path, {**FILES, "net/bad.c": "int f( { WARNME }\n",
+                               "fs/worse.c": "int g( { WARNME }\n"})
     pipeline.extract_tree(cfg, jobs=1, progress=False)
     return cfg
 
