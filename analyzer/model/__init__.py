@@ -72,6 +72,9 @@ def run_with(facts, scenario: str, args, model_dir=None, generator=None,
     m = gen.machine()
     try:
         result, boot_count = rt.run_in(m, _boot_and_run, m, data, spec["entry"], values)
+    except AnalyzerError as e:  # keep the trace up to the failure for the caller
+        e.partial = Run.from_machine(m, scenario, tuple(args), None, m.boot_count)
+        raise
     finally:
         if model_dir is not None:
             gen.write(model_dir)
@@ -84,6 +87,6 @@ def _boot_and_run(m, data: dict, entry: str, values: list):
     m.phase = "boot"
     for fn in data.get("boot", {}).get("entries", []):
         m.invoke(fn, ())
-    boot_count = len(m.steps)
+    boot_count = m.boot_count = len(m.steps)
     m.phase = "run"
     return m.invoke(entry, tuple(values)), boot_count

@@ -140,6 +140,13 @@ class Facts:
                 return value
         return None
 
+    def macro(self, name: str) -> str | None:
+        """The body of an object-like ``#define`` (``ARRAY_SIZE(inetsw_array)``)."""
+        for c in sorted(self.find("constants", name), key=definition_order):
+            if c.kind == "define" and c.expr.strip():
+                return c.expr
+        return None
+
     def enum_name(self, enum: str, value: int) -> str | None:
         """Not indexed by value in the store; kept for a later version."""
         return None

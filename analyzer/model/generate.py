@@ -68,6 +68,8 @@ class ParsedFile:
     parsed: Parsed
     functions: dict[str, list[Node]]
     declarations: dict[str, list[Node]]
+    raw: bytes = b""
+    inactive: frozenset[int] | None = None
 
 
 def _index(parsed: Parsed) -> tuple[dict, dict]:
@@ -105,6 +107,45 @@ class _Config:
         text = re.sub(r"/\*.*?\*/|//.*", " ", text)
         value = evaluate_expr(text, lambda name: 1 if name in self.enabled else 0)
         return bool(value)
+
+    def inactive_lines(self, src: bytes) -> frozenset[int]:
+        """Lines (1-based) that #if/#ifdef branches drop under this configuration
+        (tree-sitter keeps no directives inside initializer lists)."""
+        dropped, stack, active = set(), [], True
+        lines = src.decode(errors="replace").split("\n")
+        i = 0
+        while i < len(lines):
+            text, start = lines[i], i
+            while text.endswith("\\") and i + 1 < len(lines):
+                i += 1
+                text = text[:-1] + " " + lines[i]
+            m = re.match(r"\s*#\s*(ifdef|ifndef|if|elif|else|endif)\b(.*)", text)
+            if m:
+                active = self._directive(m.group(1), m.group(2), stack, active)
+            elif not active:
+                dropped.update(range(start + 1, i + 2))
+            i += 1
+        return frozenset(dropped)
+
+    def _directive(self, word: str, rest: str, stack: list, active: bool) -> bool:
+        rest = rest.strip()
+        if word in ("ifdef", "ifndef", "if"):
+            cond = (rest.split()[0] in self.enabled) if word == "ifdef" and rest else \
+                (rest.split()[0] not in self.enabled) if word == "ifndef" and rest else self(rest)
+            stack.append((active, cond))
+            return active and cond
+        if not stack:
+            return active
+        outer, taken = stack[-1]
+        if word == "elif":
+            cond = not taken and self(rest)
+            stack[-1] = (outer, taken or cond)
+            return outer and cond
+        if word == "else":
+            stack[-1] = (outer, True)
+            return outer and not taken
+        stack.pop()
+        return outer
 
     def active(self, node: Node) -> bool:
         """Is ``node`` in a branch of #if/#ifdef that the configuration keeps?"""
@@ -149,7 +190,7 @@ class Generator:
                 raise AnalyzerError(f"cannot read {path}: {e.strerror}") from None
             parsed = parse(src)
             functions, decls = _index(parsed)
-            self.files[rel] = ParsedFile(rel, parsed, functions, decls)
+            self.files[rel] = ParsedFile(rel, parsed, functions, decls, src)
         return self.files[rel]
 
     # --- names ------------------------------------------------------------------
@@ -171,6 +212,7 @@ class Generator:
                 iterator=iters.get,
                 global_type=lambda n: (facts.definition(n, file) or _first(facts.globals(n))
                                        or records.Global("", "", "", 0)).type or None,
+                macro=facts.macro,
             )
         return self.names_cache[file]
 
@@ -185,8 +227,11 @@ class Generator:
         return self.layouts[name]
 
     def _make_class(self, s: records.Struct) -> type:
+        inline = {f.name.rsplit(".", 1)[0] for f in s.fields if "." in f.name}
         specs = [self.spec(f.name, f.type) for f in s.fields
-                 if (not f.guard or self.config(f.guard)) and f.type not in ("struct", "union")]
+                 if (not f.guard or self.config(f.guard)) and f.type not in ("struct", "union")
+                 and f.name not in inline]
+        specs += [self.spec(n, t) for n, t in self.data.get("struct_extra", {}).get(s.name, [])]
         cls = f"{s.kind}_{s.name}"
         lines = [f"class {cls}(rt.Obj):",
                  f"    \"\"\"{s.kind} {s.name}: {s.file}:{s.line}\"\"\"",
@@ -251,8 +296,8 @@ class Generator:
         file, node = found
         key = (name, file)
         if key not in self.functions:
-            tr = _Translator(node, file, self.file(file).parsed.rewrites,
-                             self.names(file)).run()
+            pf = self.file(file)
+            tr = _Translator(node, file, pf.parsed.rewrites, self.names(file), pf.raw).run()
             self.functions[key] = (tr, self._compile(tr, f"<model:{file}:{name}>"))
         return self.functions[key]
 
@@ -276,9 +321,15 @@ class Generator:
                 return name, lambda: rt.Sym(name)
             return name, lambda: _zero_declared(m, self, decls[0])
         key = f"{name}@{rec.file}" if rec.static else name
-        return key, lambda: self.make_global(m, rec)
+        return key, lambda: self.make_global(m, rec, key)
 
-    def make_global(self, m: rt.Machine, rec: records.Global):
+    def make_global(self, m: rt.Machine, rec: records.Global, key: str):
+        macro = self.data.get("decl_macros", {}).get(rec.type)
+        if macro is not None:  # LIST_HEAD(proto_list); DEFINE_SPINLOCK(lock);
+            obj = m.zero(self.spec(rec.name, macro["type"]), rec.name, None)
+            if macro.get("init"):
+                rt.PRIMITIVES[macro["init"]](obj)
+            return obj
         pf = self.file(rec.file)
         node = _declaration_at(pf, rec.name, rec.line)
         value_node = _init_value(node, rec.name) if node is not None else None
@@ -292,6 +343,7 @@ class Generator:
         obj = m.zero(spec, rec.name, None)
         if value_node is None:
             return obj
+        m.globals[key] = obj  # visible to its own initializer (lock = ...(x.lock))
         fn = self.initializer(rec, value_node)
         ns = m.namespace(rec.file)
         exec(fn, ns)  # noqa: S102 - generated by this module from validated pieces
@@ -300,14 +352,18 @@ class Generator:
     def initializer(self, rec: records.Global, value: Node):
         key = f"{rec.name}@{rec.file}"
         if key not in self.inits:
-            tr = _InitTranslator(value, rec, self.file(rec.file).parsed.rewrites,
-                                 self.names(rec.file)).translate()
+            pf = self.file(rec.file)
+            if pf.inactive is None:
+                pf.inactive = self.config.inactive_lines(pf.raw)
+            tr = _InitTranslator(value, rec, pf.inactive, self.names(rec.file)).translate()
             self.inits[key] = (tr, self._compile(tr, f"<model:{rec.file}:init {rec.name}>"))
         return self.inits[key][1]
 
     # --- resolution and the machine --------------------------------------------------------
     def resolve(self, m: rt.Machine, name: str, origin: str) -> tuple:
         prim = self.data.get("primitives", {}).get(name)
+        if name in self.data.get("symbols", {}):
+            prim = {"impl": self.data["symbols"][name]}
         if prim is not None:
             impl = rt.PRIMITIVES.get(prim["impl"])
             if impl is None:
@@ -316,7 +372,12 @@ class Generator:
             return "prim", impl, {}
         off = self.data.get("offpath", {}).get(name)
         if off is not None:
-            return "stub", None, {"returns": self.assumed(name, off), "note": off.get("why", "")}
+            info = {"note": off.get("why", "")}
+            if off.get("returns") == "arg0":
+                info["arg"] = 0
+            else:
+                info["returns"] = self.assumed(name, off)
+            return "stub", None, info
         if m.phase == "boot" and name not in self.boot_follow():
             return "stub", None, {"returns": 0, "note": "boot step that registers nothing "
                                   "the model follows; assumed to succeed"}
@@ -438,8 +499,9 @@ def _init_value(decl: Node, name: str) -> Node | None:
 class _InitTranslator(_Translator):
     """A global's initializer as ``def init_NAME(o): ...; return o``."""
 
-    def __init__(self, value: Node, rec: records.Global, rewrites, names: Names):
-        self.value, self.rec = value, rec
+    def __init__(self, value: Node, rec: records.Global, inactive: frozenset[int],
+                 names: Names):
+        self.value, self.rec, self.inactive = value, rec, inactive
         self.node, self.file, self.names = value, rec.file, names
         self.fname = rec.name
         self.iters = {}
@@ -447,6 +509,8 @@ class _InitTranslator(_Translator):
         self.out = []
         self.loop_depth = self.counter = 0
         self.labels = []
+        self.expanding = set()
+        self.raw = None
 
     def translate(self) -> Translation:
         field_name(self.rec.name)
@@ -463,7 +527,7 @@ class _InitTranslator(_Translator):
     def fill(self, target: str, lst: Node, ind: int) -> None:
         pos = 0
         for item in lst.named_children:
-            if item.type == "comment":
+            if item.type == "comment" or item.start_point.row + 1 in self.inactive:
                 continue
             if item.type == "initializer_pair":
                 path = target

@@ -39,7 +39,7 @@ __all__ = [
     "ref", "iref", "cell", "static", "gref", "bump", "first", "slot", "set_slot",
     "cdiv", "cmod", "once",
     "case_index", "iterate",
-    "current_machine", "new_local", "truth",
+    "current_machine", "new_local", "truth", "compound",
 ]
 
 _MACHINE: contextvars.ContextVar[Machine] = contextvars.ContextVar("model_machine")
@@ -287,6 +287,11 @@ class Obj:
         if found is None:
             raise ModelError(f"struct {self._layout.name} has no field {name!r}")
         obj, key = found
+        if obj._index[key].kind == "struct" and isinstance(value, Obj):
+            nested = obj._slot(key)  # a struct assignment copies the members
+            for k in list(value._v):
+                setattr(nested, k, value._v[k])
+            return
         obj._m.write(obj, key, value)
 
     def _pos(self) -> tuple[CArray, int] | None:
@@ -343,6 +348,13 @@ class _Prefix:
     def __setattr__(self, name: str, value) -> None:
         setattr(self.obj, self.prefix + _unmangle(name), value)
 
+    def __getitem__(self, i):
+        """An array of an inline struct (``} rtt_min[3];``): the analysis keeps
+        one set of members, so every element is that one set (noted)."""
+        current_machine().note(f"{self.obj._label}.{self.prefix[:-1]}[{display(i)}]: "
+                               "array of an inline struct modelled as one element")
+        return self
+
 
 def _unmangle(name: str) -> str:
     """Generated code spells a field that is a Python keyword with a trailing ``_``."""
@@ -388,6 +400,27 @@ class CArray:
 
     def __setitem__(self, i, value) -> None:
         self._m.write(self, self._check(i), value)
+
+    def __getattr__(self, name: str):
+        """An array used as a pointer is its first element: ``arr->x``."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self[0], name)
+
+    def __add__(self, n: int):
+        return self.addr(int(n))
+
+    def __lt__(self, other) -> bool:
+        return _position(self) < _position(other)
+
+    def __le__(self, other) -> bool:
+        return _position(self) <= _position(other)
+
+    def __gt__(self, other) -> bool:
+        return _position(self) > _position(other)
+
+    def __ge__(self, other) -> bool:
+        return _position(self) >= _position(other)
 
     def addr(self, i: int):
         """``&a[i]``: the element object, or a slot pointer (also one past the end)."""
@@ -630,6 +663,15 @@ def new_local(type_name: str, name: str):
     return m.new(type_name, f"{name}@{m.frame_name()}")
 
 
+def compound(type_name: str, members: list[tuple[str, object]]):
+    """A compound literal ``(T){ .a = x }``."""
+    m = current_machine()
+    obj = m.new(type_name)
+    for name, value in members:
+        setattr(obj, name, value)
+    return obj
+
+
 def cast(value, target: str):
     """``(struct T *)value``: the object itself, a first member of it or the
     struct it is the first member of."""
@@ -775,6 +817,7 @@ class Machine:
         self.where: dict[tuple[int, object], tuple[str, int]] = {}
         self.caches: dict[int, SizeOf] = {}
         self.phase = "run"
+        self.boot_count = 0
         self.static_init = False
         self.max_depth = 40
 
@@ -885,7 +928,8 @@ class Machine:
         if kind == "prim":
             return target(*args)
         if kind == "stub":
-            value = info.get("returns")
+            value = args[info["arg"]] if "arg" in info and len(args) > info["arg"] \
+                else info.get("returns")
             self.step("stub", name, info.get("file", ""), info.get("line", 0), via=via,
                       note=info.get("note", ""), value=display(value))
             return value
@@ -1170,7 +1214,7 @@ def kern_mount(fs_type):
     """``kern_mount(type)``: runs ``type->mount`` and wraps its root in a vfsmount."""
     m = current_machine()
     root = via(fs_type, "mount", "type->mount")(fs_type, 0, fs_type.name, None)
-    mnt = m.new("vfsmount")
+    mnt = m.new("mount").mnt  # a vfsmount lives in a struct mount (real_mount())
     mnt.mnt_root = root
     mnt.mnt_sb = root.d_sb if isinstance(root, Obj) else Sym("mnt_sb")
     return mnt

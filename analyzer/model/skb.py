@@ -219,21 +219,31 @@ class _Prims:
         self.buffers.append(buf)
         if pfmemalloc is not None:
             rt.store(pfmemalloc, 0)
-        return BufPtr(buf, 0)
+        ptr = BufPtr(buf, 0)
+        self._shown(name, ptr, f"runtime primitive: {wanted} bytes asked, a {buf.size}-byte "
+                    "block of the kmalloc class that holds them (skb.toml [slab])")
+        return ptr
+
+    def _shown(self, name: str, value, note: str) -> None:
+        """A primitive that matters for the buffer appears in the trace as a stub step."""
+        rt.current_machine().step("stub", name, "", 0, note=note, value=rt.display(value))
 
     def ksize(self, name, p):
         if not isinstance(p, BufPtr):
             return rt.Sym(f"ksize({rt.display(p)})")
-        return rt.Named(f"ksize({p.buf.label})", p.buf.size)
+        self._shown(name, p.buf.size, f"runtime primitive: the size of {p.buf.label}")
+        return p.buf.size
 
     def kfree(self, name, p, *rest):
         if isinstance(p, BufPtr):
             p.buf.freed = True
+            self._shown(name, None, f"runtime primitive: {p.buf.label} freed")
         return None
 
     def kmem_cache_free(self, name, cache, obj, *rest):
         if isinstance(obj, rt.Obj):
             self.freed.add(obj._label)
+            self._shown(name, None, f"runtime primitive: {obj._label} freed")
         return None
 
     def skb_shinfo(self, name, skb):

@@ -61,6 +61,8 @@ def _trace(run: SkbRun, op: OpResult) -> list[str]:
         elif s.event == "stub":
             out.append(f"{pad}{s.n:>4} stub {s.function} = {s.value}  ({s.note})")
         else:
+            if s.value not in ("", "NULL"):
+                out.append(f"{pad}       <- {s.function} = {s.value}")
             for c in s.changes:
                 out.append(f"{pad}       {c['object']}.{c['field']}: {c['old']} -> {c['new']}")
     return out

@@ -74,6 +74,7 @@ class Names:
     enabled: Callable[[str], bool]  # a preprocessor condition's truth
     iterator: Callable[[str], dict | None]  # iteration-macro table entry
     global_type: Callable[[str], str | None] = lambda name: None
+    macro: Callable[[str], str | None] = lambda name: None  # an object-like #define's body
 
 
 @dataclass(frozen=True)
@@ -198,8 +199,9 @@ def _is_static(node: Node) -> bool:
 class _Translator:
     """Translates the body of one function; see :func:`translate_function`."""
 
-    def __init__(self, node: Node, file: str, rewrites: tuple[Rewrite, ...], names: Names):
-        self.node, self.file, self.names = node, file, names
+    def __init__(self, node: Node, file: str, rewrites: tuple[Rewrite, ...], names: Names,
+                 raw: bytes | None = None):
+        self.node, self.file, self.names, self.raw = node, file, names, raw
         self.fname = function_name_of(node)
         self.iters = {r.start: r for r in rewrites if r.kind == "iterator"}
         self.locals: dict[str, _Local] = {}
@@ -207,6 +209,7 @@ class _Translator:
         self.loop_depth = 0
         self.counter = 0
         self.labels: list[str] = []
+        self.expanding: set[str] = set()
 
     # --- errors and output ---------------------------------------------------
     def fail(self, node: Node, what: str) -> Untranslatable:
@@ -315,7 +318,8 @@ class _Translator:
         for item in body.named_children:
             while item.type == "labeled_statement":
                 blocks.append((_text(item.child_by_field_name("label")), []))
-                inner = [c for c in item.named_children if c.type != "statement_identifier"]
+                inner = [c for c in item.named_children
+                         if c.type not in ("statement_identifier", "comment")]
                 item = inner[0] if inner else None
                 if item is None:
                     break
@@ -356,7 +360,7 @@ class _Translator:
         if not n.named_children:
             return
         e = n.named_children[0]
-        if n.has_error and e.type != "call_expression":
+        if e.is_error:
             raise self.fail(n, "a statement with a parse error")
         self.expression_statement(e, ind)
 
@@ -707,13 +711,20 @@ class _Translator:
         field_name(name)  # validates
         if self.names.symbol(name):
             return f"F.{field_name(name)}()"
+        value = self.names.constant(name)  # macros and enumerators come first
+        if value is not None:
+            return f"rt.K({name!r}, {value})"
         if self.names.is_global(name):
             return f"G.{field_name(name)}"
         if self.names.is_function(name):
             return f"rt.fn({name!r}, {self.file!r})"
-        value = self.names.constant(name)
-        if value is not None:
-            return f"rt.K({name!r}, {value})"
+        body = self.names.macro(name)
+        if body and name not in self.expanding:
+            self.expanding.add(name)
+            try:
+                return f"({self.expr(_parse_expression(body, n, self))})"
+            finally:
+                self.expanding.discard(name)
         return f"rt.unknown({name!r})"
 
     def members(self, name: str) -> str:
@@ -826,6 +837,22 @@ class _Translator:
             return f"rt.cast({value}, {m.group(1)!r})"
         return value
 
+    def e_compound_literal_expression(self, n: Node) -> str:
+        """``(T){ .a = x }``: a new object of T with those members."""
+        ctype = _norm_type(_text(n.child_by_field_name("type")))
+        tname = re.sub(r"^(?:struct|union)\s+", "", ctype)
+        if not IDENT.match(tname):
+            raise self.fail(n, "a compound literal's type")
+        pairs = []
+        for item in n.child_by_field_name("value").named_children:
+            des = item.children_by_field_name("designator") \
+                if item.type == "initializer_pair" else []
+            if len(des) != 1 or des[0].type != "field_designator":
+                raise self.fail(item, "a compound literal member")
+            member = field_name(_text(des[0].named_children[0]))
+            pairs.append(f"({member!r}, {self.expr(item.child_by_field_name('value'))})")
+        return f"rt.compound({tname!r}, [{', '.join(pairs)}])"
+
     def e_sizeof_expression(self, n: Node) -> str:
         tdesc = n.child_by_field_name("type")
         if tdesc is not None:
@@ -894,13 +921,16 @@ class _Translator:
         """Arguments of a macro that takes type names (``container_of``)."""
         from analyzer.parse import _split_args
 
-        inner = args_node.text[1:-1]
+        if self.raw is not None:  # the text as written (parse may rewrite type names)
+            inner = self.raw[args_node.start_byte + 1:args_node.end_byte - 1]
+        else:
+            inner = args_node.text[1:-1]
         types = set(prim.get("types", []))
         out = []
         for i, raw in enumerate(_split_args(inner)):
             text = raw.decode(errors="replace").strip()
             if i in types:
-                m = re.fullmatch(r"(?:struct|union)\s+(\w+)|(\w+)", text)
+                m = re.fullmatch(r"(?:struct|union)[\s_]+(\w+)|(\w+)", text)
                 if not m:
                     raise self.fail(call, f"the type argument of {name}")
                 out.append(repr(m.group(1) or m.group(2)))
@@ -932,10 +962,10 @@ def _parse_expression(text: str, call: Node, tr: _Translator) -> Node:
 
 
 def translate_function(node: Node, file: str, rewrites: tuple[Rewrite, ...],
-                       names: Names) -> Translation:
+                       names: Names, raw: bytes | None = None) -> Translation:
     """The Python translation of one C ``function_definition``.
 
     Raises :class:`Untranslatable` (naming function, file and line) on a
     construct it does not handle.
     """
-    return _Translator(node, file, rewrites, names).run()
+    return _Translator(node, file, rewrites, names, raw).run()
