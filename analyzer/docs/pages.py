@@ -196,7 +196,8 @@ def _excerpt(site: Site, here: str, page: Page, show: Show) -> str:
     rec, file, start, end = span
     lines = site.facts.lines(file, start, end)
     sym, focus = place(show, file, start, lines)
-    site.placed.append((page.id, sym))
+    if show.cite_line:
+        site.placed.append((page.id, sym))
     site.placed += [(page.id, Placed(f"{show.name}: {f.text}", show.cite_file, f.line,
                                      file, real)) for f, real in zip(show.focus, focus,
                                                                      strict=True)]
