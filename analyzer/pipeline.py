@@ -215,15 +215,39 @@ _NOISE = re.compile(rb"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n
 
 def _truncation(rel: str, data: bytes, error_nodes: int) -> tuple[str, ...]:
     """A warning if a file that has parse errors ends inside a block or a
-    comment: the sign of a truncated file.  Files without errors cost nothing."""
+    comment: the sign of a truncated file.  Braces are counted outside
+    comments and strings, in the first branch of each ``#if`` group only (so
+    ``#ifdef A / if (x) { / #else / if (y) { / #endif`` counts one).  Files
+    without parse errors cost nothing."""
     if not error_nodes or not data or b"\0" in data:
         return ()
-    code = _NOISE.sub(b" ", data)
+    code = _first_branches(_NOISE.sub(b" ", data))
     opened, closed = code.count(b"{"), code.count(b"}")
     if opened > closed or b"/*" in code:
-        return (f"{rel}: ends inside a block or comment ({opened} '{{', {closed} '}}'); "
-                "truncated?",)
+        return (f"{rel}: ends inside a block or comment ({opened} '{{', {closed} '}}' "
+                "outside #else branches); truncated?",)
     return ()
+
+
+_DIRECTIVE = re.compile(rb"^[ \t]*#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b")
+
+
+def _first_branches(code: bytes) -> bytes:
+    """``code`` without directives (``#define`` bodies included) and without
+    the ``#elif``/``#else`` branches of its ``#if`` groups."""
+    kept, stack = [], []  # stack: is this level's current branch dropped?
+    for line in code.replace(b"\\\n", b" ").split(b"\n"):
+        m = _DIRECTIVE.match(line)
+        word = m.group(1) if m else b""
+        if word.startswith(b"if"):
+            stack.append(False)
+        elif word in (b"elif", b"else") and stack:
+            stack[-1] = True
+        elif word == b"endif" and stack:
+            stack.pop()
+        elif not any(stack) and not line.lstrip().startswith(b"#"):
+            kept.append(line)
+    return b"\n".join(kept)
 
 
 _ROOT = ""
