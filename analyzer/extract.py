@@ -680,7 +680,7 @@ def _defines(relpath: str, src: bytes, nodes: list[Node]):
         raw = _text(src, node.child_by_field_name("value"))
         if "/" in raw:
             raw = _COMMENT.sub(" ", raw)
-        expr = _squeeze(raw.replace("\\\n", " ") if "\\" in raw else raw)
+        expr = _squeeze(raw.replace("\\\n", " ") if "\\" in raw else raw).strip()
         line = node.start_point.row + 1
         if not expr:
             continue
