@@ -81,9 +81,11 @@ class Facts:
         return bool(self.functions(name))
 
     def struct(self, name: str) -> records.Struct | None:
-        """The definition of struct/union ``name`` (the fullest one if several)."""
+        """The definition of struct/union ``name``: one from a header first (a
+        struct of a .c file is private to it), then the fullest."""
         found = self.find("structs", name)
-        return max(found, key=lambda s: (len(s.fields), -s.line)) if found else None
+        return max(found, key=lambda s: (s.file.startswith("include/"), len(s.fields),
+                                         -s.line)) if found else None
 
     def alias(self, name: str) -> str | None:
         found = self.find("aliases", name)

@@ -79,6 +79,19 @@ class Named(int):
     def __repr__(self) -> str:
         return f"{self.name} ({int(self)})"
 
+    def _keep(self, value: int):
+        """A mask or flag operation that leaves the value as it was keeps its name
+        (``type & SOCK_TYPE_MASK`` is still SOCK_STREAM)."""
+        return self if value == int(self) else value
+
+    def __and__(self, other):
+        return self._keep(int(self) & other) if isinstance(other, int) else NotImplemented
+
+    def __or__(self, other):
+        return self._keep(int(self) | other) if isinstance(other, int) else NotImplemented
+
+    __rand__, __ror__ = __and__, __or__
+
 
 def K(name: str, value: int) -> Named:  # noqa: N802 - reads as a constant
     """A constant of the analysed tree: its name and evaluated value."""
