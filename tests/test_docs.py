@@ -9,13 +9,14 @@ import shutil
 import time
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from analyzer.docs import BuildReport, build_site, generate_pages, run_mkdocs, write_pages
 from analyzer.docs import diagrams as dg
-from analyzer.docs.facts import MemoryFacts, RunView, Target
+from analyzer.docs.facts import Evidence, MemoryFacts, RunView, StoreFacts, Target
 from analyzer.docs.render import code, esc, fence
 from analyzer.docs.tour import find_line, load_tour, parse_tour
 from analyzer.errors import AnalyzerError
@@ -149,7 +150,7 @@ def fake():
         sources={"net/socket.c": SOCKET_C, "include/thing.h": THING_H},
         resolutions={("make", "pf->create"): [Target(
             "fam_create", "net/socket.c", 18,
-            ())]},
+            (Evidence("fam_ops.create", "net/socket.c", 3, "initializer", "fam_ops"),))]},
         run=_run())
 
 
@@ -230,6 +231,44 @@ def test_calls_resolved_with_model_choice_and_evidence(site):
     which = site.pages["generated/tour/which.md"]
     assert "1 resolved target" in which
     assert "not modelled" in page and "returns a new struct thing" in page
+
+
+def test_evidence_links_the_table(site):
+    page = site.pages["generated/tour/which.md"]
+    link = "[<code>fam&#95;ops&#46;create</code>](../ref/tables/fam_ops.md)"
+    assert f"initializer: {link} <code>net&#47;socket&#46;c&#58;3</code>" in page
+
+
+class _Graph:
+    """Answers shaped like analyzer.api's (Resolution.targets, Call records)."""
+
+    def resolve(self, fid, expr):
+        binding = {"table": "fam_ops@net/socket.c", "field": "create", "kind": "initializer",
+                   "file": "net/socket.c", "line": 3}
+        chain = ({"registrar": "register_ops", "table": "fam_ops@net/socket.c",
+                  "file": "net/socket.c", "line": 30},)
+        return SimpleNamespace(targets=(SimpleNamespace(
+            function="fam_create@net/socket.c", name="fam_create", file="net/socket.c",
+            line=18, binding=binding, chain=chain),))
+
+    def callers(self, fid):
+        return [SimpleNamespace(caller="make", callee=fid, kind="dispatches",
+                                file="net/socket.c", line=13, expr="pf->create")]
+
+    def callees(self, fid):
+        return [SimpleNamespace(caller=fid, callee="alloc_thing", kind="calls",
+                                file="net/socket.c", line=11, expr="")]
+
+
+def test_graph_answers_are_normalised():
+    facts = StoreFacts(store=None, kernel_dir=Path("."), graph=_Graph())
+    fn, call = _records()[0], _records()[3]
+    [t] = facts.resolve(fn, call)
+    assert (t.name, t.line) == ("fam_create", 18)
+    assert [e.text for e in t.evidence] == ["fam_ops.create", "register_ops(fam_ops)"]
+    assert t.evidence[0].table == "fam_ops" and t.evidence[1].line == 30
+    assert [n.name for n in facts.callers(fn)] == ["make"]
+    assert [(n.name, n.kind) for n in facts.callees(fn)] == [("alloc_thing", "calls")]
 
 
 def test_up_to_now_marks_changes(site):

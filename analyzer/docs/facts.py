@@ -30,6 +30,7 @@ class Evidence:
     file: str = ""
     line: int = 0
     kind: str = ""
+    table: str = ""  # the table the evidence is about, if any
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,8 @@ class StoreFacts(Facts):
             found = getattr(self.graph, how)(fn.id)
         except Exception:  # noqa: BLE001 - shown as "no answer from the graph"
             return []
-        return [_neighbour(x) for x in _items(found)]
+        key = "callee" if how == "callees" else "caller"
+        return [_neighbour(x, key) for x in _items(found)]
 
     def registrations(self, table: str) -> list[Registration]:
         if self._regs is None:
@@ -315,6 +317,9 @@ def _name(x: object, *keys: str) -> str:
 
 def _evidence_text(e: object) -> str:
     table, fld = _name(e, "table"), str(_get(e, "field", "") or "")
+    if _get(e, "registrar"):
+        key = _get(e, "key") or _get(e, "value") or ""
+        return f"{_get(e, 'registrar')}({table or ''})" + (f" under {key}" if key else "")
     if _get(e, "kind") == "assignment" and _get(e, "expr"):
         where = _name(e, "function")
         return f"{_get(e, 'expr')} = {_name(e, 'target')}" + (f" in {where}" if where else "")
@@ -333,18 +338,23 @@ def _evidence(ev: object) -> tuple[Evidence, ...]:
             out.append(Evidence(e))
             continue
         out.append(Evidence(_evidence_text(e), str(_get(e, "file", "") or ""),
-                            int(_get(e, "line", 0) or 0), str(_get(e, "kind", "") or "")))
+                            int(_get(e, "line", 0) or 0), str(_get(e, "kind", "") or ""),
+                            _name(e, "table")))
     return tuple(out)
 
 
 def _target(t: object) -> Target:
     name = _name(t, "name", "target", "function", "callee", "id")
+    ev = _get(t, "evidence")
+    if ev is None:
+        binding = _get(t, "binding") or _get(t, "via")
+        ev = ([binding] if binding else []) + list(_get(t, "chain", ()) or ())
     return Target(name, str(_get(t, "file", "") or ""), int(_get(t, "line", 0) or 0),
-                  _evidence(_get(t, "evidence")))
+                  _evidence(ev))
 
 
-def _neighbour(x: object) -> Neighbour:
-    name = _name(x, "name", "function", "callee", "caller", "target", "id")
+def _neighbour(x: object, key: str = "") -> Neighbour:
+    name = _name(x, *([key] if key else []), "name", "function", "target", "id")
     return Neighbour(name, str(_get(x, "kind", "calls") or "calls"),
                      str(_get(x, "file", "") or ""), int(_get(x, "line", 0) or 0),
                      str(_get(x, "expr", "") or ""))

@@ -354,9 +354,7 @@ def _callee_link(site: Site, here: str, name: str) -> str:
 
 def _evidence(site: Site, here: str, e) -> str:
     where = f" {code(f'{e.file}:{e.line}')}" if e.file else ""
-    text = e.text
-    table_name = text.split(".")[0].split("[")[0]
-    shown = site.ref(here, "tables", table_name, code(text)) if table_name else code(text)
+    shown = site.ref(here, "tables", e.table, code(e.text)) if e.table else code(e.text)
     return f"{esc(e.kind) + ': ' if e.kind else ''}{shown}{where}"
 
 
