@@ -136,7 +136,7 @@ def _tour_page(site: Site, page: Page) -> dict[str, str]:
         parts.append(_dispatch(site, path, *page.call))
     if page.kind == "hierarchy":
         parts.append(_hierarchy(site, path, page))
-    for show in page.show:
+    for show in page.show if page.kind != "hierarchy" else ():
         parts.append(_excerpt(site, path, page, show))
     if page.kind == "chain":
         parts.append(_chain(site, path))
@@ -529,7 +529,8 @@ def _layer(site: Site, here: str, st: Struct, innermost: bool, notes) -> str:
     body = table(["강의", "English"], rows) if rows else ""
     flds = table(["field", "type", "line"], [(code(f.name), _type(site, here, f.type),
                                              str(f.line)) for f in added])
-    return head + body + f'\n??? info "The {len(added)} fields it adds"\n\n' + _indent(flds)
+    what = "fields it has" if innermost else "fields it adds"
+    return head + body + f'\n??? info "The {len(added)} {what}"\n\n' + _indent(flds)
 
 
 def _chain(site: Site, here: str) -> str:

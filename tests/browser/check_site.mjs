@@ -52,7 +52,11 @@ async function visit(page, item) {
     scripts: document.querySelectorAll("article script").length,
     highlighted: document.querySelectorAll("article .hll").length,
   }));
-  if (item.shot) await page.screenshot({ path: item.shot, fullPage: false });
+  if (item.shot) {
+    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    await page.screenshot({ path: item.shot, fullPage: true,
+                            clip: { x: 0, y: 0, width: 1280, height: Math.min(height, 2000) } });
+  }
   return { path: item.path, status: resp ? resp.status() : 0, errors, ...data };
 }
 
