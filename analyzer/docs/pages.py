@@ -139,7 +139,7 @@ def _tour_page(site: Site, page: Page) -> dict[str, str]:
     for show in page.show if page.kind != "hierarchy" else ():
         parts.append(_excerpt(site, path, page, show))
     if page.kind == "chain":
-        parts.append(_chain(site, path))
+        parts.append(_chain(site, path, next((s.name for s in page.show), "")))
     if page.state_function:
         parts.append(_up_to_now(site, path, page.state_function))
     if page is site.tour.pages[-1]:
@@ -533,10 +533,33 @@ def _layer(site: Site, here: str, st: Struct, innermost: bool, notes) -> str:
     return head + body + f'\n??? info "The {len(added)} {what}"\n\n' + _indent(flds)
 
 
-def _chain(site: Site, here: str) -> str:
+def _static_tree(site: Site, here: str, root: str) -> list[dg.TreeNode]:
+    """The calls between the tour's functions, from the call graph (no model)."""
+    wanted = {s.name for p in site.tour.pages for s in p.show if s.kind == "function"}
+    nodes: list[dg.TreeNode] = []
+    seen: set[str] = set()
+
+    def visit(name: str, depth: int) -> None:
+        seen.add(name)
+        nodes.append(dg.TreeNode(depth, name + "()", "", site.href(here, "functions", name)))
+        fn = site.facts.function(name)
+        for n in site.facts.callees(fn) if fn and depth < 12 else ():
+            if n.name in wanted and n.name not in seen:
+                visit(n.name, depth + 1)
+
+    visit(root, 0)
+    return nodes
+
+
+def _chain(site: Site, here: str, root: str) -> str:
     run = site.facts.run
     if run is None or not run.steps:
-        return _no_run(site)
+        nodes = _static_tree(site, here, root)
+        svg = dg.call_tree(nodes, "the socket() call chain, from the call graph")
+        return (admonition("note", "The model did not run", esc(run.error if run else
+                           "the executable model is not available") + "; the chain below "
+                           "comes from the call graph alone.") +
+                f'\n<div class="diagram-box" markdown="0">\n{svg}\n</div>\n')
     nodes = [dg.TreeNode(s.depth, s.function + "()", "stub" if s.event == "stub" else "",
                          site.href(here, "functions", s.function))
              for s in run.steps if s.event == "call"]

@@ -273,7 +273,44 @@ def _intro(ctx: _Ctx, p: SkbPage) -> str:
     lines.append("\nScenarios the model runs:\n")
     for name, ops in ctx.tour.scenarios.items():
         lines.append(f"- **{esc(name)}**: {_ops_list(ops)}")
-    return "\n".join(lines) + "\n" + _offsets_note(ctx)
+    return "\n".join(lines) + "\n" + _offsets_note(ctx) + _layout_table(ctx, p) \
+        + _not_translated()
+
+
+def _layout_table(ctx: _Ctx, p: SkbPage) -> str:
+    """The scenario's buffers after each operation, as numbers."""
+    run = ctx.runs.get(p.scenario) if p.scenario else None
+    if run is None or isinstance(run, str):
+        return ""
+    rows = []
+    for op in run.ops:
+        for b in op.buffers:
+            rows.append((str(op.n), code(op.text), code(b.label), *(str(v) for v in (
+                b.head, b.data, b.tail, b.end, b.len, b.data_len, b.headroom, b.tailroom)),
+                "freed" if b.freed else esc(b.queue)))
+    head = ["#", "operation", "buffer", "head", "data", "tail", "end", "len", "data_len",
+            "headroom", "tailroom", ""]
+    return (f"\n## The {esc(p.scenario)} scenario, operation by operation\n\n"
+            "Offsets from head into the data area, after each operation, as the model "
+            "computed them.\n\n" + table(head, rows))
+
+
+def _not_translated() -> str:
+    """What the buffer model takes from its data table instead of the C source."""
+    from analyzer.model.skb import skb_table
+
+    t = skb_table()
+    rows = [(code(n), "primitive", esc(e.get("why", "")))
+            for n, e in t["primitives"].items() if e.get("impl") != "macro"]
+    rows += [(code(n), "stub", esc(e.get("why", ""))) for n, e in t["offpath"].items()]
+    macros = [code(n) for n, e in t["primitives"].items() if e.get("impl") == "macro"]
+    return ("\n## What the model does not translate\n\nEverything else runs from the C "
+            "source. Function-like macros are translated from their "
+            "<code>#define</code>: " + ", ".join(macros) + ". The x86-64 values from outside "
+            "the analysed subset (cache line, page size, base-type sizes) and the kmalloc "
+            "classes are data (<code>analyzer&#47;kernel&#47;skb&#46;toml</code>); "
+            "<code>sizeof</code> is computed from the struct definitions.\n\n"
+            + table(["name", "as", "why"], rows))
 
 
 def _offsets_note(ctx: _Ctx) -> str:
