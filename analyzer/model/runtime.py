@@ -39,7 +39,7 @@ __all__ = [
     "ref", "iref", "cell", "static", "gref", "bump", "first", "slot", "set_slot",
     "cdiv", "cmod", "once",
     "case_index", "iterate",
-    "current_machine", "new_local", "truth", "compound",
+    "current_machine", "new_local", "truth", "compound", "cast_int",
 ]
 
 _MACHINE: contextvars.ContextVar[Machine] = contextvars.ContextVar("model_machine")
@@ -167,6 +167,30 @@ Sym.__invert__ = lambda self: Sym(f"~{self.name}")
 Sym.__index__ = None  # an unknown is never used as an index silently
 
 
+@dataclass(frozen=True)
+class TailOffset:
+    """The byte offset of a member of type ``tail`` that ends a ``whole``
+    (``obj_size - sizeof(struct ipv6_pinfo)``); adding it to a pointer to the
+    whole gives that member."""
+
+    whole: str
+    tail: str
+
+    def __repr__(self) -> str:
+        return f"(sizeof({self.whole}) - sizeof({self.tail}))"
+
+    def locate(self, obj: Obj):
+        root = obj
+        while isinstance(root._parent, tuple) and isinstance(root._parent[0], Obj):
+            root = root._parent[0]
+        fields = root._layout.fields
+        want = re.sub(r"^(?:struct|union)\s+", "", self.tail)
+        if fields and fields[-1].kind == "struct" and fields[-1].target == want \
+                and root._layout.name == re.sub(r"^(?:struct|union)\s+", "", self.whole):
+            return getattr(root, fields[-1].name)
+        raise ModelError(f"{obj!r} + {self!r}: the object does not end with a {self.tail}")
+
+
 def unknown(name: str) -> Sym:
     """An identifier the analysis gives no value for."""
     return Sym(name)
@@ -184,7 +208,14 @@ class SizeOf:
     def _op(self, other, op: str = "?") -> Sym:
         return Sym(f"({self!r} {op} {display(other)})")
 
-    __add__ = __radd__ = __mul__ = __rmul__ = __sub__ = __rsub__ = _op
+    def __sub__(self, other):
+        """``sizeof(outer) - sizeof(T)``: the offset of a T that ends the object."""
+        if isinstance(other, SizeOf):
+            return TailOffset(self.ctype, other.ctype)
+        return self._op(other, "-")
+
+    __add__ = __radd__ = __mul__ = __rmul__ = __rsub__ = _op
+    __lt__ = __le__ = __gt__ = __ge__ = __floordiv__ = __rfloordiv__ = _op
 
     def __bool__(self) -> bool:
         return True
@@ -312,6 +343,8 @@ class Obj:
         return (p[0], p[1]) if p is not None and isinstance(p[0], CArray) else None
 
     def __add__(self, n: int):
+        if isinstance(n, TailOffset):
+            return n.locate(self)
         pos = self._pos()
         if pos is None:
             raise ModelError(f"pointer arithmetic on {self._label}, not an array element")
@@ -389,6 +422,8 @@ class CArray:
         return f"&{self._label}[0]"
 
     def __len__(self) -> int:
+        if self.count < 0:
+            raise ModelError(f"the size of {self._label} is unknown to the analysis")
         return self.count
 
     def __bool__(self) -> bool:
@@ -398,6 +433,8 @@ class CArray:
         if isinstance(i, Sym):
             raise ModelError(f"index of {self._label} is unknown ({i!r})")
         i = int(i)
+        if self.count < 0 and i >= 0:  # a size the analysis could not evaluate
+            return i
         if not 0 <= i < self.count:
             raise ModelError(f"index {i} out of {self._label}[{self.count}]")
         return i
@@ -1058,6 +1095,18 @@ def kmalloc(size, flags=0, *rest):
     return _alloc(size, "kmalloc")
 
 
+def kcalloc(n, size, flags=0):
+    """``kcalloc(n, sizeof(T))``: an array of ``n`` zeroed objects of T."""
+    m = current_machine()
+    if isinstance(size, SizeOf) and not isinstance(n, Sym):
+        name = _struct_name(size.ctype)
+        arr = CArray(m, m.label(name + "[]"), FieldSpec("", size.ctype, "struct", name),
+                     int(n))
+        m.created(arr)
+        return arr
+    return _alloc(size, "kcalloc")
+
+
 def kmem_cache_create(name, size, *rest):
     """A cache object of the opaque type kmem_cache that remembers the object size."""
     m = current_machine()
@@ -1126,6 +1175,10 @@ def hlist_add_head(n, h):
     n.pprev = FieldRef(h, "first")
 
 
+def init_hlist_head(h):
+    h.first = None
+
+
 def init_hlist_node(n):
     n.next = None
     n.pprev = None
@@ -1136,29 +1189,67 @@ def init_waitqueue_head(q):
     init_list_head(q.task_list)
 
 
-def atomic_set(a, value):
+def _counter(a) -> Ref:
+    """The ``counter`` of an atomic_t (or the slot itself if it is a plain ref)."""
+    return a if isinstance(a, Ref) else FieldRef(a, "counter")
+
+
+def atomic_init(value):
+    """``ATOMIC_INIT(i)``: an atomic_t holding ``i``."""
+    a = current_machine().new("atomic_t")
     a.counter = value
+    return a
+
+
+def atomic_set(a, value):
+    _counter(a).store(value)
 
 
 def atomic_read(a):
-    return a.counter
+    return _counter(a).load()
 
 
 def atomic_add(i, a):
-    a.counter = a.counter + i
+    c = _counter(a)
+    c.store(c.load() + i)
 
 
 def atomic_inc(a):
-    a.counter = a.counter + 1
+    atomic_add(1, a)
 
 
 def atomic_dec(a):
-    a.counter = a.counter - 1
+    atomic_add(-1, a)
+
+
+def atomic_dec_and_test(a) -> int:
+    atomic_add(-1, a)
+    return int(atomic_read(a) == 0)
 
 
 def atomic_inc_return(a):
-    a.counter = a.counter + 1
-    return a.counter
+    atomic_add(1, a)
+    return atomic_read(a)
+
+
+_ADDRESSES: dict[int, int] = {}
+
+
+def address_of(obj) -> int:
+    """A pointer cast to an integer: the model's allocator gives each object a
+    fixed fake address in allocation order (only hashing uses it)."""
+    key = id(obj)
+    if key not in _ADDRESSES:
+        _ADDRESSES[key] = 0xffff880000000000 + 0x1000 * (len(_ADDRESSES) + 1)
+    return _ADDRESSES[key]
+
+
+def cast_int(value):
+    """``(unsigned long)p``: an integer; a pointer becomes its fake address."""
+    if isinstance(value, (Obj, CArray)):
+        current_machine().note(f"{value!r} cast to an integer: a fake address")
+        return address_of(value)
+    return value
 
 
 def set_bit(nr, ref_):
@@ -1240,8 +1331,10 @@ PRIMITIVES: dict[str, Callable] = {
     "assign_ref": assign_ref, "init_list_head": init_list_head, "list_add": list_add,
     "list_add_tail": list_add_tail, "list_empty": list_empty,
     "hlist_add_head": hlist_add_head, "init_waitqueue_head": init_waitqueue_head,
-    "init_hlist_node": init_hlist_node,
-    "atomic_set": atomic_set, "atomic_read": atomic_read, "atomic_add": atomic_add,
+    "init_hlist_node": init_hlist_node, "init_hlist_head": init_hlist_head,
+    "kcalloc": kcalloc,
+    "atomic_set": atomic_set, "atomic_init": atomic_init, "atomic_read": atomic_read,
+    "atomic_add": atomic_add, "atomic_dec_and_test": atomic_dec_and_test,
     "atomic_inc": atomic_inc, "atomic_dec": atomic_dec,
     "atomic_inc_return": atomic_inc_return, "set_bit": set_bit, "clear_bit": clear_bit,
     "test_bit": test_bit, "is_err": is_err, "ptr_err": ptr_err, "err_ptr": err_ptr,

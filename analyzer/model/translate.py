@@ -180,6 +180,14 @@ def _declarator_info(decl: Node) -> tuple[str, str, list[Node]]:
     return (_text(decl) if decl is not None else ""), suffix, dims
 
 
+def _is_prototype(decl: Node) -> bool:
+    """``int f(void);`` inside a body (not ``int (*f)(void)``, a pointer)."""
+    while decl is not None and decl.type in ("init_declarator", "attributed_declarator"):
+        decl = decl.child_by_field_name("declarator")
+    return decl is not None and decl.type == "function_declarator" \
+        and decl.child_by_field_name("declarator").type == "identifier"
+
+
 def _type_text(node: Node) -> str:
     """The base type of a declaration (``struct socket``, ``int``)."""
     parts = []
@@ -274,7 +282,7 @@ class _Translator:
         base = _type_text(n)
         for d in n.children_by_field_name("declarator"):
             name, suffix, _ = _declarator_info(d)
-            if name and "()" not in suffix:
+            if name and not _is_prototype(d):
                 self.locals[name] = _Local(name, pyname(name), f"{base} {suffix}".strip(),
                                            static=_is_static(n))
 
@@ -315,7 +323,7 @@ class _Translator:
     def blocks(self, body: Node) -> None:
         """A body with labels: blocks run from a dispatch loop."""
         blocks: list[tuple[str, list[Node]]] = [("_start", [])]
-        for item in body.named_children:
+        for item in self.flatten(body.named_children):
             while item.type == "labeled_statement":
                 blocks.append((_text(item.child_by_field_name("label")), []))
                 inner = [c for c in item.named_children
@@ -382,7 +390,7 @@ class _Translator:
     def s_declaration(self, n: Node, ind: int) -> None:
         for d in n.children_by_field_name("declarator"):
             name, suffix, dims = _declarator_info(d)
-            if not name or "()" in suffix:
+            if not name or _is_prototype(d):
                 continue
             loc = self.locals[name]
             value = d.child_by_field_name("value") if d.type == "init_declarator" else None
@@ -569,6 +577,34 @@ class _Translator:
     def s_preproc_if(self, n: Node, ind: int) -> None:
         cond = _text(n.child_by_field_name("condition"))
         self.preproc_branch(n, self.names.enabled(cond), ind)
+
+    def flatten(self, items) -> list[Node]:
+        """Statements with the kept branches of #if/#ifdef spliced in (labels
+        inside them become labels of the body)."""
+        out: list[Node] = []
+        for item in items:
+            if item.type in ("preproc_ifdef", "preproc_if"):
+                out.extend(self.flatten(self.kept(item)))
+            else:
+                out.append(item)
+        return out
+
+    def kept(self, n: Node) -> list[Node]:
+        if n.type == "preproc_ifdef":
+            name = _text(n.child_by_field_name("name"))
+            negate = _text(n.children[0]).strip() == "#ifndef"
+            taken = self.names.enabled(f"defined({name})") != negate
+        else:
+            taken = self.names.enabled(_text(n.child_by_field_name("condition")))
+        alt = n.child_by_field_name("alternative")
+        skip = {n.child_by_field_name("name"), n.child_by_field_name("condition"), alt}
+        if taken:
+            return [c for c in n.named_children if c not in skip]
+        if alt is None:
+            return []
+        if alt.type == "preproc_else":
+            return list(alt.named_children)
+        return self.kept(alt)
 
     def preproc_branch(self, n: Node, taken: bool, ind: int) -> None:
         alt = n.child_by_field_name("alternative")
@@ -824,7 +860,7 @@ class _Translator:
                    f"{self.expr(arg.child_by_field_name('index'))})"
         if arg.type == "pointer_expression" and arg.children[0].type == "*":
             return self.expr(arg.child_by_field_name("argument"))
-        if arg.type == "call_expression":
+        if arg.type in ("call_expression", "compound_literal_expression"):
             return self.expr(arg)
         raise self.fail(arg, "an address-of")
 
@@ -835,6 +871,8 @@ class _Translator:
         m = re.match(r"(?:const )?(?:struct|union) (\w+) ?\*$", text)
         if m:
             return f"rt.cast({value}, {m.group(1)!r})"
+        if "*" not in text and text not in ("void", "bool", "_Bool"):
+            return f"rt.cast_int({value})"
         return value
 
     def e_compound_literal_expression(self, n: Node) -> str:
@@ -852,6 +890,11 @@ class _Translator:
             member = field_name(_text(des[0].named_children[0]))
             pairs.append(f"({member!r}, {self.expr(item.child_by_field_name('value'))})")
         return f"rt.compound({tname!r}, [{', '.join(pairs)}])"
+
+    def e_offsetof_expression(self, n: Node) -> str:
+        """``offsetof(T, m)``: a byte offset, which the model does not compute."""
+        text = re.sub(r"\s+", " ", _text(n))
+        return f"rt.unknown({text!r})"
 
     def e_sizeof_expression(self, n: Node) -> str:
         tdesc = n.child_by_field_name("type")
