@@ -22,6 +22,7 @@ naming the function and line.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import tomllib
 from collections.abc import Sequence
@@ -257,6 +258,9 @@ class _Prims:
         return end.buf.placed[key]
 
     def memset(self, name, p, value, n):
+        if isinstance(n, rt.Sym):
+            m = re.fullmatch(r"offsetof\((?:struct|union)\s+(\w+)\s*,\s*(\w+)\)", n.name)
+            n = OffsetOf(m.group(1), m.group(2)) if m else n
         if isinstance(p, rt.Obj) and isinstance(n, OffsetOf):
             for f in p._layout.fields:
                 if f.name == n.member:
@@ -369,32 +373,19 @@ class SkbGenerator(Generator):
         return value
 
     def file(self, rel: str) -> ParsedFile:
-        """As :meth:`Generator.file`, with ``(typeof(x))`` casts blanked (same length)
-        before parsing: tree-sitter-c does not parse them; the value is kept uncast."""
+        """As :meth:`Generator.file`, with ``(typeof(x))`` casts blanked (same length,
+        so lines stay true) before parsing: tree-sitter-c does not parse them; the
+        value is kept uncast."""
         if rel not in self.files:
-            path = self.facts.kernel_dir / rel
-            try:
-                src = path.read_bytes()
-            except OSError as e:
-                raise AnalyzerError(f"cannot read {path}: {e.strerror}") from None
-            src = _TYPEOF_CAST.sub(lambda m: b" " * len(m.group(0)), src)
-            parsed = parse(src)
-            functions, decls = _index(parsed)
-            self.files[rel] = ParsedFile(rel, parsed, functions, decls)
+            pf = super().file(rel)
+            src = pf.parsed.source
+            blanked = _TYPEOF_CAST.sub(lambda m: b" " * len(m.group(0)), src)
+            if blanked != src:
+                parsed = parse(blanked)
+                functions, decls = _index(parsed)
+                self.files[rel] = dataclasses.replace(pf, parsed=parsed, functions=functions,
+                                                      declarations=decls)
         return self.files[rel]
-
-    def function(self, name: str, origin: str) -> tuple[Translation, object] | None:
-        """As :meth:`Generator.function`, with :class:`_SkbTranslator`."""
-        found = self.definition(name, origin)
-        if found is None:
-            return None
-        file, node = found
-        key = (name, file)
-        if key not in self.functions:
-            tr = _SkbTranslator(node, file, self.file(file).parsed.rewrites,
-                                self.names(file)).run()
-            self.functions[key] = (tr, self._compile(tr, f"<model:{file}:{name}>"))
-        return self.functions[key]
 
     def macro(self, name: str, file: str) -> tuple[Translation, object]:
         """A function-like ``#define`` translated as a function of its parameters."""
@@ -607,11 +598,6 @@ class _Driver:
         spec = self.data.get("scenarios", {}).get("socket")
         if spec is None:
             raise AnalyzerError("primitives.toml has no [scenarios.socket]")
-        self.m.phase = "boot"
-        for fn in self.data.get("boot", {}).get("entries", []):
-            self.m.invoke(fn, ())
-        self.boot_count = len(self.m.steps)
-        self.m.phase = "run"
         value = self.m.invoke(spec["entry"], tuple(parse_args(self.facts, op.args)))
         self.sock = self.find_sock()
         return spec["entry"], value
@@ -695,8 +681,10 @@ class _Driver:
         out = list(self.queues.items())
         for part in _chain(self.sock) if self.sock is not None else []:
             for f in part._layout.fields:
-                if f.kind == "struct" and f.target == "sk_buff_head":
-                    out.append((f"{self.sock._label}.{f.name}", getattr(part, f.name)))
+                q = getattr(part, f.name) if f.kind == "struct" and \
+                    f.target == "sk_buff_head" else None
+                if q is not None and _get(q, "next") is not None:  # initialised
+                    out.append((f"{self.sock._label}.{f.name}", q))
         return out
 
     def queue_contents(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -743,7 +731,10 @@ def _chain(obj: rt.Obj) -> list[rt.Obj]:
     """``obj`` and its first members, outermost first (tcp_sock, ..., sock)."""
     out = [obj]
     while out[-1]._layout.fields and out[-1]._layout.fields[0].kind == "struct":
-        out.append(out[-1]._slot(out[-1]._layout.fields[0].name))
+        inner = out[-1]._slot(out[-1]._layout.fields[0].name)
+        if not isinstance(inner, rt.Obj) or inner in out:
+            break
+        out.append(inner)
     return out
 
 
