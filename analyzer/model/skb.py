@@ -274,9 +274,6 @@ class _Prims:
                                       "not modelled")
         return p
 
-    def offsetof(self, name, type_name, member):
-        return OffsetOf(type_name, member)
-
     def skb_panic(self, name, skb, sz, addr=None):
         m = rt.current_machine()
         where = m.caller_location() or ("?", 0)
@@ -403,34 +400,9 @@ class SkbGenerator(Generator):
             parsed = parse(text.encode())
             fnode = next(c for c in parsed.root.named_children
                          if c.type == "function_definition")
-            tr = _SkbTranslator(fnode, file, (), self.names(file)).run()
+            tr = _Translator(fnode, file, (), self.names(file)).run()
             self.functions[key] = (tr, self._compile(tr, f"<model:{file}:{name}>"))
         return self.functions[key]
-
-
-class _SkbTranslator(_Translator):
-    """The translator, plus ``offsetof(struct T, member)`` (a primitive call)."""
-
-    def s_expression_statement(self, n, ind: int) -> None:
-        """``x = container_of(p, struct T, m);``: the parse error is inside the
-        macro's arguments, which the call translation re-parses."""
-        e = n.named_children[0] if n.named_children else None
-        if n.has_error and e is not None and e.type == "assignment_expression":
-            right = e.child_by_field_name("right")
-            if right is not None and right.type == "call_expression" and \
-                    not e.child_by_field_name("left").has_error:
-                self.expression_statement(e, ind)
-                return
-        super().s_expression_statement(n, ind)
-
-    def e_offsetof_expression(self, n) -> str:
-        tdesc = n.child_by_field_name("type")
-        member = n.child_by_field_name("member")
-        m = re.fullmatch(r"(?:struct|union)\s+(\w+)", tdesc.text.decode().strip()) \
-            if tdesc is not None else None
-        if m is None or member is None or not IDENT.match(member.text.decode()):
-            raise self.fail(n, "an offsetof")
-        return f"F.offsetof({m.group(1)!r}, {member.text.decode()!r})"
 
 
 def _define(root, name: str):
