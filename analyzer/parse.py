@@ -100,6 +100,7 @@ class _Patterns:
     iterator_name: re.Pattern
     type_args: dict[bytes, int]
     type_arg_rx: list[re.Pattern]
+    do_while: list[re.Pattern]
 
 
 _DIRECTIVE = re.compile(rb"#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b")
@@ -120,7 +121,8 @@ def _patterns() -> _Patterns:
         iterator_name=re.compile(it["pattern"].encode()),
         type_args={k.encode(): v for k, v in type_args.items()},
         type_arg_rx=[re.compile(re.escape(k.encode()) + rb"((?:[ \t]+\w+)+)[ \t]*[,)]")
-                     for k in table.get("type_arg_search", {}).get("keywords", [])])
+                     for k in table.get("type_arg_search", {}).get("keywords", [])],
+        do_while=_word_regexes(table.get("do_while", {}).get("names", []), rb"\s*\("))
 
 
 def _line_start(src: bytes, pos: int) -> bool:
@@ -154,6 +156,7 @@ def preprocess(src: bytes) -> tuple[bytes, tuple[Rewrite, ...]]:
     for m in _iterator_heads(src, pats):
         _rewrite_iterator(src, m, put, rewrites)
     _rewrite_type_args(src, pats, put, rewrites)
+    _rewrite_do_while(src, pats, put, rewrites)
     _blank_inline_conditionals(src, put)
     rewrites.sort(key=lambda r: r.start)
     return bytes(out), tuple(rewrites)
@@ -208,6 +211,19 @@ def _rewrite_type_args(src: bytes, pats: _Patterns, put, rewrites) -> None:
             rewrites.append(Rewrite("typearg", found[0].decode(), m.start(),
                                     m.start() + len(core), _line_of(src, m.start()),
                                     (core.decode(errors="replace"),)))
+
+
+def _rewrite_do_while(src: bytes, pats: _Patterns, put, rewrites) -> None:
+    """``} while_each_thread(g, t);`` closes a ``do`` loop: the name becomes
+    ``while`` and the arguments its (comma) condition."""
+    for rx in pats.do_while:
+        for m in rx.finditer(src):
+            if not _word_start(src, m.start()):
+                continue
+            name = re.match(rb"\w+", src[m.start():m.end()]).group(0)
+            put(m.start(), m.start() + len(name), b"while".ljust(len(name)))
+            rewrites.append(Rewrite("dowhile", name.decode(), m.start(),
+                                    m.start() + len(name), _line_of(src, m.start())))
 
 
 def _enclosing_call(src: bytes, pos: int) -> tuple[bytes, int] | None:
@@ -371,10 +387,20 @@ def _rewrite_definer(src: bytes, m: re.Match, spec: dict, put, rewrites) -> None
                             tuple(a.decode(errors="replace") for a in args)))
 
 
+def _declares(src: bytes, pos: int) -> bool:
+    """Is the name at ``pos`` declared there (``void neigh_for_each(...)``:
+    a type or ``*`` before it) rather than used as a statement?"""
+    text = src[max(0, pos - 200):pos].rstrip()
+    if not text or text[-1] not in _WORD and text[-1] != 42:  # 42 = "*"
+        return False
+    word = re.search(rb"\w+$", text)
+    return word is None or word.group(0) not in (b"else", b"do")
+
+
 def _rewrite_iterator(src: bytes, m: _Head, put, rewrites) -> None:
     open_at = m.end - 1
     end = _close_paren(src, open_at)
-    if end < 0 or _in_define(src, m.start):
+    if end < 0 or _in_define(src, m.start) or _declares(src, m.start):
         return
     rest = src[end:end + 200].lstrip()
     if not rest or rest[:1] in b";),=&|?:+-*/<>!.[]\\" or rest.startswith(b"#"):

@@ -104,3 +104,14 @@ def test_captures_in_source_order():
     names = [n.child_by_field_name("declarator").child_by_field_name("declarator").text
              for n in parse.captures("facts", parsed.root)["function"]]
     assert names == [b"a", b"b", b"c"]
+
+
+def test_do_while_macro_closes_the_loop():
+    parsed = clean("void f(void) { do { g(t); } while_each_thread(task, t); }")
+    assert [r.kind for r in parsed.rewrites] == ["dowhile"]
+
+
+def test_function_named_like_an_iterator_is_not_a_loop():
+    parsed = clean("void neigh_for_each(struct neigh_table *tbl, int x)\n{\n\tg();\n}\n"
+                   "static int\nrds_for_each_conn_info(int a)\n{ return 0; }\n")
+    assert parsed.rewrites == ()
