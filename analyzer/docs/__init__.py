@@ -73,9 +73,10 @@ def _run_model(cfg: Config, tour: Tour, notices: list[str]) -> RunView | None:
     kwargs = {"cfg": cfg} if "cfg" in inspect.signature(run).parameters else {}
     try:
         return RunView.of(run(*tour.scenario, **kwargs))
-    except AnalyzerError as e:
-        notices.append(f"the model did not run: {e}")
-        return RunView([], lambda n: {}, error=f"the model did not run: {e}")
+    except Exception as e:  # noqa: BLE001 - the pages say why there is no object table
+        why = str(e) if isinstance(e, AnalyzerError) else f"{type(e).__name__}: {e}"
+        notices.append(f"the model did not run: {why}")
+        return RunView([], lambda n: {}, error=f"the model did not run: {why}")
 
 
 def open_facts(cfg: Config, tour: Tour) -> Facts:

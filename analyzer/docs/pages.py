@@ -310,7 +310,7 @@ def _callee(site: Site, here: str, name: str) -> str:
     rec = site.facts.function(name)
     if rec:
         return f"{code(name)} {code(f'{rec.file}:{rec.line}')}"
-    return f"{code(name)} (not defined in the analysed files: a macro or elsewhere)"
+    return f"{code(name)} (a macro, or not in the analysed files)"
 
 
 def _ran(step: Step | None) -> str:
@@ -430,9 +430,32 @@ def _up_to_now(site: Site, here: str, fname: str) -> str:
     before = run.snapshot(call.n - 1) if call.n > 0 else {}
     out = [f"## Up to now\n\nThe objects after {code(fname)} returns (step {ret.n} of "
            f"{run.last()} in the model's trace); ✎ marks what this step changed.\n"]
-    for label, obj in _scenario_objects(site, ret.n, ever).items():
-        out.append(_object_table(site, here, label, obj, here_changes, ever, label in before))
+    objs = _scenario_objects(site, ret.n, ever)
+    first = {}
+    for label in objs:
+        first.setdefault(_root(label), len(first))
+    main, nested = [], []
+    featured = _featured_structs(site)
+    for label in sorted(objs, key=lambda lab: (first[_root(lab)], lab)):
+        fields = objs[label].get("fields", [])
+        if all(str(v) in ("{...}", "[...]") for _, v in fields):
+            continue  # a container: its members are shown as objects of their own
+        text = _object_table(site, here, label, objs[label], here_changes, ever,
+                             label in before)
+        depth = len(re.findall(r"[.\[]", label))
+        typ = base_struct(str(objs[label].get("type", "")))
+        (main if depth <= 1 or typ in featured else nested).append(text)
+    out += main
+    if nested:
+        out.append(f'??? note "{len(nested)} nested members written so far"\n\n'
+                   + _indent("\n".join(t.replace("#### ", "##### ", 1) for t in nested)))
     return "\n".join(out)
+
+
+def _featured_structs(site: Site) -> set[str]:
+    """The structs the tour shows, with every struct they embed."""
+    names = {s.name for p in site.tour.pages for s in p.show if s.kind == "struct"}
+    return {e.name for n in names for e in _embedding(site.facts, n)}
 
 
 def _scenario_objects(site: Site, n: int, ever: dict) -> dict[str, dict]:
@@ -458,30 +481,37 @@ def _object_table(site: Site, here: str, label: str, obj: dict, changed: dict, e
     badge = "" if existed else " — *new in this step*"
     head = f"#### {code(label)} {_type(site, here, str(obj.get('type', '')))}{badge}\n"
     hidden = len(fields) - len(shown)
+    if not rows:
+        return head + f"\n{len(fields)} fields, none written so far.\n"
     tail = f"\n{hidden} more fields, not written so far.\n" if hidden else ""
-    return head + "\n" + (table(["field", "value", ""], rows) if rows else "") + tail
+    return head + "\n" + table(["field", "value", ""], rows) + tail
 
 
-def _points_to(display: str, labels: list[str]) -> str:
-    core = re.split(r"\.|->|\[", display.lstrip("&*( "), maxsplit=1)[0].strip()
-    return core if core in labels else ""
+def _root(label: str) -> str:
+    """The top-level object of a label: ``socket_alloc#1.socket`` -> ``socket_alloc#1``."""
+    return re.split(r"[.\[]", label.lstrip("&*( "), maxsplit=1)[0].strip()
 
 
 def _object_graph(site: Site, here: str, n: int) -> str:
-    snap = _scenario_objects(site, n, _changes(site.facts.run.steps, 0, n))
-    labels = list(snap)
-    edges = [(lab, str(f), _points_to(str(v), labels)) for lab, obj in snap.items()
-             for f, v in obj.get("fields", [])]
-    edges = [e for e in edges if e[2] and e[2] != e[0]]
+    """Top-level objects of the scenario and the pointers between them."""
+    run = site.facts.run
+    snap = _scenario_objects(site, n, _changes(run.steps, 0, n))
+    full = run.snapshot(n)
+    roots = list(dict.fromkeys(_root(lab) for lab in snap))
+    edges, rows = [], {r: [] for r in roots}
+    for lab, obj in snap.items():
+        sub = lab[len(_root(lab)):].lstrip(".")
+        for f, v in obj.get("fields", []):
+            dst = _root(str(v)) if str(v).startswith("&") else ""
+            if dst in rows and dst != _root(lab):
+                name = f"{sub}.{f}" if sub else str(f)
+                edges.append((_root(lab), name, dst))
+                rows[_root(lab)].append((name, str(v)))
     used = {e[0] for e in edges} | {e[2] for e in edges}
     nodes = []
-    for lab in labels:
-        if lab not in used:
-            continue
-        flds = tuple((f, str(v)) for f, v in snap[lab].get("fields", [])
-                     if any(e[0] == lab and e[1] == str(f) for e in edges))
-        typ = str(snap[lab].get("type", ""))
-        nodes.append(dg.ObjNode(lab, f"{typ} {lab}".strip(), flds,
+    for r in (r for r in roots if r in used):
+        typ = str(full.get(r, snap.get(r, {})).get("type", ""))
+        nodes.append(dg.ObjNode(r, f"{typ} {r}".strip(), tuple(rows[r]),
                                 site.href(here, "structs", base_struct(typ))))
     if not nodes:
         return ""
