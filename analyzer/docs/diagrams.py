@@ -144,43 +144,29 @@ class ObjNode:
 
 def object_graph(nodes: Sequence[ObjNode], edges: Sequence[tuple[str, str, str]],
                  title: str) -> str:
-    """Objects side by side, with an arrow from each pointer field to its object.
+    """Objects stacked top to bottom; an arrow from each pointer field to its object.
 
-    ``edges`` are ``(node id, field name, target node id)``.  Arrows to an
-    object on the right leave the field's row to the right; arrows back to the
-    left run below the boxes.
+    ``edges`` are ``(node id, field name, target node id)``; arrows leave the
+    field's row on the right and enter the target's title row on the right,
+    each bent a little further out than the last so they stay apart.
     """
-    gap, body, place = 80, [], {}
-    order = {n.id: i for i, n in enumerate(nodes)}
-    hops = [e for e in edges if e[0] in order and e[2] in order and e[2] != e[0]]
-    over = sum(1 for a, _, b in hops if order[b] > order[a] + 1)
-    top, x = 14.0 + 14 * over, 1.0
+    gap, body, place, y = 26, [], {}, 1.0
+    w = max((_w(t) for n in nodes for t in [n.title] + [f"{a} = {b}" for a, b in n.fields]),
+            default=60)
     for n in nodes:
-        w = max([_w(n.title)] + [_w(f"{a} = {b}") for a, b in n.fields])
-        place[n.id] = (x, w, {f: k for k, (f, _) in enumerate(n.fields)})
-        body.append(_obj_box(n, x, top, w))
-        x += w + gap
-    bottom = top + max((ROW * (len(n.fields) + 1) + 6 for n in nodes), default=ROW)
-    up = down = 0
-    for src, fld, dst in hops:
-        (sx, sw, rows), (tx, tw, _) = place[src], place[dst]
-        if order[dst] == order[src] + 1:
-            y1 = top + ROW * (rows.get(fld, 0) + 1.45)
-            d = (f"M{sx + sw:.1f},{y1:.1f} C{sx + sw + gap / 2:.1f},{y1:.1f} "
-                 f"{tx - gap / 2:.1f},{top + ROW / 2:.1f} {tx:.1f},{top + ROW / 2:.1f}")
-        elif order[dst] > order[src]:
-            up += 1
-            x1, x2, high = sx + sw - 16 * up, tx + 16 * up, top - 6 - 14 * up
-            d = (f"M{x1:.1f},{top:.1f} C{x1:.1f},{high:.1f} {x2:.1f},{high:.1f} "
-                 f"{x2:.1f},{top:.1f}")
-        else:
-            down += 1
-            x1, x2, low = sx + 16 * down, tx + tw - 16 * down, bottom + 18 + 14 * down
-            d = (f"M{x1:.1f},{bottom:.1f} C{x1:.1f},{low:.1f} {x2:.1f},{low:.1f} "
-                 f"{x2:.1f},{bottom:.1f}")
-        body.append(f'<path d="{d}" class="dg-edge" marker-end="url(#arrow-objects)">'
+        place[n.id] = (y, w, {f: k for k, (f, _) in enumerate(n.fields)})
+        body.append(_obj_box(n, 1, y, w))
+        y += ROW * (len(n.fields) + 1) + 6 + gap
+    hops = [e for e in edges if e[0] in place and e[2] in place and e[0] != e[2]]
+    right = max((w for _, w, _ in place.values()), default=60) + 1
+    for k, (src, fld, dst) in enumerate(hops):
+        (sy, sw, rows), (ty, tw, _) = place[src], place[dst]
+        y1, y2 = sy + ROW * (rows.get(fld, 0) + 1.45), ty + ROW / 2
+        bend = right + 30 + 16 * k
+        body.append(f'<path d="M{sw + 1:.1f},{y1:.1f} C{bend:.1f},{y1:.1f} {bend:.1f},{y2:.1f} '
+                    f'{tw + 3:.1f},{y2:.1f}" class="dg-edge" marker-end="url(#arrow-objects)">'
                     f'<title>{_x(fld)}</title></path>')
-    return _svg(max(x - gap, 60) + 2, bottom + 26 + 14 * down, title, body, "objects")
+    return _svg(right + 40 + 16 * len(hops), max(y - gap, 30) + 2, title, body, "objects")
 
 
 def _obj_box(n: ObjNode, x: float, top: float, w: float) -> str:
