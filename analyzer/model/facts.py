@@ -149,6 +149,10 @@ class Facts:
                 return c.expr
         return None
 
+    def files_read(self) -> set[str]:
+        """The files of every record the look-ups so far returned."""
+        return {rec.file for recs in self._cache.values() for rec in recs}
+
     def enum_name(self, enum: str, value: int) -> str | None:
         """Not indexed by value in the store; kept for a later version."""
         return None

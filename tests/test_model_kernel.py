@@ -1,0 +1,156 @@
+"""The model on the real Linux 4.4.1 tree: the lecture's socket() walk, the
+other families, the kernel's own errors, no hand-written values, speed."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from analyzer.model import run, run_with
+from analyzer.model.facts import open_facts
+from analyzer.model.generate import Generator
+
+pytestmark = pytest.mark.kernel
+
+LECTURE_ORDER = [
+    "sock_create", "__sock_create", "sock_alloc", "new_inode_pseudo", "alloc_inode",
+    "sock_alloc_inode", "inet_create", "sk_alloc", "sk_prot_alloc", "sock_init_data",
+    "sk_set_socket", "tcp_v4_init_sock", "tcp_init_sock", "tcp_init_xmit_timers",
+    "tcp_prequeue_init", "sock_map_fd", "sock_alloc_file",
+]
+
+
+@pytest.fixture(scope="module")
+def tcp(store_cfg):
+    return run("socket", "AF_INET", "SOCK_STREAM", 0, cfg=store_cfg)
+
+
+def _subsequence(names: list[str], wanted: list[str]) -> bool:
+    it = iter(names)
+    return all(any(n == w for n in it) for w in wanted)
+
+
+def _step(r, event: str, function: str, nth: int = 0):
+    return [s for s in r.steps if s.event == event and s.function == function][nth]
+
+
+def _socket(r, n=None) -> dict:
+    snap = r.snapshot(n)
+    label = next(k for k, v in snap.items() if v["type"] == "struct socket")
+    return dict(snap[label]["fields"])
+
+
+def test_tcp_trace_follows_the_lecture(tcp):
+    assert tcp.result == "3"  # the fd the stubbed fd table hands out
+    calls = [s.function for s in tcp.steps if s.event == "call"]
+    assert _subsequence(calls, LECTURE_ORDER), calls
+    create = _step(tcp, "call", "inet_create")
+    assert create.via["expr"] == "pf->create" and create.via["table"] == "inet_family_ops"
+    assert create.via["file"] == "net/ipv4/af_inet.c"
+    init = _step(tcp, "call", "tcp_v4_init_sock")
+    assert init.via["table"] == "tcp_prot" and init.via["field"] == "init"
+
+
+def test_up_to_now_tables(tcp):
+    after_inode = _socket(tcp, _step(tcp, "return", "sock_alloc_inode").n)
+    assert after_inode["state"] == "SS_UNCONNECTED (1)"
+    assert after_inode["flags"] == "0" and after_inode["wq"].startswith("&socket_wq#")
+    assert after_inode["file"] == after_inode["sk"] == after_inode["ops"] == "NULL"
+    at_create = _socket(tcp, _step(tcp, "call", "inet_create").n)
+    assert at_create["type"] == "SOCK_STREAM (1)" and at_create["ops"] == "NULL"
+    at_sk_alloc = _socket(tcp, _step(tcp, "call", "sk_alloc").n)
+    assert at_sk_alloc["ops"] == "&inet_stream_ops" and at_sk_alloc["sk"] == "NULL"
+    after_init_data = _socket(tcp, _step(tcp, "return", "sock_init_data").n)
+    assert after_init_data["sk"].startswith("&tcp_sock#") and after_init_data["file"] == "NULL"
+    final = _socket(tcp)
+    assert final["file"].startswith("&file#")
+
+
+def test_final_objects_hold_what_the_code_set(tcp):
+    snap = tcp.snapshot()
+    sk = next(dict(v["fields"]) for k, v in snap.items() if v["type"] == "struct sock")
+    assert sk["sk_protocol"] == "IPPROTO_TCP (6)"  # inet_create replaced protocol 0
+    assert sk["sk_destruct"] == "inet_sock_destruct"
+    assert sk["sk_prot_creator"] == "&tcp_prot"
+    icsk = next(dict(v["fields"]) for v in snap.values()
+                if v["type"] == "struct inet_connection_sock")
+    assert icsk["icsk_af_ops"] == "&ipv4_specific"
+    file = next(dict(v["fields"]) for v in snap.values() if v["type"] == "struct file")
+    assert file["private_data"].endswith(".socket") and file["f_op"] == "&socket_file_ops"
+    common = next(dict(v["fields"]) for v in snap.values() if v["type"] == "struct sock_common")
+    assert common["skc_family"] == "PF_INET (2)"
+
+
+def test_boot_fills_the_tables_by_executing_the_kernel(tcp):
+    boot = [s.function for s in tcp.boot if s.event == "call"]
+    assert {"sock_init", "inet_init", "sock_register", "inet_register_protosw",
+            "proto_register"} <= set(boot)
+    net_families = dict(tcp.snapshot(0)["net_families"]["fields"])
+    assert net_families["[2]"] == "&inet_family_ops"
+
+
+@pytest.mark.parametrize("args, create", [
+    (("AF_INET", "SOCK_DGRAM", 0), "inet_create"),
+    (("AF_INET", "SOCK_RAW", "IPPROTO_ICMP"), "inet_create"),
+    (("AF_INET6", "SOCK_STREAM", 0), "inet6_create"),
+    (("AF_UNIX", "SOCK_STREAM", 0), "unix_create"),
+    (("AF_NETLINK", "SOCK_RAW", "NETLINK_USERSOCK"), "netlink_create"),
+    (("AF_PACKET", "SOCK_RAW", 0), "packet_create"),
+])
+def test_other_families_run_their_own_code(store_cfg, args, create):
+    r = run("socket", *args, cfg=store_cfg, write=False)
+    assert r.result == "3"
+    assert create in [s.function for s in r.steps if s.event == "call"]
+
+
+@pytest.mark.parametrize("args, error", [
+    ((99, "SOCK_STREAM", 0), "EAFNOSUPPORT"),
+    (("AF_INET", 99, 0), "EINVAL"),
+    (("AF_INET", "SOCK_STREAM", "IPPROTO_UDP"), "EPROTONOSUPPORT"),
+])
+def test_rejected_arguments_give_the_kernels_error(store_cfg, args, error):
+    facts = open_facts(store_cfg.store_path, store_cfg.kernel_dir)
+    r = run("socket", *args, cfg=store_cfg, write=False)
+    assert r.result == str(-facts.constant(error))
+
+
+def test_speed_and_generated_modules(store_cfg, tmp_path):
+    start = time.perf_counter()
+    facts = open_facts(store_cfg.store_path, store_cfg.kernel_dir)
+    run_with(facts, "socket", ["AF_INET", "SOCK_STREAM", 0], model_dir=tmp_path)
+    assert time.perf_counter() - start < 5.0
+    text = (tmp_path / "net_socket_c.py").read_text()
+    assert "def sock_alloc_inode(sb):" in text and "# net/socket.c:262" in text
+
+
+def test_no_hand_written_values(store_cfg, tmp_path):
+    """Change two statements in a copy of the sources; the model follows."""
+    from analyzer.pipeline import extract_tree
+
+    facts = open_facts(store_cfg.store_path, store_cfg.kernel_dir)
+    gen = Generator(facts)
+    run_with(facts, "socket", ["AF_INET", "SOCK_STREAM", 0], generator=gen)
+    cfg = store_cfg.with_home(tmp_path)
+    for rel in facts.files_read() | set(gen.files):
+        (cfg.kernel_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(store_cfg.kernel_dir / rel, cfg.kernel_dir / rel)
+    _edit(cfg.kernel_dir / "net/socket.c", "ei->socket.state = SS_UNCONNECTED;",
+          "ei->socket.state = SS_CONNECTED;")
+    _edit(cfg.kernel_dir / "net/ipv4/tcp_ipv4.c", ".init\t\t\t= tcp_v4_init_sock,",
+          ".init\t\t\t= NULL,")
+    extract_tree(cfg, jobs=2, progress=False)
+    r = run("socket", "AF_INET", "SOCK_STREAM", 0, cfg=cfg, write=False)
+    after_inode = _socket(r, _step(r, "return", "sock_alloc_inode").n)
+    assert after_inode["state"] == "SS_CONNECTED (3)"
+    assert "tcp_v4_init_sock" not in r.functions()
+    icsk = next(dict(v["fields"]) for v in r.snapshot().values()
+                if v["type"] == "struct inet_connection_sock")
+    assert icsk["icsk_af_ops"] == "NULL"
+
+
+def _edit(path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
