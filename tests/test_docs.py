@@ -371,11 +371,16 @@ def test_real_site_builds_fast(graph_cfg, tmp_path):
     report = build_site(graph_cfg, strict=True, progress=False)
     took = time.perf_counter() - t0
     assert isinstance(report, BuildReport) and took < 30, report
+    assert not [n for n in report.notices if "did not" in n or "not available" in n], report
     out = graph_cfg.build_dir / "site"
     step = (out / "generated/tour/sock_alloc_inode/index.html").read_text()
     assert "sock_alloc_inode" in step and "245" in step
     lines = (out / "generated/tour/lines/index.html").read_text()
     assert "2480" in lines and "985" in lines  # sock_init, inet_family_ops really are there
+    chain = (out / "generated/tour/call-chain/index.html").read_text()
+    assert chain.count('class="node') >= 17  # the lecture's 17 functions at least
+    which = (out / "generated/tour/which-function-runs/index.html").read_text()
+    assert "sock_alloc_inode" in which and "sockfs_ops" in which
     for table in ("tcp_prot", "inet_stream_ops", "inet_family_ops", "sockfs_ops",
                   "sock_fs_type", "socket_file_ops", "ipv4_specific"):
         assert (out / f"generated/ref/tables/{table}/index.html").is_file(), table

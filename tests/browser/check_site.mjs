@@ -50,8 +50,15 @@ async function visit(page, item) {
       width: s.getBoundingClientRect().width,
     })),
     scripts: document.querySelectorAll("article script").length,
+    svgLinks: [...new Set([...document.querySelectorAll("article svg a")].map(
+      (a) => new URL(a.getAttribute("href"), location.href).href))],
     highlighted: document.querySelectorAll("article .hll").length,
   }));
+  data.brokenSvgLinks = [];
+  for (const url of data.svgLinks) {
+    const r = await page.request.get(url);
+    if (r.status() !== 200) data.brokenSvgLinks.push(`${url} ${r.status()}`);
+  }
   if (item.shot) {
     const height = await page.evaluate(() => document.documentElement.scrollHeight);
     await page.screenshot({ path: item.shot, fullPage: true,

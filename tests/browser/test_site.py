@@ -99,6 +99,7 @@ def test_site_in_headless_chromium(browser_ready, served, tmp_path):
         assert page["status"] == 200 and page["title"], page
         assert not page["errors"], (pid, page["errors"])
         assert page["scripts"] == 0, pid  # nothing from the source became a script
+        assert not page["brokenSvgLinks"], (pid, page["brokenSvgLinks"])
     for pid in ("sock_alloc_inode", "inet_create", "which-function-runs", "struct-socket"):
         expected = _expected_first_lines(cfg, pid)
         assert pages[pid]["firstLines"][:len(expected)] == expected, pid
