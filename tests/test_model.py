@@ -112,3 +112,28 @@ def test_unknown_values_stay_named():
     assert repr(s.nsproxy.net_ns) == "?current->nsproxy->net_ns"
     assert rt.display(s + 1) == "?(current + 1)"
     assert rt.display(rt.Named("SS_UNCONNECTED", 1)) == "SS_UNCONNECTED (1)"
+
+
+def test_cli_renderers(tmp_path):
+    from analyzer.model.cli import render_python, render_snapshot, render_trace
+
+    r, gen = run_fixture(tmp_path, (FIXTURES / "flow.c").read_text())
+    text = render_trace(r)
+    assert "make  t.c:14" in text and "via p->create = my_ops.create set at t.c:10" in text
+    assert "outer#1: extra = 111" in text
+    snap = render_snapshot(r, len(r.steps))
+    assert "outer#1  (struct outer)" in snap and "extra" in snap
+    tr, c_text = gen.python_of("make")
+    side = render_python(c_text, tr.line, tr.source, tr.lines)
+    assert "o->extra = S_UNCONNECTED;" in side and "o.extra = rt.K('S_UNCONNECTED', 1)" in side
+
+
+def test_stub_steps_state_their_assumption(tmp_path):
+    text = (FIXTURES / "flow.c").read_text().replace(
+        "\treg(&my_ops, 1);", "\tif (security_socket_create(1, 1, 1, 0))\n\t\treturn -1;\n"
+        "\treg(&my_ops, 1);")
+    r, _ = run_fixture(tmp_path, text)
+    stub = next(s for s in r.steps if s.event == "stub")
+    assert stub.function == "security_socket_create" and stub.value == "0"
+    assert "LSM" in stub.note
+    assert r.result == "4"
