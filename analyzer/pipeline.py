@@ -184,7 +184,7 @@ def fingerprint() -> str:
 
 # --- the workers -------------------------------------------------------------
 
-_Result = tuple[tuple, list]  # (FileRow fields, fact rows)
+_Result = tuple[tuple, dict]  # (FileRow fields, kind -> rows)
 
 
 def _extractor() -> Callable:
@@ -199,13 +199,13 @@ def _extract_one(root: str, rel: str) -> _Result:
         with open(os.path.join(root, rel), "rb") as f:
             data = f.read()
     except OSError as e:
-        return (rel, f"unreadable:{e.errno}", 0, 0, 0, (f"{rel}: unreadable ({e.strerror})",)), []
+        return (rel, f"unreadable:{e.errno}", 0, 0, 0, (f"{rel}: unreadable ({e.strerror})",)), {}
     sha = hashlib.sha256(data).hexdigest()
     try:
         facts = _extractor()(rel, data)
         rows = fact_rows(facts)
     except Exception as e:  # noqa: BLE001 - extract_file never raises, by contract
-        return (rel, sha, len(data), 0, 0, (f"{rel}: extraction failed: {e!r}",)), []
+        return (rel, sha, len(data), 0, 0, (f"{rel}: extraction failed: {e!r}",)), {}
     warnings = facts.warnings + _truncation(rel, data, facts.error_nodes)
     return (rel, sha, len(data), facts.error_nodes, facts.error_bytes, warnings), rows
 

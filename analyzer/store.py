@@ -8,16 +8,17 @@ Schema (``SCHEMA_VERSION``):
 
 - ``files(path PRIMARY KEY, sha256, size, error_nodes, error_bytes, warnings)``:
   one row per source file, ``warnings`` a JSON array of strings;
-- ``facts_<kind>(key, file, line, data)`` for each kind of
-  :data:`records.RECORD_KINDS`: one row per record, ``key`` the lookup name of
-  :meth:`Store.find`, ``data`` the record as a JSON array of its field values
-  in declaration order (nested records as arrays too; ``meta.fields`` names
-  them), indexed on ``key`` and ``file``.  One table per kind keeps
-  ``all("calls")`` a straight scan.  The view ``facts(kind, key, file, line,
-  data)`` unites them for ad-hoc SQL;
+- one table per kind of :data:`records.RECORD_KINDS`, named after it
+  (``functions``, ``calls``, ...), with one column per field of the record
+  class in declaration order; tuple fields (``args``, ``params``, ``fields``,
+  ``entries``...) are JSON arrays (nested records as arrays of their field
+  values), booleans are 0/1.  Each table is indexed on its key field
+  (:data:`KEY_FIELDS`, what :meth:`Store.find` looks up) and on ``file``.
+  Plain columns make ad-hoc SQL easy (``SELECT file, line FROM calls WHERE
+  callee = 'sock_alloc'``) and spare a JSON round trip per record;
 - ``meta(key, value)``: ``schema``, ``generation`` (bumped by every write),
   ``fingerprint`` (of the extractor's code: facts made by other code are not
-  reused), ``fields`` (JSON: kind -> field names).
+  reused), ``fields`` (JSON: kind -> column names).
 
 Every write is one transaction.  A store made from nothing is written to a
 temporary file renamed into place at the end; an update of an existing store
@@ -30,7 +31,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
@@ -39,9 +40,9 @@ from analyzer import records
 from analyzer.errors import AnalyzerError
 
 __all__ = ["Store", "Writer", "FileRow", "SCHEMA_VERSION", "KEY_FIELDS",
-           "encode", "decode", "fact_rows"]
+           "encode", "decode", "fact_rows", "columns"]
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 #: the field of each record kind that :meth:`Store.find` looks up
 KEY_FIELDS: dict[str, str] = {
@@ -57,21 +58,6 @@ CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-def _schema() -> str:
-    tables = "".join(f"CREATE TABLE IF NOT EXISTS facts_{k}(key TEXT NOT NULL, "
-                     "file TEXT NOT NULL, line INTEGER NOT NULL, data TEXT NOT NULL);\n"
-                     for k in records.RECORD_KINDS)
-    view = " UNION ALL ".join(f"SELECT '{k}' AS kind, key, file, line, data FROM facts_{k}"
-                              for k in records.RECORD_KINDS)
-    return _FILES + tables + f"CREATE VIEW IF NOT EXISTS facts AS {view};\n"
-
-
-def _indexes() -> str:
-    return "".join(f"CREATE INDEX IF NOT EXISTS facts_{k}_key ON facts_{k}(key);\n"
-                   f"CREATE INDEX IF NOT EXISTS facts_{k}_file ON facts_{k}(file);\n"
-                   for k in records.RECORD_KINDS)
-
-
 @dataclass(frozen=True)
 class FileRow:
     """The parse statistics of one stored file."""
@@ -84,67 +70,156 @@ class FileRow:
     warnings: tuple[str, ...] = ()
 
 
-# --- record <-> JSON array --------------------------------------------------
+# --- record <-> row ------------------------------------------------------------
 
-def _nested(cls: type) -> dict[str, type]:
-    return {f: inner for (c, f), inner in records._NESTED.items() if c is cls}
+@dataclass(frozen=True)
+class _Layout:
+    names: tuple[str, ...]  # field names = column names, in declaration order
+    json: tuple[int, ...]  # columns holding JSON arrays (tuple fields)
+    nested: dict[int, type]  # column -> class of the records in its array
+    bools: tuple[int, ...]  # columns stored as 0/1
+    big: tuple[int, ...]  # optional ints (values), as text when over 64 bits
 
 
 @cache
-def _layout(cls: type) -> tuple[tuple[str, ...], tuple[int, ...], dict[int, type]]:
-    """Field names, indexes of tuple-valued fields, index -> nested class."""
-    names = tuple(f.name for f in fields(cls))
-    nested = _nested(cls)
-    tuples = tuple(i for i, f in enumerate(fields(cls))
-                   if "tuple" in str(f.type) and f.name not in nested)
-    return names, tuples, {names.index(n): c for n, c in nested.items()}
+def _layout(cls: type) -> _Layout:
+    fs = fields(cls)
+    names = tuple(f.name for f in fs)
+    nested = {names.index(f): inner for (c, f), inner in records._NESTED.items() if c is cls}
+    types = [str(f.type).replace(" ", "") for f in fs]
+    return _Layout(names, tuple(i for i, t in enumerate(types) if t.startswith("tuple")),
+                   nested, tuple(i for i, t in enumerate(types) if t == "bool"),
+                   tuple(i for i, t in enumerate(types) if t in ("int|None", "None|int")))
+
+
+def columns(kind: str) -> tuple[str, ...]:
+    """The column names of the table of ``kind``: its record's field names."""
+    _check_kind(kind)
+    return _layout(records.RECORD_KINDS[kind]).names
 
 
 def _values(record) -> list:
-    names, _, nested = _layout(type(record))
-    values = [getattr(record, n) for n in names]
-    for i in nested:
-        values[i] = [_values(item) for item in values[i]]
-    return values
+    """The field values of a record in declaration order."""
+    values = record.__dict__
+    names = _layout(type(record)).names
+    if len(values) == len(names):  # set by __init__ in declaration order
+        return list(values.values())
+    return [getattr(record, n) for n in names]
 
 
-def encode(record) -> str:
-    """A record as its JSON array of field values."""
-    return json.dumps(_values(record), ensure_ascii=False, separators=(",", ":"))
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False,
+                         default=_values).encode
+_STR = json.encoder.encode_basestring  # a str as a JSON string, in C
 
 
-def _build(cls: type, values: list):
-    names, tuples, nested = _layout(cls)
-    for i in tuples:
-        if i < len(values):
-            values[i] = tuple(values[i])
-    for i, inner in nested.items():
-        if i < len(values):
-            values[i] = tuple(_build(inner, v) for v in values[i])
-    obj = cls.__new__(cls)
-    # frozen dataclasses without __post_init__: filling __dict__ is what
-    # __init__ does, minus one object.__setattr__ call per field
-    obj.__dict__.update(zip(names, values, strict=False))
-    return obj
+def _json_strings(items: tuple) -> str:
+    """A tuple of strings as a JSON array, without the encoder's per-call set-up."""
+    return "[" + ",".join(map(_STR, items)) + "]"
 
 
-def decode(kind: str, data: str):
-    """The record of ``kind`` that :func:`encode` gave ``data`` for."""
-    return _build(records.RECORD_KINDS[kind], json.loads(data))
+@cache
+def _encoder(cls: type) -> Callable[[object], list]:
+    """A function that makes the row of a ``cls`` record."""
+    lay = _layout(cls)
+    strings = tuple(i for i in lay.json if i not in lay.nested)
+    nested = tuple(lay.nested)
+    size, big = len(lay.names), lay.big
+
+    def encode(record) -> list:
+        values = record.__dict__
+        # __init__ sets the fields in declaration order
+        values = list(values.values()) if len(values) == size else _values(record)
+        for i in strings:
+            try:
+                values[i] = _json_strings(values[i])
+            except TypeError:  # not all strings
+                values[i] = _JSON(values[i])
+        for i in nested:
+            values[i] = _JSON(values[i])
+        for i in big:
+            if values[i] is not None and not -_INT64 <= values[i] < _INT64:
+                values[i] = str(values[i])  # SQLite integers have 64 bits
+        return values
+
+    return encode
 
 
-def fact_rows(facts: records.FileFacts) -> list[tuple[str, str, int, str]]:
-    """``(kind, key, line, data)`` rows of every record of one file."""
-    rows = []
-    for kind, key in KEY_FIELDS.items():
-        for rec in getattr(facts, kind):
-            rows.append((kind, _key(kind, rec, key), rec.line, encode(rec)))
-    return rows
+def encode(record) -> list:
+    """A record as its row: field values, tuples as JSON text."""
+    return _encoder(type(record))(record)
 
 
-def _key(kind: str, rec, key: str) -> str:
-    value = getattr(rec, key)
-    return value if isinstance(value, str) else str(value)
+_INT64 = 2**63
+
+
+@cache
+def _builder(cls: type) -> Callable[[Iterable], object]:
+    """A function that makes a ``cls`` from its row (or from the list of its
+    field values inside a JSON array, for nested records)."""
+    lay = _layout(cls)
+    inner = {i: _builder(c) for i, c in lay.nested.items()}
+    plain = tuple(i for i in lay.json if i not in inner)
+    names, bools, big, new, loads = lay.names, lay.bools, lay.big, object.__new__, json.loads
+
+    def build(row: Iterable, from_json: bool = False):
+        values = list(row)
+        for i in plain:
+            values[i] = tuple(values[i] if from_json else loads(values[i]))
+        for i, make in inner.items():
+            values[i] = tuple(make(v, True) for v in (values[i] if from_json
+                                                      else loads(values[i])))
+        for i in bools:
+            values[i] = bool(values[i])
+        for i in big:
+            if isinstance(values[i], str):
+                values[i] = int(values[i])
+        obj = new(cls)
+        # what the frozen dataclass's __init__ does, minus one
+        # object.__setattr__ call per field (records have no __post_init__)
+        obj.__dict__.update(zip(names, values, strict=True))
+        return obj
+
+    return build
+
+
+def decode(kind: str, row: Iterable):
+    """The record of ``kind`` that :func:`encode` gave ``row`` for."""
+    return _builder(records.RECORD_KINDS[kind])(row)
+
+
+def fact_rows(facts: records.FileFacts) -> dict[str, list[list]]:
+    """Kind -> rows (:func:`encode`) of every record of one file."""
+    out = {}
+    for kind, cls in records.RECORD_KINDS.items():
+        recs = getattr(facts, kind)
+        if recs:
+            enc = _encoder(cls)
+            out[kind] = [enc(r) if type(r) is cls else encode(r) for r in recs]
+    return out
+
+
+def _schema() -> str:
+    tables = "".join(f"CREATE TABLE IF NOT EXISTS {k}("
+                     + ", ".join(f'"{c}"' for c in columns(k)) + ");\n"
+                     for k in records.RECORD_KINDS)
+    return _FILES + tables
+
+
+def _indexes() -> str:
+    return "".join(f'CREATE INDEX IF NOT EXISTS {k}_key ON {k}("{key}");\n'
+                   f"CREATE INDEX IF NOT EXISTS {k}_file ON {k}(file);\n"
+                   for k, key in KEY_FIELDS.items())
+
+
+@cache
+def _insert(kind: str) -> str:
+    _check_kind(kind)
+    return f"INSERT INTO {kind} VALUES ({','.join('?' * len(columns(kind)))})"
+
+
+def _select(kind: str, where: str = "") -> str:
+    cols = ", ".join(f'"{c}"' for c in columns(kind))
+    return f"SELECT {cols} FROM {kind} {where} ORDER BY rowid"
 
 
 # --- reading ----------------------------------------------------------------
@@ -210,11 +285,8 @@ class Store:
 
     def _rows(self, kind: str, where: str, args: tuple) -> Iterator:
         _check_kind(kind)
-        cls = records.RECORD_KINDS[kind]
-        loads = json.loads
-        sql = f"SELECT data FROM facts_{kind} {where} ORDER BY rowid"
-        for (data,) in self.conn.execute(sql, args):
-            yield _build(cls, loads(data))
+        return map(_builder(records.RECORD_KINDS[kind]),
+                   self.conn.execute(_select(kind, where), args))
 
     def all(self, kind: str) -> Iterator:
         """Every record of ``kind``, file by file, in line order."""
@@ -222,7 +294,8 @@ class Store:
 
     def find(self, kind: str, key: str) -> list:
         """The records of ``kind`` whose key field (:data:`KEY_FIELDS`) is ``key``."""
-        return list(self._rows(kind, "WHERE key=?", (key,)))
+        _check_kind(kind)
+        return list(self._rows(kind, f'WHERE "{KEY_FIELDS[kind]}"=?', (key,)))
 
     def in_file(self, kind: str, file: str) -> list:
         """The records of ``kind`` found in ``file`` (relative to the tree)."""
@@ -231,7 +304,7 @@ class Store:
     def count(self, kind: str) -> int:
         """How many records of ``kind`` the store holds."""
         _check_kind(kind)
-        return self.conn.execute(f"SELECT count(*) FROM facts_{kind}").fetchone()[0]
+        return self.conn.execute(f"SELECT count(*) FROM {kind}").fetchone()[0]
 
     def counts(self) -> dict[str, int]:
         """Record kind -> how many records."""
@@ -298,25 +371,21 @@ class Writer:
             return
         self.changed = True
         for kind in records.RECORD_KINDS:
-            self.conn.executemany(f"DELETE FROM facts_{kind} WHERE file=?", rows)
+            self.conn.executemany(f"DELETE FROM {kind} WHERE file=?", rows)
         self.conn.executemany("DELETE FROM files WHERE path=?", rows)
 
-    def add(self, stat: FileRow, rows: Iterable[tuple[str, str, int, str]]) -> None:
-        """Store one file: its statistics and its ``(kind, key, line, data)`` rows,
+    def add(self, stat: FileRow, rows: dict[str, list]) -> None:
+        """Store one file: its statistics and its rows by kind (:func:`fact_rows`),
         replacing what the store had for that file."""
         if not self.fresh:
             self.remove([stat.path])
         self.changed = True
-        file, conn = stat.path, self.conn
+        conn = self.conn
         conn.execute("INSERT INTO files VALUES (?,?,?,?,?,?)",
-                     (file, stat.sha256, stat.size, stat.error_nodes, stat.error_bytes,
+                     (stat.path, stat.sha256, stat.size, stat.error_nodes, stat.error_bytes,
                       json.dumps(list(stat.warnings), ensure_ascii=False)))
-        by_kind: dict[str, list] = {}
-        for kind, key, line, data in rows:
-            by_kind.setdefault(kind, []).append((key, file, line, data))
-        for kind, values in by_kind.items():
-            _check_kind(kind)
-            conn.executemany(f"INSERT INTO facts_{kind} VALUES (?,?,?,?)", values)
+        for kind, values in rows.items():
+            conn.executemany(_insert(kind), values)
 
     def add_facts(self, facts: records.FileFacts) -> None:
         """Store one file's :class:`records.FileFacts`."""
@@ -329,8 +398,7 @@ class Writer:
         gen = conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         meta = {"schema": SCHEMA_VERSION, "fingerprint": self.fingerprint,
                 "generation": str(int(gen[0]) + 1 if gen else 1),
-                "fields": json.dumps({k: _layout(c)[0] for k, c in
-                                      records.RECORD_KINDS.items()})}
+                "fields": json.dumps({k: columns(k) for k in records.RECORD_KINDS})}
         conn.executemany("INSERT OR REPLACE INTO meta VALUES (?,?)", meta.items())
         conn.execute("COMMIT")
 

@@ -79,6 +79,8 @@ def sample_facts(relpath: str = "net/x.c") -> records.FileFacts:
         registrations=(r.Registration(fn.id, "sock_register", "inet_family_ops", relpath, 7,
                                       ("&inet_family_ops",)),),
         constants=(r.Constant("SOCK_STREAM", "enum", "1", relpath, 30, 1, "sock_type"),
-                   r.Constant("FOO", "define", "BAR + 1", relpath, 31, None)),
+                   r.Constant("FOO", "define", "BAR + 1", relpath, 31, None),
+                   r.Constant("HUGE", "define", "~0ULL", relpath, 32, 2**64 - 1),
+                   r.Constant("NEG", "define", "-(1LL << 63)", relpath, 33, -2**63)),
         warnings=("encoding: non-UTF-8 bytes at line 2",),
     )

@@ -116,11 +116,10 @@ def test_fuzzed_snippets_never_break_the_extractor(data):
     assert isinstance(facts, records.FileFacts) and facts.file == "net/fuzz.c"
     assert not any("extraction failed" in w for w in facts.warnings), facts.warnings
     last = src.count(b"\n") + 1
-    for kind, _key, line, blob in fact_rows(facts):
-        assert 1 <= line <= last
-        rec = decode(kind, blob)
-        assert rec.file == "net/fuzz.c"
-        assert rec in getattr(facts, kind)
+    for kind, rows in fact_rows(facts).items():
+        for row, rec in zip(rows, getattr(facts, kind), strict=True):
+            assert rec.file == "net/fuzz.c" and 1 <= rec.line <= last
+            assert decode(kind, row) == rec
 
 
 @pytest.mark.parametrize("name", sorted(SNIPPETS))

@@ -9,7 +9,7 @@ from standin_extract import sample_facts
 
 from analyzer import records
 from analyzer.errors import AnalyzerError
-from analyzer.store import KEY_FIELDS, FileRow, Store, Writer, decode, encode
+from analyzer.store import KEY_FIELDS, FileRow, Store, Writer, columns, decode, encode
 
 
 def _write(path, *facts, fingerprint="fp"):
@@ -138,11 +138,16 @@ def test_stale_temporary_stores_are_removed(tmp_path):
     assert not stale.exists()
 
 
-def test_facts_view_unites_the_kinds(tmp_path):
+def test_tables_have_one_column_per_field_for_plain_sql(tmp_path):
     path = _write(tmp_path / "a.sqlite", sample_facts())
     conn = sqlite3.connect(path)
-    kinds = dict(conn.execute("SELECT kind, count(*) FROM facts GROUP BY kind"))
-    assert kinds == {k: len(getattr(sample_facts(), k)) for k in records.RECORD_KINDS}
+    for kind in records.RECORD_KINDS:
+        cols = [r[1] for r in conn.execute(f"PRAGMA table_info({kind})")]
+        assert tuple(cols) == columns(kind)
+    assert conn.execute("SELECT receiver, field, args FROM calls WHERE expr = "
+                        "'sk->sk_prot->init'").fetchall() == [("sk->sk_prot", "init",
+                                                               '["sk","ü"]')]
+    assert conn.execute("SELECT static FROM globals").fetchall() == [(1,)]
 
 
 @pytest.mark.kernel

@@ -1,0 +1,224 @@
+"""Extraction speed against its floor and its peers, measured in one run.
+
+Takes the C files (``*.c``, ``*.h``) of ``net/``, ``fs/``, ``include/`` of the
+fetched tree (``cfg.kernel_dir``) and prints a table of wall times (medians of
+a few runs) with their ratios to the targets of issue 3:
+
+- cold: ``python -m analyzer extract`` into a fresh store (jobs = cores);
+- floor: a bare tree-sitter parse of the same files over the same number of
+  processes (read + ``Parser.parse``, nothing else);
+- ``cscope -b -k`` and ``ctags`` (Universal Ctags) over the same file list,
+  installed from Debian's packages when missing;
+- warm: the same extraction again, nothing changed;
+- peak memory: the largest sum of RSS over the extraction's process tree.
+
+Usage: ``python bench/bench_extract.py [--runs N] [--jobs N] [--json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from analyzer.config import Config  # noqa: E402
+from analyzer.pipeline import discover  # noqa: E402
+
+TARGETS = {"cold/floor": 2.0, "cold/cscope": 3.0, "warm/cscope": 0.5}
+MEMORY_TARGET = 2 * 1024**3
+PEERS = {"cscope": "cscope", "ctags": "universal-ctags"}
+
+
+# --- measuring ----------------------------------------------------------------
+
+def _tree_rss(pid: int) -> int:
+    """Sum of VmRSS (bytes) of ``pid`` and all its descendants."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
+def run(cmd: list[str], cwd: Path | None = None) -> tuple[float, int]:
+    """Run ``cmd``; (wall seconds, peak RSS of its process tree in bytes)."""
+    peak = [0]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode()[-2000:]}")
+    return wall, peak[0]
+
+
+def median_of(runs: int, cmd: list[str], cwd: Path | None = None,
+              before=None) -> tuple[float, int, list[float]]:
+    """Median wall time and the largest peak RSS of ``runs`` runs of ``cmd``."""
+    walls, peaks = [], []
+    for _ in range(runs):
+        if before:
+            before()
+        wall, peak = run(cmd, cwd)
+        walls.append(wall)
+        peaks.append(peak)
+    return statistics.median(walls), max(peaks), walls
+
+
+# --- the floor ------------------------------------------------------------------
+
+def _parse_one(path: str) -> int:
+    from tree_sitter import Language, Parser
+
+    global _PARSER
+    if _PARSER is None:
+        import tree_sitter_c
+
+        _PARSER = Parser(Language(tree_sitter_c.language()))
+    with open(path, "rb") as f:
+        return _PARSER.parse(f.read()).root_node.end_byte
+
+
+_PARSER = None
+
+
+def floor(list_file: str, jobs: int) -> None:
+    """Read and parse every file of ``list_file`` over ``jobs`` processes."""
+    from multiprocessing import get_context
+
+    paths = Path(list_file).read_text().split("\n")
+    paths = sorted((p for p in paths if p), key=lambda p: -os.path.getsize(p))
+    if jobs <= 1:
+        total = sum(map(_parse_one, paths))
+    else:
+        with get_context("fork").Pool(jobs) as pool:
+            total = sum(pool.imap_unordered(_parse_one, paths, chunksize=8))
+    print(total)
+
+
+# --- peers ----------------------------------------------------------------------
+
+def ensure_peers() -> None:
+    """Install cscope and Universal Ctags from Debian's packages if missing."""
+    missing = [pkg for tool, pkg in PEERS.items() if shutil.which(tool) is None]
+    if missing:
+        print(f"installing {' '.join(missing)} ...", file=sys.stderr)
+        subprocess.run(["apt-get", "install", "-y", "-q", *missing], check=True,
+                       stdout=subprocess.DEVNULL)
+
+
+# --- the table -------------------------------------------------------------------
+
+def measure(cfg: Config, runs: int, jobs: int) -> dict:
+    files = discover(cfg)
+    work = Path(tempfile.mkdtemp(prefix="bench-extract-"))
+    try:
+        return _measure(cfg, files, work, runs, jobs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(cfg: Config, files: list[str], work: Path, runs: int, jobs: int) -> dict:
+    list_file = work / "files"
+    list_file.write_text("".join(f"{cfg.kernel_dir / f}\n" for f in files))
+    home = work / "home"
+    home.mkdir()
+    (home / "kernel-src").symlink_to(cfg.kernel_root)
+    py = sys.executable
+    extract = [py, "-m", "analyzer", "--home", str(home), "extract", "-q", "-j", str(jobs)]
+    store = home / "build" / "analysis.sqlite"
+    res: dict = {"files": len(files), "bytes": sum((cfg.kernel_dir / f).stat().st_size
+                                                    for f in files), "jobs": jobs}
+    res["floor"], _, res["floor_runs"] = median_of(
+        runs, [py, __file__, "--floor", str(list_file), "--jobs", str(jobs)])
+    res["cold"], res["peak_rss"], res["cold_runs"] = median_of(
+        runs, extract, cwd=HERE.parent, before=lambda: shutil.rmtree(store.parent, True))
+    res["warm"], _, res["warm_runs"] = median_of(max(runs, 3), extract, cwd=HERE.parent)
+    res["cscope"], _, res["cscope_runs"] = median_of(
+        runs, ["cscope", "-b", "-k", "-i", str(list_file), "-f", str(work / "cscope.out")],
+        cwd=work)
+    res["ctags"], _, res["ctags_runs"] = median_of(
+        runs, ["ctags", "-L", str(list_file), "--languages=C", "--langmap=C:.c.h",
+               "-f", str(work / "tags")], cwd=work)
+    res["ratios"] = {"cold/floor": res["cold"] / res["floor"],
+                     "cold/cscope": res["cold"] / res["cscope"],
+                     "warm/cscope": res["warm"] / res["cscope"]}
+    res["store_bytes"] = store.stat().st_size
+    return res
+
+
+def table(res: dict) -> str:
+    mb = res["bytes"] / 1e6
+    rows = [f"{res['files']:,} C files of net/ fs/ include/ ({mb:.1f} MB), "
+            f"{res['jobs']} jobs, medians of {len(res['cold_runs'])} runs",
+            f"{'measure':<34}{'seconds':>9}",
+            f"{'ours, cold (fresh store)':<34}{res['cold']:>9.2f}",
+            f"{'ours, warm (nothing changed)':<34}{res['warm']:>9.2f}",
+            f"{'floor: bare tree-sitter parse':<34}{res['floor']:>9.2f}",
+            f"{'cscope -b -k':<34}{res['cscope']:>9.2f}",
+            f"{'ctags (Universal Ctags)':<34}{res['ctags']:>9.2f}",
+            "", f"{'ratio':<16}{'value':>8}{'target':>9}  ok"]
+    for name, value in res["ratios"].items():
+        target = TARGETS[name]
+        op = "<" if name.startswith("warm") else "<="
+        ok = value < target if op == "<" else value <= target
+        rows.append(f"{name:<16}{value:>8.2f}{op + ' ' + str(target):>9}  {'yes' if ok else 'NO'}")
+    gib = res["peak_rss"] / 1024**3
+    rows.append(f"{'peak memory':<16}{gib:>6.2f} GiB{'< 2 GiB':>8}  "
+                f"{'yes' if res['peak_rss'] < MEMORY_TARGET else 'NO'}")
+    rows.append(f"(store: {res['store_bytes'] / 1e6:.0f} MB; ctags/cscope = "
+                f"{res['ctags'] / res['cscope']:.2f})")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=3, help="runs per measure (median)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    ap.add_argument("--floor", metavar="FILE_LIST", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.floor:
+        floor(args.floor, args.jobs)
+        return 0
+    ensure_peers()
+    res = measure(Config.default(), args.runs, args.jobs)
+    print(table(res))
+    if args.json:
+        print(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
