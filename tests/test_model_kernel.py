@@ -122,7 +122,10 @@ def test_speed_and_generated_modules(store_cfg, tmp_path):
     run_with(facts, "socket", ["AF_INET", "SOCK_STREAM", 0], model_dir=tmp_path)
     assert time.perf_counter() - start < 5.0
     text = (tmp_path / "net_socket_c.py").read_text()
-    assert "def sock_alloc_inode(sb):" in text and "# net/socket.c:262" in text
+    source = (store_cfg.kernel_dir / "net/socket.c").read_text().splitlines()
+    line = source.index("\tei->socket.state = SS_UNCONNECTED;") + 1
+    assert "def sock_alloc_inode(sb):" in text
+    assert f"ei.socket.state = rt.K('SS_UNCONNECTED', 1)  # net/socket.c:{line}" in text
 
 
 def test_no_hand_written_values(store_cfg, tmp_path):

@@ -193,6 +193,13 @@ class Generator:
             self.files[rel] = ParsedFile(rel, parsed, functions, decls, src)
         return self.files[rel]
 
+    def inactive(self, pf: ParsedFile) -> frozenset[int]:
+        """Lines of ``pf`` that the configuration's #if/#ifdef drop (from the raw
+        text: the parse stage may blank directives)."""
+        if pf.inactive is None:
+            pf.inactive = self.config.inactive_lines(pf.raw)
+        return pf.inactive
+
     # --- names ------------------------------------------------------------------
     def names(self, file: str) -> Names:
         if file not in self.names_cache:
@@ -285,7 +292,8 @@ class Generator:
                 continue
             pf = self.file(rec.file)
             for node in pf.functions.get(name, []):
-                if node.child_by_field_name("body") is not None and self.config.active(node):
+                if node.child_by_field_name("body") is not None and self.config.active(node) \
+                        and node.start_point.row + 1 not in self.inactive(pf):
                     return rec.file, node
         return None
 
@@ -297,7 +305,8 @@ class Generator:
         key = (name, file)
         if key not in self.functions:
             pf = self.file(file)
-            tr = _Translator(node, file, pf.parsed.rewrites, self.names(file), pf.raw).run()
+            tr = _Translator(node, file, pf.parsed.rewrites, self.names(file), pf.raw,
+                             self.inactive(pf)).run()
             self.functions[key] = (tr, self._compile(tr, f"<model:{file}:{name}>"))
         return self.functions[key]
 
@@ -360,9 +369,8 @@ class Generator:
         key = f"{rec.name}@{rec.file}"
         if key not in self.inits:
             pf = self.file(rec.file)
-            if pf.inactive is None:
-                pf.inactive = self.config.inactive_lines(pf.raw)
-            tr = _InitTranslator(value, rec, pf.inactive, self.names(rec.file)).translate()
+            tr = _InitTranslator(value, rec, self.inactive(pf),
+                                 self.names(rec.file)).translate()
             self.inits[key] = (tr, self._compile(tr, f"<model:{rec.file}:init {rec.name}>"))
         return self.inits[key][1]
 

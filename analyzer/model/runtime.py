@@ -1123,6 +1123,14 @@ def _cache_alloc(cache):
 
 
 def kmem_cache_alloc(cache, flags=0, *rest):
+    obj = _cache_alloc(cache)
+    if isinstance(obj, Obj):
+        current_machine().note(f"{obj._label} from cache {display(cache.name)}: the model's "
+                               "slab gives zeroed objects")
+    return obj
+
+
+def kmem_cache_zalloc(cache, flags=0, *rest):
     return _cache_alloc(cache)
 
 
@@ -1327,7 +1335,8 @@ def kern_mount(fs_type):
 #: primitive implementations by the key primitives.toml gives them
 PRIMITIVES: dict[str, Callable] = {
     "kmalloc": kmalloc, "kmem_cache_create": kmem_cache_create,
-    "kmem_cache_alloc": kmem_cache_alloc, "nothing": nothing, "identity": identity,
+    "kmem_cache_alloc": kmem_cache_alloc, "kmem_cache_zalloc": kmem_cache_zalloc,
+    "nothing": nothing, "identity": identity,
     "assign_ref": assign_ref, "init_list_head": init_list_head, "list_add": list_add,
     "list_add_tail": list_add_tail, "list_empty": list_empty,
     "hlist_add_head": hlist_add_head, "init_waitqueue_head": init_waitqueue_head,

@@ -208,8 +208,9 @@ class _Translator:
     """Translates the body of one function; see :func:`translate_function`."""
 
     def __init__(self, node: Node, file: str, rewrites: tuple[Rewrite, ...], names: Names,
-                 raw: bytes | None = None):
+                 raw: bytes | None = None, inactive: frozenset[int] = frozenset()):
         self.node, self.file, self.names, self.raw = node, file, names, raw
+        self.inactive = inactive  # lines an #if of the configuration drops
         self.fname = function_name_of(node)
         self.iters = {r.start: r for r in rewrites if r.kind == "iterator"}
         self.locals: dict[str, _Local] = {}
@@ -331,7 +332,8 @@ class _Translator:
                 item = inner[0] if inner else None
                 if item is None:
                     break
-            if item is not None and item.type != "comment":
+            if item is not None and item.type != "comment" \
+                    and item.start_point.row + 1 not in self.inactive:
                 blocks[-1][1].append(item)
         self.emit(1, "_label = '_start'", body)
         self.emit(1, "while True:", body)
@@ -348,7 +350,8 @@ class _Translator:
     def block_items(self, items, indent: int) -> None:
         start = len(self.out)
         for item in items:
-            self.statement(item, indent)
+            if item.start_point.row + 1 not in self.inactive:
+                self.statement(item, indent)
         if len(self.out) == start:
             self.emit(indent, "pass", None)
 
