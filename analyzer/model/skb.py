@@ -305,6 +305,22 @@ class _AbiConfig(_Config):
     def __init__(self, enabled: list[str], constants: dict[str, int]):
         super().__init__(enabled)
         self.constants = constants
+        self._dropped: dict[int, frozenset[int]] = {}
+
+    def active(self, node) -> bool:
+        """The tree's #if nesting, and the directives read line by line (tree-sitter
+        does not always nest a function inside its #ifdef)."""
+        if not super().active(node):
+            return False
+        root = node
+        while root.parent is not None:
+            root = root.parent
+        text = root.text
+        key = hash(text)
+        if key not in self._dropped:
+            self._dropped[key] = self.inactive_lines(text) \
+                if hasattr(self, "inactive_lines") else frozenset()
+        return node.start_point.row + 1 not in self._dropped[key]
 
     def __call__(self, cond: str) -> bool:
         for name, value in self.constants.items():
