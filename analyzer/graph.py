@@ -313,9 +313,10 @@ def _write_rows(conn: sqlite3.Connection, g: nx.MultiDiGraph, sites: list[Site],
          s.confidence, s.cause, len(s.targets)) for i, s in enumerate(sites)))
     conn.executemany("INSERT INTO chains VALUES (?, ?)", (
         (n, json.dumps(a["chains"])) for n, a in g.nodes(data=True) if a.get("chains")))
+    values = index.const_values()
     conn.executemany("INSERT OR IGNORE INTO constants VALUES (?, ?, ?, ?)", (
         (c.name, v, c.file, c.line) for c in index.constants.values()
-        if (v := index.const_value(c.name)) is not None))
+        if (v := values.get(c.name)) is not None and -2**63 <= v < 2**63))
 
 
 def _json(d: dict) -> str | None:

@@ -91,8 +91,10 @@ class Binding:
     expr: str = ""  # the assignment target as written
 
     def evidence(self) -> dict:
-        """Plain data for graph edges and JSON output."""
-        return {k: v for k, v in self.__dict__.items() if v not in ("", 0)}
+        """Plain data for graph edges and JSON output: where the target is
+        bound (the struct, field and target are on the edge itself)."""
+        return {k: v for k, v in self.__dict__.items()
+                if v not in ("", 0) and k not in ("struct", "field", "target")}
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,8 @@ class Index:
     """The records, indexed for resolution (built once, then read only)."""
 
     functions: dict[str, Function] = field(default_factory=dict)
+    #: other names of a function (``sys_socket`` for ``SyS_socket``) -> its id
+    other_names: dict[str, str] = field(default_factory=dict)
     by_name: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     structs: dict[str, list[records.Struct]] = field(default_factory=lambda: defaultdict(list))
     aliases: dict[str, records.Alias] = field(default_factory=dict)
@@ -138,6 +142,7 @@ class Index:
     assignments: list[records.Assignment] = field(default_factory=list)
     registrations: list[records.Registration] = field(default_factory=list)
     constants: dict[str, records.Constant] = field(default_factory=dict)
+    constant_records: list[records.Constant] = field(default_factory=list)
     calls: list[records.Call] = field(default_factory=list)
 
     @classmethod
@@ -168,6 +173,10 @@ class Index:
                 target.append(rec)
 
     def _add_functions(self, fn: Function) -> None:
+        alias_of = getattr(fn, "alias_of", "")
+        if alias_of:
+            self.other_names[fn.name] = records.function_id(alias_of, fn.file, fn.static)
+            return
         old = self.functions.get(fn.id)
         if old is None or (old.end_line - old.line) < (fn.end_line - fn.line):
             if old is None:
@@ -187,6 +196,7 @@ class Index:
         self.globals[g.name].append(g)
 
     def _add_constants(self, c: records.Constant) -> None:
+        self.constant_records.append(c)
         old = self.constants.get(c.name)
         if old is None or (old.value is None and c.value is not None):
             self.constants[c.name] = c
@@ -201,7 +211,7 @@ class Index:
         if name in self.functions:
             return name
         ids = sorted(i for i in self.by_name.get(name, ()) if self.functions[i].header)
-        return ids[0] if ids else None
+        return ids[0] if ids else self.other_names.get(name)
 
     def struct(self, name: str, file: str = "") -> records.Struct | None:
         """The definition of ``struct name`` seen from ``file``: the same
@@ -229,10 +239,24 @@ class Index:
         td = self.typedefs.get(words[-1]) if words else None
         return self.struct_of(td.type, depth + 1) if td else ""
 
-    def const_value(self, name: str, depth: int = 0) -> int | None:
+    def const_value(self, name: str) -> int | None:
         """The integer value of an enum constant or ``#define``, through
         other constants (``PF_INET`` -> ``AF_INET`` -> 2)."""
-        return _eval_int(name, self, depth)
+        return self.const_values().get(name)
+
+    def const_values(self) -> dict[str, int]:
+        """Every computable constant (``analyzer.constants.evaluate``)."""
+        values = getattr(self, "_values", None)
+        if values is None:
+            try:
+                from analyzer.constants import evaluate
+            except ImportError:  # the extraction stage's evaluator is not there
+                values = {n: v for n in self.constants
+                          if (v := _eval_int(n, self)) is not None}
+            else:
+                values = evaluate(self.constant_records)
+            self._values = values
+        return values
 
     @property
     def typenames(self) -> frozenset[str]:
@@ -247,9 +271,14 @@ def _eval_int(text: str, idx: Index, depth: int = 0) -> int | None:
     text = text.strip()
     while text.startswith("(") and text.endswith(")"):
         text = text[1:-1].strip()
-    m = re.fullmatch(r"(-?)(0[xX][0-9a-fA-F]+|\d+)[uUlL]*", text)
+    m = re.fullmatch(r"(-?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)[uUlL]*", text)
     if m:
-        return int(m.group(2), 0) * (-1 if m.group(1) else 1)
+        digits = m.group(2)
+        base = 16 if digits[:2] in ("0x", "0X") else 8 if digits[:1] == "0" else 10
+        return int(digits, base) * (-1 if m.group(1) else 1)
+    values = getattr(idx, "_values", None)
+    if values is not None and text in values:
+        return values[text]
     c = idx.constants.get(text)
     if c is None or depth > 10:
         return None

@@ -1,0 +1,343 @@
+"""Answer single questions from ``build/graph.sqlite`` with plain SQL.
+
+Takes the graph database written by :func:`analyzer.graph.build_graph_store`
+and a question (``callers``, ``callees``, ``path``, ``resolve``, ``struct``,
+``table``, ``where`` and names), and produces plain data plus a text rendering
+with ``file:line`` on every answer.  This is what
+``python -m analyzer query`` runs: it never imports networkx nor builds the
+graph, so one question costs a few SQLite lookups (``path`` is a
+bidirectional breadth-first search in SQL).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import sqlite3
+from dataclasses import dataclass
+
+from analyzer.errors import AnalyzerError, NotFound
+
+__all__ = ["GraphDB", "run_query", "CALL_KINDS", "norm_expr", "chain_matches", "key_value"]
+
+#: edge kinds that are calls (direct, or resolved through a function pointer)
+CALL_KINDS = ("calls", "dispatches")
+_CALLS_SQL = "('calls','dispatches')"
+
+
+def norm_expr(expr: str) -> str:
+    """A callee expression without spaces and without a trailing argument list.
+
+    >>> norm_expr("sb->s_op->alloc_inode (sb)")
+    'sb->s_op->alloc_inode'
+    """
+    expr = re.sub(r"\s+", "", expr)
+    if expr.endswith(")") and "(" in expr:
+        depth = 0
+        for i in range(len(expr) - 1, -1, -1):
+            depth += {")": 1, "(": -1}.get(expr[i], 0)
+            if depth == 0:
+                called = i > 0 and (expr[i - 1].isalnum() or expr[i - 1] in "_])")
+                return expr[:i] if called else expr
+    return expr
+
+
+def key_value(key: str | int, constant) -> int | str:
+    """A narrowing key as a value: an int, a constant's value (via
+    ``constant(name) -> int | None``) or, for names such as file systems, the
+    string."""
+    if isinstance(key, int) or re.fullmatch(r"-?\d+", str(key)):
+        return int(key)
+    value = constant(str(key))
+    if value is None and re.fullmatch(r"[A-Z][A-Z0-9_]*", str(key)):
+        raise NotFound(f"unknown constant {key!r}: no enum constant or #define with a value "
+                       "in the analysed tree")
+    return value if value is not None else str(key).strip('"')
+
+
+def chain_matches(chains: list, want) -> list | None:
+    """The first registration chain that ends with key value ``want``."""
+    for chain in chains or ():
+        if chain and chain[-1].get("key_value") == want:
+            return chain
+    return None
+
+
+@dataclass
+class GraphDB:
+    """Read-only SQL access to ``build/graph.sqlite``."""
+
+    conn: sqlite3.Connection
+
+    @classmethod
+    def open(cls, path) -> GraphDB:
+        from pathlib import Path
+
+        if not Path(path).is_file():
+            raise AnalyzerError(f"{path} is missing: run `make analyze` (or "
+                                "`python -m analyzer graph`)")
+        return cls(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+
+    def node(self, nid: str) -> dict | None:
+        row = self.conn.execute("SELECT id, name, kind, file, line, data FROM nodes "
+                                "WHERE id = ?", (nid,)).fetchone()
+        return _node(row) if row else None
+
+    def ids(self, name: str, kinds: tuple[str, ...] = ("function", "undefined")) -> list[str]:
+        """The node ids a user's name means (``name`` or ``name@file``)."""
+        marks = ",".join("?" * len(kinds))
+        rows = self.conn.execute(f"SELECT id FROM nodes WHERE (id = ? OR name = ?) "
+                                 f"AND kind IN ({marks}) ORDER BY kind, id",
+                                 (name, name, *kinds)).fetchall()
+        ids = [r[0] for r in rows]
+        return [name] if name in ids else ids
+
+    def one(self, name: str, kinds: tuple[str, ...] = ("function", "undefined")) -> str:
+        """The single node id for ``name``; NotFound with the closest names,
+        or AnalyzerError listing the candidates of an ambiguous static."""
+        ids = self.ids(name, kinds)
+        if len(ids) == 1:
+            return ids[0]
+        if ids:
+            defined = [i for i in ids if "@" not in i]
+            if len(defined) == 1:
+                return defined[0]
+            raise AnalyzerError(f"{name!r} is ambiguous: " + ", ".join(ids)
+                                + " (give one as name@file)")
+        raise NotFound(f"no {'/'.join(kinds)} named {name!r}" + self._closest(name, kinds))
+
+    def _closest(self, name: str, kinds: tuple[str, ...]) -> str:
+        marks = ",".join("?" * len(kinds))
+        stem = name.split("@")[0]
+        rows = self.conn.execute(f"SELECT DISTINCT name FROM nodes WHERE kind IN ({marks}) "
+                                 "AND (name LIKE ? OR name LIKE ?) LIMIT 5000",
+                                 (*kinds, stem[:3] + "%", "%" + stem[-4:] + "%")).fetchall()
+        close = difflib.get_close_matches(stem, [r[0] for r in rows], n=6, cutoff=0.6)
+        return "; closest: " + ", ".join(close) if close else ""
+
+    def edges(self, nid: str, direction: str, kinds=CALL_KINDS) -> list[dict]:
+        """Edges out of (``callees``) or into (``callers``) a node."""
+        col = "src" if direction == "out" else "dst"
+        marks = ",".join("?" * len(kinds))
+        rows = self.conn.execute(f"SELECT src, dst, kind, file, line, data FROM edges "
+                                 f"WHERE {col} = ? AND kind IN ({marks}) ORDER BY line, dst",
+                                 (nid, *kinds)).fetchall()
+        return [_edge(r) for r in rows]
+
+    def sites(self, caller: str, expr: str) -> list[dict]:
+        want = norm_expr(expr)
+        rows = self.conn.execute("SELECT id, caller, file, line, expr, kind, rtype, struct, "
+                                 "field, confidence, cause, ntargets FROM sites "
+                                 "WHERE caller = ?", (caller,)).fetchall()
+        keys = ("id", "caller", "file", "line", "expr", "kind", "rtype", "struct", "field",
+                "confidence", "cause", "ntargets")
+        return [dict(zip(keys, r, strict=True)) for r in rows if norm_expr(r[4]) == want]
+
+    def site_targets(self, site: int) -> list[dict]:
+        rows = self.conn.execute("SELECT src, dst, kind, file, line, data FROM edges "
+                                 "WHERE site = ? AND kind = 'dispatches'", (site,)).fetchall()
+        return [_edge(r) for r in rows]
+
+    def chains(self, table: str) -> list:
+        row = self.conn.execute("SELECT data FROM chains WHERE tbl = ?", (table,)).fetchone()
+        return json.loads(row[0]) if row else []
+
+    def constant(self, name: str) -> int | None:
+        row = self.conn.execute("SELECT value FROM constants WHERE name = ?",
+                                (name,)).fetchone()
+        return row[0] if row else None
+
+    def path(self, src: str, dst: str, max_depth: int = 25) -> list[dict]:
+        """One shortest call chain ``src`` -> ``dst`` (bidirectional BFS)."""
+        fwd, bwd = {src: None}, {dst: None}
+        ffront, bfront = [src], [dst]
+        for _ in range(max_depth):
+            if not ffront or not bfront:
+                return []
+            forward = len(ffront) <= len(bfront)
+            front, seen, other = (ffront, fwd, bwd) if forward else (bfront, bwd, fwd)
+            nxt, meet = self._expand(front, seen, forward, other)
+            if meet is not None:
+                return _join_path(meet, fwd, bwd)
+            if forward:
+                ffront = nxt
+            else:
+                bfront = nxt
+        return []
+
+    def _expand(self, front: list[str], seen: dict, forward: bool, other: dict):
+        col = "src" if forward else "dst"
+        nxt, meet = [], None
+        for i in range(0, len(front), 500):
+            chunk = front[i:i + 500]
+            rows = self.conn.execute(
+                f"SELECT src, dst, kind, file, line, data FROM edges WHERE {col} IN "
+                f"({','.join('?' * len(chunk))}) AND kind IN {_CALLS_SQL}", chunk).fetchall()
+            for row in rows:
+                node = row[1] if forward else row[0]
+                if node not in seen:
+                    seen[node] = _edge(row)
+                    nxt.append(node)
+                    if node in other and meet is None:
+                        meet = node
+        return nxt, meet
+
+
+def _join_path(meet: str, fwd: dict, bwd: dict) -> list[dict]:
+    head, node = [], meet
+    while fwd.get(node) is not None:
+        head.append(fwd[node])
+        node = fwd[node]["src"]
+    tail, node = [], meet
+    while bwd.get(node) is not None:
+        tail.append(bwd[node])
+        node = bwd[node]["dst"]
+    return list(reversed(head)) + tail
+
+
+def _node(row) -> dict:
+    out = {"id": row[0], "name": row[1], "kind": row[2], "file": row[3], "line": row[4]}
+    if row[5]:
+        out.update(json.loads(row[5]))
+    return out
+
+
+def _edge(row) -> dict:
+    out = {"src": row[0], "dst": row[1], "kind": row[2], "file": row[3], "line": row[4]}
+    if row[5]:
+        out.update(json.loads(row[5]))
+    return out
+
+
+# --- the questions ------------------------------------------------------------
+
+def _q_calls(db: GraphDB, names, direction: str, limit: int, **_):
+    nid = db.one(names[0])
+    edges = db.edges(nid, direction)
+    edges = edges[:limit] if limit else edges
+    other = "dst" if direction == "out" else "src"
+    lines = [f"{'callees of' if direction == 'out' else 'callers of'} {nid}: {len(edges)}"]
+    for e in edges:
+        how = f"  via {e['expr']} [{_via(e)}]" if e["kind"] == "dispatches" else ""
+        lines.append(f"  {e['file']}:{e['line']}  {e[other]}{how}")
+    return {"function": nid, "edges": edges}, "\n".join(lines)
+
+
+def _via(e: dict) -> str:
+    via = e.get("via") or {}
+    where = f"{via.get('file')}:{via.get('line')}"
+    return f"{via.get('table') or via.get('function', '')} .{e.get('field', '')} at {where}"
+
+
+def _q_path(db: GraphDB, names, **_):
+    if len(names) != 2:
+        raise AnalyzerError("path needs two names: path FROM TO")
+    src, dst = db.one(names[0]), db.one(names[1])
+    hops = db.path(src, dst)
+    if not hops:
+        return {"from": src, "to": dst, "path": []}, f"no call chain from {src} to {dst}"
+    lines = [f"{src} -> {dst}: {len(hops)} calls"]
+    for e in hops:
+        how = f"  via {e['expr']} [{_via(e)}]" if e["kind"] == "dispatches" else ""
+        lines.append(f"  {e['file']}:{e['line']}  {e['src']} -> {e['dst']}{how}")
+    return {"from": src, "to": dst, "path": hops}, "\n".join(lines)
+
+
+def _q_resolve(db: GraphDB, names, family=None, **_):
+    if len(names) != 2:
+        raise AnalyzerError("resolve needs a function and an expression: resolve F EXPR")
+    fid = db.one(names[0])
+    sites = db.sites(fid, names[1])
+    if not sites:
+        raise NotFound(f"no indirect call {names[1]!r} in {fid}")
+    want = key_value(family, db.constant) if family is not None else None
+    out, lines = [], []
+    for site in sites:
+        targets = _narrowed(db, db.site_targets(site["id"]), want, family)
+        out.append({**site, "targets": targets})
+        lines.append(f"{site['file']}:{site['line']}  {site['expr']} in {fid}: "
+                     f"{site['rtype'] or '?'} .{site['field']} [{site['confidence']}"
+                     f"{': ' + site['cause'] if site['cause'] else ''}] "
+                     f"{len(targets)} target(s)")
+        lines.extend(_target_lines(t) for t in targets)
+    return {"function": fid, "expr": names[1], "family": family, "sites": out}, "\n".join(lines)
+
+
+def _narrowed(db: GraphDB, targets: list[dict], want, family) -> list[dict]:
+    if want is None:
+        return targets
+    out = []
+    for t in targets:
+        chain = chain_matches(db.chains(t.get("via", {}).get("table", "")), want)
+        if chain:
+            out.append({**t, "chain": chain})
+    return out
+
+
+def _target_lines(t: dict) -> str:
+    line = f"  -> {t['dst']}  bound at {_via(t)}"
+    for step in t.get("chain", ()):
+        line += (f"\n       {step['step']} by {step.get('registrar')} in {step.get('caller')} "
+                 f"at {step['file']}:{step['line']}")
+        if "key_field" in step:
+            line += (f"; .{step['key_field']} = {step['key_expr']} ({step['key_value']}) "
+                     f"at {step['key_file']}:{step['key_line']}")
+    return line
+
+
+def _q_struct(db: GraphDB, names, **_):
+    node = db.node(db.one(names[0], ("struct",)) if " " not in names[0] else names[0])
+    if node is None:
+        raise NotFound(f"no struct {names[0]!r}")
+    embeds = db.edges(node["id"], "out", ("embeds",))
+    lines = [f"{node['id']}  {node['file']}:{node['line']}"]
+    lines += [f"  {node['file']}:{ln}  {name}: {ctype}{'  #if ' + g if g else ''}"
+              for name, ctype, ln, g in node.get("fields", [])]
+    lines += [f"  embeds {e['dst']} (first member {e['field']})" for e in embeds]
+    return {**node, "embeds": embeds}, "\n".join(lines)
+
+
+def _q_table(db: GraphDB, names, **_):
+    node = db.node(db.one(names[0], ("table",)))
+    lines = [f"{node['id']}: {node.get('type')}  {node['file']}:{node['line']}"]
+    lines += [f"  {node['file']}:{ln}  .{path} = {value}"
+              for path, value, ln in node.get("entries", [])]
+    regs = db.edges(node["id"], "in", ("registers",))
+    lines += [f"  registered by {e['registrar']} in {e['src']} at {e['file']}:{e['line']}"
+              for e in regs]
+    return {**node, "registrations": regs}, "\n".join(lines)
+
+
+def _q_where(db: GraphDB, names, **_):
+    out = []
+    for name in names:
+        ids = db.ids(name, ("function", "table", "struct"))
+        ids = ids or db.ids(f"struct {name}", ("struct",))
+        if not ids:
+            db.one(name, ("function", "table", "struct"))
+        out.extend(db.node(i) for i in ids)
+    return out, "\n".join(f"{n['file']}:{n['line']}  {n['kind']} {n['id']}" for n in out)
+
+
+_QUESTIONS = {
+    "callers": lambda db, names, **kw: _q_calls(db, names, "in", **kw),
+    "callees": lambda db, names, **kw: _q_calls(db, names, "out", **kw),
+    "path": _q_path, "resolve": _q_resolve, "struct": _q_struct, "table": _q_table,
+    "where": _q_where,
+}
+
+
+def run_query(cfg, what: str, names: list[str], family: str | None = None,
+              limit: int = 0) -> tuple[object, str]:
+    """Answer one question from ``cfg.graph_path``: ``(data, text)``.
+
+    ``what`` is one of callers, callees, path, resolve, struct, table, where.
+    """
+    if what not in _QUESTIONS:
+        raise AnalyzerError(f"unknown question {what!r}: one of {', '.join(_QUESTIONS)}")
+    db = GraphDB.open(cfg.graph_path)
+    try:
+        return _QUESTIONS[what](db, names, family=family, limit=limit)
+    finally:
+        db.conn.close()
