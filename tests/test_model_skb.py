@@ -211,6 +211,8 @@ def test_socket_queues_take_buffers(store_cfg):
     assert queues[f"{sock}.sk_receive_queue"] == ("sk_buff#1",)
     assert queues[f"{sock}.sk_write_queue"] == ("sk_buff#2",)
     assert "sock_init_data" in r.run.functions()
+    by = r.socket["initialised_by"]
+    assert by[f"{sock}.sk_receive_queue"] == by[f"{sock}.sk_write_queue"] == "sock_init_data"
 
 
 @pytest.mark.kernel

@@ -140,7 +140,7 @@ def _x(text: object) -> str:
 def buffer_svg(b, title: str, width: int = 720) -> str:
     """One buffer's data area to scale: headroom, data, tailroom, and what follows
     ``end`` (skb_shared_info and slab slack); head/data/tail/end marked above."""
-    x0, y0, h = 10.0, 46.0, 34.0
+    x0, y0, h = 10.0, 56.0, 34.0
     scale = width / b.size if b.size else 0.0
     parts = [("headroom", b.head, b.data), ("data", b.data, b.tail),
              ("tailroom", b.tail, b.end), ("shinfo", b.end, b.size)]
@@ -153,25 +153,26 @@ def buffer_svg(b, title: str, width: int = 720) -> str:
                     f'width="{(hi - lo) * scale:.1f}" height="{h}" fill="{_FILL[cls]}" '
                     f'stroke="#374151" stroke-width="0.5"/><title>{_x(label)}: '
                     f'{hi - lo} bytes [{lo}, {hi})</title></g>')
-    last = -100.0
-    for k, (name, off) in enumerate((("head", b.head), ("data", b.data), ("tail", b.tail),
-                                     ("end", b.end))):
+    ends: list[float] = []  # where each label row is free again
+    for name, off in (("head", b.head), ("data", b.data), ("tail", b.tail), ("end", b.end)):
         x = x0 + off * scale
-        row = 1 if x - last < 70 else 0
-        last = x if row == 0 else last
-        ty = 16 + 14 * row
+        text = f"{name} {off}"
+        row = next((r for r, free in enumerate(ends) if x >= free), len(ends))
+        if row == len(ends):
+            ends.append(0.0)
+        ends[row] = x + len(text) * 7 + 6
+        ty = 12 + 11 * row
         body.append(f'<g class="marker m-{name}"><line x1="{x:.1f}" y1="{ty + 3}" x2="{x:.1f}" '
                     f'y2="{y0 + h + 4}" stroke="#111827" stroke-dasharray="2,2"/>'
-                    f'<text x="{x + 2:.1f}" y="{ty}" font-size="11">{_x(name)} {off}'
-                    f'</text></g>')
-        del k
+                    f'<text x="{x + 2:.1f}" y="{ty}" font-size="11">{_x(text)}</text></g>')
     below = (f"headroom {b.headroom} · len {b.len} · tailroom {b.tailroom} · "
              f"{b.size - b.end} after end · {b.area} {b.size} bytes")
     body.append(f'<text x="{x0}" y="{y0 + h + 20}" font-size="11">{_x(below)}</text>')
-    total = width + 2 * x0 + 60
+    total = width + 2 * x0 + 70
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="diagram skb-buffer" role="img" '
             f'width="{total:.0f}" height="{y0 + h + 30:.0f}" viewBox="0 0 {total:.0f} '
-            f'{y0 + h + 30:.0f}" font-family="monospace" font-size="12">'
+            f'{y0 + h + 30:.0f}" style="max-width:100%;height:auto" '
+            f'font-family="monospace" font-size="12">'
             f'<title>{_x(title)}</title>' + "".join(body) + "</svg>")
 
 
@@ -200,7 +201,8 @@ def queue_svg(queues, buffers, title: str) -> str:
             '</marker></defs>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" class="diagram skb-queues" role="img" '
             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-            f'font-family="monospace" font-size="12"><title>{_x(title)}</title>{defs}'
+            f'style="max-width:100%;height:auto" font-family="monospace" font-size="12">'
+            f'<title>{_x(title)}</title>{defs}'
             + "".join(rows) + "</svg>")
 
 
@@ -437,11 +439,18 @@ def _relation(ctx: _Ctx, p: SkbPage) -> str:
     s = run.socket
     if not s:
         return admonition("failure", "No socket", "The scenario made no socket.")
-    out = [f"{code('socket(AF_INET, SOCK_STREAM, 0)')} made {code(s.get('socket') or '?')}"
-           f" whose {code('sk')} is {code(s['sock'])} ({code(s['type'])}). Its buffer "
-           f"queues, initialised by {code('sock_init_data')}: "
-           + ", ".join(code(q) for q in s["queues"]) + ".\n"]
+    by = s.get("initialised_by", {})
+    out = [f"{code(run.ops[0].text)} made {code(s.get('socket') or '?')} whose "
+           f"{code('sk')} is {code(s['sock'])} ({code(s['type'])}). Its buffer queues "
+           "(every <code>struct sk&#95;buff&#95;head</code> member the socket path "
+           "initialised), and the function that initialised each:\n",
+           table(["queue", "initialised by"], [(code(q), code(by.get(q, "?")))
+                                                for q in s["queues"]])]
+    before: tuple = ()
     for op in run.ops[1:]:
+        if op.queues == before and op is not run.ops[-1]:
+            continue
+        before = op.queues
         rows = [(code(q), " → ".join(code(x) for x in labels) or "(empty)")
                 for q, labels in op.queues]
         out.append(f"### {op.n}. {code(op.text)}\n\n"

@@ -695,9 +695,32 @@ class _Driver:
         if self.sock is None:
             return {}
         sk_socket = _get(self.sock, "sk_socket")
+        queues = [n for n, _ in self.all_queues() if n.startswith(self.sock._label)]
         return {"sock": self.sock._label, "type": f"struct {self.sock._layout.name}",
                 "socket": sk_socket._label if isinstance(sk_socket, rt.Obj) else "",
-                "queues": [n for n, _ in self.all_queues() if n.startswith(self.sock._label)]}
+                "queues": queues, "initialised_by": self.initialisers(queues)}
+
+    def initialisers(self, queues: list[str]) -> dict[str, str]:
+        """Which function of the socket path initialised each queue: the innermost
+        caller of the queue-head initialiser that wrote its ``next``."""
+        own = {o["call"] for o in self.data["skb"]["ops"].values()}
+        found: dict[str, str] = {}
+        stack: list[str] = []
+        for st in self.m.steps:
+            if st["event"] == "call":
+                stack.append(st["function"])
+                continue
+            if st["event"] != "return":
+                continue
+            for c in st.get("changes", ()):
+                q = next((q for q in queues if c["object"].endswith("." + q.split(".")[-1])
+                          and c["field"] == "next"), None)
+                outer = [f for f in stack if f not in own]
+                if q and q not in found and outer:
+                    found[q] = outer[-1]
+            if stack:
+                stack.pop()
+        return found
 
 
 def _fail(op: Op, why: str):
