@@ -81,17 +81,27 @@ def _changes(s: Step) -> list[str]:
 
 
 def render_snapshot(r: Run, n: int) -> str:
-    """Every object after step ``n``; zeroed members are counted, not listed."""
+    """The objects the run made, as they are at step ``n``; zeroed members of big
+    structs are counted, not listed; objects made at boot are named only."""
     head = f"state after step {n}"
     if 0 < n <= len(r.steps):
         s = r.steps[n - 1]
         head += f" ({s.event} {s.function})"
     out = [head]
-    for label, obj in r.snapshot(n).items():
-        shown = [(k, v) for k, v in obj["fields"] if v not in ("0", "NULL", "{...}", "[...]")]
+    made = {label for label, _, created, _ in r.objects if created > 0}
+    snap = r.snapshot(n)
+    static = [label for label in snap if label not in made]
+    for label, obj in snap.items():
+        if label not in made:
+            continue
+        small = len(obj["fields"]) <= 12  # small structs in full, as the lecture's tables
+        shown = [(k, v) for k, v in obj["fields"]
+                 if small or v not in ("0", "NULL", "{...}", "[...]")]
         hidden = len(obj["fields"]) - len(shown)
         out.append(f"{label}  ({obj['type']})" + (f"  +{hidden} zero" if hidden else ""))
         out.extend(f"    {k:<24} {v}" for k, v in shown)
+    out.append(f"(+{len(static)} objects made at boot or by static initializers: "
+               + ", ".join(static[:12]) + (", ..." if len(static) > 12 else "") + "; see --json)")
     return "\n".join(out)
 
 

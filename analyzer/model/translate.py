@@ -308,7 +308,7 @@ class _Translator:
             self.blocks(body)
         else:
             self.block_items(body.named_children, 1)
-            self.emit(1, "return None", body)
+            self.out.append((1, "return None", body.end_point.row + 1))
         return self.finish()
 
     def finish(self) -> Translation:
@@ -342,7 +342,8 @@ class _Translator:
             self.emit(3, f"if _label == {label!r}:", items[0] if items else body)
             self.block_items(items, 4)
             nxt = blocks[i + 1][0] if i + 1 < len(blocks) else None
-            self.emit(4, f"_label = {nxt!r}" if nxt else "return None", body)
+            end = items[-1].end_point.row + 1 if items and nxt else body.end_point.row + 1
+            self.out.append((4, f"_label = {nxt!r}" if nxt else "return None", end))
         self.emit(2, "except rt.Goto as _g:", body)
         self.emit(3, "_label = _g.label", body)
 
