@@ -50,7 +50,7 @@ import networkx as nx
 
 from analyzer import records
 from analyzer.errors import AnalyzerError
-from analyzer.resolve import Index, Resolver, Site, Unresolved, strip_indexes
+from analyzer.resolve import Index, Resolver, Site, Unresolved, strip_indexes, type_text
 
 __all__ = ["GraphReport", "build_graph", "graph_from_facts", "build_graph_store",
            "write_graph_db", "detect_casts", "struct_id", "SCHEMA"]
@@ -260,7 +260,7 @@ def _cast_attrs(fn: records.Function, how: str, member: str = "") -> dict:
 
 
 def _container_use(index: Index, res: Resolver, call: records.Call):
-    to = index.struct_of(call.args[1])
+    to = index.struct_of(type_text(call.args[1]))
     fn = index.functions.get(call.caller)
     try:
         frm = index.struct_of(res.infer(call.args[0], fn).ctype) if fn else ""

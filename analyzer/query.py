@@ -278,6 +278,10 @@ def _narrowed(db: GraphDB, targets: list[dict], want, family) -> list[dict]:
 def _target_lines(t: dict) -> str:
     line = f"  -> {t['dst']}  bound at {_via(t)}"
     for step in t.get("chain", ()):
+        if step["step"] == "bound":
+            line += (f"\n       bound to {step['table']} .{step['field']} "
+                     f"at {step['file']}:{step['line']}")
+            continue
         line += (f"\n       {step['step']} by {step.get('registrar')} in {step.get('caller')} "
                  f"at {step['file']}:{step['line']}")
         if "key_field" in step:

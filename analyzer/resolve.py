@@ -38,7 +38,8 @@ from analyzer.errors import AnalyzerError
 from analyzer.records import Function, base_struct, normalize_type
 
 __all__ = ["Index", "TypeRef", "Unresolved", "Binding", "Site", "Resolver",
-           "casts_table", "registrars_table", "stats", "site_stats", "strip_indexes"]
+           "casts_table", "registrars_table", "stats", "site_stats", "strip_indexes",
+           "type_text"]
 
 
 @cache
@@ -396,7 +397,7 @@ class Resolver:
             if k < 0:
                 return self._infer(args[0], fn)
             if k < len(texts):
-                return TypeRef(normalize_type(texts[k] + " *"))
+                return TypeRef(normalize_type(type_text(texts[k]) + " *"))
         fid = self.idx.function(name, fn.file if fn else "")
         if fid is not None:
             return TypeRef(self.idx.functions[fid].return_type)
@@ -629,6 +630,16 @@ class Resolver:
     def sites(self) -> list[Site]:
         """Every indirect call site of the index, resolved."""
         return [self.resolve_call(c) for c in self.idx.calls if c.kind != "direct"]
+
+
+def type_text(arg: str) -> str:
+    """A type written as a macro argument; the parse stage writes
+    ``struct socket_alloc`` there as ``struct_socket_alloc`` (same length).
+
+    >>> type_text("struct_socket_alloc")
+    'struct socket_alloc'
+    """
+    return re.sub(r"^\s*(struct|union)[_\s]+", r"\1 ", arg).strip()
 
 
 def _prefixes(name: str) -> list[str]:

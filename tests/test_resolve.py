@@ -1,0 +1,169 @@
+"""Tests of analyzer.resolve: type inference of receivers, bindings,
+registration-aware narrowing, unresolved causes, stats."""
+
+from __future__ import annotations
+
+import pytest
+from graph_snippets import SOCKET_SNIPPETS, graph_of, index_of
+
+from analyzer import records
+from analyzer.errors import AnalyzerError
+from analyzer.resolve import Resolver, Unresolved, site_stats, stats
+
+
+@pytest.fixture(scope="module")
+def built():
+    return graph_of(SOCKET_SNIPPETS)
+
+
+def _site(sites, expr):
+    return next(s for s in sites if s.expr == expr)
+
+
+def _targets(site):
+    return sorted(b.target for b in site.targets)
+
+
+def test_array_element_through_rcu_macro_and_local(built):
+    _, sites, _ = built
+    site = _site(sites, "pf->create")
+    assert (site.struct, site.field, site.confidence) == ("net_proto_family", "create", "typed")
+    assert "net_proto_family" in site.rtype
+    assert _targets(site) == ["inet_create@net/ipv4/af_inet.c", "unix_create@net/unix/af_unix.c"]
+
+
+def test_never_joins_a_bare_field_name_across_struct_types(built):
+    _, sites, _ = built
+    targets = _targets(_site(sites, "pf->create"))
+    assert "other_create@net/other/other.c" not in targets
+
+
+def test_field_alias_macro_and_struct_field_types(built):
+    _, sites, _ = built
+    site = _site(sites, "sk->sk_prot->init")
+    assert (site.struct, site.field) == ("proto", "init")
+    assert _targets(site) == ["tcp_v4_init_sock@net/ipv4/tcp_ipv4.c"]
+    site = _site(sites, "sb->s_op->alloc_inode")
+    assert _targets(site) == ["sock_alloc_inode@net/socket.c"]
+    assert site.targets[0].table == "sockfs_ops@net/socket.c"
+
+
+def test_evidence_names_table_and_entry_line(built):
+    _, sites, _ = built
+    b = next(b for b in _site(sites, "pf->create").targets if b.target.startswith("inet_"))
+    assert (b.table, b.file, b.kind) == ("inet_family_ops@net/ipv4/af_inet.c",
+                                         "net/ipv4/af_inet.c", "initializer")
+    text = SOCKET_SNIPPETS["net/ipv4/af_inet.c"].splitlines()
+    assert text[b.line - 1].strip() == ".create = inet_create,"
+
+
+def test_unresolved_sites_carry_a_cause(built):
+    _, sites, _ = built
+    assert _site(sites, "w->poke").cause == "unknown-struct"
+    assert _site(sites, "unknown_thing->go").cause == "unknown-local"
+    assert all(s.confidence == "unresolved" for s in sites if s.cause)
+
+
+def test_void_pointer_cause():
+    files = {"a.c": "struct t { int (*f)(void); };\n"
+                    "int g(void *p) { return ((struct t *)p)->f() + p->x(); }\n"}
+    _, sites, _ = graph_of(files)
+    assert _site(sites, "p->x").cause == "void-pointer"
+    assert _site(sites, "((struct t *)p)->f").cause == "no-binding"
+
+
+def test_assignment_binds_through_inferred_receiver(built):
+    _, _, res = built
+    found = res.bindings()[("sock", "sk_destruct")]
+    assert [(b.target, b.kind, b.function) for b in found] == [
+        ("inet_sock_destruct@net/ipv4/af_inet.c", "assignment", "inet_create@net/ipv4/af_inet.c")]
+
+
+def test_infer_locals_params_casts_container_of():
+    idx = index_of(SOCKET_SNIPPETS)
+    res = Resolver(idx)
+    fn = idx.functions["inet_create@net/ipv4/af_inet.c"]
+    assert res.infer("inet", fn).ctype == "struct inet_sock *"
+    assert res.infer("sock->sk", fn).ctype == "struct sock *"
+    assert res.infer("inet_sk(sk)", fn).ctype == "struct inet_sock *"
+    assert res.infer("(struct proto *)sk", fn).ctype == "struct proto *"
+    assert res.infer("container_of(sk, struct inet_sock, sk)", fn).ctype == "struct inet_sock *"
+    assert res.infer("sk->sk_prot", fn).ctype == "struct proto *"
+    assert res.infer("&inet->sk", fn).ctype == "struct sock *"
+    with pytest.raises(Unresolved, match="no-field"):
+        res.infer("sk->no_such_field", fn)
+
+
+def test_typedef_and_nested_initializer():
+    files = {"x.c": """
+struct ops { int (*run)(int); };
+struct outer { int id; struct ops inner; };
+typedef struct outer outer_t;
+static int run_a(int x) { return x; }
+static outer_t table = { .id = 1, .inner = { .run = run_a } };
+int use(outer_t *o) { return o->inner.run(1); }
+"""}
+    _, sites, _ = graph_of(files)
+    site = _site(sites, "o->inner.run")
+    assert (site.struct, site.field) == ("ops", "run")
+    assert _targets(site) == ["run_a@x.c"]
+
+
+def test_array_of_structs_initializer():
+    files = {"y.c": """
+struct protosw { int type; int (*op)(void); };
+static int op_a(void) { return 1; }
+static int op_b(void) { return 2; }
+static struct protosw arr[] = { { .type = 1, .op = op_a }, { .type = 2, .op = op_b } };
+int call(struct protosw *p) { return p->op(); }
+"""}
+    _, sites, _ = graph_of(files)
+    assert _targets(_site(sites, "p->op")) == ["op_a@y.c", "op_b@y.c"]
+
+
+def test_narrowing_by_family_with_chain(built):
+    _, sites, res = built
+    site = _site(sites, "pf->create")
+    narrowed = res.narrow(site.targets, "AF_INET")
+    assert [b.target for b, _ in narrowed] == ["inet_create@net/ipv4/af_inet.c"]
+    step = narrowed[0][1][-1]
+    assert (step["registrar"], step["caller"], step["key_field"], step["key_expr"],
+            step["key_value"]) == ("sock_register", "inet_init@net/ipv4/af_inet.c", "family",
+                                   "PF_INET", 2)
+    assert [b.target for b, _ in res.narrow(site.targets, "PF_UNIX")] == [
+        "unix_create@net/unix/af_unix.c"]
+    assert res.narrow(site.targets, 7) == []
+    with pytest.raises(AnalyzerError, match="AF_NOPE"):
+        res.narrow(site.targets, "AF_NOPE")
+
+
+def test_file_system_chain_through_mount_pseudo(built):
+    _, sites, res = built
+    site = _site(sites, "sb->s_op->alloc_inode")
+    (binding, chain), = res.narrow(site.targets, "sockfs")
+    assert [s["step"] for s in chain] == ["passed", "bound", "registered"]
+    assert chain[0]["registrar"] == "mount_pseudo"
+    assert chain[1]["table"] == "sock_fs_type@net/socket.c"
+    assert chain[2]["registrar"] == "register_filesystem"
+
+
+def test_site_stats_figures():
+    rows = [("typed", "", 2), ("typed", "", 4), ("typed", "", 9), ("unresolved", "void-pointer", 0),
+            ("unresolved", "no-binding", 0), ("unresolved", "void-pointer", 0)]
+    s = site_stats(rows)
+    assert s["indirect_sites"] == 6 and s["resolved_sites"] == 3
+    assert s["resolved_share"] == 0.5 and s["mean_targets"] == 5.0 and s["median_targets"] == 4
+    assert s["unresolved_by_cause"] == {"void-pointer": 2, "no-binding": 1}
+
+
+def test_stats_needs_the_graph(tmp_path):
+    from analyzer.config import Config
+
+    with pytest.raises(AnalyzerError, match="graph"):
+        stats(Config(tmp_path))
+
+
+def test_records_function_ids_distinguish_statics(built):
+    g, _, _ = built
+    assert records.function_id("inet_create", "net/ipv4/af_inet.c", True) in g
+    assert g.nodes["inet_bind"]["kind"] == "function"
