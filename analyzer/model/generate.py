@@ -39,6 +39,7 @@ from analyzer.model.translate import (
     _Translator,
     field_name,
     function_name_of,
+    safe_path,
 )
 from analyzer.parse import Parsed, parse
 
@@ -239,15 +240,16 @@ class Generator:
                  if (not f.guard or self.config(f.guard)) and f.type not in ("struct", "union")
                  and f.name not in inline]
         specs += [self.spec(n, t) for n, t in self.data.get("struct_extra", {}).get(s.name, [])]
-        cls = f"{s.kind}_{s.name}"
+        if s.kind not in ("struct", "union"):
+            raise AnalyzerError(f"{s.file}:{s.line}: unknown aggregate kind {s.kind!r}")
+        cls = f"{s.kind}_{field_name(s.name)}"
         lines = [f"class {cls}(rt.Obj):",
-                 f"    \"\"\"{s.kind} {s.name}: {s.file}:{s.line}\"\"\"",
+                 f"    __doc__ = {f'{s.kind} {s.name}: {s.file}:{int(s.line)}'!r}",
                  "    __slots__ = ()",
-                 f"    LAYOUT = rt.Layout({s.name!r}, {s.kind!r}, {s.file!r}, {s.line}, ("]
+                 f"    LAYOUT = rt.Layout({s.name!r}, {s.kind!r}, {s.file!r}, {int(s.line)}, ("]
         lines += [f"        {_spec_src(sp)}," for sp in specs]
         lines.append("    ))")
         src = "\n".join(lines) + "\n"
-        field_name(s.name)
         ns = {"rt": rt}
         exec(compile(src, f"<model:struct {s.name}>", "exec"), ns)  # noqa: S102
         self.struct_src[s.name] = src
@@ -442,7 +444,8 @@ class Generator:
         for (tr, _) in self.inits.values():
             per_file.setdefault(tr.file, []).append(tr.source)
         for file, sources in per_file.items():
-            out[module_name(file) + ".py"] = header.format(what=file) + "\n\n".join(sources)
+            out[module_name(file) + ".py"] = header.format(what=safe_path(file)) \
+                + "\n\n".join(sources)
         return out
 
     def write(self, folder: Path) -> list[Path]:

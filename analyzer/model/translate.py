@@ -31,7 +31,7 @@ from tree_sitter import Node
 from analyzer.errors import AnalyzerError
 from analyzer.parse import Rewrite, parse
 
-__all__ = ["IDENT", "Untranslatable", "Names", "Translation", "translate_function",
+__all__ = ["IDENT", "Untranslatable", "safe_path", "Names", "Translation", "translate_function",
            "pyname", "field_name", "function_name_of", "decode_c_string", "c_int"]
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -41,6 +41,11 @@ _BUILTINS = set(dir(builtins))
 
 class Untranslatable(AnalyzerError):
     """A C construct the translator does not handle (names function, file, line)."""
+
+
+def safe_path(path: str) -> str:
+    """A file path as it may appear in a generated comment (one line, plain characters)."""
+    return re.sub(r"[^\w./+-]", "?", path)
 
 
 def pyname(name: str) -> str:
@@ -314,7 +319,7 @@ class _Translator:
     def finish(self) -> Translation:
         lines, mapping = [], {}
         for i, (indent, text, cline) in enumerate(self.out, start=1):
-            where = f"  # {self.file}:{cline}" if cline else ""
+            where = f"  # {safe_path(self.file)}:{cline}" if cline else ""
             lines.append("    " * indent + text + where)
             if cline:
                 mapping[i] = cline
