@@ -115,6 +115,7 @@ class Site:
     targets: tuple[Binding, ...] = ()
 
 
+_CONDITIONAL = re.compile(r"\(*\s*[^?]+\?\s*(\w+)\s*:\s*(\w+)\s*\)*")
 _INDEX_PREFIX = re.compile(r"^(?:\s*\[[^\]]*\]\s*\.?)+")
 
 
@@ -483,6 +484,8 @@ class Resolver:
     def _resolve_node(self, site: Site, node, fn: Function | None) -> Site:
         if node[0] == "deref":
             node = node[1]
+        if node[0] == "other":
+            return self._resolve_conditional(site, site.expr)
         if node[0] == "member":
             return self._resolve_member(site, node, fn)
         if node[0] == "index" and node[1][0] == "id":
@@ -495,6 +498,16 @@ class Resolver:
         if node[0] == "id":
             raise Unresolved("function-pointer-var")
         raise Unresolved("complex-expression")
+
+    def _resolve_conditional(self, site: Site, text: str) -> Site:
+        """``(nosec ? sock_recvmsg_nosec : sock_recvmsg)(...)``: both functions."""
+        m = _CONDITIONAL.fullmatch(text)
+        ids = [self.idx.function(name, site.file) for name in m.groups()] if m else [None]
+        if None in ids:
+            raise Unresolved("complex-expression")
+        targets = tuple(Binding("", "", fid, "conditional", site.file, site.line)
+                        for fid in dict.fromkeys(ids))
+        return _replace(site, confidence="typed", targets=targets)
 
     def _resolve_member(self, site: Site, node, fn: Function | None) -> Site:
         base = self._infer(node[1], fn)

@@ -167,3 +167,14 @@ def test_records_function_ids_distinguish_statics(built):
     g, _, _ = built
     assert records.function_id("inet_create", "net/ipv4/af_inet.c", True) in g
     assert g.nodes["inet_bind"]["kind"] == "function"
+
+
+def test_conditional_callee_reaches_both_functions():
+    files = {"z.c": """
+static int a_nosec(int x) { return x; }
+static int a_sec(int x) { return x; }
+int pick(int nosec) { return (nosec ? a_nosec : a_sec)(1); }
+"""}
+    _, sites, _ = graph_of(files)
+    (site,) = sites
+    assert site.confidence == "typed" and _targets(site) == ["a_nosec@z.c", "a_sec@z.c"]
