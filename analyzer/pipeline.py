@@ -34,6 +34,7 @@ from analyzer.errors import AnalyzerError
 from analyzer.store import FileRow, Store, Writer, fact_rows
 
 __all__ = ["ExtractReport", "extract_tree", "analyze", "discover", "fingerprint",
+           "fingerprint_files",
            "SOURCE_SUFFIXES"]
 
 #: the files that are extracted
@@ -159,26 +160,34 @@ def _local_imports(module: str) -> set[str]:
     return {m for m in found if Path(__file__).with_name(f"{m}.py").is_file()}
 
 
-@cache
-def fingerprint() -> str:
-    """A hash of the code and data that make facts: ``extract.py`` with the
-    ``analyzer`` modules it imports (transitively), ``queries/*.scm`` and
-    ``kernel/*.toml``, and the store's schema.  A store made under another
-    fingerprint is rebuilt from nothing."""
+def fingerprint_files() -> list[Path]:
+    """The code and data that make facts: ``extract.py`` with the ``analyzer``
+    modules it imports (transitively), ``store.py``, and the files of
+    ``queries/`` and ``kernel/`` that their sources name (``"facts"``,
+    ``"macros.toml"``); the model's or the graph's tables do not count."""
     todo, seen = ["extract", "store"], set()
     while todo:
         mod = todo.pop()
         if mod not in seen:
             seen.add(mod)
             todo.extend(_local_imports(mod))
+    paths = [p for m in sorted(seen) if (p := Path(__file__).with_name(f"{m}.py")).is_file()]
+    sources = b"".join(p.read_bytes() for p in paths)
+    for pkg in ("analyzer.queries", "analyzer.kernel"):
+        for p in sorted(Path(str(resources.files(pkg))).iterdir()):
+            if p.suffix in (".scm", ".toml") and any(
+                    f'"{n}"'.encode() in sources for n in (p.name, p.stem)):
+                paths.append(p)
+    return paths
+
+
+@cache
+def fingerprint() -> str:
+    """A hash of :func:`fingerprint_files`: a store made under another
+    fingerprint is rebuilt from nothing."""
     h = hashlib.sha256()
-    paths = [Path(__file__).with_name(f"{m}.py") for m in sorted(seen)]
-    for pkg, suffix in (("analyzer.queries", ".scm"), ("analyzer.kernel", ".toml")):
-        paths += sorted(p for p in Path(str(resources.files(pkg))).iterdir()
-                        if p.name.endswith(suffix))
-    for p in paths:
-        if p.is_file():
-            h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    for p in fingerprint_files():
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
 

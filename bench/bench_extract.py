@@ -155,6 +155,9 @@ def _measure(cfg: Config, files: list[str], work: Path, runs: int, jobs: int) ->
     home = work / "home"
     home.mkdir()
     (home / "kernel-src").symlink_to(cfg.kernel_root)
+    code = work / "code"  # a snapshot: edits made during the bench do not count
+    shutil.copytree(HERE.parent / "analyzer", code / "analyzer",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     py = sys.executable
     extract = [py, "-m", "analyzer", "--home", str(home), "extract", "-q", "-j", str(jobs)]
     store = home / "build" / "analysis.sqlite"
@@ -163,8 +166,8 @@ def _measure(cfg: Config, files: list[str], work: Path, runs: int, jobs: int) ->
     res["floor"], _, res["floor_runs"] = median_of(
         runs, [py, __file__, "--floor", str(list_file), "--jobs", str(jobs)])
     res["cold"], res["peak_rss"], res["cold_runs"] = median_of(
-        runs, extract, cwd=HERE.parent, before=lambda: shutil.rmtree(store.parent, True))
-    res["warm"], _, res["warm_runs"] = median_of(max(runs, 3), extract, cwd=HERE.parent)
+        runs, extract, cwd=code, before=lambda: shutil.rmtree(store.parent, True))
+    res["warm"], _, res["warm_runs"] = median_of(max(runs, 3), extract, cwd=code)
     res["cscope"], _, res["cscope_runs"] = median_of(
         runs, ["cscope", "-b", "-k", "-i", str(list_file), "-f", str(work / "cscope.out")],
         cwd=work)

@@ -158,6 +158,10 @@ def test_report_counts_warnings_and_errors(tmp_path, standin):
 def test_fingerprint_covers_the_extractor_sources():
     seen = pipeline._local_imports("store")
     assert "records" in seen and "errors" in seen
+    names = {p.name for p in pipeline.fingerprint_files()}
+    assert {"extract.py", "parse.py", "records.py", "store.py", "macros.toml"} <= names
+    assert "primitives.toml" not in names  # the model's table
+    assert any(n.endswith(".scm") for n in names)
     assert len(pipeline.fingerprint()) == 16
 
 
