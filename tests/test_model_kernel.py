@@ -114,6 +114,9 @@ def test_rejected_arguments_give_the_kernels_error(store_cfg, args, error):
     facts = open_facts(store_cfg.store_path, store_cfg.kernel_dir)
     r = run("socket", *args, cfg=store_cfg, write=False)
     assert r.result == str(-facts.constant(error))
+    if error == "EPROTONOSUPPORT":  # inet_create's `goto lookup_protocol` ran backwards twice
+        loads = [s.site for s in r.steps if s.function == "request_module"]
+        assert len(loads) == 2 and loads[0] != loads[1]  # the two request_module calls
 
 
 def test_speed_and_generated_modules(store_cfg, tmp_path):

@@ -344,14 +344,7 @@ class Generator:
         pf = self.file(rec.file)
         node = _declaration_at(pf, rec.name, rec.line)
         value_node = _init_value(node, rec.name) if node is not None else None
-        dims = rec.array if rec.array.startswith("[") else f"[{rec.array}]"
-        spec = self.spec(rec.name, rec.type + (f" {dims}" if rec.array else ""))
-        if rec.array and spec.kind == "array" and spec.count <= 0 and value_node is not None \
-                and value_node.type == "initializer_list":
-            n = len([c for c in value_node.named_children if c.type != "comment"]) \
-                if value_node is not None else 0
-            spec = rt.FieldSpec(rec.name, rec.type, "array", count=n,
-                                elem=self.spec(rec.name, rec.type))
+        spec = self.global_spec(rec, value_node, pf)
         obj = m.zero(spec, rec.name, None)
         if value_node is None:
             return obj
@@ -366,6 +359,19 @@ class Generator:
                     setattr(obj, k, value._v[k])
             return obj
         return value
+
+    def global_spec(self, rec: records.Global, value: Node | None,
+                    pf: ParsedFile) -> rt.FieldSpec:
+        """How a global is held; ``T x[] = {...}`` counts the kept initializers."""
+        dims = rec.array if rec.array.startswith("[") else f"[{rec.array}]"
+        spec = self.spec(rec.name, rec.type + (f" {dims}" if rec.array else ""))
+        if not (rec.array and spec.kind == "array" and spec.count <= 0 and value is not None
+                and value.type == "initializer_list"):
+            return spec
+        items = [c for c in value.named_children if c.type != "comment"
+                 and c.start_point.row + 1 not in self.inactive(pf)]
+        return rt.FieldSpec(rec.name, rec.type, "array", count=len(items),
+                            elem=self.spec(rec.name, rec.type))
 
     def initializer(self, rec: records.Global, value: Node):
         key = f"{rec.name}@{rec.file}"
