@@ -232,24 +232,32 @@ class StoreFacts(Facts):
         self.store, self.kernel_dir, self.graph, self.run = store, Path(kernel_dir), graph, run
         self.notices = notices or []
         self._files: dict[str, list[str]] = {}
+        self._cache: dict[tuple[str, str], list] = {}
         self._regs: dict[str, list[Registration]] | None = None
 
+    def _find(self, kind: str, key: str) -> list:
+        """``store.find``, remembered: pages ask for the same records many times."""
+        hit = self._cache.get((kind, key))
+        if hit is None:
+            hit = self._cache[(kind, key)] = self.store.find(kind, key)
+        return hit
+
     def function(self, name: str, file: str = "") -> Function | None:
-        return _pick(self.store.find("functions", name), file)
+        return _pick(self._find("functions", name), file)
 
     def struct(self, name: str) -> Struct | None:
-        cands = [s for s in self.store.find("structs", name) if s.fields]
+        cands = [s for s in self._find("structs", name) if s.fields]
         return _pick(cands, "")
 
     def initializer(self, name: str) -> Initializer | None:
-        return _pick(self.store.find("initializers", name), "")
+        return _pick(self._find("initializers", name), "")
 
     def global_(self, name: str) -> Global | None:
-        cands = [g for g in self.store.find("globals", name) if not g.extern]
-        return _pick(cands or self.store.find("globals", name), "")
+        cands = [g for g in self._find("globals", name) if not g.extern]
+        return _pick(cands or self._find("globals", name), "")
 
     def calls(self, fn: Function) -> list[Call]:
-        return sorted(self.store.find("calls", fn.id), key=lambda c: (c.line, c.expr))
+        return sorted(self._find("calls", fn.id), key=lambda c: (c.line, c.expr))
 
     def resolve(self, fn: Function, call: Call) -> list[Target]:
         if self.graph is None or call.kind == "direct":

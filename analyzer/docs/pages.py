@@ -330,7 +330,7 @@ def _indirect(site: Site, here: str, fn: Function, c, ran: dict[str, Step]) -> s
     out = [head]
     for name, s in taken.items():
         out.append(f"The model took {site.ref(here, 'functions', name)} (step {s.n}): "
-                   f"{_via(site, here, s.via)}.\n")
+                   f"{_via(site, here, s.via)}{_registered(site, here, s.via)}.\n")
     if not targets:
         out.append("The call graph gives no resolved target for this site.\n" if not taken
                    else "")
@@ -367,6 +367,14 @@ def _via(site: Site, here: str, via: dict) -> str:
         where = f"{via['file']}:{via.get('line', '')}"
         text += f" at {code(where)}"
     return text
+
+
+def _registered(site: Site, here: str, via: dict) -> str:
+    regs = site.facts.registrations(str(via.get("table", "")))
+    return "".join(
+        f"; registered by {code(r.registrar + '()')} in "
+        f"{site.ref(here, 'functions', r.caller.split('@')[0])} {code(f'{r.file}:{r.line}')}"
+        for r in regs)
 
 
 def _indent(text: str) -> str:
