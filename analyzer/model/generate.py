@@ -395,7 +395,9 @@ class Generator:
             return "prim", impl, {}
         off = self.data.get("offpath", {}).get(name)
         if off is not None:
-            info = {"note": off.get("why", "")}
+            defs = self.facts.functions(name)
+            info = {"note": off.get("why", ""), "file": defs[0].file if defs else "",
+                    "line": defs[0].line if defs else 0}
             if off.get("returns") == "arg0":
                 info["arg"] = 0
             else:

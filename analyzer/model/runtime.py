@@ -865,7 +865,7 @@ class Machine:
         self.global_keys: dict[tuple[str, str], str] = {}
         self.statics: dict[str, Cell] = {}
         self.where: dict[tuple[int, object], tuple[str, int]] = {}
-        self.caches: dict[int, SizeOf] = {}
+        self.addresses: dict[int, int] = {}
         self.phase = "run"
         self.boot_count = 0
         self.static_init = False
@@ -1240,16 +1240,14 @@ def atomic_inc_return(a):
     return atomic_read(a)
 
 
-_ADDRESSES: dict[int, int] = {}
-
-
 def address_of(obj) -> int:
     """A pointer cast to an integer: the model's allocator gives each object a
-    fixed fake address in allocation order (only hashing uses it)."""
+    fixed fake address in the order of these casts (only hashing uses it)."""
+    addresses = current_machine().addresses
     key = id(obj)
-    if key not in _ADDRESSES:
-        _ADDRESSES[key] = 0xffff880000000000 + 0x1000 * (len(_ADDRESSES) + 1)
-    return _ADDRESSES[key]
+    if key not in addresses:
+        addresses[key] = 0xffff880000000000 + 0x1000 * (len(addresses) + 1)
+    return addresses[key]
 
 
 def cast_int(value):
