@@ -868,6 +868,7 @@ class Machine:
         self.addresses: dict[int, int] = {}
         self.phase = "run"
         self.boot_count = 0
+        self.process: dict = {}
         self.static_init = False
         self.max_depth = 40
 
@@ -1295,7 +1296,29 @@ def container_of_prim(ptr, type_name, member):
 
 
 def current():
-    return Sym("current")
+    """``current``: the task running socket(); its namespaces are the initial
+    ones (the global named by ``[process].net_ns`` of primitives.toml)."""
+    m = current_machine()
+    if "current" not in m.statics:
+        saved, m.static_init = m.static_init, True
+        try:
+            task = m.new("task_struct", "current")
+            proxy = m.new("nsproxy", "init_nsproxy")
+            net_ns = m.process.get("net_ns")
+            proxy.net_ns = m.glob(net_ns)[1] if net_ns else Sym("net_ns")
+            task.nsproxy = proxy
+        finally:
+            m.static_init = saved
+        m.statics["current"] = Cell(task, "current")
+    return m.statics["current"].v
+
+
+def list_head_init(head):
+    """``LIST_HEAD_INIT(name)``: a list_head pointing at ``name`` both ways."""
+    obj = current_machine().new("list_head")
+    obj.next = head
+    obj.prev = head
+    return obj
 
 
 def strlen(s) -> int:
@@ -1346,7 +1369,8 @@ PRIMITIVES: dict[str, Callable] = {
     "atomic_inc_return": atomic_inc_return, "set_bit": set_bit, "clear_bit": clear_bit,
     "test_bit": test_bit, "is_err": is_err, "ptr_err": ptr_err, "err_ptr": err_ptr,
     "is_err_or_null": is_err_or_null, "array_size": array_size,
-    "container_of": container_of_prim, "current": current, "strlen": strlen,
+    "container_of": container_of_prim, "current": current, "list_head_init": list_head_init,
+    "strlen": strlen,
     "kasprintf": kasprintf, "mount_pseudo": mount_pseudo, "kern_mount": kern_mount,
 }
 
