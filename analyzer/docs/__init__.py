@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import shutil
 import sys
 import time
@@ -127,6 +128,27 @@ def run_mkdocs(site_dir: Path, out_dir: Path, strict: bool) -> None:
         raise AnalyzerError(f"{site_dir}/mkdocs.yml: the site did not build: {e}") from None
 
 
+def _build_private(cfg: Config, site: Site, out: Path, strict: bool) -> None:
+    """mkdocs on a private copy of ``site/`` into a fresh folder, then swapped in,
+    so that two builds at once (a test and ``make analyze``) never mix pages."""
+    stage = cfg.build_dir / f".site-stage-{os.getpid()}"
+    fresh = cfg.build_dir / f".site-out-{os.getpid()}"
+    old = cfg.build_dir / f".site-old-{os.getpid()}"
+    for d in (stage, fresh, old):
+        shutil.rmtree(d, ignore_errors=True)
+    try:
+        shutil.copytree(cfg.site_dir, stage, ignore=shutil.ignore_patterns(
+            ROOT, "__pycache__", "site"))
+        write_pages(stage / "docs", site)
+        run_mkdocs(stage, fresh, strict)
+        if out.exists():
+            out.rename(old)
+        fresh.rename(out)
+    finally:
+        for d in (stage, fresh, old):
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def build_site(cfg: Config, strict: bool = True, progress: bool = True) -> BuildReport:
     """Generate the pages from the analysis and build the site into ``build/site``."""
     t0 = time.perf_counter()
@@ -137,11 +159,11 @@ def build_site(cfg: Config, strict: bool = True, progress: bool = True) -> Build
     from analyzer.docs.skb import add_skb_section  # the socket-buffer pages (site/skb.yaml)
 
     facts.notices.extend(add_skb_section(site, facts, cfg.site_dir, cfg))
-    write_pages(cfg.site_dir / "docs", site)
+    write_pages(cfg.site_dir / "docs", site)  # for `make serve` (mkdocs serve)
     t1 = time.perf_counter()
     _say(progress, f"docs: {len(site.pages)} pages generated; mkdocs build ...")
     out = cfg.build_dir / "site"
-    run_mkdocs(cfg.site_dir, out, strict)
+    _build_private(cfg, site, out, strict)
     report = BuildReport(len(site.pages), out, t1 - t0, time.perf_counter() - t1,
                          tuple(facts.notices))
     _say(progress, str(report))
