@@ -160,3 +160,14 @@ def _edit(path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, 1))
+
+
+def test_generate_all_runs_every_example(store_cfg):
+    from analyzer.model import generate_all
+    from analyzer.model.generate import table
+
+    examples = table()["scenarios"]["socket"]["examples"]
+    summary = generate_all(store_cfg)
+    assert summary.startswith(f"{len(examples)} runs")
+    assert (store_cfg.model_dir / "net_ipv4_af_inet_c.py").is_file()
+    assert "class struct_socket(rt.Obj):" in (store_cfg.model_dir / "structs.py").read_text()

@@ -19,7 +19,7 @@ import time
 from analyzer.config import Config
 from analyzer.errors import AnalyzerError
 
-__all__ = ["run", "run_with", "Run", "Step", "parse_args"]
+__all__ = ["run", "run_with", "generate_all", "Run", "Step", "parse_args"]
 
 from analyzer.model.trace import Run, Step  # noqa: E402
 
@@ -90,3 +90,24 @@ def _boot_and_run(m, data: dict, entry: str, values: list):
     boot_count = m.boot_count = len(m.steps)
     m.phase = "run"
     return m.invoke(entry, tuple(values)), boot_count
+
+
+def generate_all(cfg: Config | None = None) -> str:
+    """``make analyze``'s model stage: run every example of every scenario of
+    ``kernel/primitives.toml`` with one generator and write the generated
+    modules to ``cfg.model_dir``; a one-line summary."""
+    from analyzer.model.facts import open_facts
+    from analyzer.model.generate import Generator, table
+
+    cfg = cfg or Config.default()
+    facts = open_facts(cfg.store_path, cfg.kernel_dir)
+    gen = Generator(facts, table())
+    start, runs = time.perf_counter(), []
+    for name, spec in table().get("scenarios", {}).items():
+        for args in spec.get("examples", []):
+            r = run_with(facts, name, args, generator=gen)
+            runs.append(f"{name}({', '.join(map(str, args))}) = {r.result}")
+    written = gen.write(cfg.model_dir)
+    return (f"{len(runs)} runs, {len(gen.functions)} functions and {len(gen.struct_src)} "
+            f"structs generated into {len(written)} modules in "
+            f"{time.perf_counter() - start:.1f} s")
