@@ -103,6 +103,7 @@ def discover(cfg: Config, parts: tuple[str, ...] = DEFAULT_PARTS) -> list[str]:
     _require_tree(cfg)
     found: list[str] = []
     root = str(cfg.kernel_dir)
+    cut = len(root) + 1
     for part in parts:
         stack = [os.path.join(root, part)]
         while stack:
@@ -114,7 +115,7 @@ def discover(cfg: Config, parts: tuple[str, ...] = DEFAULT_PARTS) -> list[str]:
                 if e.is_dir(follow_symlinks=False):
                     stack.append(e.path)
                 elif e.name.endswith(SOURCE_SUFFIXES) and e.is_file(follow_symlinks=False):
-                    found.append(os.path.relpath(e.path, root))
+                    found.append(e.path[cut:])
     return sorted(p.replace(os.sep, "/") for p in found)
 
 
@@ -209,7 +210,7 @@ def _extract_one(root: str, rel: str) -> _Result:
             data = f.read()
     except OSError as e:
         return (rel, f"unreadable:{e.errno}", 0, 0, 0, (f"{rel}: unreadable ({e.strerror})",)), {}
-    sha = hashlib.sha256(data).hexdigest()
+    sha = hashlib.sha256(data).hexdigest()  # the cache key: our own, whatever facts say
     try:
         facts = _extractor()(rel, data)
         rows = fact_rows(facts)
