@@ -5,12 +5,16 @@ start at the lines the analysis gives, the buffer and queue diagrams are drawn."
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
+import threading
+from http.server import ThreadingHTTPServer
 
 import pytest
-from test_site import CHROMIUM, HERE, browser_ready, served  # noqa: F401 - fixtures
+from test_site import CHROMIUM, HERE, _Quiet, browser_ready  # noqa: F401 - fixture
 
+from analyzer.docs import build_site
 from analyzer.docs.skb import load_skb_tour
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel]
@@ -25,8 +29,20 @@ def _first_lines(cfg, names) -> list[int]:
         return [facts.function(n).line for n in names]
 
 
-def test_skb_pages_in_headless_chromium(browser_ready, served, tmp_path):  # noqa: F811
-    base, cfg = served
+@pytest.fixture(scope="module")
+def served_skb(store_cfg):
+    """The site built strictly from the store (the skb pages need no call graph)."""
+    report = build_site(store_cfg, strict=True, progress=False)
+    handler = functools.partial(_Quiet, directory=str(report.site_dir))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", store_cfg
+    server.shutdown()
+    server.server_close()
+
+
+def test_skb_pages_in_headless_chromium(browser_ready, served_skb, tmp_path):  # noqa: F811
+    base, cfg = served_skb
     tour = load_skb_tour(cfg.site_dir / "skb.yaml")
     shots = cfg.build_dir / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
@@ -49,8 +65,10 @@ def test_skb_pages_in_headless_chromium(browser_ready, served, tmp_path):  # noq
         if p.kind == "functions":
             assert page["firstLines"][:len(p.functions)] == _first_lines(cfg, p.functions)
     for pid, kind, least in (("data-area", "skb-buffer", 6), ("alloc-free", "skb-buffer", 1),
-                             ("socket-and-buffers", "skb-queues", 10)):
+                             ("socket-and-buffers", "skb-queues", 4)):
         drawn = [d for d in pages[pid]["diagrams"] if kind in d["cls"]]
         assert len(drawn) >= least and all(d["nodes"] >= 1 and d["width"] > 300
                                            for d in drawn), (pid, drawn)
+    # five queue heads, and at most two buffers on them at once in the scenario
+    assert max(d["nodes"] for d in pages["socket-and-buffers"]["diagrams"]) == 7
     assert any("skb_put" in r for r in report["search"]), report["search"]
