@@ -108,6 +108,11 @@ def _base_type(src: bytes, node: Node) -> tuple[str, frozenset[str], Node | None
     if tnode is None:
         return "", frozenset(), None
     storage, start = [], None
+    tstart = tnode.start_byte
+    if tstart == node.start_byte:  # nothing before the type: the common case
+        if tnode.type in _TAGGED and tnode.child_by_field_name("body") is not None:
+            return _tagged(src, tnode, False), _NO_STORAGE, tnode
+        return _type_text(src, tstart, tnode.end_byte), _NO_STORAGE, None
     for i in range(node.child_count):
         child = node.child(i)
         if child.start_byte >= tnode.start_byte:
@@ -117,19 +122,28 @@ def _base_type(src: bytes, node: Node) -> tuple[str, frozenset[str], Node | None
             storage.append(_text(src, child))
         elif t == "type_qualifier" and start is None:
             start = child.start_byte
-    body = None
-    if tnode.type in ("struct_specifier", "union_specifier", "enum_specifier") and \
-            tnode.child_by_field_name("body") is not None:
-        body = tnode
-        name = tnode.child_by_field_name("name")
-        kind = tnode.type.split("_")[0]
-        base = f"{kind} {_text(src, name)}" if name is not None else kind
-        if start is not None and b"const" in src[start:tnode.start_byte]:
-            base = "const " + base
-        return base, frozenset(storage), body
-    begin = start if start is not None else tnode.start_byte
-    return _SPACE.sub(" ", src[begin:tnode.end_byte].decode("utf-8", "replace")), \
-        frozenset(storage), None
+    if tnode.type in _TAGGED and tnode.child_by_field_name("body") is not None:
+        const = start is not None and b"const" in src[start:tstart]
+        return _tagged(src, tnode, const), frozenset(storage), tnode
+    begin = start if start is not None else tstart
+    return _type_text(src, begin, tnode.end_byte), frozenset(storage), None
+
+
+_TAGGED = frozenset({"struct_specifier", "union_specifier", "enum_specifier"})
+_NO_STORAGE: frozenset[str] = frozenset()
+
+
+def _tagged(src: bytes, tnode: Node, const: bool) -> str:
+    """``struct name`` for a struct/union/enum defined in place (``struct``
+    alone when anonymous)."""
+    name = tnode.child_by_field_name("name")
+    kind = tnode.type.split("_")[0]
+    base = f"{kind} {_text(src, name)}" if name is not None else kind
+    return "const " + base if const else base
+
+
+def _type_text(src: bytes, start: int, end: int) -> str:
+    return _squeeze(src[start:end].decode("utf-8", "replace"))
 
 
 def declarator_info(src: bytes, base: str, node: Node) -> DeclInfo | None:
@@ -215,21 +229,47 @@ class _Scope:
 def _params(src: bytes, plist: Node | None) -> tuple[Var, ...]:
     if plist is None:
         return ()
+    key = src[plist.start_byte:plist.end_byte]
+    found = _PARAM_MEMO.get(key)
+    if found is None:
+        found = _memo(_PARAM_MEMO, key, _param_list(src, plist))
+    line = plist.start_point.row + 1
+    return tuple([Var(name, ctype, line + offset) for name, ctype, offset in found])
+
+
+def _param_list(src: bytes, plist: Node) -> tuple[tuple[str, str, int], ...]:
+    """(name, type, line offset) of each parameter of a parameter list."""
     out = []
+    first = plist.start_point.row
     for p in plist.named_children:
-        if p.type != "parameter_declaration":
-            continue
-        base, _, _ = _base_type(src, p)
-        d = p.child_by_field_name("declarator")
-        line = p.start_point.row + 1
-        if d is None:
-            if base and base != "void":
-                out.append(Var("", _norm(base), line))
-            continue
-        info = declarator_info(src, base, d)
-        if info is not None:
-            out.append(Var(info.name, _full_type(info), line))
+        if p.type == "parameter_declaration":
+            found = _param(src, p)
+            if found is not None:
+                out.append((found[0], found[1], p.start_point.row - first))
     return tuple(out)
+
+
+#: declaration text -> what it declares: the same text always reads the same
+_PARAM_MEMO: dict[bytes, tuple[tuple[str, str, int], ...]] = {}
+_LOCAL_MEMO: dict[bytes, tuple[tuple[str, str, bool, str], ...]] = {}
+_MEMO_CAP = 200_000
+
+
+def _memo(table: dict, key: bytes, value):
+    if len(table) >= _MEMO_CAP:
+        table.clear()
+    table[key] = value
+    return value
+
+
+def _param(src: bytes, p: Node) -> tuple[str, str] | None:
+    """(name, type) of one parameter declaration; None for ``void``."""
+    base, _, _ = _base_type(src, p)
+    d = p.child_by_field_name("declarator")
+    if d is None:
+        return ("", _norm(base)) if base and base != "void" else None
+    info = declarator_info(src, base, d)
+    return (info.name, _full_type(info)) if info is not None else None
 
 
 def _function(relpath: str, src: bytes, node: Node, macro: str) -> Function | None:
@@ -257,7 +297,7 @@ def _function(relpath: str, src: bytes, node: Node, macro: str) -> Function | No
         params=_params(src, d.child_by_field_name("parameters")),
         static=static, inline=bool(storage & {"inline", "__inline", "__inline__"}),
         header=relpath.endswith(".h"),
-        signature=_SPACE.sub(" ", src[node.start_byte:head_end].decode("utf-8", "replace")).strip(),
+        signature=_squeeze(src[node.start_byte:head_end].decode("utf-8", "replace").strip()),
         macro=macro)
 
 
@@ -301,17 +341,31 @@ def _aliases(fn: Function) -> list[Function]:
 # ---------------------------------------------------------------- attribution
 
 class _Index:
-    """Find the function that encloses a byte offset."""
+    """Find the function that encloses a node.  ``find`` works for any node;
+    ``walk`` is faster for nodes visited in source order."""
 
     def __init__(self, scopes: list[_Scope]):
         self.scopes = scopes
         self.starts = [s.node.start_byte for s in scopes]
+        self.ends = [s.node.end_byte for s in scopes]
 
     def find(self, node: Node) -> _Scope | None:
         i = bisect_right(self.starts, node.start_byte) - 1
-        if i >= 0 and node.end_byte <= self.scopes[i].node.end_byte:
+        if i >= 0 and node.end_byte <= self.ends[i]:
             return self.scopes[i]
         return None
+
+    def walk(self, nodes: list[Node]):
+        """(node, enclosing scope) for nodes sorted by start byte; nodes
+        outside every function are left out."""
+        scopes, starts, ends = self.scopes, self.starts, self.ends
+        i, n = 0, len(scopes)
+        for node in nodes:
+            start = node.start_byte
+            while i < n and ends[i] <= start:
+                i += 1
+            if i < n and starts[i] <= start:
+                yield node, scopes[i]
 
 
 # ---------------------------------------------------------------- calls
@@ -340,9 +394,20 @@ def _callee(src: bytes, fnode: Node, scope: _Scope) -> tuple[str, str, str, str]
     return "deref", "", "", ""
 
 
+_NESTING = re.compile(rb"[(\[{\"'/]")
+
+
 def _args(src: bytes, node: Node | None) -> tuple[str, ...]:
     if node is None:
         return ()
+    inner = src[node.start_byte + 1:node.end_byte - 1]
+    if _NESTING.search(inner) is None:  # flat: split at the commas, no nodes
+        text = inner.decode("utf-8", "replace")
+        if not text or text.isspace():
+            return ()
+        if "\n" in text or "\t" in text or "  " in text:
+            return tuple([" ".join(a.split()) for a in text.split(",")])
+        return tuple([a.strip() for a in text.split(",")])
     return tuple([_squeeze(src[a.start_byte:a.end_byte].decode("utf-8", "replace"))
                   for a in node.named_children if a.type != "comment"])
 
@@ -352,34 +417,41 @@ def _calls(relpath: str, src: bytes, nodes: list[Node], index: _Index,
     """Call records and registrations of the calls inside functions."""
     calls, regs = [], []
     stack: list[tuple[int, bool]] = []  # enclosing calls: (end byte, is a macro)
-    for node in nodes:
+    depth = 0  # how many of them are macros
+    for node, scope in index.walk(nodes):  # calls at file scope are left out
         start = node.start_byte
         while stack and stack[-1][0] <= start:
-            stack.pop()
-        scope = index.find(node)
-        fnode = node.child_by_field_name("function")
+            depth -= stack.pop()[1]
+        fnode = node.child(0)
         if fnode is None:
             continue
-        in_macro = any(m for _, m in stack)
-        kind, callee, receiver, fld = ("direct", _text(src, fnode), "", "") if scope is None \
-            else _callee(src, fnode, scope)
-        stack.append((node.end_byte, kind == "direct" and (
-            callee in macro_names or bool(_UPPER.match(callee)))))
-        if scope is None:
-            continue
-        args = _args(src, node.child_by_field_name("arguments"))
-        caller = scope.record.id
+        if fnode.type == "identifier":
+            callee = src[fnode.start_byte:fnode.end_byte].decode("utf-8", "replace")
+            kind, receiver, fld = "direct", "", ""
+            if callee in scope.names:
+                kind, callee = "var", ""
+        else:
+            kind, callee, receiver, fld = _callee(src, fnode, scope)
+        macro = kind == "direct" and (callee in macro_names or _UPPER.match(callee) is not None)
+        stack.append((node.end_byte, macro))
+        in_macro = depth > 0
+        depth += macro
+        anode = node.child(1)
+        if anode is None or anode.type != "argument_list":
+            anode = node.child_by_field_name("arguments")
+        args = _args(src, anode)
         line = node.start_point.row + 1
-        calls.append(Call(caller, relpath, line, kind, callee, _flat(src, fnode),
+        expr = callee or _flat(src, fnode)
+        calls.append(Call(scope.record.id, relpath, line, kind, callee, expr,
                           receiver, fld, args, in_macro))
-        regs += _registrations(scope, callee or _flat(src, fnode), args, relpath, line)
+        if scope.bound or (anode is not None and
+                           src.find(b"&", anode.start_byte, anode.end_byte) >= 0):
+            regs += _registrations(scope, expr, args, relpath, line)
     return calls, regs
 
 
 def _registrations(scope: _Scope, registrar: str, args: tuple[str, ...],
                    relpath: str, line: int) -> list[Registration]:
-    if not scope.bound and not any(a.startswith("&") for a in args):
-        return []
     out = []
     for a in args:
         m = _ADDR.match(a)
@@ -446,7 +518,8 @@ def _declarations(relpath: str, src: bytes, nodes: list[Node], index: _Index):
             static = "static" in storage
             globals_.append(Global(info.name, info.type, relpath, line, static,
                                    "extern" in storage, info.array))
-            if info.value is not None and info.value.type == "initializer_list":
+            if info.value is not None and info.value.type == "initializer_list" \
+                    and not (info.array and _SCALAR.match(info.type)):
                 entries: list[InitEntry] = []
                 _init_entries(src, info.value, "", bool(info.array), entries)
                 inits.append(Initializer(info.name, info.type, relpath, line,
@@ -455,17 +528,31 @@ def _declarations(relpath: str, src: bytes, nodes: list[Node], index: _Index):
 
 
 def _add_locals(src: bytes, node: Node, scope: _Scope) -> None:
+    key = src[node.start_byte:node.end_byte]
+    found = _LOCAL_MEMO.get(key)
+    if found is None:
+        found = _memo(_LOCAL_MEMO, key, _local_vars(src, node))
     line = node.start_point.row + 1
+    for name, ctype, pointer, value in found:
+        scope.locals.append(Var(name, ctype, line))
+        scope.names.add(name)
+        if pointer:
+            scope.pointers.add(name)
+        if value and value not in scope.names and "*" in ctype:
+            scope.bound[name] = value
+
+
+def _local_vars(src: bytes, node: Node) -> tuple[tuple[str, str, bool, str], ...]:
+    """(name, type, is a pointer or array, identifier it is initialized
+    from) of each variable a local declaration declares."""
+    out = []
     for info in _vars(src, node):
-        scope.locals.append(Var(info.name, _full_type(info), line))
-        scope.names.add(info.name)
-        if "*" in info.type or info.array:
-            scope.pointers.add(info.name)
         v = info.value
-        if v is not None and v.type == "identifier":
-            value = _text(src, v)
-            if value not in scope.names and not _UPPER.match(value) and "*" in info.type:
-                scope.bound[info.name] = value
+        value = _text(src, v) if v is not None and v.type == "identifier" else ""
+        if _UPPER.match(value):
+            value = ""
+        out.append((info.name, _full_type(info), "*" in info.type or bool(info.array), value))
+    return tuple(out)
 
 
 def _join(prefix: str, part: str) -> str:
@@ -510,14 +597,30 @@ def _init_entries(src: bytes, ilist: Node, prefix: str, array: bool,
     return pos
 
 
+#: arrays of these are data tables, not ops tables: their entries are not kept
+_SCALAR = re.compile(r"^(?:const )?(?:(?:unsigned|signed|short|long|char|int|_?_?[us]"
+                     r"(?:8|16|32|64)|__(?:be|le)(?:16|32|64)|u_int\d+_t|u?int\d+_t|bool)\b ?)+$")
+
+
 def _entry(src: bytes, path: str, value: Node) -> InitEntry:
-    text = _flat(src, value)
+    text = src[value.start_byte:value.end_byte].decode("utf-8", "replace")
+    t = value.type
+    line = value.start_point.row + 1
+    if t == "identifier":
+        return InitEntry(path, text, line, text, False)
+    if t in _LITERALS:
+        return InitEntry(path, _squeeze(text), line)
+    text = _squeeze(text)
     node = _unparen(value)
     address = False
     if node.type == "pointer_expression" and text.startswith("&"):
         node, address = _unparen(node.child_by_field_name("argument")), True
     ref = _text(src, node) if node.type == "identifier" else ""
-    return InitEntry(path, text, value.start_point.row + 1, ref, address)
+    return InitEntry(path, text, line, ref, address)
+
+
+_LITERALS = frozenset({"number_literal", "string_literal", "char_literal", "true", "false",
+                       "null", "concatenated_string"})
 
 
 # ---------------------------------------------------------------- structs
@@ -673,17 +776,19 @@ def _enums(relpath: str, src: bytes, nodes: list[Node]) -> list[Constant]:
     return out
 
 
-def _defines(relpath: str, src: bytes, nodes: list[Node]):
+def _defines(relpath: str, src: bytes, names: list[Node], values: list[Node]):
+    """Constants and field aliases from ``#define NAME value`` (the query
+    gives each define's name and value in two parallel lists)."""
     consts, aliases = [], []
-    for node in nodes:
-        name = _text(src, node.child_by_field_name("name"))
-        raw = _text(src, node.child_by_field_name("value"))
+    for name_node, value in zip(names, values, strict=True):
+        raw = src[value.start_byte:value.end_byte].decode("utf-8", "replace")
         if "/" in raw:
             raw = _COMMENT.sub(" ", raw)
         expr = _squeeze(raw.replace("\\\n", " ") if "\\" in raw else raw).strip()
-        line = node.start_point.row + 1
         if not expr:
             continue
+        name = src[name_node.start_byte:name_node.end_byte].decode("utf-8", "replace")
+        line = name_node.start_point.row + 1
         if _ALIAS.match(expr):
             aliases.append(Alias(name, expr, relpath, line))
         elif _CONST_EXPR.match(expr):
@@ -707,7 +812,9 @@ def _checks(relpath: str, src: bytes) -> tuple[list[str], bool]:
     except UnicodeDecodeError as e:
         line = src.count(b"\n", 0, e.start) + 1
         warns.append(f"{relpath}:{line}: not UTF-8 (byte {e.start}), decoded with replacement")
-    opened, closed = len(_IF.findall(src)), len(_ENDIF.findall(src))
+    opened, closed = src.count(b"#if"), src.count(b"#endif")
+    if opened != closed:  # recount, allowing blanks after "#"
+        opened, closed = len(_IF.findall(src)), len(_ENDIF.findall(src))
     if opened != closed:
         warns.append(f"{relpath}: unbalanced preprocessor conditionals "
                      f"({opened} #if, {closed} #endif)")
@@ -740,10 +847,10 @@ def _extract(relpath: str, raw: bytes, base: FileFacts, warns: list[str]) -> Fil
     index = _Index(scopes)
     globals_, inits = _declarations(relpath, src, get("declaration"), index)
     assigns = _assignments(relpath, src, get("field_assign"), get("var_assign"), index)
-    calls, regs = _calls(relpath, src, _call_order(get("call")), index, _macro_names())
-    consts, aliases = _defines(relpath, src, get("define"))
-    functions = [replace(s.record, locals=tuple(s.locals)) if s.locals else s.record
-                 for s in scopes]
+    calls, regs = _calls(relpath, src, get("call"), index, _macro_names())
+    consts, aliases = _defines(relpath, src, get("define.name"), get("define.value"))
+    functions = [Function(**s.record.__dict__ | {"locals": tuple(s.locals)})
+                 if s.locals else s.record for s in scopes]
     functions += [a for f in list(functions) if f.macro for a in _aliases(f)]
     nerr, berr = parse.error_stats(root)
     return replace(
@@ -753,11 +860,6 @@ def _extract(relpath: str, raw: bytes, base: FileFacts, warns: list[str]) -> Fil
         globals=tuple(globals_), initializers=tuple(inits), assignments=tuple(assigns),
         registrations=tuple(regs),
         constants=tuple(_enums(relpath, src, get("enum")) + consts), warnings=tuple(warns))
-
-
-def _call_order(nodes: list[Node]) -> list[Node]:
-    """Calls outer-first when two start at the same byte (``f(x)(y)``)."""
-    return sorted(nodes, key=lambda n: (n.start_byte, -n.end_byte))
 
 
 def _macro_names() -> frozenset[str]:

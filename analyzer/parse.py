@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from operator import attrgetter
 
 import tree_sitter_c
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
@@ -53,6 +54,9 @@ def parser() -> Parser:
     return Parser(language())
 
 
+_START = attrgetter("start_byte")
+
+
 @cache
 def query(name: str) -> Query:
     """The query ``queries/<name>.scm``."""
@@ -63,7 +67,7 @@ def query(name: str) -> Query:
 def captures(name: str, node: Node) -> dict[str, list[Node]]:
     """Run query ``name`` over ``node``: capture name -> nodes in source order."""
     found = QueryCursor(query(name)).captures(node)
-    return {k: sorted(v, key=lambda n: n.start_byte) for k, v in found.items()}
+    return {k: sorted(v, key=_START) for k, v in found.items()}
 
 
 @cache
@@ -120,7 +124,7 @@ def _patterns() -> _Patterns:
                           for a in it["anchors"]],
         iterator_name=re.compile(it["pattern"].encode()),
         type_args={k.encode(): v for k, v in type_args.items()},
-        type_arg_rx=[re.compile(re.escape(k.encode()) + rb"((?:[ \t]+\w+)+)[ \t]*[,)]")
+        type_arg_rx=[re.compile(re.escape(k.encode()) + rb"([ \t]+\w+)[ \t]*[,)]")
                      for k in table.get("type_arg_search", {}).get("keywords", [])],
         do_while=_word_regexes(table.get("do_while", {}).get("names", []), rb"\s*\("))
 
@@ -258,7 +262,7 @@ def _enclosing_call(src: bytes, pos: int) -> tuple[bytes, int] | None:
     return (src[start:end], commas) if start < end else None
 
 
-_CONTINUES = (b",", b"&&", b"||", b"(", b"=", b"|", b"+", b"?", b":")
+_CONTINUES = (b",", b"&&", b"||", b"(", b")", b"=", b"|", b"+", b"?", b":")
 
 
 def _continues_expression(src: bytes, line_start: int) -> bool:

@@ -10,7 +10,7 @@
 (struct_specifier body: (field_declaration_list)) @struct
 (union_specifier body: (field_declaration_list)) @struct
 (enum_specifier body: (enumerator_list)) @enum
-(preproc_def value: (preproc_arg)) @define
+(preproc_def name: (identifier) @define.name value: (preproc_arg) @define.value)
 
 ; x->f = fn;  x.f = &fn;
 (assignment_expression
