@@ -106,17 +106,19 @@ def render_snapshot(r: Run, n: int) -> str:
 
 
 def render_python(c_text: str, c_line: int, py_source: str, lines: dict[int, int]) -> str:
-    """C lines on the left, the Python generated from each on the right."""
-    by_c: dict[int, list[str]] = {}
+    """The generated Python in order, each line beside the C line it comes from
+    (a C line is shown the first time the Python reaches it)."""
+    c_lines = c_text.splitlines()
+    shown: set[int] = set()
+    out = []
     for i, text in enumerate(py_source.splitlines(), start=1):
         code = text.split("  # ")[0]
-        by_c.setdefault(lines.get(i, 0), []).append(code)
-    out = []
-    for i, text in enumerate(c_text.splitlines()):
-        line = c_line + i
-        py = by_c.get(line, [""])
-        out.append(f"{line:5} {text.expandtabs(4):<60.60} | {py[0]}")
-        out.extend(f"{'':66} | {p}" for p in py[1:])
+        line = lines.get(i, 0)
+        left = ""
+        if line and line not in shown and 0 <= line - c_line < len(c_lines):
+            shown.add(line)
+            left = f"{line:5} {c_lines[line - c_line].expandtabs(4)}"
+        out.append(f"{left:<66.66} | {code}")
     return "\n".join(out)
 
 

@@ -473,8 +473,8 @@ class Generator:
         if found is None:
             raise AnalyzerError(f"{name} is not a function defined in the analysed tree")
         tr, _ = self.function(name, found[0])
-        node = found[1]
-        return tr, node.text.decode(errors="replace")
+        node, raw = found[1], self.file(found[0]).raw  # as written, before macro rewrites
+        return tr, raw[node.start_byte:node.end_byte].decode(errors="replace")
 
 
 def _py(name: str) -> str:

@@ -164,7 +164,11 @@ for _name, _op in (("add", "+"), ("sub", "-"), ("mul", "*"), ("and", "&"),
         setattr(Sym, f"__r{_name}__", _sym_binop(_op))
 Sym.__neg__ = lambda self: Sym(f"-{self.name}")
 Sym.__invert__ = lambda self: Sym(f"~{self.name}")
-Sym.__index__ = None  # an unknown is never used as an index silently
+def _no_int(self):
+    raise ModelError(f"unknown value {self.name} used as a number (an index, a count)")
+
+
+Sym.__index__ = Sym.__int__ = _no_int  # an unknown is never used as a number silently
 
 
 @dataclass(frozen=True)
