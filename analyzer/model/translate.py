@@ -758,7 +758,7 @@ class _Translator:
             return f"F.{field_name(name)}()"
         value = self.names.constant(name)  # macros and enumerators come first
         if value is not None:
-            return f"rt.K({name!r}, {value})"
+            return f"rt.K({name!r}, {int(value)})"
         if self.names.is_global(name):
             return f"G.{field_name(name)}"
         if self.names.is_function(name):
