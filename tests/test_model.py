@@ -137,3 +137,13 @@ def test_stub_steps_state_their_assumption(tmp_path):
     assert stub.function == "security_socket_create" and stub.value == "0"
     assert "LSM" in stub.note
     assert r.result == "4"
+
+
+@pytest.mark.parametrize("x, switched", [(7, 1008), (9, 1108), (8, 7)])
+def test_c_constructs(tmp_path, x, switched):
+    r, _ = run_fixture(tmp_path, (FIXTURES / "constructs.c").read_text(), x)
+    # loops give 8; the switch (default first, fallthrough); + 3 from the comma and the
+    # static counter; out -3 (C division); h.p.a 3; k 0 (the old j) + j 1; x > 5
+    assert r.result == str((switched + 3) * 10000 + 0 * 1000 + 3 * 100 + 1 * 10 + 1)
+    twice = next(s for s in r.steps if s.function == "twice" and s.event == "call")
+    assert twice.via["expr"] == "h.fn" and twice.via["table"].startswith("h@")
