@@ -134,6 +134,8 @@ def literal_value(expr: str) -> int | None:
     >>> literal_value("0x10UL"), literal_value("(1 << 3)"), literal_value("FOO + 1")
     (16, 8, None)
     """
+    if expr[:1].isalpha() or expr[:1] == "_":
+        return None  # starts with a name
     m = _NUMBER.fullmatch(expr)
     if m:
         return int(m.group(1), 0) if not m.group(1).startswith("0") or len(m.group(1)) == 1 \

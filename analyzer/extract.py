@@ -252,6 +252,7 @@ def _param_list(src: bytes, plist: Node) -> tuple[tuple[str, str, int], ...]:
 #: declaration text -> what it declares: the same text always reads the same
 _PARAM_MEMO: dict[bytes, tuple[tuple[str, str, int], ...]] = {}
 _LOCAL_MEMO: dict[bytes, tuple[tuple[str, str, bool, str], ...]] = {}
+_FIELD_MEMO: dict[bytes, tuple[tuple[str, str, str], ...]] = {}
 _MEMO_CAP = 200_000
 
 
@@ -687,13 +688,18 @@ class _Wrap:
 
 def _field_decl(src: bytes, node: Node, prefix: str, guards: tuple[str, ...],
                 out: list[Field]) -> None:
-    base, _, body = _base_type(src, node)
+    key = src[node.start_byte:node.end_byte]
+    simple = _FIELD_MEMO.get(key)
+    if simple is None:
+        simple = _memo(_FIELD_MEMO, key, _simple_fields(src, node))
     guard = " && ".join(guards)
     line = node.start_point.row + 1
-    bits = ""
-    for c in node.children:
-        if c.type == "bitfield_clause":
-            bits = _flat(src, c).lstrip(":").strip()
+    if simple:
+        for name, ctype, bits in simple:
+            out.append(Field(_join(prefix, name), ctype, line, bits, guard))
+        return
+    base, _, body = _base_type(src, node)
+    bits = _bits(src, node)
     decls = _declarators(node)
     if body is not None and body.type != "enum_specifier":
         fbody = body.child_by_field_name("body")
@@ -712,6 +718,24 @@ def _field_decl(src: bytes, node: Node, prefix: str, guards: tuple[str, ...],
         if info is None:
             continue
         out.append(Field(_join(prefix, info.name), _full_type(info), line, bits, guard))
+
+
+def _bits(src: bytes, node: Node) -> str:
+    for c in node.children:
+        if c.type == "bitfield_clause":
+            return _flat(src, c).lstrip(":").strip()
+    return ""
+
+
+def _simple_fields(src: bytes, node: Node) -> tuple[tuple[str, str, str], ...]:
+    """(name, type, bits) of a member declaration that defines no nested
+    struct or union; () for one that does (walked each time)."""
+    base, _, body = _base_type(src, node)
+    if body is not None and body.type != "enum_specifier":
+        return ()
+    bits = _bits(src, node)
+    infos = [declarator_info(src, base, d) for d in _declarators(node)]
+    return tuple((i.name, _full_type(i), bits) for i in infos if i is not None)
 
 
 def _structs(relpath: str, src: bytes, nodes: list[Node]) -> list[Struct]:
