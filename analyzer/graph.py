@@ -126,6 +126,9 @@ def build_graph(index: Index, source: Source | None = None,
     _add_bindings(g, index, res)
     _add_registrations(g, res)
     _add_structs(g, index, res, source)
+    for nid, attrs in g.nodes(data=True):
+        if "kind" not in attrs:  # a caller the extraction named but did not define
+            attrs.update(kind="undefined", name=nid.split("@")[0], file="", line=0)
     return g, sites
 
 

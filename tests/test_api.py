@@ -174,5 +174,6 @@ def test_real_tree_speed(real, graph_cfg):
 
 @pytest.mark.kernel
 def test_api_doctests_run_on_the_real_tree(real):
-    result = doctest.testmod(analyzer.api, optionflags=doctest.ELLIPSIS)
+    result = doctest.testmod(analyzer.api, extraglobs={"kg": real},
+                             optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 8 and result.failed == 0
