@@ -326,11 +326,8 @@ class Generator:
     # --- globals -----------------------------------------------------------------------
     def global_maker(self, m: rt.Machine, name: str, origin: str):
         rec = self.facts.definition(name, origin)
-        if rec is None:
-            decls = self.facts.globals(name)
-            if not decls:
-                return name, lambda: rt.Sym(name)
-            return name, lambda: _zero_declared(m, self, decls[0])
+        if rec is None:  # only declared (extern): its value lives outside the analysed tree
+            return name, lambda: rt.Sym(name)
         key = f"{name}@{rec.file}" if rec.static else name
         return key, lambda: self.make_global(m, rec, key)
 
@@ -497,11 +494,6 @@ def _spec_src(sp: rt.FieldSpec) -> str:
     elem = _spec_src(sp.elem) if sp.elem is not None else "None"
     return (f"rt.FieldSpec({sp.name!r}, {sp.ctype!r}, {sp.kind!r}, {sp.target!r}, "
             f"{sp.count}, {elem})")
-
-
-def _zero_declared(m: rt.Machine, gen: Generator, rec: records.Global):
-    spec = gen.spec(rec.name, rec.type)
-    return m.zero(spec, rec.name, None)
 
 
 def _declaration_at(pf: ParsedFile, name: str, line: int) -> Node | None:
