@@ -113,9 +113,9 @@ def test_queue_svg_draws_each_buffer_in_order():
 
 
 def _fake_run():
-    steps = [SimpleNamespace(n=1, event="call", function="alloc_skb"),
-             SimpleNamespace(n=2, event="call", function="skb_reserve"),
-             SimpleNamespace(n=3, event="return", function="skb_reserve")]
+    steps = [SimpleNamespace(n=1, event="call", function="alloc_skb", depth=0),
+             SimpleNamespace(n=2, event="call", function="skb_reserve", depth=0),
+             SimpleNamespace(n=3, event="return", function="skb_reserve", depth=0)]
     ops = [OpResult(1, "alloc_skb(1500)", "alloc_skb", 1, 1, "&sk_buff#1",
                     (_buf(data=0, tail=0),)),
            OpResult(2, "skb_reserve(66)", "skb_reserve", 2, 3, "NULL",

@@ -418,10 +418,14 @@ def _ops_calling(run, name: str) -> list:
 def _after(run, op, name: str) -> str:
     step = next(s for s in run.run.steps if op.first_step <= s.n <= op.last_step
                 and s.event == "call" and s.function == name)
-    value = f", returns {code(op.value)}" if op.value and op.value != "NULL" else ""
+    value = f", returns {code(op.value)}" if op.value and op.value != "NULL" \
+        and op.function == name else ""
+    caller = _caller(run, step)
+    called = f", called from {code(caller)}" if caller and op.function != name else ""
     head = (f"**After {code(op.text)}** (operation {op.n}; {code(name)} is step "
-            f"{step.n} of the model's trace{value}):\n")
-    if op.queues and any(labels for _, labels in op.queues) or "queue" in op.text:
+            f"{step.n} of the model's trace{called}{value}):\n")
+    if op.queues and (not op.buffers or any(labels for _, labels in op.queues)
+                      or "queue" in op.text):
         body = _box(queue_svg(op.queues, op.buffers, f"queues after {op.text}"))
     else:
         body = "".join(_box(buffer_svg(b, f"{b.label} after {op.text}"))
@@ -430,6 +434,17 @@ def _after(run, op, name: str) -> str:
         if freed:
             body += "Freed: " + ", ".join(code(x) for x in freed) + ".\n"
     return head + "\n" + body
+
+
+def _caller(run, step) -> str:
+    """The function that made the call of ``step`` (the last call one level up)."""
+    found = ""
+    for s in run.run.steps:
+        if s.n >= step.n:
+            break
+        if s.event == "call" and s.depth == step.depth - 1:
+            found = s.function
+    return found
 
 
 def _relation(ctx: _Ctx, p: SkbPage) -> str:
