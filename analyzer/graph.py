@@ -73,6 +73,7 @@ CREATE INDEX nodes_name ON nodes(name);
 CREATE INDEX edges_src ON edges(src, kind);
 CREATE INDEX edges_dst ON edges(dst, kind);
 CREATE INDEX sites_caller ON sites(caller, expr);
+CREATE INDEX edges_site ON edges(site) WHERE site IS NOT NULL;
 """
 
 Source = Callable[[str], "str | None"]
@@ -129,7 +130,23 @@ def build_graph(index: Index, source: Source | None = None,
     for nid, attrs in g.nodes(data=True):
         if "kind" not in attrs:  # a caller the extraction named but did not define
             attrs.update(kind="undefined", name=nid.split("@")[0], file="", line=0)
+    _intern(g)
     return g, sites
+
+
+_SHARED = ("kind", "file", "expr", "rtype", "struct", "field", "confidence", "table")
+
+
+def _intern(g: nx.MultiDiGraph) -> None:
+    """Share equal strings, so that the pickle stores each once (a smaller
+    graph database and a ~2x faster ``load()``)."""
+    for _, attrs in g.nodes(data=True):
+        attrs["kind"], attrs["file"] = sys.intern(attrs["kind"]), sys.intern(attrs["file"])
+    for _, _, attrs in g.edges(data=True):
+        for d in (attrs, attrs.get("via") or {}):
+            for k in _SHARED:
+                if isinstance(d.get(k), str):
+                    d[k] = sys.intern(d[k])
 
 
 def graph_from_facts(facts: Iterable[records.FileFacts],

@@ -11,7 +11,6 @@ bidirectional breadth-first search in SQL).
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import sqlite3
@@ -108,6 +107,8 @@ class GraphDB:
         raise NotFound(f"no {'/'.join(kinds)} named {name!r}" + self._closest(name, kinds))
 
     def _closest(self, name: str, kinds: tuple[str, ...]) -> str:
+        import difflib
+
         marks = ",".join("?" * len(kinds))
         stem = name.split("@")[0]
         rows = self.conn.execute(f"SELECT DISTINCT name FROM nodes WHERE kind IN ({marks}) "
