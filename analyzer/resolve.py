@@ -336,8 +336,8 @@ class Resolver:
 
     def member_type(self, sname: str, path: str, file: str) -> TypeRef:
         owner, member = self.locate(sname, path, file)
-        fmap, _ = self._fieldmap(owner, file)
-        if member in fmap:
+        fmap, prefixes = self._fieldmap(owner, file)
+        if member in fmap and member not in prefixes:
             return TypeRef(fmap[member].type)
         return TypeRef(f"struct {owner}", struct=owner, prefix=member)
 
@@ -428,7 +428,7 @@ class Resolver:
             target = self.idx.function(entry.ref, ini.file) if entry.ref else None
             if target is None:
                 continue
-            path = strip_indexes(entry.path)
+            path = self._positional(sname, strip_indexes(entry.path), ini.file)
             if not sname or not path:
                 self._fnarrays.setdefault(table, []).append(Binding(
                     "", entry.path, target, "initializer", ini.file, entry.line, table, ini.line))
@@ -440,6 +440,19 @@ class Resolver:
             out.append(Binding(owner, member, target, "initializer", ini.file, entry.line,
                                table, ini.line))
         return out
+
+    def _positional(self, sname: str, path: str, file: str) -> str:
+        """``#N`` (the Nth value of a positional initializer) as a field name."""
+        m = re.fullmatch(r"#(\d+)", path)
+        if not m or not sname:
+            return path
+        try:
+            fmap, _ = self._fieldmap(sname, file)
+        except Unresolved:
+            return ""
+        top = [name for name in fmap if "." not in name]
+        n = int(m.group(1))
+        return top[n] if n < len(top) else ""
 
     def _assignment_binding(self, asg: records.Assignment) -> Binding | None:
         target = self.idx.function(asg.value, asg.file)

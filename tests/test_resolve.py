@@ -178,3 +178,20 @@ int pick(int nosec) { return (nosec ? a_nosec : a_sec)(1); }
     _, sites, _ = graph_of(files)
     (site,) = sites
     assert site.confidence == "typed" and _targets(site) == ["a_nosec@z.c", "a_sec@z.c"]
+
+
+def test_positional_initializer_and_anonymous_nested_struct():
+    files = {"p.c": """
+struct ops { int (*a)(int); int (*b)(int); };
+static int fa(int x) { return x; }
+static int fb(int x) { return x; }
+static struct ops o = { fa, fb };
+struct pk { int x; struct { int (*dump)(int); int (*done)(int); } dump; };
+static int fd(int x) { return x; }
+int g(struct ops *p, struct pk *k) { k->dump.done = fd; return p->b(1) + k->dump.done(2); }
+"""}
+    _, sites, _ = graph_of(files)
+    assert _targets(_site(sites, "p->b")) == ["fb@p.c"]
+    site = _site(sites, "k->dump.done")
+    assert (site.struct, site.field) == ("pk", "dump.done")
+    assert _targets(site) == ["fd@p.c"]
