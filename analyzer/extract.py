@@ -433,7 +433,7 @@ def _calls(relpath: str, src: bytes, nodes: list[Node], index: _Index,
                 kind, callee = "var", ""
         else:
             kind, callee, receiver, fld = _callee(src, fnode, scope)
-        macro = kind == "direct" and (callee in macro_names or _UPPER.match(callee) is not None)
+        macro = kind == "direct" and (callee.isupper() or callee in macro_names)
         stack.append((node.end_byte, macro))
         in_macro = depth > 0
         depth += macro
@@ -832,7 +832,8 @@ def _checks(relpath: str, src: bytes) -> tuple[list[str], bool]:
     if len(src) > MAX_BYTES:
         return [f"{relpath}: {len(src)} bytes, over the {MAX_BYTES}-byte limit, not parsed"], False
     try:
-        src.decode("utf-8")
+        if not src.isascii():
+            src.decode("utf-8")
     except UnicodeDecodeError as e:
         line = src.count(b"\n", 0, e.start) + 1
         warns.append(f"{relpath}:{line}: not UTF-8 (byte {e.start}), decoded with replacement")

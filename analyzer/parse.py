@@ -105,6 +105,7 @@ class _Patterns:
     type_args: dict[bytes, int]
     type_arg_rx: list[re.Pattern]
     do_while: list[re.Pattern]
+    declarers: list[re.Pattern]
 
 
 _DIRECTIVE = re.compile(rb"#[ \t]*(if|ifdef|ifndef|elif|else|endif)\b")
@@ -126,7 +127,8 @@ def _patterns() -> _Patterns:
         type_args={k.encode(): v for k, v in type_args.items()},
         type_arg_rx=[re.compile(re.escape(k.encode()) + rb"([ \t]+\w+)[ \t]*[,)]")
                      for k in table.get("type_arg_search", {}).get("keywords", [])],
-        do_while=_word_regexes(table.get("do_while", {}).get("names", []), rb"\s*\("))
+        do_while=_word_regexes(table.get("do_while", {}).get("names", []), rb"\s*\("),
+        declarers=_word_regexes(table.get("declarers", {}).get("names", []), rb"\s*\("))
 
 
 def _line_start(src: bytes, pos: int) -> bool:
@@ -153,10 +155,12 @@ def preprocess(src: bytes) -> tuple[bytes, tuple[Rewrite, ...]]:
             end = _close_paren(src, m.end() - 1)
             if end > 0 and _word_start(src, m.start()):
                 put(m.start(), end, _blanked(src[m.start():end]))
+    src = bytes(out)  # the macro rewrites below read the text without attributes
     for rx, spec in pats.definers:
         for m in rx.finditer(src):
             if _line_start(src, m.start()):
                 _rewrite_definer(src, m, spec, put, rewrites)
+    _rewrite_declarers(src, pats, put, rewrites)
     for m in _iterator_heads(src, pats):
         _rewrite_iterator(src, m, put, rewrites)
     _rewrite_type_args(src, pats, put, rewrites)
@@ -215,6 +219,28 @@ def _rewrite_type_args(src: bytes, pats: _Patterns, put, rewrites) -> None:
             rewrites.append(Rewrite("typearg", found[0].decode(), m.start(),
                                     m.start() + len(core), _line_of(src, m.start()),
                                     (core.decode(errors="replace"),)))
+
+
+def _rewrite_declarers(src: bytes, pats: _Patterns, put, rewrites) -> None:
+    """``DEFINE_PER_CPU(struct sd, name)`` declares ``struct sd name``: the
+    macro name, its parentheses and the comma become blanks."""
+    for rx in pats.declarers:
+        for m in rx.finditer(src):
+            if not _word_start(src, m.start()):
+                continue
+            open_at = m.end() - 1
+            end = _close_paren(src, open_at)
+            args = _split_args(src[open_at + 1:end - 1]) if end > 0 else []
+            if len(args) != 2:
+                continue
+            name = re.match(rb"\w+", src[m.start():m.end()]).group(0)
+            comma = open_at + 1 + len(args[0])
+            put(m.start(), open_at + 1, b" " * (open_at + 1 - m.start()))
+            put(comma, comma + 1, b" ")
+            put(end - 1, end, b" ")
+            rewrites.append(Rewrite("declarer", name.decode(), m.start(), end,
+                                    _line_of(src, m.start()),
+                                    tuple(a.strip().decode(errors="replace") for a in args)))
 
 
 def _rewrite_do_while(src: bytes, pats: _Patterns, put, rewrites) -> None:

@@ -303,3 +303,8 @@ def test_records_roundtrip_through_dicts():
     for kind, cls in records.RECORD_KINDS.items():
         for rec in getattr(ff, kind):
             assert records.from_dict(cls, records.to_dict(rec)) == rec
+
+
+def test_per_cpu_variable_is_a_global():
+    ff = facts("static DEFINE_PER_CPU(int, sockets_in_use);\n")
+    assert [(g.name, g.type, g.static) for g in ff.globals] == [("sockets_in_use", "int", True)]

@@ -115,3 +115,17 @@ def test_function_named_like_an_iterator_is_not_a_loop():
     parsed = clean("void neigh_for_each(struct neigh_table *tbl, int x)\n{\n\tg();\n}\n"
                    "static int\nrds_for_each_conn_info(int a)\n{ return 0; }\n")
     assert parsed.rewrites == ()
+
+
+def test_definer_args_lose_attribute_words():
+    parsed = clean("SYSCALL_DEFINE4(socketpair, int, family, int, type, int, protocol,\n"
+                   "\t\tint __user *, usockvec)\n{\n\treturn 0;\n}\n")
+    assert b"__user" not in parsed.source and b"SyS_socketpair(" in parsed.source
+
+
+def test_per_cpu_declarer_becomes_a_declaration():
+    parsed = clean("static DEFINE_PER_CPU(int, sockets_in_use);\n"
+                   "DECLARE_PER_CPU(struct softnet_data, softnet_data);\n")
+    assert [(r.kind, r.name, r.args) for r in parsed.rewrites] == [
+        ("declarer", "DEFINE_PER_CPU", ("int", "sockets_in_use")),
+        ("declarer", "DECLARE_PER_CPU", ("struct softnet_data", "softnet_data"))]
