@@ -88,7 +88,16 @@ def open_facts(cfg: Config, tour: Tour) -> Facts:
     notices: list[str] = []
     graph = _load_graph(cfg, notices)
     run = _run_model(cfg, tour, notices)
-    return StoreFacts(store, cfg.kernel_dir, graph, run, notices)
+    return StoreFacts(store, cfg.kernel_dir, graph, run, notices, _primitives())
+
+
+def _primitives() -> frozenset[str]:
+    """The names the model's runtime implements (its data table), if the model is there."""
+    try:
+        from analyzer.model.generate import table
+    except ImportError:
+        return frozenset()
+    return frozenset(table().get("primitives", {}))
 
 
 def generate_pages(tour: Tour, facts: Facts) -> Site:

@@ -111,6 +111,8 @@ class Facts:
 
     run: RunView | None = None
     notices: list[str]
+    #: names the model runs as runtime primitives (allocation, locks, lists...)
+    primitives: frozenset[str] = frozenset()
 
     def function(self, name: str, file: str = "") -> Function | None:
         raise NotImplementedError
@@ -178,6 +180,7 @@ class MemoryFacts(Facts):
     resolutions: dict[tuple[str, str], list[Target]] = field(default_factory=dict)
     run: RunView | None = None
     notices: list[str] = field(default_factory=list)
+    primitives: frozenset[str] = frozenset()
 
     def _of(self, cls: type) -> list:
         return [r for r in self.records if isinstance(r, cls)]
@@ -228,9 +231,10 @@ class StoreFacts(Facts):
     """Facts from the real analysis: the store, the graph (if built), the model (if run)."""
 
     def __init__(self, store, kernel_dir: Path, graph=None, run: RunView | None = None,
-                 notices: list[str] | None = None):
+                 notices: list[str] | None = None, primitives: frozenset[str] = frozenset()):
         self.store, self.kernel_dir, self.graph, self.run = store, Path(kernel_dir), graph, run
         self.notices = notices or []
+        self.primitives = primitives
         self._files: dict[str, list[str]] = {}
         self._cache: dict[tuple[str, str], list] = {}
         self._regs: dict[str, list[Registration]] | None = None

@@ -295,8 +295,11 @@ def _calls_section(site: Site, here: str, fn: Function) -> str:
         if c.kind != "direct":
             indirect.append(c)
             continue
+        done = _ran(ran.get(c.callee)) or (
+            "a runtime primitive" if c.callee in site.facts.primitives and site.facts.run
+            else "")
         rows.append((str(c.line), code(c.expr or c.callee), _callee(site, here, c.callee),
-                     _ran(ran.get(c.callee))))
+                     done))
     out = [f"### Where each call of {code(fn.name)} goes\n",
            table(["line", "call", "goes to", "in the model"], rows) if rows else ""]
     for c in indirect:

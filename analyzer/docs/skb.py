@@ -333,7 +333,7 @@ def _struct(ctx: _Ctx, p: SkbPage) -> str:
         return admonition("failure", "Not in the analysis", f"{code(p.struct)} is not an "
                           "analysed struct.")
     out = [f"Defined at {code(f'{st.file}:{st.line}')} to line {st.end_line}, "
-           f"{len(st.fields)} fields.\n"]
+           f"{len(st.fields)} fields{_size_note(ctx, st.name)}.\n"]
     src = ctx.facts.lines(st.file, st.line, st.end_line)
     for g, fields in group_fields(st, p.groups):
         if g is not None:
@@ -347,9 +347,31 @@ def _struct(ctx: _Ctx, p: SkbPage) -> str:
             title = f"Lines {members[0].line}–{members[-1].line}" + (
                 f": {esc(caption)}" if caption else "")
             out.append(_field_table(title, members, level="###"))
+    out.append(_in_order(st, p.groups))
     out.append("## The definition\n\n" + fence(ctx.facts.lines(st.file, st.line, st.end_line),
                                                st.line))
     return "\n".join(out)
+
+
+def _size_note(ctx: _Ctx, name: str) -> str:
+    """``sizeof`` as the model computed it from the definition (x86-64, its config)."""
+    for run in ctx.runs.values():
+        size = getattr(run, "sizes", {}).get(f"struct {name}")
+        if size:
+            return (f"; {code(f'sizeof(struct {name})')} = {size} bytes as the model lays it "
+                    "out (x86-64, the model's configuration)")
+    return ""
+
+
+def _in_order(st: Struct, groups: tuple[Group, ...]) -> str:
+    """Every field in source order with the group it fell in."""
+    where = {id(f): (g.en if g else "other") for g, fs in group_fields(st, groups) for f in fs}
+    rows = [(str(i), code(f.name), code(f.type), str(f.line), esc(f.guard),
+             esc(where.get(id(f), "")))
+            for i, f in enumerate((f for f in st.fields if id(f) in where), start=1)]
+    body = table(["#", "field", "type", "line", "only with", "group"], rows)
+    return (f'??? info "All {len(rows)} fields in source order"\n\n'
+            + "\n".join(("    " + x) if x else "" for x in body.splitlines()) + "\n")
 
 
 def _field_table(title: str, fields: list[Field], level: str = "##") -> str:

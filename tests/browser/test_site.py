@@ -103,7 +103,8 @@ def test_site_in_headless_chromium(browser_ready, served, tmp_path):
     for pid in ("sock_alloc_inode", "inet_create", "which-function-runs", "struct-socket"):
         expected = _expected_first_lines(cfg, pid)
         assert pages[pid]["firstLines"][:len(expected)] == expected, pid
-        assert pages[pid]["highlighted"] > 0, pid  # the lecture's focus lines
+        focus = any(s.focus for s in load_tour(cfg.site_dir / "tour.yaml").page(pid).show)
+        assert (pages[pid]["highlighted"] > 0) == focus, pid  # the lecture's focus lines
     assert pages["sock_alloc_inode"]["firstLines"][0] == 245
     assert pages["inet_create"]["firstLines"][0] == 249
     assert pages["which-function-runs"]["firstLines"][1] == 2480
