@@ -25,7 +25,7 @@ import copy
 import dataclasses
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -334,11 +334,20 @@ class AbiFacts(Facts):
     def __init__(self, facts: Facts, constants: dict[str, int]):
         super().__init__(facts.source, facts.kernel_dir)
         self.abi = constants
+        self.keep: Callable[[object], bool] | None = None
 
     def constant(self, name: str) -> int | None:
         if name in self.abi:
             return int(self.abi[name])
         return super().constant(name)
+
+    def find(self, kind: str, key: str) -> list:
+        """As Facts.find; of several #define's of one name, those in a dropped #if
+        branch are left out (``MAX_SKB_FRAGS`` is 16UL only when 65536/PAGE_SIZE+1 < 16)."""
+        found = super().find(kind, key)
+        if kind != "constants" or len(found) < 2 or self.keep is None:
+            return found
+        return [r for r in found if self.keep(r)] or found
 
 
 class SkbGenerator(Generator):
@@ -351,6 +360,18 @@ class SkbGenerator(Generator):
                                  {k: int(v) for k, v in abi.get("constants", {}).items()})
         self.sizes = Sizes(self, abi)
         self.prims = _Prims(self)
+        self._dropped: dict[str, frozenset[int]] = {}
+        self.facts.keep = self.kept
+
+    def kept(self, rec) -> bool:
+        """Is a record's line kept by the #if directives of its file?"""
+        if rec.file not in self._dropped:
+            try:
+                raw = (self.facts.kernel_dir / rec.file).read_bytes()
+            except OSError:
+                raw = b""
+            self._dropped[rec.file] = self.config.inactive_lines(raw)
+        return rec.line not in self._dropped[rec.file]
 
     def slab_size(self, size: int) -> int:
         """ksize() of a kmalloc of ``size`` bytes: the smallest class that holds it."""
@@ -498,10 +519,11 @@ class SkbRun:
     run: Run
     error: str = ""
     socket: dict = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"ops": [o.to_json() for o in self.ops], "error": self.error,
-                "socket": self.socket, "trace": self.run.to_json()}
+                "socket": self.socket, "sizes": self.sizes, "trace": self.run.to_json()}
 
 
 # --- running --------------------------------------------------------------------------
@@ -529,7 +551,18 @@ def run_skb_with(facts, ops: Sequence[Op], model_dir=None) -> SkbRun:
         if model_dir is not None:
             gen.write(model_dir)
     run = Run.from_machine(m, "skb", tuple(o.text for o in ops), None, driver.boot_count)
-    return SkbRun(driver.results, run, driver.error, driver.socket_info())
+    return SkbRun(driver.results, run, driver.error, driver.socket_info(), _sizes(gen, data))
+
+
+def _sizes(gen: SkbGenerator, data: dict) -> dict[str, int]:
+    """sizeof of the structs named in skb.toml [report] (those the model can size)."""
+    out = {}
+    for name in data["skb"].get("report", {}).get("sizes", []):
+        try:
+            out[f"struct {name}"] = gen.sizes.sizeof(f"struct {name}")
+        except AnalyzerError:
+            continue
+    return out
 
 
 class _Driver:
