@@ -289,10 +289,15 @@ class StoreFacts(Facts):
         return [_neighbour(x, key) for x in _items(found)]
 
     def registrations(self, table: str) -> list[Registration]:
+        """Calls that hand ``table`` to a registrar of ``analyzer/kernel/registrars.toml``."""
         if self._regs is None:
+            from analyzer.resolve import registrars_table
+
+            known = set(registrars_table())
             self._regs = {}
             for r in self.store.all("registrations"):
-                self._regs.setdefault(r.table, []).append(r)
+                if r.registrar in known:
+                    self._regs.setdefault(r.table, []).append(r)
         return self._regs.get(table, [])
 
     def lines(self, file: str, start: int, end: int) -> list[str]:
