@@ -206,6 +206,18 @@ def test_find_line_by_text_nearest_to_the_cited_number():
 # --- rendering ------------------------------------------------------------------------------
 
 
+def test_diagram_layouts_draw_every_node():
+    nested = dg.nested([("struct a", "adds 2 fields", "a/"), ("struct b", "1 field", "")], "t")
+    assert nested.count('<g class="node') == 2 and 'href="a/"' in nested
+    rec = dg.record("pair", [dg.Part("x", "struct a", ("f", "g")), dg.Part("y", "int")], "t")
+    assert rec.count('<g class="node') == 3 and ">f</text>" in rec
+    graph = dg.object_graph([dg.ObjNode("a", "struct a a#1", (("p", "&b#1"),)),
+                             dg.ObjNode("b", "struct b b#1", (("q", "&a#1"),))],
+                            [("a", "p", "b"), ("b", "q", "a"), ("a", "p", "zz")], "t")
+    assert graph.count('<g class="node') == 2 and graph.count("<path d=") == 3  # + marker
+    assert 'viewBox="0 0' in graph and "&amp;b#1" in graph
+
+
 def test_escaping_keeps_source_text_inert():
     assert "<" not in esc("<script>") and "*" not in esc("*a*") and "|" not in esc("a|b")
     assert code("a`b") == "<code>a&#96;b</code>"
@@ -377,6 +389,10 @@ def test_real_site_builds_fast(graph_cfg, tmp_path):
     assert "sock_alloc_inode" in step and "245" in step
     lines = (out / "generated/tour/lines/index.html").read_text()
     assert "2480" in lines and "985" in lines  # sock_init, inet_family_ops really are there
+    tour_md = graph_cfg.site_dir / "docs/generated/tour"
+    for page in tour_md.glob("*.md"):  # every cited symbol and focus line was found
+        text = page.read_text()
+        assert "Not found in the 4.4.1 source" not in text and "!!! failure" not in text, page
     chain = (out / "generated/tour/call-chain/index.html").read_text()
     assert chain.count('class="node') >= 17  # the lecture's 17 functions at least
     which = (out / "generated/tour/which-function-runs/index.html").read_text()
