@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from tree_sitter import Node
@@ -214,16 +214,19 @@ def _vars(src: bytes, node: Node) -> list[DeclInfo]:
 
 # ---------------------------------------------------------------- functions
 
-@dataclass
 class _Scope:
-    """A function being extracted: its record and the names bound in it."""
+    """A function being extracted: its record (without locals), the node,
+    the names bound in it, which of them are pointers, and the pointer
+    locals last assigned from a file-scope name (local -> that name)."""
 
-    node: Node
-    record: Function
-    names: set[str] = field(default_factory=set)
-    locals: list[Var] = field(default_factory=list)
-    pointers: set[str] = field(default_factory=set)
-    bound: dict[str, str] = field(default_factory=dict)  # local -> global named
+    __slots__ = ("node", "record", "names", "locals", "pointers", "bound")
+
+    def __init__(self, node: Node, record: Function):
+        self.node, self.record = node, record
+        self.names = {p.name for p in record.params}
+        self.pointers = {p.name for p in record.params if "*" in p.type}
+        self.locals: list[Var] = []
+        self.bound: dict[str, str] = {}
 
 
 def _params(src: bytes, plist: Node | None) -> tuple[Var, ...]:
@@ -314,10 +317,7 @@ def _functions(relpath: str, src: bytes, nodes: list[Node], rewrites) -> list[_S
                 macro = definers[i].name
         fn = _function(relpath, src, node, macro)
         if fn is not None:
-            scope = _Scope(node, fn)
-            scope.names.update(p.name for p in fn.params)
-            scope.pointers.update(p.name for p in fn.params if "*" in p.type)
-            out.append(scope)
+            out.append(_Scope(node, fn))
     return out
 
 
@@ -510,8 +510,11 @@ def _declarations(relpath: str, src: bytes, nodes: list[Node], index: _Index):
         if scope is not None:
             _add_locals(src, node, scope)
             continue
+        decls = [d for d in _declarators(node) if not _prototype(d)]
+        if not decls:
+            continue
         base, storage, _ = _base_type(src, node)
-        for d in _declarators(node):
+        for d in decls:
             info = declarator_info(src, base, d)
             if info is None or info.function:
                 continue
@@ -526,6 +529,18 @@ def _declarations(relpath: str, src: bytes, nodes: list[Node], index: _Index):
                 inits.append(Initializer(info.name, info.type, relpath, line,
                                          tuple(entries), static))
     return globals_, inits
+
+
+def _prototype(d: Node) -> bool:
+    """Does this declarator declare a function (``f(int)``, ``*f(int)``)?"""
+    t = d.type
+    while t == "pointer_declarator":
+        d = d.child_by_field_name("declarator")
+        t = d.type if d is not None else ""
+    if t != "function_declarator":
+        return False
+    name = d.child_by_field_name("declarator")
+    return name is not None and name.type == "identifier"
 
 
 def _add_locals(src: bytes, node: Node, scope: _Scope) -> None:
