@@ -30,7 +30,7 @@ from pathlib import Path
 import networkx as nx
 
 from analyzer.errors import AnalyzerError, NotFound
-from analyzer.query import CALL_KINDS, GraphDB, chain_matches, key_value, norm_expr
+from analyzer.query import CALL_KINDS, GraphDB, allowed, chain_matches, key_value, norm_expr
 
 __all__ = ["load", "KernelGraph", "Call", "Target", "Resolution", "StructInfo",
            "TableInfo", "Location"]
@@ -191,14 +191,18 @@ class KernelGraph:
                        for a in keyed.values() if a["kind"] in CALL_KINDS),
                       key=lambda c: (c.file, c.line, c.caller))
 
-    def path(self, src: str, dst: str, max_depth: int = 30) -> list[Call]:
+    def path(self, src: str, dst: str, family: str | int | None = None,
+             max_depth: int = 30) -> list[Call]:
         """A shortest call chain from ``src`` to ``dst`` (through dispatch
-        edges too); ``[]`` when there is none.
+        edges too); ``[]`` when there is none.  With ``family``, dispatches
+        through tables registered under another key are skipped.
 
-        >>> [c.callee.split("@")[0] for c in kg.path("SyS_socket", "inet_create")]
-        ['sock_create', '__sock_create', 'inet_create']
+        >>> hops = kg.path("SyS_socket", "tcp_init_sock", family="AF_INET")
+        >>> [c.callee.split("@")[0] for c in hops]
+        ['sock_create', '__sock_create', 'inet_create', 'tcp_v4_init_sock', 'tcp_init_sock']
         """
         s, d = self.node_id(src), self.node_id(dst)
+        want = key_value(family, self._db.constant) if family is not None else None
         prev: dict[str, tuple] = {s: ()}
         queue = deque([(s, 0)])
         while queue:
@@ -210,7 +214,8 @@ class KernelGraph:
             for v, keyed in self._g._succ[u].items():
                 if v in prev:
                     continue
-                attrs = next((a for a in keyed.values() if a["kind"] in CALL_KINDS), None)
+                attrs = next((a for a in keyed.values() if a["kind"] in CALL_KINDS
+                              and self._allowed(a, want)), None)
                 if attrs is not None:
                     prev[v] = (u, attrs)
                     queue.append((v, depth + 1))
@@ -244,6 +249,11 @@ class KernelGraph:
                         continue
                 targets.setdefault(e["dst"], self._target(e, chain))
         return Resolution(fid, expr, family, tuple(sites), tuple(targets.values()))
+
+    def _allowed(self, attrs: dict, want) -> bool:
+        if want is None or attrs["kind"] != "dispatches":
+            return True
+        return allowed(self._chains((attrs.get("via") or {}).get("table")), want)
 
     def _chains(self, table: str | None) -> list:
         return self._g.nodes[table].get("chains", []) if table in self._g else []

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from analyzer.errors import AnalyzerError, NotFound
 
-__all__ = ["GraphDB", "run_query", "CALL_KINDS", "norm_expr", "chain_matches", "key_value"]
+__all__ = ["GraphDB", "run_query", "CALL_KINDS", "norm_expr", "chain_matches", "key_value",
+           "allowed"]
 
 #: edge kinds that are calls (direct, or resolved through a function pointer)
 CALL_KINDS = ("calls", "dispatches")
@@ -53,6 +54,14 @@ def key_value(key: str | int, constant) -> int | str:
         raise NotFound(f"unknown constant {key!r}: no enum constant or #define with a value "
                        "in the analysed tree")
     return value if value is not None else str(key).strip('"')
+
+
+def allowed(chains: list, want) -> bool:
+    """Whether a dispatch through a table with these registration chains can
+    happen under key ``want``: yes unless the table is registered under keys
+    and none is ``want`` (tables registered without a key are kept)."""
+    keyed = [c for c in chains or () if c and "key_field" in c[-1]]
+    return want is None or not keyed or chain_matches(keyed, want) is not None
 
 
 def chain_matches(chains: list, want) -> list | None:
@@ -149,8 +158,11 @@ class GraphDB:
                                 (name,)).fetchone()
         return row[0] if row else None
 
-    def path(self, src: str, dst: str, max_depth: int = 25) -> list[dict]:
-        """One shortest call chain ``src`` -> ``dst`` (bidirectional BFS)."""
+    def path(self, src: str, dst: str, max_depth: int = 25, want=None) -> list[dict]:
+        """One shortest call chain ``src`` -> ``dst`` (bidirectional BFS);
+        with ``want`` (a key value), skipping dispatches through tables
+        registered under other keys."""
+        self._want, self._chain_cache = want, {}
         fwd, bwd = {src: None}, {dst: None}
         ffront, bfront = [src], [dst]
         for _ in range(max_depth):
@@ -177,12 +189,21 @@ class GraphDB:
                 f"({','.join('?' * len(chunk))}) AND kind IN {_CALLS_SQL}", chunk).fetchall()
             for row in rows:
                 node = row[1] if forward else row[0]
-                if node not in seen:
+                if node not in seen and self._allowed(row):
                     seen[node] = _edge(row)
                     nxt.append(node)
                     if node in other and meet is None:
                         meet = node
         return nxt, meet
+
+
+    def _allowed(self, row) -> bool:
+        if self._want is None or row[2] != "dispatches":
+            return True
+        table = (json.loads(row[5]).get("via") or {}).get("table", "")
+        if table not in self._chain_cache:
+            self._chain_cache[table] = self.chains(table)
+        return allowed(self._chain_cache[table], self._want)
 
 
 def _join_path(meet: str, fwd: dict, bwd: dict) -> list[dict]:
@@ -228,14 +249,17 @@ def _q_calls(db: GraphDB, names, direction: str, limit: int, **_):
 def _via(e: dict) -> str:
     via = e.get("via") or {}
     where = f"{via.get('file')}:{via.get('line')}"
+    if via.get("kind") == "conditional":
+        return f"one of a conditional at {where}"
     return f"{via.get('table') or via.get('function', '')} .{e.get('field', '')} at {where}"
 
 
-def _q_path(db: GraphDB, names, **_):
+def _q_path(db: GraphDB, names, family=None, **_):
     if len(names) != 2:
         raise AnalyzerError("path needs two names: path FROM TO")
     src, dst = db.one(names[0]), db.one(names[1])
-    hops = db.path(src, dst)
+    want = key_value(family, db.constant) if family is not None else None
+    hops = db.path(src, dst, want=want)
     if not hops:
         return {"from": src, "to": dst, "path": []}, f"no call chain from {src} to {dst}"
     lines = [f"{src} -> {dst}: {len(hops)} calls"]

@@ -135,22 +135,30 @@ def test_s_op_alloc_inode_and_sk_prot_init(real):
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("src, dst, through", [
-    ("SyS_socket", "tcp_init_sock", ["inet_create", "tcp_v4_init_sock"]),
-    ("SyS_bind", "inet_csk_get_port", ["inet_bind"]),
-    ("SyS_listen", "inet_csk_listen_start", ["inet_listen"]),
-    ("inet_stream_connect", "tcp_v4_connect", ["__inet_stream_connect"]),
-    ("SyS_accept", "inet_csk_accept", ["inet_accept"]),
-    ("SyS_sendmsg", "tcp_sendmsg", ["inet_sendmsg"]),
-    ("SyS_recvmsg", "tcp_recvmsg", ["inet_recvmsg"]),
-    ("sock_close", "tcp_close", ["inet_release"]),
+def test_socket_call_path_with_family(real):
+    hops = real.path("SyS_socket", "tcp_init_sock", family="AF_INET")
+    assert [c.callee.split("@")[0] for c in hops] == [
+        "sock_create", "__sock_create", "inet_create", "tcp_v4_init_sock", "tcp_init_sock"]
+    assert [c.kind for c in hops].count("dispatches") == 2
+    assert real.path("SyS_socket", "tcp_init_sock")  # without narrowing too
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("src, mid, dst", [
+    ("SyS_bind", "inet_bind", "inet_csk_get_port"),
+    ("SyS_listen", "inet_listen", "inet_csk_listen_start"),
+    ("SyS_connect", "inet_stream_connect", "tcp_v4_connect"),
+    ("SyS_accept", "inet_accept", "inet_csk_accept"),
+    ("SyS_sendmsg", "inet_sendmsg", "tcp_sendmsg"),
+    ("SyS_recvmsg", "inet_recvmsg", "tcp_recvmsg"),
+    ("sock_close", "inet_release", "tcp_close"),
 ])
-def test_socket_syscall_paths_resolve(real, src, dst, through):
-    hops = real.path(src, dst)
-    names = [c.callee.split("@")[0] for c in hops]
-    assert names and names[-1] == dst
-    assert set(through) <= set(names), names
-    assert any(c.kind == "dispatches" for c in hops)
+def test_socket_syscall_paths_resolve(real, src, mid, dst):
+    first, second = real.path(src, mid), real.path(mid, dst)
+    assert first and first[-1].callee.split("@")[0] == mid
+    assert second and second[-1].callee.split("@")[0] == dst
+    assert first[-1].kind == "dispatches"  # sock->ops->... chose the inet function
+    assert any(c.kind == "dispatches" for c in second)  # sk->sk_prot->... the tcp one
 
 
 @pytest.mark.kernel

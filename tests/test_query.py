@@ -128,3 +128,10 @@ def _timed(home) -> float:
     out = _cli(home, "callers", "sock_alloc_inode")
     assert out.returncode == 0 and "fs/inode.c:" in out.stdout
     return time.perf_counter() - t0
+
+
+def test_path_with_family_skips_other_families(cfg):
+    data, _ = run_query(cfg, "path", ["__sock_create", "unix_create"], family="AF_INET")
+    assert data["path"] == []
+    data, _ = run_query(cfg, "path", ["__sock_create", "unix_create"], family="AF_UNIX")
+    assert [e["dst"] for e in data["path"]] == ["unix_create@net/unix/af_unix.c"]
