@@ -90,19 +90,25 @@ def _collect(site: Site) -> None:
 def _tables_on_path(site: Site) -> set[str]:
     names = {s.name for p in site.tour.pages for s in p.show if s.kind == "table"}
     run = site.facts.run
-    if run:
+    if run and run.steps:
         names |= {s.via.get("table", "") for s in run.steps if isinstance(s.via, dict)}
-        for obj in run.snapshot(run.last()).values():
-            names |= {v[1:] for _, v in obj.get("fields", []) if str(v).startswith("&")}
+        for obj in _final_objects(site).values():
+            names |= {_root(v) for _, v in obj.get("fields", []) if str(v).startswith("&")}
     return {n for n in names if n and site.facts.initializer(n)}
+
+
+def _final_objects(site: Site) -> dict[str, dict]:
+    """The objects the scenario made or wrote, after its last step."""
+    run = site.facts.run
+    return _scenario_objects(site, run.last(), _changes(run.steps, 0, run.last()))
 
 
 def _structs_on_path(site: Site) -> set[str]:
     facts = site.facts
     names = {s.name for p in site.tour.pages for s in p.show if s.kind == "struct"}
     names |= {base_struct(facts.initializer(t).type) for t in site.tables}
-    if facts.run:
-        for obj in facts.run.snapshot(facts.run.last()).values():
+    if facts.run and facts.run.steps:
+        for obj in _final_objects(site).values():
             names.add(base_struct(str(obj.get("type", ""))))
     out: set[str] = set()
     for n in names:
