@@ -202,6 +202,12 @@ def test_queues_and_freeing(store_cfg):
     assert q["skb_queue_purge(q)"] == () and all(b.freed for b in r.ops[-1].buffers)
     with pytest.raises(AnalyzerError, match="use after free"):
         run_skb(["alloc_skb(10)", "kfree_skb()", "skb_put(1)"], store_cfg, write=False)
+    with pytest.raises(AnalyzerError, match="size is unsigned int in alloc_skb"):
+        run_skb(["alloc_skb(-5)"], store_cfg, write=False)
+    huge = run_skb(["alloc_skb(1000000000)"], store_cfg, write=False)
+    assert huge.ops[0].value == "NULL" and not huge.ops[0].buffers  # kmalloc fails
+    with pytest.raises(AnalyzerError, match="no current buffer"):
+        run_skb(["alloc_skb(1000000000)", "skb_put(1)"], store_cfg, write=False)
 
 
 @pytest.mark.kernel

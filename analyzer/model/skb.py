@@ -216,6 +216,11 @@ class _Prims:
         if not isinstance(size, int):
             raise rt.ModelError(f"{name}: the size {rt.display(size)} is unknown to the model")
         wanted = int(size)
+        most = self.gen.facts.constant("KMALLOC_MAX_SIZE")
+        if wanted < 0 or most is not None and wanted > most:
+            self._shown(name, None, f"runtime primitive: {wanted} bytes is more than "
+                        f"KMALLOC_MAX_SIZE ({most}): the allocation fails")
+            return None
         buf = Buffer(m.label("data"), self.gen.slab_size(wanted))
         self.buffers.append(buf)
         if pfmemalloc is not None:
@@ -607,10 +612,10 @@ class _Driver:
         spec = self.data["skb"]["ops"][op.name]
         args = self.bind(op, spec)
         value = self.m.invoke(spec["call"], tuple(args))
-        if spec.get("result") == "skb" and isinstance(value, rt.Obj):
-            if value not in self.skbs:
+        if spec.get("result") == "skb":
+            if isinstance(value, rt.Obj) and value not in self.skbs:
                 self.skbs.append(value)
-            self.current = value
+            self.current = value if isinstance(value, rt.Obj) else None
         return spec["call"], value
 
     def socket(self, op: Op) -> tuple[str, object]:
@@ -646,7 +651,18 @@ class _Driver:
         for slot in slots:
             out.append(self.constant(slot[1:], op) if slot.startswith("=")
                        else self.value(slot, next(it), op))
+        self.check_unsigned(op, spec["call"], out)
         return out
+
+    def check_unsigned(self, op: Op, call: str, values: list) -> None:
+        """A negative number for an ``unsigned`` parameter of the C function is refused
+        (C would wrap it; the model does not)."""
+        recs = self.facts.functions(call)
+        params = recs[0].params if recs else ()
+        for p, v in zip(params, values, strict=False):
+            if isinstance(v, int) and v < 0 and "unsigned" in p.type:
+                raise AnalyzerError(f"operation {op.text!r}: {p.name} is {p.type} in "
+                                    f"{call}(); {v} is not modelled")
 
     def constant(self, name: str, op: Op):
         value = self.facts.constant(name)
@@ -665,7 +681,9 @@ class _Driver:
     def skb(self, a, op: Op) -> rt.Obj:
         if a is None:
             if self.current is None:
-                raise AnalyzerError(f"operation {op.text!r}: no buffer yet (alloc_skb first)")
+                raise AnalyzerError(f"operation {op.text!r}: no current buffer (none "
+                                    "allocated yet, or the last alloc_skb/skb_dequeue/"
+                                    "skb_peek gave NULL)")
             return self.live(self.current, op)
         for i, obj in enumerate(self.skbs, start=1):
             if a in (obj._label, f"skb{i}"):
