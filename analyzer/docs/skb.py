@@ -344,7 +344,8 @@ def _struct(ctx: _Ctx, p: SkbPage) -> str:
                    "as the definition separates them by blank lines (with the block's "
                    "own comment).\n")
         for caption, members in blocks:
-            title = f"Lines {members[0].line}–{members[-1].line}" + (
+            first, last = members[0].line, members[-1].line
+            title = (f"Line {first}" if first == last else f"Lines {first}–{last}") + (
                 f": {esc(caption)}" if caption else "")
             out.append(_field_table(title, members, level="###"))
     out.append(_in_order(st, p.groups))
