@@ -117,6 +117,15 @@ def test_sizeof_follows_the_abi(tmp_path):
     assert sizes.sizeof("u32 [4]") == 16
 
 
+def test_conditions_see_the_abi_and_the_directives(tmp_path):
+    (tmp_path / "t.h").write_text("#if BITS_PER_LONG > 32\n#define OFF 1\n#else\n"
+                                  "#define OFF 2\n#endif\n#define N OFF\n")
+    gen = SkbGenerator(facts_from_files(tmp_path, ["t.h"]), merged_table(False))
+    assert gen.config("BITS_PER_LONG > 32") and gen.config("defined(CONFIG_SLUB)")
+    assert not gen.config("defined(BITS_PER_LONG)")  # a value, not a defined symbol
+    assert gen.facts.constant("N") == 1  # the #else definition is dropped
+
+
 # --- the real tree --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
