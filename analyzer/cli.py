@@ -148,7 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # `model skb --json OP OP`: operands after an option still belong to the scenario
+    if getattr(args, "command", "") == "model" and not any(e.startswith("-") for e in extra):
+        args.args = [*args.args, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     cfg = Config.default()
     if args.home:
         cfg = cfg.with_home(args.home)
