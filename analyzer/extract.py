@@ -246,7 +246,10 @@ def _param_list(src: bytes, plist: Node) -> tuple[tuple[str, str, int], ...]:
     first = plist.start_point.row
     for p in plist.named_children:
         if p.type == "parameter_declaration":
-            found = _param(src, p)
+            key = src[p.start_byte:p.end_byte]
+            found = _ONE_PARAM_MEMO.get(key, ())
+            if found == ():
+                found = _memo(_ONE_PARAM_MEMO, key, _param(src, p))
             if found is not None:
                 out.append((found[0], found[1], p.start_point.row - first))
     return tuple(out)
@@ -254,6 +257,7 @@ def _param_list(src: bytes, plist: Node) -> tuple[tuple[str, str, int], ...]:
 
 #: declaration text -> what it declares: the same text always reads the same
 _PARAM_MEMO: dict[bytes, tuple[tuple[str, str, int], ...]] = {}
+_ONE_PARAM_MEMO: dict[bytes, tuple[str, str] | None] = {}
 _LOCAL_MEMO: dict[bytes, tuple[tuple[str, str, bool, str], ...]] = {}
 _FIELD_MEMO: dict[bytes, tuple[tuple[str, str, str], ...]] = {}
 _MEMO_CAP = 200_000
