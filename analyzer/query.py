@@ -251,6 +251,8 @@ def _via(e: dict) -> str:
     where = f"{via.get('file')}:{via.get('line')}"
     if via.get("kind") == "conditional":
         return f"one of a conditional at {where}"
+    if via.get("kind") == "argument":
+        return f"passed as {e.get('field', '')} by {via.get('function')} at {where}"
     return f"{via.get('table') or via.get('function', '')} .{e.get('field', '')} at {where}"
 
 

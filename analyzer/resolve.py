@@ -509,8 +509,38 @@ class Resolver:
             return _replace(site, rtype=g.type if g else "", confidence=_conf(targets),
                             cause=cause, targets=targets)
         if node[0] == "id":
-            raise Unresolved("function-pointer-var")
+            return self._resolve_param(site, node[1], fn)
         raise Unresolved("complex-expression")
+
+    def _resolve_param(self, site: Site, name: str, fn: Function | None) -> Site:
+        """A parameter holding a function pointer: the functions that direct
+        callers pass in that position (``actor`` in ``iterate(..., actor)``)."""
+        pos = next((i for i, p in enumerate(fn.params) if p.name == name), None) if fn else None
+        if pos is None:
+            raise Unresolved("function-pointer-var")
+        targets = {}
+        for call in self._direct_callers().get(fn.id, ()):
+            arg = call.args[pos].strip().lstrip("&").strip() if pos < len(call.args) else ""
+            fid = self.idx.function(arg, call.file) if arg.isidentifier() else None
+            if fid is not None and fid not in targets:
+                targets[fid] = Binding("", name, fid, "argument", call.file, call.line,
+                                       function=call.caller)
+        if not targets:
+            raise Unresolved("function-pointer-param")
+        return _replace(site, rtype=fn.params[pos].type, field=name, confidence="typed",
+                        targets=tuple(targets.values()))
+
+    def _direct_callers(self) -> dict[str, list[records.Call]]:
+        found = getattr(self, "_callers", None)
+        if found is None:
+            found = defaultdict(list)
+            for call in self.idx.calls:
+                if call.kind == "direct" and call.callee:
+                    fid = self.idx.function(call.callee, call.file)
+                    if fid is not None:
+                        found[fid].append(call)
+            self._callers = found
+        return found
 
     def _resolve_conditional(self, site: Site, text: str) -> Site:
         """``(nosec ? sock_recvmsg_nosec : sock_recvmsg)(...)``: both functions."""

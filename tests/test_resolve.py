@@ -195,3 +195,18 @@ int g(struct ops *p, struct pk *k) { k->dump.done = fd; return p->b(1) + k->dump
     site = _site(sites, "k->dump.done")
     assert (site.struct, site.field) == ("pk", "dump.done")
     assert _targets(site) == ["fd@p.c"]
+
+
+def test_function_pointer_parameter_takes_what_callers_pass():
+    files = {"q.c": """
+static int visit_a(int x) { return x; }
+static int visit_b(int x) { return -x; }
+static int walk(int n, int (*actor)(int)) { return actor(n); }
+int run(void) { return walk(1, visit_a) + walk(2, &visit_b); }
+static int lonely(int (*cb)(int)) { return cb(3); }
+"""}
+    _, sites, _ = graph_of(files)
+    site = _site(sites, "actor")
+    assert site.confidence == "typed" and _targets(site) == ["visit_a@q.c", "visit_b@q.c"]
+    assert {(b.kind, b.function) for b in site.targets} == {("argument", "run")}
+    assert _site(sites, "cb").cause == "function-pointer-param"
