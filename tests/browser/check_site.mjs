@@ -62,7 +62,7 @@ async function visit(page, item) {
   if (item.shot) {
     const height = await page.evaluate(() => document.documentElement.scrollHeight);
     await page.screenshot({ path: item.shot, fullPage: true,
-                            clip: { x: 0, y: 0, width: 1280, height: Math.min(height, 2000) } });
+                            clip: { x: 0, y: 0, width: 1280, height: Math.min(height, 3600) } });
   }
   return { path: item.path, status: resp ? resp.status() : 0, errors, ...data };
 }
