@@ -43,10 +43,14 @@ def norm_expr(expr: str) -> str:
     return expr
 
 
-def key_value(key: str | int, constant) -> int | str:
+def key_value(key: str | int, constant):
     """A narrowing key as a value: an int, a constant's value (via
     ``constant(name) -> int | None``) or, for names such as file systems, the
-    string."""
+    string; ``FIELD=VALUE`` (``type=SOCK_STREAM``) gives ``(field, value)``,
+    which matches only registrations keyed by that table field."""
+    if isinstance(key, str) and "=" in key:
+        name, _, value = key.partition("=")
+        return (name.strip().lstrip("."), key_value(value.strip(), constant))
     if isinstance(key, int) or re.fullmatch(r"-?\d+", str(key)):
         return int(key)
     value = constant(str(key))
@@ -60,14 +64,19 @@ def allowed(chains: list, want) -> bool:
     """Whether a dispatch through a table with these registration chains can
     happen under key ``want``: yes unless the table is registered under keys
     and none is ``want`` (tables registered without a key are kept)."""
-    keyed = [c for c in chains or () if c and "key_field" in c[-1]]
+    keyed = [c for c in chains or () if len(c) == 1 and "key_field" in c[0]]
     return want is None or not keyed or chain_matches(keyed, want) is not None
 
 
 def chain_matches(chains: list, want) -> list | None:
-    """The first registration chain that ends with key value ``want``."""
+    """The first registration chain that ends with key value ``want`` (or
+    ``(field, value)``)."""
     for chain in chains or ():
-        if chain and chain[-1].get("key_value") == want:
+        last = chain[-1] if chain else {}
+        if isinstance(want, tuple):
+            if (last.get("key_field"), last.get("key_value")) == want:
+                return chain
+        elif last.get("key_value") == want and "key_field" in last:
             return chain
     return None
 
@@ -305,6 +314,10 @@ def _narrowed(db: GraphDB, targets: list[dict], want, family) -> list[dict]:
 def _target_lines(t: dict) -> str:
     line = f"  -> {t['dst']}  bound at {_via(t)}"
     for step in t.get("chain", ()):
+        if step["step"] == "listed":
+            line += (f"\n       listed in {step['table']} {step['entry']} "
+                     f"at {step['file']}:{step['line']}")
+            continue
         if step["step"] == "bound":
             line += (f"\n       bound to {step['table']} .{step['field']} "
                      f"at {step['file']}:{step['line']}")

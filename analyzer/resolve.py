@@ -35,6 +35,8 @@ from importlib import resources
 from analyzer import records
 from analyzer.cexpr import parse_expr
 from analyzer.errors import AnalyzerError
+from analyzer.query import chain_matches
+from analyzer.query import key_value as query_key_value
 from analyzer.records import Function, base_struct, normalize_type
 
 __all__ = ["Index", "TypeRef", "Unresolved", "Binding", "Site", "Resolver",
@@ -567,27 +569,47 @@ class Resolver:
 
     # --- registrations and narrowing ----------------------------------------
 
-    def registration_chains(self, table: str, depth: int = 0) -> list[tuple[dict, ...]]:
+    def registration_chains(self, table: str, depth: int = 0,
+                            prefix: str = "") -> list[tuple[dict, ...]]:
         """How ``table`` reaches a registrar: tuples of steps ending with a
         ``registered`` step (``sockfs_ops`` passed by ``mount_pseudo`` in
         ``sockfs_mount``, bound to ``sock_fs_type.mount``, registered by
-        ``register_filesystem``)."""
+        ``register_filesystem``; ``tcp_prot`` listed in ``inetsw_array[0]``,
+        registered by ``inet_register_protosw`` with ``[0].type``)."""
         if depth == 0 and table in self._chains:
             return self._chains[table]
-        regs = self._registrations().get(table, [])
         out: list[tuple[dict, ...]] = []
         known = registrars_table()
-        for reg in regs:
+        for reg in self._registrations().get(table, []):
             step = {"step": "registered" if reg.registrar in known else "passed",
                     "registrar": reg.registrar, "caller": reg.caller,
                     "file": reg.file, "line": reg.line}
             if reg.registrar in known:
-                out.append((self._with_key(step, table, known[reg.registrar]),))
+                out.append((self._with_key(step, table, known[reg.registrar], prefix),))
             elif depth < 3:
                 out.extend((step, *rest) for rest in self._bound_chains(reg.caller, depth))
+        for other, entry in self._referrers().get(table, ()) if depth < 3 else ():
+            m = re.match(r"\s*((?:\[[^\]]*\])+)", entry.path)
+            step = {"step": "listed", "table": other, "entry": entry.path,
+                    "file": self._tables()[other].file, "line": entry.line}
+            rests = self.registration_chains(other, depth + 1, m.group(1) + "." if m else "")
+            out.extend((step, *rest) for rest in rests)
         if depth == 0:
             self._chains[table] = out
         return out
+
+    def _referrers(self) -> dict[str, list[tuple[str, records.InitEntry]]]:
+        """table -> the tables whose entries point at it (``.prot = &tcp_prot``)."""
+        refs = getattr(self, "_refs", None)
+        if refs is None:
+            refs = defaultdict(list)
+            for tid, ini in self._tables().items():
+                for entry in ini.entries:
+                    target = self._table_id(entry.ref, ini.file) if entry.ref else ""
+                    if target and target != tid:
+                        refs[target].append((tid, entry))
+            self._refs = refs
+        return refs
 
     def _bound_chains(self, function: str, depth: int) -> list[tuple[dict, ...]]:
         out = []
@@ -598,29 +620,26 @@ class Resolver:
                 out.extend((step, *rest) for rest in self.registration_chains(b.table, depth + 1))
         return out
 
-    def _with_key(self, step: dict, table: str, spec: dict) -> dict:
+    def _with_key(self, step: dict, table: str, spec: dict, prefix: str = "") -> dict:
         key = spec.get("key", "")
         ini = self._tables().get(table)
         if not key or ini is None:
             return step
+        self.idx.const_values()
         for entry in ini.entries:
-            if strip_indexes(entry.path) == key:
+            path = entry.path.strip().lstrip(".")
+            if (path == prefix + key) if prefix else (strip_indexes(path) == key):
                 value = _eval_int(entry.value, self.idx)
                 shown = value if value is not None else entry.value.strip().strip('"')
                 return {**step, "key_field": key, "key_expr": entry.value,
                         "key_value": shown, "key_file": ini.file, "key_line": entry.line}
         return step
 
-    def key_value(self, key: str | int) -> int | str:
-        """The value of a narrowing key: a constant's value, an int, or the
-        string itself (a file system name)."""
-        if isinstance(key, int):
-            return key
-        value = _eval_int(str(key), self.idx)
-        if value is None and re.fullmatch(r"[A-Z][A-Z0-9_]*", str(key)):
-            raise AnalyzerError(f"unknown constant {key!r}: not an enum constant or #define "
-                                "with a value in the analysed tree")
-        return value if value is not None else str(key).strip('"')
+    def key_value(self, key: str | int):
+        """The value of a narrowing key: a constant's value, an int, the
+        string itself (a file system name), or ``(field, value)`` for
+        ``FIELD=VALUE``; see :func:`analyzer.query.key_value`."""
+        return query_key_value(key, self.idx.const_value)
 
     def narrow(self, targets: Iterable[Binding], key: str | int) -> list[tuple[Binding, tuple]]:
         """The targets whose table is registered under ``key``, each with the
@@ -628,10 +647,9 @@ class Resolver:
         want = self.key_value(key)
         out = []
         for b in targets:
-            for chain in self.registration_chains(b.table) if b.table else ():
-                if chain and chain[-1].get("key_value") == want:
-                    out.append((b, chain))
-                    break
+            chain = chain_matches(self.registration_chains(b.table), want) if b.table else None
+            if chain:
+                out.append((b, chain))
         return out
 
     def _registrations(self) -> dict[str, list[records.Registration]]:

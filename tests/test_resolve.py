@@ -210,3 +210,36 @@ static int lonely(int (*cb)(int)) { return cb(3); }
     assert site.confidence == "typed" and _targets(site) == ["visit_a@q.c", "visit_b@q.c"]
     assert {(b.kind, b.function) for b in site.targets} == {("argument", "run")}
     assert _site(sites, "cb").cause == "function-pointer-param"
+
+
+def test_table_listed_in_a_registered_array_is_keyed_by_its_element():
+    files = {**SOCKET_SNIPPETS, "net/ipv4/protosw.c": """
+#define SOCK_STREAM 1
+#define SOCK_DGRAM 2
+struct inet_protosw { int type; struct proto *prot; };
+static int udp_init(struct sock *sk) { return 0; }
+struct proto udp_prot = { .init = udp_init };
+static struct inet_protosw inetsw_array[] = {
+	{ .type = SOCK_STREAM, .prot = &tcp_prot, },
+	{ .type = SOCK_DGRAM, .prot = &udp_prot, },
+};
+static int protosw_init(void)
+{
+	struct inet_protosw *q;
+	for (q = inetsw_array; q < &inetsw_array[2]; ++q)
+		inet_register_protosw(q);
+	return 0;
+}
+"""}
+    _, sites, res = graph_of(files)
+    site = _site(sites, "sk->sk_prot->init")
+    assert len(site.targets) == 2
+    (binding, chain), = res.narrow(site.targets, "type=SOCK_STREAM")
+    assert binding.target == "tcp_v4_init_sock@net/ipv4/tcp_ipv4.c"
+    assert [s["step"] for s in chain] == ["listed", "registered"]
+    assert chain[0]["table"] == "inetsw_array@net/ipv4/protosw.c"
+    assert (chain[1]["registrar"], chain[1]["key_expr"], chain[1]["key_value"]) == (
+        "inet_register_protosw", "SOCK_STREAM", 1)
+    assert [b.target for b, _ in res.narrow(site.targets, "type=2")] == [
+        "udp_init@net/ipv4/protosw.c"]
+    assert res.narrow(site.targets, "family=2") == []
