@@ -13,7 +13,7 @@ Source text is read only through the spans the analysis located (a function's
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from analyzer.records import Call, Function, Global, Initializer, Registration, Struct
@@ -270,7 +270,19 @@ class StoreFacts(Facts):
             found = self.graph.resolve(fn.id, call.expr)
         except Exception:  # noqa: BLE001 - an unresolvable site is shown as such
             return []
-        return [_target(t) for t in _items(found)]
+        return [self._with_chains(_target(t), t) for t in _items(found)]
+
+    def _with_chains(self, target: Target, raw: object) -> Target:
+        """Add the registration chains the graph keeps on the binding's table."""
+        if any(e.kind in ("passed", "bound", "registered") for e in target.evidence):
+            return target
+        table = (_get(raw, "binding") or {}).get("table", "")
+        nodes = getattr(getattr(self.graph, "graph", None), "nodes", None)
+        if not table or nodes is None or table not in nodes:
+            return target
+        steps = [step for chain in nodes[table].get("chains", []) or [] for step in chain]
+        extra = [e for e in _evidence(steps) if e not in target.evidence]
+        return replace(target, evidence=target.evidence + tuple(dict.fromkeys(extra)))
 
     def callees(self, fn: Function) -> list[Neighbour]:
         return self._neighbours("callees", fn)
@@ -334,6 +346,15 @@ def _name(x: object, *keys: str) -> str:
 
 def _evidence_text(e: object) -> str:
     table, fld = _name(e, "table"), str(_get(e, "field", "") or "")
+    step, caller = _get(e, "step"), _name(e, "caller")
+    if step == "passed":
+        return f"passed to {_get(e, 'registrar')}() in {caller}"
+    if step == "bound":
+        return f"bound as {table}.{fld}"
+    if step == "registered":
+        key = f" under {_get(e, 'key_field')} = {_get(e, 'key_expr')}" if _get(e, "key_expr") \
+            else ""
+        return f"registered by {_get(e, 'registrar')}() in {caller}{key}"
     if _get(e, "registrar"):
         key = _get(e, "key") or _get(e, "value") or ""
         return f"{_get(e, 'registrar')}({table or ''})" + (f" under {key}" if key else "")
@@ -355,7 +376,8 @@ def _evidence(ev: object) -> tuple[Evidence, ...]:
             out.append(Evidence(e))
             continue
         out.append(Evidence(_evidence_text(e), str(_get(e, "file", "") or ""),
-                            int(_get(e, "line", 0) or 0), str(_get(e, "kind", "") or ""),
+                            int(_get(e, "line", 0) or 0),
+                            str(_get(e, "step", "") or _get(e, "kind", "") or ""),
                             _name(e, "table")))
     return tuple(out)
 

@@ -338,8 +338,12 @@ def _indirect(site: Site, here: str, fn: Function, c, ran: dict[str, Step]) -> s
             f"{code(c.receiver or c.expr)}{(' field ' + code(c.field)) if c.field else ''}\n")
     out = [head]
     for name, s in taken.items():
+        chain = [e for t in targets if t.name == name for e in t.evidence
+                 if e.kind in ("passed", "bound", "registered")]
+        how = "".join(f"; {_evidence(site, here, e)}" for e in chain) if chain else \
+            _registered(site, here, s.via)
         out.append(f"The model took {site.ref(here, 'functions', name)} (step {s.n}): "
-                   f"{_via(site, here, s.via)}{_registered(site, here, s.via)}.\n")
+                   f"{_via(site, here, s.via)}{how}.\n")
     if not targets:
         out.append("The call graph gives no resolved target for this site.\n" if not taken
                    else "")
@@ -364,7 +368,8 @@ def _callee_link(site: Site, here: str, name: str) -> str:
 def _evidence(site: Site, here: str, e) -> str:
     where = f" {code(f'{e.file}:{e.line}')}" if e.file else ""
     shown = site.ref(here, "tables", e.table, code(e.text)) if e.table else code(e.text)
-    return f"{esc(e.kind) + ': ' if e.kind else ''}{shown}{where}"
+    kind = f"{esc(e.kind)}: " if e.kind in ("initializer", "assignment") else ""
+    return f"{kind}{shown}{where}"
 
 
 def _via(site: Site, here: str, via: dict) -> str:
