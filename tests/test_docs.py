@@ -272,6 +272,23 @@ class _Graph:
                                 file="net/socket.c", line=11, expr="")]
 
 
+def test_registration_chain_from_the_graph_table_node():
+    graph = _Graph()
+    graph.graph = SimpleNamespace(nodes={"fam_ops@net/socket.c": {"chains": [[
+        {"step": "passed", "registrar": "mount_it", "caller": "m@x.c", "file": "x.c", "line": 5},
+        {"step": "registered", "registrar": "register_ops", "caller": "init@x.c",
+         "file": "x.c", "line": 9, "key_field": "family", "key_expr": "AF_X"}]]}})
+    graph.resolve = lambda fid, expr: SimpleNamespace(targets=(SimpleNamespace(
+        name="fam_create", file="net/socket.c", line=18,
+        binding={"table": "fam_ops@net/socket.c", "field": "create", "kind": "initializer",
+                 "file": "net/socket.c", "line": 3}, chain=()),))
+    facts = StoreFacts(store=None, kernel_dir=Path("."), graph=graph)
+    [t] = facts.resolve(_records()[0], _records()[3])
+    assert [(e.kind, e.text) for e in t.evidence] == [
+        ("initializer", "fam_ops.create"), ("passed", "passed to mount_it() in m"),
+        ("registered", "registered by register_ops() in init under family = AF_X")]
+
+
 def test_graph_answers_are_normalised():
     facts = StoreFacts(store=None, kernel_dir=Path("."), graph=_Graph())
     fn, call = _records()[0], _records()[3]
