@@ -31,7 +31,7 @@ from pathlib import Path
 
 from analyzer.config import DEFAULT_PARTS, Config
 from analyzer.errors import AnalyzerError
-from analyzer.store import FileRow, Store, Writer, fact_rows
+from analyzer.store import FileRow, Scratch, Store, Writer, fact_rows
 
 __all__ = ["ExtractReport", "extract_tree", "analyze", "discover", "fingerprint",
            "fingerprint_files",
@@ -194,7 +194,7 @@ def fingerprint() -> str:
 
 # --- the workers -------------------------------------------------------------
 
-_Result = tuple[tuple, dict]  # (FileRow fields, kind -> rows)
+_Result = tuple[tuple, dict | str]  # (FileRow fields, kind -> rows or scratch path)
 
 
 def _extractor() -> Callable:
@@ -261,26 +261,53 @@ def _first_branches(code: bytes) -> bytes:
 
 
 _ROOT = ""
+_SCRATCH: Scratch | None = None
 
 
-def _init_worker(root: str) -> None:
-    global _ROOT
+def _init_worker(root: str, scratch_prefix: str) -> None:
+    global _ROOT, _SCRATCH
+    _die_with_parent()
     _ROOT = root
+    _SCRATCH = Scratch(f"{scratch_prefix}{os.getpid()}")
 
 
-def _work(rel: str) -> _Result:
-    return _extract_one(_ROOT, rel)
+def _die_with_parent() -> None:
+    """On Linux, have the kernel kill this worker when the run's process dies
+    (a ``kill -9`` of the run would otherwise leave the pool's workers)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def _run(root: str, todo: list[str], jobs: int) -> Iterator[_Result]:
-    """Extract ``todo`` over ``jobs`` processes (in this one when 1)."""
+def _work(rels: list[str]) -> tuple[str, list[tuple]]:
+    """Extract a chunk of files into this worker's scratch store; give back
+    its path and the files' statistics (the rows stay out of the pipe)."""
+    stats = []
+    for rel in rels:
+        stat, rows = _extract_one(_ROOT, rel)
+        _SCRATCH.add(rows)
+        stats.append(stat)
+    _SCRATCH.commit()
+    return str(_SCRATCH.path), stats
+
+
+def _run(root: str, todo: list[str], jobs: int, scratch_prefix: str) -> Iterator[_Result]:
+    """Extract ``todo`` over ``jobs`` processes (in this one when 1).  Yields
+    ``(stat, rows)`` per file, rows being the path of a worker's
+    :class:`Scratch` store when extracted in another process."""
     if jobs <= 1 or len(todo) < 2:
         for rel in todo:
             yield _extract_one(root, rel)
         return
+    chunks = [todo[i:i + _CHUNK] for i in range(0, len(todo), _CHUNK)]
     ctx = get_context("fork") if sys.platform.startswith("linux") else get_context()
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(root,)) as pool:
-        yield from pool.imap_unordered(_work, todo, chunksize=_CHUNK)
+    with ctx.Pool(jobs, initializer=_init_worker, initargs=(root, scratch_prefix)) as pool:
+        for path, stats in pool.imap_unordered(_work, chunks):
+            for stat in stats:
+                yield stat, path
 
 
 # --- the stage ----------------------------------------------------------------
@@ -322,11 +349,28 @@ def extract_tree(cfg: Config, jobs: int = 0, progress: bool = True) -> ExtractRe
         old = w.old_hashes()
         todo = [p for p, h in current.items() if old.get(p) != h]
         gone = [p for p in old if p not in current]
-        w.remove(gone)
-        for stat, rows in _progress(_run(str(cfg.kernel_dir), _order(cfg, todo), jobs),
-                                    len(todo), progress):
-            w.add(FileRow(*stat), rows)
+        w.remove(gone + [p for p in todo if p in old])
+        _write(w, _run(str(cfg.kernel_dir), _order(cfg, todo), jobs,
+                       f"{cfg.store_path}.tmp-"), len(todo), progress)
     return _report(cfg, len(files), len(todo), len(gone), jobs, time.perf_counter() - start)
+
+
+def _write(w: Writer, results: Iterator[_Result], total: int, progress: bool) -> None:
+    """Store the results: rows made here directly, workers' scratch stores
+    merged at the end (and deleted, whatever happens)."""
+    scratches: set[str] = set()
+    try:
+        for stat, rows in _progress(results, total, progress):
+            if isinstance(rows, dict):
+                w.add(FileRow(*stat), rows)
+            else:
+                w.add_file(FileRow(*stat))
+                scratches.add(rows)
+        for path in sorted(scratches):
+            w.merge(path)
+    finally:
+        for path in scratches:
+            Path(path).unlink(missing_ok=True)
 
 
 def _progress(results: Iterator, total: int, show: bool) -> Iterator:

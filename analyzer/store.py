@@ -39,7 +39,7 @@ from pathlib import Path
 from analyzer import records
 from analyzer.errors import AnalyzerError
 
-__all__ = ["Store", "Writer", "FileRow", "SCHEMA_VERSION", "KEY_FIELDS",
+__all__ = ["Store", "Writer", "Scratch", "FileRow", "SCHEMA_VERSION", "KEY_FIELDS",
            "encode", "decode", "fact_rows", "columns"]
 
 SCHEMA_VERSION = "2"
@@ -329,6 +329,34 @@ def _check_kind(kind: str) -> None:
 
 # --- writing ----------------------------------------------------------------
 
+class Scratch:
+    """The facts one worker process extracted, in a private SQLite file
+    (tables without indexes, no journal), for :meth:`Writer.merge`.  Rows go
+    from the worker to the store without being pickled through a pipe."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.unlink(missing_ok=True)
+        self.conn = sqlite3.connect(self.path, isolation_level=None)
+        self.conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+        _script(self.conn, _schema())
+        self.conn.execute("BEGIN")
+
+    def add(self, rows: dict[str, list]) -> None:
+        """Add the rows of one file (:func:`fact_rows`)."""
+        for kind, values in rows.items():
+            self.conn.executemany(_insert(kind), values)
+
+    def commit(self) -> None:
+        """Make what was added visible to the store's writer."""
+        self.conn.execute("COMMIT")
+        self.conn.execute("BEGIN")
+
+
+#: scratch files attached at once (SQLite allows 10 by default)
+_MAX_ATTACHED = 8
+
+
 class Writer:
     """One write transaction: ``with Writer(path, fingerprint) as w: ...``.
 
@@ -346,6 +374,7 @@ class Writer:
                        if self.fresh else self.path)
         self.conn: sqlite3.Connection | None = None
         self.changed = self.fresh
+        self._attached: list[str] = []
 
     def __enter__(self) -> Writer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -387,6 +416,33 @@ class Writer:
         for kind, values in rows.items():
             conn.executemany(_insert(kind), values)
 
+    def add_file(self, stat: FileRow) -> None:
+        """Store one file's statistics only; its facts come by :meth:`merge`."""
+        self.changed = True
+        self.conn.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
+                          (stat.path, stat.sha256, stat.size, stat.error_nodes,
+                           stat.error_bytes, json.dumps(list(stat.warnings),
+                                                        ensure_ascii=False)))
+
+    def merge(self, scratch: str | os.PathLike) -> None:
+        """Copy every fact of a :class:`Scratch` file into the store (the
+        caller has removed the old facts of its files)."""
+        self.changed = True
+        conn, n = self.conn, len(self._attached)
+        if n < _MAX_ATTACHED:  # ATTACH inside a transaction: DETACH only after it
+            alias = f"scratch{n}"
+            conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(scratch),))
+            self._attached.append(alias)
+            for kind in records.RECORD_KINDS:
+                conn.execute(f"INSERT INTO main.{kind} SELECT * FROM {alias}.{kind}")
+            return
+        src = sqlite3.connect(scratch)
+        try:
+            for kind in records.RECORD_KINDS:
+                conn.executemany(_insert(kind), src.execute(f"SELECT * FROM {kind}"))
+        finally:
+            src.close()
+
     def add_facts(self, facts: records.FileFacts) -> None:
         """Store one file's :class:`records.FileFacts`."""
         self.add(FileRow(facts.file, facts.sha256, facts.size, facts.error_nodes,
@@ -409,6 +465,8 @@ class Writer:
                 self._finish()
             elif conn.in_transaction:
                 conn.execute("ROLLBACK")
+            for alias in self._attached:
+                conn.execute(f"DETACH DATABASE {alias}")
         finally:
             conn.close()
             self.conn = None
@@ -453,7 +511,11 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a killed process not reaped yet is a zombie: dead for us
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _usable(path: Path, fingerprint: str) -> bool:

@@ -305,15 +305,16 @@ def test_killed_first_run_leaves_no_store(tmp_path, after):
     assert [p.name for p in cfg.build_dir.iterdir()] == ["analysis.sqlite"]
 
 
-@pytest.mark.parametrize("fraction", [0.3, 0.7, 0.95])
-def test_killed_at_a_random_moment_leaves_old_or_new(tmp_path, fraction):
-    """Unpatched run killed at a fraction of its measured duration."""
+@pytest.mark.parametrize(("fraction", "jobs"), [(0.3, 1), (0.7, 2), (0.95, 2)])
+def test_killed_at_a_random_moment_leaves_old_or_new(tmp_path, fraction, jobs):
+    """Unpatched run (its process group) killed at a fraction of its measured duration."""
     files = {f"net/k{i}.c": "int f(void) { return g(); }\n" * 200 for i in range(30)}
     cfg = make_tree(tmp_path, files)
     script = (f"from analyzer import pipeline; import standin_extract; "
               f"pipeline._extractor = lambda: standin_extract.extract_file; "
               f"from analyzer.config import Config; from pathlib import Path; "
-              f"pipeline.extract_tree(Config(Path({str(cfg.home)!r})), jobs=1, progress=False)")
+              f"pipeline.extract_tree(Config(Path({str(cfg.home)!r})), jobs={jobs}, "
+              f"progress=False)")
     env = {**os.environ, "PYTHONPATH": f"{TESTS.parent}{os.pathsep}{TESTS}"}
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", script], env=env, check=True)
@@ -321,9 +322,35 @@ def test_killed_at_a_random_moment_leaves_old_or_new(tmp_path, fraction):
     old = _state(cfg)
     for rel in files:
         (cfg.kernel_dir / rel).write_text("int h(void) { return 1; }\n" * 150)
-    child = subprocess.Popen([sys.executable, "-c", script], env=env)
+    child = subprocess.Popen([sys.executable, "-c", script], env=env, start_new_session=True)
     time.sleep(duration * fraction)
-    child.send_signal(signal.SIGKILL)
+    os.killpg(child.pid, signal.SIGKILL)
     child.wait()
     state = _state(cfg)
     assert state == old or (state is not None and set(state[1]) == {"h"})
+    subprocess.run([sys.executable, "-c", script], env=env, check=True)
+    assert set(_state(cfg)[1]) == {"h"}
+    assert [p.name for p in cfg.build_dir.iterdir()] == ["analysis.sqlite"]  # no scratch left
+
+
+def test_workers_die_with_their_parent(tmp_path):
+    files = {f"net/k{i}.c": "int f(void) { return g(); }\n" * 400 for i in range(40)}
+    cfg = make_tree(tmp_path, files)
+    script = (f"from analyzer import pipeline; import standin_extract, os; "
+              f"pipeline._extractor = lambda: standin_extract.extract_file; "
+              f"from analyzer.config import Config; from pathlib import Path; "
+              f"pipeline.extract_tree(Config(Path({str(cfg.home)!r})), jobs=2, progress=False)")
+    env = {**os.environ, "PYTHONPATH": f"{TESTS.parent}{os.pathsep}{TESTS}"}
+    child = subprocess.Popen([sys.executable, "-c", script], env=env)
+    workers: list[int] = []
+    for _ in range(200):  # wait for the pool
+        time.sleep(0.02)
+        with open(f"/proc/{child.pid}/task/{child.pid}/children") as f:
+            workers = [int(p) for p in f.read().split()]
+        if len(workers) >= 2:
+            break
+    child.send_signal(signal.SIGKILL)  # the parent alone
+    child.wait()
+    time.sleep(0.5)
+    assert workers and not [p for p in workers if os.path.exists(f"/proc/{p}")
+                            and "zombie" not in Path(f"/proc/{p}/status").read_text()]
