@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from functools import cache
 from pathlib import Path
@@ -153,33 +153,38 @@ _INT64 = 2**63
 
 
 @cache
-def _builder(cls: type) -> Callable[[Iterable], object]:
-    """A function that makes a ``cls`` from its row (or from the list of its
-    field values inside a JSON array, for nested records)."""
+def _builder(cls: type) -> Callable[[Sequence], object]:
+    """A function that makes a ``cls`` from its row (or, for a nested record,
+    from its list of field values inside a JSON array).
+
+    The function is generated (as :func:`collections.namedtuple` does) so
+    that each record costs one dict display and no per-field loop: reading
+    ``all("calls")`` is about twice as fast as a generic loop."""
     lay = _layout(cls)
-    inner = {i: _builder(c) for i, c in lay.nested.items()}
-    plain = tuple(i for i in lay.json if i not in inner)
-    names, bools, big, new, loads = lay.names, lay.bools, lay.big, object.__new__, json.loads
+    env = {"cls": cls, "new": object.__new__, "loads": json.loads, "big": _big_int}
+    items = []
+    for i, name in enumerate(lay.names):
+        value = f"r[{i}]"
+        if i in lay.nested:
+            env[f"inner{i}"] = _builder(lay.nested[i])
+            value = f"tuple(map(inner{i}, loads({value})))"
+        elif i in lay.json:
+            value = f"tuple(loads({value}))"
+        elif i in lay.bools:
+            value = f"bool({value})"
+        elif i in lay.big:
+            value = f"big({value})"
+        items.append(f"{name!r}: {value}")
+    # what the frozen dataclass's __init__ does, minus one object.__setattr__
+    # call per field (records have no __post_init__)
+    src = ("def build(r):\n    obj = new(cls)\n"
+           f"    obj.__dict__.update({{{', '.join(items)}}})\n    return obj\n")
+    exec(src, env)  # noqa: S102 - code made from the field names of a record class
+    return env["build"]
 
-    def build(row: Iterable, from_json: bool = False):
-        values = list(row)
-        for i in plain:
-            values[i] = tuple(values[i] if from_json else loads(values[i]))
-        for i, make in inner.items():
-            values[i] = tuple(make(v, True) for v in (values[i] if from_json
-                                                      else loads(values[i])))
-        for i in bools:
-            values[i] = bool(values[i])
-        for i in big:
-            if isinstance(values[i], str):
-                values[i] = int(values[i])
-        obj = new(cls)
-        # what the frozen dataclass's __init__ does, minus one
-        # object.__setattr__ call per field (records have no __post_init__)
-        obj.__dict__.update(zip(names, values, strict=True))
-        return obj
 
-    return build
+def _big_int(value):
+    return int(value) if type(value) is str else value
 
 
 def decode(kind: str, row: Iterable):
