@@ -5,8 +5,11 @@ produces the store (``cfg.store_path``) and an :class:`ExtractReport`.  It
 finds the C files (``*.c``, ``*.h``) of ``net/``, ``fs/`` and ``include/``,
 hashes them, and re-extracts only the files that are new or whose SHA-256
 changed (facts of removed files are dropped), in parallel worker processes,
-writing everything in one transaction.  Facts made by another version of the
-extractor's code (see :func:`fingerprint`) are never reused.
+writing everything in one transaction.  Workers get file paths and write their
+rows into scratch SQLite files (:class:`store.Scratch`) that the main process
+merges with ``INSERT ... SELECT``: only per-file statistics go through pipes.
+Facts made by another version of the extractor's code (see
+:func:`fingerprint`) are never reused.
 
 :func:`analyze` is the main job of ``make analyze``: fetch, extract, then the
 graph, model and docs stages that exist, one line per stage with its time.
@@ -34,8 +37,7 @@ from analyzer.errors import AnalyzerError
 from analyzer.store import FileRow, Scratch, Store, Writer, fact_rows
 
 __all__ = ["ExtractReport", "extract_tree", "analyze", "discover", "fingerprint",
-           "fingerprint_files",
-           "SOURCE_SUFFIXES"]
+           "fingerprint_files", "SOURCE_SUFFIXES"]
 
 #: the files that are extracted
 SOURCE_SUFFIXES = (".c", ".h")
