@@ -1,11 +1,13 @@
 """The Python API over the analysis: ``from analyzer import load``.
 
 Takes ``build/graph.sqlite`` (made by ``make analyze``) and gives a
-:class:`KernelGraph`: the networkx graph (unpickled from the database) plus
-the questions people ask of it: who calls what (direct calls and resolved
-function-pointer dispatch), what an indirect call resolves to and why, call
-chains, structs, ops tables, definitions; and exports (GraphML, DOT,
-node-link JSON) of the whole graph or of a neighbourhood.
+:class:`KernelGraph`: the questions people ask of the graph, answered from
+the database's indexed tables, and the networkx graph itself (unpickled from
+the database on first use of ``kg.graph``).  The questions: who calls what
+(direct calls and resolved function-pointer dispatch), what an indirect call
+resolves to and why, call chains, structs, ops tables, definitions; and
+exports (GraphML, DOT, node-link JSON) of the whole graph or of a
+neighbourhood.
 
 Examples (they run as doctests against the real tree; the methods' examples
 use this ``kg``):
@@ -23,14 +25,15 @@ import gc
 import json
 import pickle
 import sqlite3
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from analyzer.errors import AnalyzerError, NotFound
-from analyzer.query import CALL_KINDS, GraphDB, allowed, chain_matches, key_value, norm_expr
+from analyzer.query import GraphDB, chain_matches, key_value, norm_expr
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["load", "KernelGraph", "Call", "Target", "Resolution", "StructInfo",
            "TableInfo", "Location"]
@@ -125,46 +128,40 @@ class Location:
 
 
 class KernelGraph:
-    """The call graph with resolved dispatch; see :func:`load`."""
+    """The call graph with resolved dispatch; see :func:`load`.
 
-    def __init__(self, graph: nx.MultiDiGraph, db: GraphDB, path: Path) -> None:
-        self._g = graph
+    Questions are answered from the graph database's indexed tables (each in
+    well under a millisecond); the networkx graph itself is unpickled on
+    first use of :attr:`graph` or of an export.
+    """
+
+    def __init__(self, db: GraphDB, path: Path) -> None:
         self._db = db
+        self._g: nx.MultiDiGraph | None = None
         self.path_to_db = path
-        self._names: dict[str, list[str]] = {}
-        for nid, attrs in graph.nodes(data=True):
-            name = attrs.get("name", nid)
-            if name in self._names:
-                self._names[name].append(nid)
-            else:
-                self._names[name] = [nid]
 
     @property
     def graph(self) -> nx.MultiDiGraph:
-        """The networkx ``MultiDiGraph`` itself (see :mod:`analyzer.graph`)."""
+        """The networkx ``MultiDiGraph`` itself (see :mod:`analyzer.graph`),
+        loaded on first use."""
+        if self._g is None:
+            row = self._db.conn.execute("SELECT data FROM blobs WHERE name = 'graph'").fetchone()
+            if row is None:
+                raise AnalyzerError(f"{self.path_to_db} holds no graph: run "
+                                    "`python -m analyzer graph`")
+            self._g = _unpickle(row[0])
         return self._g
 
     # --- names ----------------------------------------------------------------
 
     def node_id(self, name: str, kinds: tuple[str, ...] = ("function", "undefined")) -> str:
-        """The node id of ``name`` (``name`` or ``name@file``).
+        """The node id of ``name`` (``name`` or ``name@file``); NotFound with
+        the closest names, AnalyzerError listing an ambiguous static's files.
 
         >>> kg.node_id("inet_create")
         'inet_create@net/ipv4/af_inet.c'
         """
-        if name in self._g and self._g.nodes[name].get("kind") in kinds:
-            return name
-        ids = [i for i in self._names.get(name, ()) if self._g.nodes[i].get("kind") in kinds]
-        if len(ids) == 1:
-            return ids[0]
-        if ids:
-            raise AnalyzerError(f"{name!r} is ambiguous: {', '.join(sorted(ids))} "
-                                "(give one as name@file)")
-        import difflib
-
-        close = difflib.get_close_matches(name, list(self._names), n=6, cutoff=0.6)
-        raise NotFound(f"no {'/'.join(kinds)} named {name!r}"
-                       + ("; closest: " + ", ".join(close) if close else ""))
+        return self._db.one(name, kinds)
 
     # --- calls ----------------------------------------------------------------
 
@@ -175,10 +172,7 @@ class KernelGraph:
         >>> sorted(t.split("@")[0] for t in targets if t.startswith(("inet", "unix")))
         ['inet6_create', 'inet_create', 'unix_create']
         """
-        nid = self.node_id(name)
-        return sorted((_call(nid, v, a) for v, keyed in self._g._succ[nid].items()
-                       for a in keyed.values() if a["kind"] in CALL_KINDS),
-                      key=lambda c: (c.line, c.callee))
+        return [_call(e) for e in self._db.edges(self.node_id(name), "out")]
 
     def callers(self, name: str) -> list[Call]:
         """Functions calling ``name``, directly or through a resolved pointer.
@@ -186,10 +180,8 @@ class KernelGraph:
         >>> [c.caller for c in kg.callers("sock_alloc_inode")]
         ['alloc_inode@fs/inode.c']
         """
-        nid = self.node_id(name)
-        return sorted((_call(u, nid, a) for u, keyed in self._g._pred[nid].items()
-                       for a in keyed.values() if a["kind"] in CALL_KINDS),
-                      key=lambda c: (c.file, c.line, c.caller))
+        edges = self._db.edges(self.node_id(name), "in")
+        return sorted(map(_call, edges), key=lambda c: (c.file, c.line, c.caller))
 
     def path(self, src: str, dst: str, family: str | int | None = None,
              max_depth: int = 30) -> list[Call]:
@@ -203,31 +195,16 @@ class KernelGraph:
         """
         s, d = self.node_id(src), self.node_id(dst)
         want = key_value(family, self._db.constant) if family is not None else None
-        prev: dict[str, tuple] = {s: ()}
-        queue = deque([(s, 0)])
-        while queue:
-            u, depth = queue.popleft()
-            if u == d:
-                return _unwind(prev, d)
-            if depth >= max_depth:
-                continue
-            for v, keyed in self._g._succ[u].items():
-                if v in prev:
-                    continue
-                attrs = next((a for a in keyed.values() if a["kind"] in CALL_KINDS
-                              and self._allowed(a, want)), None)
-                if attrs is not None:
-                    prev[v] = (u, attrs)
-                    queue.append((v, depth + 1))
-        return []
+        return [_call(e) for e in self._db.path(s, d, max_depth, want=want)]
 
     # --- resolution -----------------------------------------------------------
 
     def resolve(self, function: str, expr: str, family: str | int | None = None) -> Resolution:
         """What an indirect call ``expr`` in ``function`` can reach; with
-        ``family`` (a registration key such as ``"AF_INET"``, or a file
-        system name such as ``"sockfs"``), only the targets whose table is
-        registered under it, each with the chain of evidence.
+        ``family`` (a registration key: a constant such as ``"AF_INET"``, a
+        file system name such as ``"sockfs"``, or ``"type=SOCK_STREAM"`` for
+        one table field), only the targets whose table is registered under
+        it, each with the chain of evidence.
 
         >>> r = kg.resolve("__sock_create", "pf->create", family="AF_INET")
         >>> r.targets[0].binding["table"], r.targets[0].chain[-1]["registrar"]
@@ -244,19 +221,12 @@ class KernelGraph:
             for e in self._db.site_targets(site["id"]):
                 chain = ()
                 if want is not None:
-                    chain = chain_matches(self._chains(e.get("via", {}).get("table")), want)
+                    table = (e.get("via") or {}).get("table", "")
+                    chain = chain_matches(self._db.chains(table), want)
                     if not chain:
                         continue
                 targets.setdefault(e["dst"], self._target(e, chain))
         return Resolution(fid, expr, family, tuple(sites), tuple(targets.values()))
-
-    def _allowed(self, attrs: dict, want) -> bool:
-        if want is None or attrs["kind"] != "dispatches":
-            return True
-        return allowed(self._chains((attrs.get("via") or {}).get("table")), want)
-
-    def _chains(self, table: str | None) -> list:
-        return self._g.nodes[table].get("chains", []) if table in self._g else []
 
     def _site_exprs(self, fid: str) -> list[str]:
         rows = self._db.conn.execute("SELECT DISTINCT expr FROM sites WHERE caller = ?",
@@ -264,9 +234,9 @@ class KernelGraph:
         return [r[0] for r in rows]
 
     def _target(self, edge: dict, chain) -> Target:
-        a = self._g.nodes[edge["dst"]]
-        return Target(edge["dst"], a.get("name", edge["dst"]), a.get("file", ""),
-                      a.get("line", 0), edge.get("via", {}), tuple(chain or ()))
+        node = self._db.node(edge["dst"]) or {}
+        return Target(edge["dst"], node.get("name", edge["dst"]), node.get("file", ""),
+                      node.get("line", 0), edge.get("via") or {}, tuple(chain or ()))
 
     # --- structs, tables, definitions -----------------------------------------
 
@@ -276,22 +246,21 @@ class KernelGraph:
         >>> kg.struct("tcp_sock").embeds
         ('struct inet_connection_sock', 'struct inet_sock', 'struct sock', 'struct sock_common')
         """
-        sid = name if name in self._g else self.node_id(name, ("struct",))
-        a = self._g.nodes[sid]
+        found = self._db.node(name)
+        sid = name if found and found["kind"] == "struct" else self.node_id(name, ("struct",))
+        node = self._db.node(sid)
         chain, cur = [], sid
-        while True:
-            nxt = [v for v, k in self._g._succ[cur].items()
-                   if any(x["kind"] == "embeds" for x in k.values())]
-            if not nxt or nxt[0] in chain or len(chain) > 20:
+        while len(chain) < 20:
+            nxt = [e["dst"] for e in self._db.edges(cur, "out", ("embeds",))]
+            if not nxt or nxt[0] in chain:
                 break
             chain.append(cur := nxt[0])
-        inside = tuple(sorted(u for u, k in self._g._pred[sid].items()
-                              if any(x["kind"] == "embeds" for x in k.values())))
-        casts = tuple({"from": u, "to": v, **x} for u, v, x in
-                      [*self._g.in_edges(sid, data=True), *self._g.out_edges(sid, data=True)]
-                      if x["kind"] == "casts")
-        return StructInfo(a["name"], a["file"], a["line"], tuple(map(tuple, a["fields"])),
-                          tuple(chain), inside, casts)
+        inside = tuple(sorted(e["src"] for e in self._db.edges(sid, "in", ("embeds",))))
+        casts = tuple({"from": e.pop("src"), "to": e.pop("dst"), **e} for e in
+                      [*self._db.edges(sid, "in", ("casts",)),
+                       *self._db.edges(sid, "out", ("casts",))])
+        return StructInfo(node["name"], node["file"], node["line"],
+                          tuple(map(tuple, node.get("fields", ()))), tuple(chain), inside, casts)
 
     def table(self, name: str) -> TableInfo:
         """An ops table, field by field.
@@ -300,13 +269,13 @@ class KernelGraph:
         'tcp_v4_init_sock@net/ipv4/tcp_ipv4.c'
         """
         tid = self.node_id(name, ("table",))
-        a = self._g.nodes[tid]
-        funcs = {x["field"]: v for _, v, x in self._g.out_edges(tid, data=True)
-                 if x["kind"] == "assigns" and self._g.nodes[v].get("kind") == "function"}
-        regs = tuple({"caller": u, **x} for u, _, x in self._g.in_edges(tid, data=True)
-                     if x["kind"] == "registers")
-        return TableInfo(tid, a.get("type", ""), a["file"], a["line"],
-                         tuple(map(tuple, a.get("entries", ()))), funcs, regs)
+        node = self._db.node(tid)
+        funcs = {e["field"]: e["dst"] for e in self._db.edges(tid, "out", ("assigns",))
+                 if (self._db.node(e["dst"]) or {}).get("kind") == "function"}
+        regs = tuple({"caller": e.pop("src"), **e}
+                     for e in self._db.edges(tid, "in", ("registers",)))
+        return TableInfo(tid, node.get("type", ""), node["file"], node["line"],
+                         tuple(map(tuple, node.get("entries", ()))), funcs, regs)
 
     def where(self, name: str) -> list[Location]:
         """Where ``name`` (a function, table or struct) is defined.
@@ -314,34 +283,40 @@ class KernelGraph:
         >>> [(w.file, w.line) for w in kg.where("sock_alloc_inode")]
         [('net/socket.c', 245)]
         """
-        ids = [i for i in self._names.get(name, ())
-               if self._g.nodes[i].get("kind") in ("function", "table", "struct")]
+        kinds = ("function", "table", "struct")
+        ids = self._db.ids(name, kinds)
         if not ids:
-            self.node_id(name, ("function", "table", "struct"))
-        return [Location(i, self._g.nodes[i]["kind"], self._g.nodes[i]["file"],
-                         self._g.nodes[i]["line"]) for i in sorted(ids)]
+            self.node_id(name, kinds)
+        nodes = [self._db.node(i) for i in ids]
+        return [Location(n["id"], n["kind"], n["file"], n["line"]) for n in nodes]
 
     # --- exports --------------------------------------------------------------
 
     def neighbourhood(self, name: str, radius: int = 1) -> nx.MultiDiGraph:
         """The subgraph of nodes within ``radius`` edges of ``name`` (both ways)."""
-        nid = name if name in self._g else self.node_id(name, ("function", "struct", "table"))
-        keep = set(nx.ego_graph(self._g, nid, radius=radius, undirected=True))
-        return self._g.subgraph(keep).copy()
+        import networkx as nx
+
+        nid = name if self._db.node(name) else self.node_id(name, ("function", "struct", "table"))
+        keep = set(nx.ego_graph(self.graph, nid, radius=radius, undirected=True))
+        return self.graph.subgraph(keep).copy()
 
     def to_json(self, name: str | None = None, radius: int = 1) -> dict:
         """Node-link JSON data of the graph or of a neighbourhood."""
-        g = self._g if name is None else self.neighbourhood(name, radius)
+        import networkx as nx
+
+        g = self.graph if name is None else self.neighbourhood(name, radius)
         return nx.node_link_data(g, edges="edges")
 
     def to_graphml(self, path, name: str | None = None, radius: int = 1) -> None:
         """Write GraphML (lists and dicts as JSON strings)."""
-        g = self._g if name is None else self.neighbourhood(name, radius)
+        import networkx as nx
+
+        g = self.graph if name is None else self.neighbourhood(name, radius)
         nx.write_graphml(_scalar_copy(g), str(path))
 
     def to_dot(self, path=None, name: str | None = None, radius: int = 1) -> str:
         """DOT text of the graph or a neighbourhood (written to ``path`` if given)."""
-        g = self._g if name is None else self.neighbourhood(name, radius)
+        g = self.graph if name is None else self.neighbourhood(name, radius)
         lines = ["digraph kernel {", '  node [shape=box, fontname="monospace"];']
         lines += [f"  {_q(n)} [label={_q(a.get('name', n))}, kind={_q(a.get('kind', ''))}];"
                   for n, a in g.nodes(data=True)]
@@ -359,6 +334,7 @@ def _q(text) -> str:
 
 
 def _scalar_copy(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    import networkx as nx
     def clean(d: dict) -> dict:
         return {k: (v if isinstance(v, str | int | float | bool) else json.dumps(v))
                 for k, v in d.items() if v is not None}
@@ -369,18 +345,9 @@ def _scalar_copy(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
     return out
 
 
-def _call(u: str, v: str, a: dict) -> Call:
-    return Call(u, v, a["kind"], a.get("file", ""), a.get("line", 0), a.get("expr", ""),
-                a.get("confidence", ""), a.get("via") or {})
-
-
-def _unwind(prev: dict, d: str) -> list[Call]:
-    out, cur = [], d
-    while prev[cur]:
-        u, attrs = prev[cur]
-        out.append(_call(u, cur, attrs))
-        cur = u
-    return out[::-1]
+def _call(e: dict) -> Call:
+    return Call(e["src"], e["dst"], e["kind"], e.get("file", ""), e.get("line", 0),
+                e.get("expr", ""), e.get("confidence", ""), e.get("via") or {})
 
 
 def load(path=None) -> KernelGraph:
@@ -391,24 +358,24 @@ def load(path=None) -> KernelGraph:
     path = Path(path) if path else Config.default().graph_path
     db = GraphDB.open(path)
     try:
-        row = db.conn.execute("SELECT data FROM blobs WHERE name = 'graph'").fetchone()
+        found = db.conn.execute("SELECT count(*) FROM blobs WHERE name = 'graph'").fetchone()
     except sqlite3.DatabaseError as e:
         raise AnalyzerError(f"{path} is not a graph database ({e}): run `make analyze`") from e
-    if row is None:
+    if not found[0]:
         raise AnalyzerError(f"{path} holds no graph: run `python -m analyzer graph`")
-    return _unpickle(row[0], db, path)
+    return KernelGraph(db, path)
 
 
-def _unpickle(data: bytes, db: GraphDB, path: Path) -> KernelGraph:
-    """Unpickle and index without the cyclic garbage collector (3x faster:
-    the graph's half a million dicts would otherwise trigger full collections
-    again and again), then freeze them out of later collections."""
+def _unpickle(data: bytes) -> nx.MultiDiGraph:
+    """Unpickle without the cyclic garbage collector (3x faster: the graph's
+    half a million dicts would otherwise trigger full collections again and
+    again), then freeze them out of later collections."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        kg = KernelGraph(pickle.loads(data), db, path)
+        g = pickle.loads(data)
         gc.freeze()
-        return kg
+        return g
     finally:
         if enabled:
             gc.enable()
