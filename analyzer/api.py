@@ -294,11 +294,14 @@ class KernelGraph:
 
     def neighbourhood(self, name: str, radius: int = 1) -> nx.MultiDiGraph:
         """The subgraph of nodes within ``radius`` edges of ``name`` (both ways)."""
-        import networkx as nx
-
         nid = name if self._db.node(name) else self.node_id(name, ("function", "struct", "table"))
-        keep = set(nx.ego_graph(self.graph, nid, radius=radius, undirected=True))
-        return self.graph.subgraph(keep).copy()
+        g = self.graph
+        keep, frontier = {nid}, {nid}
+        for _ in range(radius):
+            reached = {m for n in frontier for m in (*g.successors(n), *g.predecessors(n))}
+            frontier = reached - keep
+            keep |= frontier
+        return g.subgraph(keep).copy()
 
     def to_json(self, name: str | None = None, radius: int = 1) -> dict:
         """Node-link JSON data of the graph or of a neighbourhood."""
