@@ -188,3 +188,15 @@ def test_api_doctests_run_on_the_real_tree(real):
     result = doctest.testmod(analyzer.api, extraglobs={"kg": real},
                              optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 8 and result.failed == 0
+
+
+@pytest.mark.kernel
+def test_cast_functions_and_embedding_on_the_real_tree(real):
+    casts = {(c["function"].split("@")[0], c["to"]) for c in real.struct("sock").casts
+             if c["from"] == "struct sock"}
+    assert {("inet_sk", "struct inet_sock"), ("tcp_sk", "struct tcp_sock"),
+            ("inet_csk", "struct inet_connection_sock")} <= casts
+    socket_i = [c for c in real.struct("inode").casts if c["function"].startswith("SOCKET_I@")]
+    assert socket_i and socket_i[0]["to"] == "struct socket_alloc"
+    assert real.struct("tcp_sock").embeds[-1] == "struct sock_common"
+    assert [f[0] for f in real.struct("socket").fields][:3] == ["state", "type", "flags"]
