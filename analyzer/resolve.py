@@ -312,6 +312,10 @@ class Resolver:
             if st is None:
                 raise Unresolved("unknown-struct")
             fmap = {f.name: f for f in st.fields}
+            for variant in self.idx.structs[sname]:  # #ifdef variants in the same file
+                if variant.file == st.file and variant is not st:
+                    for f in variant.fields:
+                        fmap.setdefault(f.name, f)
             prefixes = frozenset(p for f in st.fields for p in _prefixes(f.name))
             self._fieldmaps[key] = (fmap, prefixes)
         return self._fieldmaps[key]

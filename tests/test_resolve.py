@@ -243,3 +243,19 @@ static int protosw_init(void)
     assert [b.target for b, _ in res.narrow(site.targets, "type=2")] == [
         "udp_init@net/ipv4/protosw.c"]
     assert res.narrow(site.targets, "family=2") == []
+
+
+def test_ifdef_variants_of_a_struct_in_one_header_are_merged():
+    files = {"include/pa.h": """
+#ifndef CONFIG_DIRECT
+struct page_actor { void **page; int pages; };
+#else
+struct page_actor { void *(*first_page)(struct page_actor *a); int pages; };
+#endif
+""", "fs/pa.c": """
+static void *first(struct page_actor *a) { return 0; }
+static void setup(struct page_actor *a) { a->first_page = first; }
+void *use(struct page_actor *a) { return a->first_page(a); }
+"""}
+    _, sites, _ = graph_of(files)
+    assert _targets(_site(sites, "a->first_page")) == ["first@fs/pa.c"]
