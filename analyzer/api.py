@@ -228,6 +228,18 @@ class KernelGraph:
                 targets.setdefault(e["dst"], self._target(e, chain))
         return Resolution(fid, expr, family, tuple(sites), tuple(targets.values()))
 
+    def chains(self, table: str) -> list[list[dict]]:
+        """Every registration chain of a table (by id or name): how it reaches
+        a registrar, each a list of steps (``passed``, ``bound``, ``listed``,
+        ``registered``); the same as ``kg.graph.nodes[table]["chains"]``
+        without loading the networkx graph.
+
+        >>> [s["step"] for s in kg.chains("sockfs_ops")[0]]
+        ['passed', 'bound', 'registered']
+        """
+        tid = table if self._db.node(table) else self.node_id(table, ("table",))
+        return self._db.chains(tid)
+
     def _site_exprs(self, fid: str) -> list[str]:
         rows = self._db.conn.execute("SELECT DISTINCT expr FROM sites WHERE caller = ?",
                                      (fid,)).fetchall()

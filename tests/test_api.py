@@ -69,6 +69,13 @@ def test_path_struct_table_where(kg):
     assert [(w.kind, w.file) for w in kg.where("tcp_prot")] == [("table", "net/ipv4/tcp_ipv4.c")]
 
 
+def test_chains_without_the_networkx_graph(kg):
+    fresh = load(kg.path_to_db)
+    (chain,) = fresh.chains("inet_family_ops")
+    assert chain[-1]["registrar"] == "sock_register" and fresh._g is None
+    assert kg.chains("sockfs_ops") == kg.graph.nodes["sockfs_ops@net/socket.c"]["chains"]
+
+
 def test_names_unknown_and_ambiguous(kg):
     with pytest.raises(NotFound, match="closest: .*inet_create"):
         kg.callers("inet_creat")
