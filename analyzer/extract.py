@@ -219,10 +219,10 @@ class _Scope:
     the names bound in it, which of them are pointers, and the pointer
     locals last assigned from a file-scope name (local -> that name)."""
 
-    __slots__ = ("node", "record", "names", "locals", "pointers", "bound")
+    __slots__ = ("node", "record", "id", "names", "locals", "pointers", "bound")
 
     def __init__(self, node: Node, record: Function):
-        self.node, self.record = node, record
+        self.node, self.record, self.id = node, record, record.id
         self.names = {p.name for p in record.params}
         self.pointers = {p.name for p in record.params if "*" in p.type}
         self.locals: list[Var] = []
@@ -447,7 +447,7 @@ def _calls(relpath: str, src: bytes, nodes: list[Node], index: _Index,
         args = _args(src, anode)
         line = node.start_point.row + 1
         expr = callee or _flat(src, fnode)
-        calls.append(Call(scope.record.id, relpath, line, kind, callee, expr,
+        calls.append(Call(scope.id, relpath, line, kind, callee, expr,
                           receiver, fld, args, in_macro))
         if scope.bound or (anode is not None and
                            src.find(b"&", anode.start_byte, anode.end_byte) >= 0):
@@ -462,7 +462,7 @@ def _registrations(scope: _Scope, registrar: str, args: tuple[str, ...],
         m = _ADDR.match(a)
         table = m.group(1) if m and m.group(1) not in scope.names else scope.bound.get(a, "")
         if table:
-            out.append(Registration(scope.record.id, registrar, table, relpath, line, args))
+            out.append(Registration(scope.id, registrar, table, relpath, line, args))
     return out
 
 
@@ -493,7 +493,7 @@ def _assignments(relpath: str, src: bytes, field_nodes: list[Node], var_nodes: l
             continue
         left = node.child_by_field_name("left")
         arg, fld = left.child_by_field_name("argument"), left.child_by_field_name("field")
-        out.append(Assignment(scope.record.id, relpath, node.start_point.row + 1,
+        out.append(Assignment(scope.id, relpath, node.start_point.row + 1,
                               _flat(src, left), _flat(src, arg) if arg else "",
                               _text(src, fld) if fld else "", value))
     return out
