@@ -288,7 +288,7 @@ def _enclosing_call(src: bytes, pos: int) -> tuple[bytes, int] | None:
     return (src[start:end], commas) if start < end else None
 
 
-_CONTINUES = (b",", b"&&", b"||", b"(", b")", b"=", b"|", b"+", b"?", b":")
+_CONTINUES = (b",", b"&&", b"||", b"(", b")", b"=", b"|", b"+", b"?")
 
 
 def _continues_expression(src: bytes, line_start: int) -> bool:
@@ -298,9 +298,23 @@ def _continues_expression(src: bytes, line_start: int) -> bool:
     text = src[max(0, line_start - 400):line_start].rstrip()
     while text.endswith(b"*/") and b"/*" in text:
         text = text[:text.rfind(b"/*")].rstrip()
+    if _directive_line(text):
+        return False
     if text.endswith(b"else") and (len(text) == 4 or text[-5] not in _WORD):
         return True
+    if text.endswith(b":"):  # a goto label, not a case label (those parse)
+        last = text[text.rfind(b"\n") + 1:].strip()
+        return not (last.startswith(b"case") or last.startswith(b"default"))
     return text.endswith(_CONTINUES)
+
+
+def _directive_line(text: bytes) -> bool:
+    """Is the last logical line of ``text`` a preprocessor line (a
+    ``#define`` ending in ``)`` says nothing about the C around it)?"""
+    start = text.rfind(b"\n") + 1
+    while start > 1 and text[start - 2:start - 1] == b"\\":
+        start = text.rfind(b"\n", 0, start - 1) + 1
+    return text[start:].lstrip().startswith(b"#")
 
 
 def _blank_inline_conditionals(src: bytes, put) -> None:

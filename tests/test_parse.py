@@ -129,3 +129,15 @@ def test_per_cpu_declarer_becomes_a_declaration():
     assert [(r.kind, r.name, r.args) for r in parsed.rewrites] == [
         ("declarer", "DEFINE_PER_CPU", ("int", "sockets_in_use")),
         ("declarer", "DECLARE_PER_CPU", ("struct softnet_data", "softnet_data"))]
+
+
+def test_conditionals_after_case_labels_are_kept():
+    text, _ = parse.preprocess(b"void f(int x){ switch (x) {\n case 1:\n#ifdef A\n g();\n"
+                               b"#endif\n break; } }")
+    assert b"#ifdef A" in text
+
+
+def test_conditionals_around_defines_are_kept():
+    src = (b"#ifndef _X_H\n#define _X_H\n#if defined(DEBUG)\n#define dbg(x) f(x)\n#else\n"
+           b"#define dbg(x) g(x,\\\n\t\t0)\n#endif\n#endif\n")
+    assert parse.preprocess(src)[0] == src
