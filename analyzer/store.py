@@ -112,39 +112,75 @@ _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circul
 _STR = json.encoder.encode_basestring  # a str as a JSON string, in C
 
 
-def _json_strings(items: tuple) -> str:
-    """A tuple of strings as a JSON array, without the encoder's per-call set-up."""
-    return "[" + ",".join(map(_STR, items)) + "]"
-
-
 @cache
-def _encoder(cls: type) -> Callable[[object], list]:
-    """A function that makes the row of a ``cls`` record."""
+def _encoder(cls: type) -> Callable[[object], tuple]:
+    """A function that makes the row of a ``cls`` record.
+
+    Generated like :func:`_builder`: one tuple display per record, nested
+    records written as JSON by generated code too (any value of an unexpected
+    type falls back to the json module)."""
     lay = _layout(cls)
-    strings = tuple(i for i in lay.json if i not in lay.nested)
-    nested = tuple(lay.nested)
-    size, big = len(lay.names), lay.big
-
-    def encode(record) -> list:
-        values = record.__dict__
-        # __init__ sets the fields in declaration order
-        values = list(values.values()) if len(values) == size else _values(record)
-        for i in strings:
-            try:
-                values[i] = _json_strings(values[i])
-            except TypeError:  # not all strings
-                values[i] = _JSON(values[i])
-        for i in nested:
-            values[i] = _JSON(values[i])
-        for i in big:
-            if values[i] is not None and not -_INT64 <= values[i] < _INT64:
-                values[i] = str(values[i])  # SQLite integers have 64 bits
-        return values
-
-    return encode
+    env = {"strs": _strings_json, "big": _big_text}
+    items = []
+    for i, name in enumerate(lay.names):
+        value = f"d[{name!r}]"
+        if i in lay.nested:
+            env[f"nest{i}"] = _nested_json(lay.nested[i])
+            value = f"nest{i}({value})"
+        elif i in lay.json:
+            value = f"strs({value})"
+        elif i in lay.big:
+            value = f"big({value})"
+        items.append(value)
+    src = f"def encode(o):\n    d = o.__dict__\n    return ({', '.join(items)},)\n"
+    exec(src, env)  # noqa: S102 - code made from the field names of a record class
+    return env["encode"]
 
 
-def encode(record) -> list:
+def _nested_json(cls: type) -> Callable[[tuple], str]:
+    """A function that writes a tuple of ``cls`` records as a JSON array of arrays."""
+    lay = _layout(cls)
+    parts = []
+    for i, name in enumerate(lay.names):
+        t = str(fields(cls)[i].type)
+        fn = {"str": "s", "int": "n", "bool": "b"}.get(t, "j")
+        parts.append(f"{{{fn}(x.{name})}}")
+    env = {"s": _STR, "n": _int_json, "b": _bool_json, "j": _JSON, "_JSON": _JSON}
+    src = ("def nest(items):\n    try:\n"
+           f"        return '[' + ','.join([f'[{','.join(parts)}]' for x in items]) + ']'\n"
+           "    except TypeError:\n        return _JSON(items)\n")
+    exec(src, env)  # noqa: S102 - code made from the field names of a record class
+    return env["nest"]
+
+
+def _int_json(x) -> str:
+    if type(x) is not int:
+        raise TypeError(x)
+    return str(x)
+
+
+def _bool_json(x) -> str:
+    if type(x) is not bool:
+        raise TypeError(x)
+    return "true" if x else "false"
+
+
+def _strings_json(items) -> str:
+    """A tuple of strings as a JSON array (anything else through the json module)."""
+    try:
+        return "[" + ",".join(map(_STR, items)) + "]"
+    except TypeError:  # not all strings
+        return _JSON(items)
+
+
+def _big_text(value):
+    """An int over 64 bits as text (SQLite integers have 64); others as they are."""
+    if value is not None and type(value) is int and not -_INT64 <= value < _INT64:
+        return str(value)
+    return value
+
+
+def encode(record) -> tuple:
     """A record as its row: field values, tuples as JSON text."""
     return _encoder(type(record))(record)
 
@@ -192,7 +228,7 @@ def decode(kind: str, row: Iterable):
     return _builder(records.RECORD_KINDS[kind])(row)
 
 
-def fact_rows(facts: records.FileFacts) -> dict[str, list[list]]:
+def fact_rows(facts: records.FileFacts) -> dict[str, list[tuple]]:
     """Kind -> rows (:func:`encode`) of every record of one file."""
     out = {}
     for kind, cls in records.RECORD_KINDS.items():

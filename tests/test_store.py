@@ -161,3 +161,11 @@ def test_real_store_has_the_functions_of_net_socket_c(store_cfg):
         callees = {c.callee for c in st.find("calls", fn.id)}
         assert "new_inode_pseudo" in callees
         assert len(st.files()) > 7000
+
+
+def test_values_of_unexpected_types_still_round_trip():
+    odd = records.Function("g", "a.c", 1, 2, "int", (records.Var("x", None, 1),),
+                           (records.Var("y", "int", "7"),))
+    assert decode("functions", encode(odd)) == odd
+    call = records.Call("g", "a.c", 1, "direct", "h", "h", args=("a", 3, None))
+    assert decode("calls", encode(call)) == call
