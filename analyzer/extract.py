@@ -42,6 +42,7 @@ from analyzer.records import (
     Struct,
     Typedef,
     Var,
+    function_id,
     normalize_type,
 )
 
@@ -215,16 +216,18 @@ def _vars(src: bytes, node: Node) -> list[DeclInfo]:
 # ---------------------------------------------------------------- functions
 
 class _Scope:
-    """A function being extracted: its record (without locals), the node,
+    """A function being extracted: its record's fields (without locals), the node,
     the names bound in it, which of them are pointers, and the pointer
     locals last assigned from a file-scope name (local -> that name)."""
 
     __slots__ = ("node", "record", "id", "names", "locals", "pointers", "bound")
 
-    def __init__(self, node: Node, record: Function):
-        self.node, self.record, self.id = node, record, record.id
-        self.names = {p.name for p in record.params}
-        self.pointers = {p.name for p in record.params if "*" in p.type}
+    def __init__(self, node: Node, record: dict):
+        self.node, self.record = node, record
+        self.id = function_id(record["name"], record["file"], record["static"])
+        params = record["params"]
+        self.names = {p.name for p in params}
+        self.pointers = {p.name for p in params if "*" in p.type}
         self.locals: list[Var] = []
         self.bound: dict[str, str] = {}
 
@@ -280,7 +283,9 @@ def _param(src: bytes, p: Node) -> tuple[str, str] | None:
     return (info.name, _full_type(info)) if info is not None else None
 
 
-def _function(relpath: str, src: bytes, node: Node, macro: str) -> Function | None:
+def _function(relpath: str, src: bytes, node: Node, macro: str) -> dict | None:
+    """The fields of the Function record a definition gives (all but
+    ``locals``, which the declarations add), or None."""
     base, storage, _ = _base_type(src, node)
     d = node.child_by_field_name("declarator")
     stars = ""
@@ -299,7 +304,7 @@ def _function(relpath: str, src: bytes, node: Node, macro: str) -> Function | No
     head_end = body.start_byte if body is not None else node.end_byte
     name = _text(src, name_node)
     static = "static" in storage
-    return Function(
+    return dict(
         name=name, file=relpath, line=node.start_point.row + 1,
         end_line=node.end_point.row + 1, return_type=_norm(f"{base} {stars}"),
         params=_params(src, d.child_by_field_name("parameters")),
@@ -360,9 +365,9 @@ class _Index:
             return self.scopes[i]
         return None
 
-    def walk(self, nodes: list[Node]):
+    def walk(self, nodes: list[Node], outside: bool = False):
         """(node, enclosing scope) for nodes sorted by start byte; nodes
-        outside every function are left out."""
+        outside every function are left out, or given with None."""
         scopes, starts, ends = self.scopes, self.starts, self.ends
         i, n = 0, len(scopes)
         for node in nodes:
@@ -371,6 +376,8 @@ class _Index:
                 i += 1
             if i < n and starts[i] <= start:
                 yield node, scopes[i]
+            elif outside:
+                yield node, None
 
 
 # ---------------------------------------------------------------- calls
@@ -402,10 +409,9 @@ def _callee(src: bytes, fnode: Node, scope: _Scope) -> tuple[str, str, str, str]
 _NESTING = re.compile(rb"[(\[{\"'/]")
 
 
-def _args(src: bytes, node: Node | None) -> tuple[str, ...]:
-    if node is None:
-        return ()
-    inner = src[node.start_byte + 1:node.end_byte - 1]
+def _args(src: bytes, node: Node, inner: bytes) -> tuple[str, ...]:
+    """The arguments of a call as flat text; ``inner`` is the text between
+    the parentheses of the argument list ``node``."""
     if _NESTING.search(inner) is None:  # flat: split at the commas, no nodes
         text = inner.decode("utf-8", "replace")
         if not text or text.isspace():
@@ -444,13 +450,17 @@ def _calls(relpath: str, src: bytes, nodes: list[Node], index: _Index,
         anode = node.child(1)
         if anode is None or anode.type != "argument_list":
             anode = node.child_by_field_name("arguments")
-        args = _args(src, anode)
+        if anode is None:
+            args, amp = (), False
+        else:
+            inner = src[anode.start_byte + 1:anode.end_byte - 1]
+            args = _args(src, anode, inner)
+            amp = b"&" in inner
         line = node.start_point.row + 1
         expr = callee or _flat(src, fnode)
         calls.append(Call(scope.id, relpath, line, kind, callee, expr,
                           receiver, fld, args, in_macro))
-        if scope.bound or (anode is not None and
-                           src.find(b"&", anode.start_byte, anode.end_byte) >= 0):
+        if amp or scope.bound:
             regs += _registrations(scope, expr, args, relpath, line)
     return calls, regs
 
@@ -509,8 +519,7 @@ def _op(node: Node) -> str:
 def _declarations(relpath: str, src: bytes, nodes: list[Node], index: _Index):
     """Locals into their scopes; file-scope globals and their initializers."""
     globals_, inits = [], []
-    for node in nodes:
-        scope = index.find(node)
+    for node, scope in index.walk(nodes, outside=True):
         if scope is not None:
             _add_locals(src, node, scope)
             continue
@@ -893,8 +902,7 @@ def _extract(relpath: str, raw: bytes, base: FileFacts, warns: list[str]) -> Fil
     assigns = _assignments(relpath, src, get("field_assign"), get("var_assign"), index)
     calls, regs = _calls(relpath, src, get("call"), index, _macro_names())
     consts, aliases = _defines(relpath, src, get("define.name"), get("define.value"))
-    functions = [Function(**s.record.__dict__ | {"locals": tuple(s.locals)})
-                 if s.locals else s.record for s in scopes]
+    functions = [Function(**s.record, locals=tuple(s.locals)) for s in scopes]
     functions += [a for f in list(functions) if f.macro for a in _aliases(f)]
     nerr, berr = parse.error_stats(root)
     return replace(
