@@ -51,9 +51,6 @@ __all__ = ["extract_file", "MAX_BYTES", "declarator_info", "DeclInfo"]
 #: files larger than this are not parsed (a warning says so)
 MAX_BYTES = 8 * 1024 * 1024
 
-_STORAGE = frozenset({"static", "extern", "inline", "register", "auto", "__inline",
-                      "__inline__", "_Thread_local"})
-_SPACE = re.compile(r"\s+")
 _ALIAS = re.compile(r"^\w+(?:\.\w+|->\w+)+$")
 _CONST_EXPR = re.compile(r"^[\w\s()+\-*/%<>&|^~!?:]+$")
 _COMMENT = re.compile(r"/\*.*?\*/|//.*$", re.S)
