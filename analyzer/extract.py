@@ -671,44 +671,39 @@ def _negate(cond: str) -> str:
     return f"!({cond})"
 
 
+_CONDITIONALS = frozenset({"preproc_ifdef", "preproc_if", "preproc_elif", "preproc_elifdef"})
+
+
 def _walk_fields(src: bytes, body: Node, prefix: str, guards: tuple[str, ...],
                  out: list[Field]) -> None:
-    for child in body.named_children:
-        t = child.type
-        if t == "field_declaration":
+    """The members of a struct or union body, flattened into ``out``."""
+    _walk_members(src, body.named_children, prefix, guards, out)
+
+
+def _walk_members(src: bytes, members: list[Node], prefix: str, guards: tuple[str, ...],
+                  out: list[Field]) -> None:
+    for child in members:
+        if child.type == "field_declaration":
             _field_decl(src, child, prefix, guards, out)
-        elif t in ("preproc_ifdef", "preproc_if", "preproc_elif", "preproc_elifdef"):
-            cond = _guard_of(src, child)
-            inner = guards + (cond,)
-            alt = child.child_by_field_name("alternative")
-            for sub in child.named_children:
-                if sub is alt or sub.type not in ("field_declaration",) \
-                        and not sub.type.startswith("preproc_if"):
-                    continue
-                _walk_fields_one(src, sub, prefix, inner, out)
-            if alt is not None:
-                _walk_alt(src, alt, prefix, guards + (_negate(cond),), out)
+        elif child.type in _CONDITIONALS:
+            _walk_conditional(src, child, prefix, guards, out)
 
 
-def _walk_fields_one(src, node, prefix, guards, out) -> None:
-    if node.type == "field_declaration":
-        _field_decl(src, node, prefix, guards, out)
-    else:
-        _walk_fields(src, _Wrap(node), prefix, guards, out)
-
-
-def _walk_alt(src, alt: Node, prefix, guards, out) -> None:
+def _walk_conditional(src: bytes, node: Node, prefix: str, guards: tuple[str, ...],
+                      out: list[Field]) -> None:
+    """An ``#if``/``#ifdef``/``#elif`` group of members: its own members under
+    its condition, its ``#else``/``#elif`` under the negation."""
+    cond = _guard_of(src, node)
+    alt = node.child_by_field_name("alternative")
+    own = [c for c in node.named_children if alt is None or c != alt]
+    _walk_members(src, own, prefix, guards + (cond,), out)
+    if alt is None:
+        return
+    negated = guards + (_negate(cond),)
     if alt.type == "preproc_else":
-        _walk_fields(src, alt, prefix, guards, out)
-    else:  # an #elif: a nested conditional
-        _walk_fields(src, _Wrap(alt), prefix, guards, out)
-
-
-class _Wrap:
-    """A one-child stand-in so that a nested conditional is walked like a body."""
-
-    def __init__(self, node: Node):
-        self.named_children = [node]
+        _walk_members(src, alt.named_children, prefix, negated, out)
+    else:
+        _walk_conditional(src, alt, prefix, negated, out)
 
 
 def _field_decl(src: bytes, node: Node, prefix: str, guards: tuple[str, ...],

@@ -308,3 +308,10 @@ def test_records_roundtrip_through_dicts():
 def test_per_cpu_variable_is_a_global():
     ff = facts("static DEFINE_PER_CPU(int, sockets_in_use);\n")
     assert [(g.name, g.type, g.static) for g in ff.globals] == [("sockets_in_use", "int", True)]
+
+
+def test_nested_and_elif_guards():
+    ff = facts("struct s {\n#ifdef A\n int a;\n#ifdef B\n int b;\n#endif\n#elif defined(C)\n"
+               " int c;\n#else\n int d;\n#endif\n int e;\n};\n")
+    assert [(f.name, f.guard) for f in ff.structs[0].fields] == [
+        ("a", "A"), ("b", "A && B"), ("c", "!A && C"), ("d", "!A && !C"), ("e", "")]
