@@ -107,7 +107,7 @@ def _mutate(data: st.DataObject, src: bytes) -> bytes:
     return bytes(out)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzzed_snippets_never_break_the_extractor(data):
     name = data.draw(st.sampled_from(sorted(SNIPPETS)), label="snippet")
