@@ -66,7 +66,8 @@ def render_trace(r: Run) -> str:
             note = f"  [{s.note}]" if s.note else ""
             out.append(f"{s.n:4} {pad}~ {s.function} -> {s.value} (not modelled){note}")
         else:
-            out.append(f"{s.n:4} {pad}<- {s.function} returns {s.value}")
+            value = f" {s.value}" if s.value else " (void)"
+            out.append(f"{s.n:4} {pad}<- {s.function} returns{value}")
             out.extend(f"     {pad}   {line}" for line in _changes(s))
         out.extend(f"     {pad}   ! {note}" for note in s.notes)
     return "\n".join(out)

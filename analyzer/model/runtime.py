@@ -1005,7 +1005,7 @@ class Machine:
         finally:
             self.frames.pop()
         self.step("return", name, info["file"], info["line"], changes=frame.changes,
-                  value=display(result))
+                  value="" if info.get("void") else display(result))
         return result
 
     def _where(self, e: Exception) -> str:
