@@ -22,6 +22,7 @@ import yaml
 
 from analyzer.docs.facts import Facts
 from analyzer.docs.render import admonition, code, esc, fence, link, table
+from analyzer.docs.tour import Note
 from analyzer.errors import AnalyzerError
 from analyzer.records import Field, Struct
 
@@ -31,12 +32,6 @@ __all__ = ["Note", "Group", "SkbPage", "SkbTour", "load_skb_tour", "parse_skb_to
 
 ROOT = "generated/skb"
 KINDS = ("intro", "struct", "functions", "relation")
-
-
-@dataclass(frozen=True)
-class Note:
-    ko: str
-    en: str
 
 
 @dataclass(frozen=True)

@@ -277,7 +277,25 @@ class Layout:
         return {f.name: f for f in self.fields}
 
 
-class Obj:
+class _Ordered:
+    """Pointers into the same array compare by position, as in C."""
+
+    __slots__ = ()
+
+    def __lt__(self, other) -> bool:
+        return _position(self) < _position(other)
+
+    def __le__(self, other) -> bool:
+        return _position(self) <= _position(other)
+
+    def __gt__(self, other) -> bool:
+        return _position(self) > _position(other)
+
+    def __ge__(self, other) -> bool:
+        return _position(self) >= _position(other)
+
+
+class Obj(_Ordered):
     """An instance of a C struct: fields in a dict, writes recorded by the machine."""
 
     __slots__ = ("_layout", "_index", "_v", "_label", "_parent", "_m", "__weakref__")
@@ -357,18 +375,6 @@ class Obj:
     def __sub__(self, n: int):
         return self.__add__(-int(n))
 
-    def __lt__(self, other) -> bool:
-        return _position(self) < _position(other)
-
-    def __le__(self, other) -> bool:
-        return _position(self) <= _position(other)
-
-    def __gt__(self, other) -> bool:
-        return _position(self) > _position(other)
-
-    def __ge__(self, other) -> bool:
-        return _position(self) >= _position(other)
-
 
 class Opaque(Obj):
     """An aggregate the analysis has no definition for: accepts any field."""
@@ -415,7 +421,7 @@ def _unmangle(name: str) -> str:
     return name
 
 
-class CArray:
+class CArray(_Ordered):
     """A C array: elements made zeroed on first use, writes recorded."""
 
     def __init__(self, m: Machine, label: str, elem: FieldSpec, count: int):
@@ -464,18 +470,6 @@ class CArray:
     def __add__(self, n: int):
         return self.addr(int(n))
 
-    def __lt__(self, other) -> bool:
-        return _position(self) < _position(other)
-
-    def __le__(self, other) -> bool:
-        return _position(self) <= _position(other)
-
-    def __gt__(self, other) -> bool:
-        return _position(self) > _position(other)
-
-    def __ge__(self, other) -> bool:
-        return _position(self) >= _position(other)
-
     def addr(self, i: int):
         """``&a[i]``: the element object, or a slot pointer (also one past the end)."""
         if 0 <= i < self.count and self.elem.kind in ("struct", "opaque"):
@@ -523,7 +517,7 @@ class FieldRef(Ref):
         setattr(self.obj, self.name, value)
 
 
-class IndexRef(Ref):
+class IndexRef(_Ordered, Ref):
     def __init__(self, arr: CArray, i: int):
         self.arr, self.i = arr, i
 
@@ -546,18 +540,6 @@ class IndexRef(Ref):
         return isinstance(other, IndexRef) and other.arr is self.arr and other.i == self.i
 
     __hash__ = object.__hash__
-
-    def __lt__(self, other) -> bool:
-        return _position(self) < _position(other)
-
-    def __le__(self, other) -> bool:
-        return _position(self) <= _position(other)
-
-    def __gt__(self, other) -> bool:
-        return _position(self) > _position(other)
-
-    def __ge__(self, other) -> bool:
-        return _position(self) >= _position(other)
 
 
 def _position(p) -> tuple[int, int]:
