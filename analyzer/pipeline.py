@@ -346,10 +346,13 @@ def extract_tree(cfg: Config, jobs: int = 0, progress: bool = True) -> ExtractRe
     start = time.perf_counter()
     jobs = jobs if jobs > 0 else os.cpu_count() or 1
     files = discover(cfg)
-    current = _hashes(cfg, files)
     with Writer(cfg.store_path, fingerprint()) as w:
         old = w.old_hashes()
-        todo = [p for p, h in current.items() if old.get(p) != h]
+        if old:  # the workers hash what they extract: a fresh store needs no hashes here
+            current = _hashes(cfg, files)
+            todo = [p for p, h in current.items() if old.get(p) != h]
+        else:
+            current, todo = dict.fromkeys(files, ""), list(files)
         gone = [p for p in old if p not in current]
         w.remove(gone + [p for p in todo if p in old])
         _write(w, _run(str(cfg.kernel_dir), _order(cfg, todo), jobs,
