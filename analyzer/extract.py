@@ -59,6 +59,8 @@ _IDENT = re.compile(r"^[A-Za-z_]\w*$")
 _UPPER = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _IF = re.compile(rb"#[ \t]*if")
 _ENDIF = re.compile(rb"#[ \t]*endif")
+#: comments and string/char literals, where a ``#if`` is no directive
+_NOISE = re.compile(rb"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.S)
 _DEFINED = re.compile(r"defined\s*\(\s*(\w+)\s*\)|defined\s+(\w+)")
 
 
@@ -858,8 +860,9 @@ def _checks(relpath: str, src: bytes) -> tuple[list[str], bool]:
         line = src.count(b"\n", 0, e.start) + 1
         warns.append(f"{relpath}:{line}: not UTF-8 (byte {e.start}), decoded with replacement")
     opened, closed = src.count(b"#if"), src.count(b"#endif")
-    if opened != closed:  # recount, allowing blanks after "#"
-        opened, closed = len(_IF.findall(src)), len(_ENDIF.findall(src))
+    if opened != closed:  # recount outside comments and strings, allowing blanks after "#"
+        code = _NOISE.sub(b" ", src)
+        opened, closed = len(_IF.findall(code)), len(_ENDIF.findall(code))
     if opened != closed:
         warns.append(f"{relpath}: unbalanced preprocessor conditionals "
                      f"({opened} #if, {closed} #endif)")

@@ -293,6 +293,26 @@ def test_bad_input_never_raises(src, warning):
         assert ff.error_nodes > 0 and [f.name for f in ff.functions] == ["f", "h"]
 
 
+@pytest.mark.parametrize("src, opened", [
+    (b"/* use #ifdef CONFIG_X here */\n#if A\nint x;\n#endif\n", None),
+    (b"// #if B\nchar *s = \"#ifndef\";\n#ifdef A\nint x;\n#endif\n", None),
+    (b"/* #ifdef C */\n#if A\nint x;\n", 1),
+])
+def test_conditionals_are_counted_outside_comments_and_strings(src, opened):
+    warns = [w for w in extract_file("t.c", src).warnings if "unbalanced" in w]
+    if opened is None:
+        assert warns == []
+    else:
+        assert warns == [f"t.c: unbalanced preprocessor conditionals ({opened} #if, 0 #endif)"]
+
+
+@pytest.mark.kernel
+def test_debugfs_comments_do_not_unbalance_it(kernel_cfg):
+    src = (kernel_cfg.kernel_dir / "fs/debugfs/file.c").read_bytes()
+    assert src.count(b"#if") != src.count(b"#endif")  # #ifdef written in its comments
+    assert not [w for w in extract_file("fs/debugfs/file.c", src).warnings if "unbalanced" in w]
+
+
 def test_huge_file_is_skipped_with_a_warning():
     ff = extract_file("gen.c", b"int x;\n" * (MAX_BYTES // 7 + 1))
     assert ff.functions == () and "over the" in ff.warnings[0]
