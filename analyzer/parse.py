@@ -13,7 +13,6 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from operator import attrgetter
 
 import tree_sitter_c
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
@@ -54,7 +53,10 @@ def parser() -> Parser:
     return Parser(language())
 
 
-_START = attrgetter("start_byte")
+def _source_order(node: Node) -> tuple[int, int]:
+    """Source order, an enclosing node before the nodes that start with it
+    (``F(x)->f(y)``: the outer call first; tree-sitter's order of such ties varies)."""
+    return node.start_byte, -node.end_byte
 
 
 @cache
@@ -67,7 +69,7 @@ def query(name: str) -> Query:
 def captures(name: str, node: Node) -> dict[str, list[Node]]:
     """Run query ``name`` over ``node``: capture name -> nodes in source order."""
     found = QueryCursor(query(name)).captures(node)
-    return {k: sorted(v, key=_START) for k, v in found.items()}
+    return {k: sorted(v, key=_source_order) for k, v in found.items()}
 
 
 @cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from analyzer import records
+from analyzer import parse, records
 from analyzer.extract import MAX_BYTES, extract_file
 
 
@@ -84,6 +84,27 @@ def test_calls_in_macro_arguments_and_nested():
                  [("f", "WARN_ON"), ("f", "foo"), ("f", "rcu_dereference"), ("f", "get")])
     code = "void f(int x){ WARN_ON(foo(x)); }"
     assert call(code, "foo").in_macro and not call(code, "WARN_ON").in_macro
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_call_through_a_macro_result_is_not_inside_the_macro(flip, monkeypatch):
+    # the outer call and NFS_PROTO(dir) start at the same byte: the outer one
+    # encloses it, whatever order tree-sitter gives such ties in (it varies)
+    if flip:
+        real = parse.QueryCursor
+
+        class Reversed:
+            def __init__(self, query):
+                self.cursor = real(query)
+
+            def captures(self, node):
+                return {k: v[::-1] for k, v in self.cursor.captures(node).items()}
+
+        monkeypatch.setattr(parse, "QueryCursor", Reversed)
+    code = "void f(int dir){ NFS_PROTO(dir)->unlink_setup(dir); }"
+    outer = [c for c in facts(code).calls if c.kind == "field"]
+    assert [(c.field, c.in_macro) for c in outer] == [("unlink_setup", False)]
+    assert call(code, "NFS_PROTO").in_macro is False
 
 
 def test_calls_in_iteration_macro_bodies():
