@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from operator import attrgetter
 
 import tree_sitter_c
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
@@ -53,10 +54,16 @@ def parser() -> Parser:
     return Parser(language())
 
 
-def _source_order(node: Node) -> tuple[int, int]:
-    """Source order, an enclosing node before the nodes that start with it
-    (``F(x)->f(y)``: the outer call first; tree-sitter's order of such ties varies)."""
-    return node.start_byte, -node.end_byte
+_START, _END = attrgetter("start_byte"), attrgetter("end_byte")
+
+
+def _source_order(nodes: list[Node]) -> list[Node]:
+    """``nodes`` in source order, an enclosing node before the nodes that
+    start with it (``F(x)->f(y)``: the outer call first; tree-sitter's order
+    of such ties varies).  Two stable sorts on C-level keys."""
+    nodes.sort(key=_END, reverse=True)
+    nodes.sort(key=_START)
+    return nodes
 
 
 @cache
@@ -69,7 +76,7 @@ def query(name: str) -> Query:
 def captures(name: str, node: Node) -> dict[str, list[Node]]:
     """Run query ``name`` over ``node``: capture name -> nodes in source order."""
     found = QueryCursor(query(name)).captures(node)
-    return {k: sorted(v, key=_source_order) for k, v in found.items()}
+    return {k: _source_order(v) for k, v in found.items()}
 
 
 @cache
