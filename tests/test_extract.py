@@ -3,6 +3,8 @@ kernel idiom, through a small harness (``assert_calls``, ``facts``)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from analyzer import parse, records
@@ -332,6 +334,17 @@ def test_debugfs_comments_do_not_unbalance_it(kernel_cfg):
     src = (kernel_cfg.kernel_dir / "fs/debugfs/file.c").read_bytes()
     assert src.count(b"#if") != src.count(b"#endif")  # #ifdef written in its comments
     assert not [w for w in extract_file("fs/debugfs/file.c", src).warnings if "unbalanced" in w]
+
+
+def test_fast_made_records_are_plain_records():
+    ff = facts("enum e { A };\n#define B 2\nstruct s { int a : 3; };\n"
+               "struct o ops = { .f = g };\nint f(int x){ int y = x; return g(y); }")
+    made = [ff.calls[0], ff.functions[0].params[0], ff.functions[0].locals[0],
+            ff.structs[0].fields[0], ff.initializers[0].entries[0], *ff.constants]
+    assert len(made) == 7
+    for r in made:  # dataclasses.replace goes through the dataclass __init__
+        again = dataclasses.replace(r)
+        assert (again, hash(again), list(vars(again))) == (r, hash(r), list(vars(r)))
 
 
 def test_huge_file_is_skipped_with_a_warning():
