@@ -248,7 +248,12 @@ def _first_branches(code: bytes) -> bytes:
     """``code`` without directives (``#define`` bodies included) and without
     the ``#elif``/``#else`` branches of its ``#if`` groups."""
     kept, stack = [], []  # stack: is this level's current branch dropped?
+    dropping = False  # any(stack), recomputed only when a directive changes it
     for line in code.replace(b"\\\n", b" ").split(b"\n"):
+        if b"#" not in line:  # most lines: no directive, no regex
+            if not dropping:
+                kept.append(line)
+            continue
         m = _DIRECTIVE.match(line)
         word = m.group(1) if m else b""
         if word.startswith(b"if"):
@@ -257,8 +262,9 @@ def _first_branches(code: bytes) -> bytes:
             stack[-1] = True
         elif word == b"endif" and stack:
             stack.pop()
-        elif not any(stack) and not line.lstrip().startswith(b"#"):
+        elif not dropping and not line.lstrip().startswith(b"#"):
             kept.append(line)
+        dropping = any(stack)
     return b"\n".join(kept)
 
 
