@@ -17,6 +17,7 @@ graph, model and docs stages that exist, one line per stage with its time.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import importlib
 import importlib.util
@@ -275,8 +276,18 @@ _SCRATCH: Scratch | None = None
 def _init_worker(root: str, scratch_prefix: str) -> None:
     global _ROOT, _SCRATCH
     _die_with_parent()
+    _fewer_collections()
     _ROOT = root
     _SCRATCH = Scratch(f"{scratch_prefix}{os.getpid()}")
+
+
+def _fewer_collections() -> None:
+    """Run the cyclic garbage collector less often in a worker.  Extraction
+    makes millions of short-lived objects (nodes, records, rows) and almost
+    no cycles: at the default gen-0 threshold (700) the collector runs ~1,300
+    times per 3,600 files to find ~300 cycles.  At 10,000 a worker's CPU is
+    ~2% lower (11.55 s -> 11.30 s on half of the real tree), memory unchanged."""
+    gc.set_threshold(10_000, 50, 100)
 
 
 def _die_with_parent() -> None:
