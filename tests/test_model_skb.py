@@ -117,6 +117,17 @@ def test_sizeof_follows_the_abi(tmp_path):
     assert sizes.sizeof("u32 [4]") == 16
 
 
+def test_members_hold_what_their_integer_type_can(tmp_path):
+    (tmp_path / "t.h").write_text("typedef unsigned short __u16;\ntypedef __u16 u16;\n"
+                                  "typedef signed char s8;\nenum e { A };\n")
+    sizes = SkbGenerator(facts_from_files(tmp_path, ["t.h"]), merged_table(False)).sizes
+    assert sizes.integer("u16") == (16, False) and sizes.integer("const s8") == (8, True)
+    assert sizes.convert("u16", ~0) == 65535 and sizes.convert("__u16", 65536 + 7) == 7
+    assert sizes.convert("s8", 255) == -1 and sizes.convert("enum e", 2**32 - 1) == -1
+    assert sizes.convert("unsigned int", -1) == 2**32 - 1 and sizes.convert("bool", 4) == 1
+    assert sizes.convert("struct x *", -1) == -1 and sizes.convert("no_such_t", -1) == -1
+
+
 def test_conditions_see_the_abi_and_the_directives(tmp_path):
     (tmp_path / "t.h").write_text("#if BITS_PER_LONG > 32\n#define OFF 1\n#else\n"
                                   "#define OFF 2\n#endif\n#define N OFF\n")
@@ -170,6 +181,23 @@ def test_sizes_come_from_the_definitions(lecture, store_cfg):
     alloc = lecture.ops[0].buffers[0]
     assert alloc.size - alloc.end == -(-shinfo // 64) * 64  # SKB_WITH_OVERHEAD
     assert alloc.truesize == alloc.end + -(-skb // 64) * 64 + -(-shinfo // 64) * 64
+
+
+@pytest.mark.kernel
+def test_unset_header_offsets_hold_the_all_ones_of_their_type(lecture, store_cfg):
+    """``skb->mac_header = (typeof(skb->mac_header))~0U;`` in __alloc_skb: the
+    member keeps what its declared type can hold (65535 for a __u16)."""
+    from analyzer.model.facts import open_facts
+
+    gen = SkbGenerator(open_facts(store_cfg.store_path, store_cfg.kernel_dir),
+                       merged_table(False))
+    skb = next(s for s in gen.facts.find("structs", "sk_buff") if s.file.endswith("skbuff.h"))
+    for member in ("mac_header", "transport_header"):
+        ctype = next(f.type for f in skb.fields if f.name == member)
+        bits, signed = gen.sizes.integer(ctype)
+        assert not signed
+        shown = [w[3] for w in lecture.run.writes if w[1] == "sk_buff#1" and w[2] == member]
+        assert shown and shown[0] == str(2**bits - 1), (member, shown)
 
 
 @pytest.mark.kernel

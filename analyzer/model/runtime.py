@@ -857,6 +857,9 @@ class Machine:
         self.process: dict = {}
         self.static_init = False
         self.max_depth = 40
+        #: ``convert(ctype, value)``: an integer as a member of C type ``ctype``
+        #: holds it (``-1`` stored in a ``__u16`` is 65535); None keeps values as given
+        self.convert: Callable[[str, int], int] | None = None
 
     def namespace(self, file: str) -> dict:
         """The names generated code of ``file`` runs with."""
@@ -893,6 +896,10 @@ class Machine:
         return None if spec.kind == "ptr" else 0
 
     def write(self, holder, key, value) -> None:
+        if self.convert is not None and type(value) is int:
+            spec = _spec(holder, key)
+            if spec is not None and spec.kind == "scalar":
+                value = self.convert(spec.ctype, value)
         old = holder._v[key] if key in holder._v else _default(holder, key)
         holder._v[key] = value
         label = holder._label
@@ -1006,10 +1013,15 @@ class Machine:
         return Sym(f"{expr}()")
 
 
-def _default(holder, key):
-    spec = holder._index.get(key) if isinstance(holder, Obj) else None
+def _spec(holder, key) -> FieldSpec | None:
+    """The member spec of ``holder[key]`` (an element's for an array)."""
     if isinstance(holder, CArray):
-        spec = holder.elem
+        return holder.elem
+    return holder._index.get(key) if isinstance(holder, Obj) else None
+
+
+def _default(holder, key):
+    spec = _spec(holder, key)
     if spec is None:
         return None
     return None if spec.kind == "ptr" else 0

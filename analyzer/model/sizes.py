@@ -55,6 +55,7 @@ class Sizes:
         self.base = {k: int(v) for k, v in abi.get("types", {}).items()}
         self.pointer = int(abi.get("pointer", 8))
         self._cache: dict[str, Layout] = {}
+        self._int_cache: dict[str, tuple[int, bool] | None] = {}
 
     def constant(self, name: str) -> int | None:
         """A constant of the tree, or of the ``[abi]`` table (arch values)."""
@@ -98,6 +99,42 @@ class Sizes:
                 errors.append(str(e))
         raise Unsized(f"sizeof({t}): not a base type, struct or typedef the model can size"
                       + (f" ({errors[0]})" if errors else ""))
+
+    def integer(self, ctype: str, depth: int = 0) -> tuple[int, bool] | None:
+        """(bits, signed) of an integer type (``__u16`` -> 16, unsigned), through
+        its typedefs; None for pointers, aggregates, floats and unknown types.
+        ``char`` is signed and enums are ``int``, as on x86-64."""
+        t = re.sub(r"\s+", " ", _QUALS.sub(" ", ctype)).strip()
+        if depth > 30 or not t or "*" in t or "[" in t or "(" in t \
+                or t.startswith(("struct ", "union ")) or t in ("float", "double", "void"):
+            return None
+        if t.startswith("enum "):
+            return 8 * self.base.get("int", 4), True
+        if t in ("_Bool", "bool"):
+            return 1, False
+        size = self.base_type(t)
+        if size is not None:
+            return 8 * size, "unsigned" not in t.split()
+        for target in self.typedefs(t):
+            found = self.integer(target, depth + 1)
+            if found is not None:
+                return found
+        return None
+
+    def convert(self, ctype: str, value: int) -> int:
+        """``value`` as a member of integer type ``ctype`` holds it (C's
+        conversion on assignment: modulo 2**bits, then signed if the type is);
+        unchanged for other types."""
+        kind = self._int_cache.get(ctype, False)
+        if kind is False:
+            kind = self._int_cache[ctype] = self.integer(ctype)
+        if kind is None:
+            return value
+        bits, signed = kind
+        if bits == 1:
+            return int(value != 0)
+        value &= (1 << bits) - 1
+        return value - (1 << bits) if signed and value >> (bits - 1) else value
 
     def base_type(self, t: str) -> int | None:
         words = [w for w in t.replace("__signed__", "signed").split()

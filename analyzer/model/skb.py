@@ -368,6 +368,11 @@ class SkbGenerator(Generator):
         self._dropped: dict[str, frozenset[int]] = {}
         self.facts.keep = self.kept
 
+    def machine(self) -> rt.Machine:
+        m = super().machine()
+        m.convert = self.sizes.convert  # a member keeps the value its C type can hold
+        return m
+
     def kept(self, rec) -> bool:
         """Is a record's line kept by the #if directives of its file?"""
         if rec.file not in self._dropped:
