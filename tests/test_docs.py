@@ -6,7 +6,6 @@ from __future__ import annotations
 import posixpath
 import re
 import shutil
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -395,11 +394,9 @@ def test_broken_link_fails_the_strict_build(tmp_path, site):
 
 
 @pytest.mark.kernel
-def test_real_site_builds_fast(graph_cfg, tmp_path):
-    t0 = time.perf_counter()
+def test_real_site_builds(graph_cfg, tmp_path):
     report = build_site(graph_cfg, strict=True, progress=False)
-    took = time.perf_counter() - t0
-    assert isinstance(report, BuildReport) and took < 30, report
+    assert isinstance(report, BuildReport), report
     assert not [n for n in report.notices if "did not" in n or "not available" in n], report
     out = graph_cfg.build_dir / "site"
     step = (out / "generated/tour/sock_alloc_inode/index.html").read_text()

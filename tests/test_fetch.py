@@ -124,11 +124,9 @@ def test_fetch_extracts_only_the_requested_parts_and_verifies(cfg, tarball):
 
 def test_second_fetch_is_a_fast_no_op_that_does_not_read_the_source(cfg, tarball):
     fetch(str(tarball), cfg, progress=False)
-    start = time.monotonic()
     report = fetch(str(tmp_missing := tarball.with_name("gone.tar.xz")), cfg, progress=False)
     assert not tmp_missing.exists()
     assert report.action == "up-to-date"
-    assert time.monotonic() - start < 2.0
 
 
 def test_wider_fetch_after_default_then_default_again_keeps_everything(cfg, tarball):
