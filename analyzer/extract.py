@@ -23,6 +23,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
+from operator import attrgetter
 
 from tree_sitter import Node
 
@@ -537,11 +538,14 @@ def _op(node: Node) -> str:
 # ---------------------------------------------------------------- declarations
 
 def _declarations(relpath: str, src: bytes, nodes: list[Node], index: _Index):
-    """Locals into their scopes; file-scope globals and their initializers."""
-    globals_, inits = [], []
+    """Locals into their scopes, with the functions their designated
+    initializers bind (as assignments); file-scope globals and their
+    initializers."""
+    globals_, inits, assigns = [], [], []
     for node, scope in index.walk(nodes, outside=True):
         if scope is not None:
-            _add_locals(src, node, scope)
+            if _add_locals(src, node, scope):
+                assigns += _local_bindings(relpath, src, node, scope)
             continue
         decls = [d for d in _declarators(node) if not _prototype(d)]
         if not decls:
@@ -561,7 +565,32 @@ def _declarations(relpath: str, src: bytes, nodes: list[Node], index: _Index):
                 _init_entries(src, info.value, "", bool(info.array), entries)
                 inits.append(Initializer(info.name, info.type, relpath, line,
                                          tuple(entries), static))
-    return globals_, inits
+    return globals_, inits, assigns
+
+
+def _local_bindings(relpath: str, src: bytes, node: Node, scope: _Scope) -> list[Assignment]:
+    """``struct readdir_callback buf = { .ctx.actor = filldir };`` in a function
+    binds ``filldir`` as ``buf.ctx.actor = filldir;`` would: one assignment per
+    designated member whose value names a function (or its address).  Array
+    elements and positional values are left out."""
+    out = []
+    base, _, _ = _base_type(src, node)
+    for d in _declarators(node):
+        info = declarator_info(src, base, d)
+        if info is None or info.function or info.array or "*" in info.type \
+                or info.value is None or info.value.type != "initializer_list":
+            continue
+        entries: list[InitEntry] = []
+        _init_entries(src, info.value, "", False, entries)
+        for e in entries:
+            ref = e.ref
+            if not ref or "[" in e.path or "#" in e.path or ref in scope.names \
+                    or _UPPER.match(ref):
+                continue
+            target = f"{info.name}.{e.path}"
+            receiver, _, fld = target.rpartition(".")
+            out.append(Assignment(scope.id, relpath, e.line, target, receiver, fld, ref))
+    return out
 
 
 def _prototype(d: Node) -> bool:
@@ -576,7 +605,9 @@ def _prototype(d: Node) -> bool:
     return name is not None and name.type == "identifier"
 
 
-def _add_locals(src: bytes, node: Node, scope: _Scope) -> None:
+def _add_locals(src: bytes, node: Node, scope: _Scope) -> bool:
+    """Add the variables of a local declaration to ``scope``; True if it may
+    hold a designated initializer (``{`` and ``.`` in its text)."""
     key = src[node.start_byte:node.end_byte]
     found = _LOCAL_MEMO.get(key)
     if found is None:
@@ -589,6 +620,7 @@ def _add_locals(src: bytes, node: Node, scope: _Scope) -> None:
             scope.pointers.add(name)
         if value and value not in scope.names and "*" in ctype:
             scope.bound[name] = value
+    return b"{" in key and b"." in key
 
 
 def _local_vars(src: bytes, node: Node) -> tuple[tuple[str, str, bool, str], ...]:
@@ -915,8 +947,9 @@ def _extract(relpath: str, raw: bytes, base: FileFacts, warns: list[str]) -> Fil
     get = lambda k: caps.get(k, [])  # noqa: E731
     scopes = _functions(relpath, src, get("function"), parsed.rewrites)
     index = _Index(scopes)
-    globals_, inits = _declarations(relpath, src, get("declaration"), index)
+    globals_, inits, local_assigns = _declarations(relpath, src, get("declaration"), index)
     assigns = _assignments(relpath, src, get("field_assign"), get("var_assign"), index)
+    assigns = sorted(assigns + local_assigns, key=_LINE) if local_assigns else assigns
     calls, regs = _calls(relpath, src, get("call"), index, _macro_names())
     consts, aliases = _defines(relpath, src, get("define.name"), get("define.value"))
     functions = [Function(**s.record, locals=tuple(s.locals)) for s in scopes]
@@ -929,6 +962,9 @@ def _extract(relpath: str, raw: bytes, base: FileFacts, warns: list[str]) -> Fil
         globals=tuple(globals_), initializers=tuple(inits), assignments=tuple(assigns),
         registrations=tuple(regs),
         constants=tuple(_enums(relpath, src, get("enum")) + consts), warnings=tuple(warns))
+
+
+_LINE = attrgetter("line")
 
 
 def _macro_names() -> frozenset[str]:

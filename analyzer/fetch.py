@@ -379,7 +379,7 @@ def _extract_verified(tarball: Path, wanted: Mapping[str, str], tmp: Path, top: 
     """Extract the ``wanted`` files into ``tmp/top`` and check each; return (tree, skipped)."""
     tree, seen, skipped, links = tmp / top, set(), 0, []
     tree.mkdir()
-    with tqdm(total=len(wanted), unit="file", desc="extract", disable=not progress,
+    with tqdm(total=len(wanted), unit="file", desc="extract", disable=_no_bar(progress),
               file=sys.stderr) as bar, _tar_errors(tarball):
         for member, rel, tar in _members(tarball, top):
             if member.isdir():
@@ -570,11 +570,17 @@ def _resume_offset(resp, have: int) -> int:
     return have if start == str(have) else -1
 
 
+def _no_bar(progress: bool) -> bool | None:
+    """tqdm's ``disable``: True when asked for none, None (no bar unless
+    stderr is a terminal) otherwise, so that logs get no bar lines."""
+    return None if progress else True
+
+
 def _stream(resp, part: Path, have: int, total: int | None, progress: bool) -> None:
     """Copy the response body to ``part`` (appending after ``have`` bytes)."""
     with open(part, "r+b" if have else "wb") as out, tqdm(
             total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=part.name.removesuffix(".part"), disable=not progress,
+            desc=part.name.removesuffix(".part"), disable=_no_bar(progress),
             file=sys.stderr) as bar:
         out.seek(have)
         out.truncate()

@@ -401,7 +401,7 @@ def _progress(results: Iterator, total: int, show: bool) -> Iterator:
     from tqdm import tqdm
 
     return tqdm(results, total=total, unit="file", desc="extract", smoothing=0.1,
-                dynamic_ncols=True, leave=False)
+                dynamic_ncols=True, leave=False, disable=None)  # no bar when not a terminal
 
 
 def _report(cfg: Config, total: int, parsed: int, removed: int, jobs: int,

@@ -160,7 +160,9 @@ class Initializer:
 
 @dataclass(frozen=True)
 class Assignment:
-    """A function bound to a field in code: ``x->f = fn;``."""
+    """A function bound to a field in code: ``x->f = fn;``, or by a designated
+    initializer of a local (``struct readdir_callback buf = { .ctx.actor =
+    filldir };`` reads as ``buf.ctx.actor = filldir;``)."""
 
     function: str  # Function.id of the enclosing function
     file: str

@@ -269,6 +269,20 @@ def test_assignments_of_functions_to_fields():
                    ("f", 3, "s.ops", "s", "ops", "my_ops")]
 
 
+def test_designated_initializers_of_locals_bind_like_assignments():
+    code = ("int f(void *dirent, int (*cb)(void)) {\n"
+            " struct readdir_callback buf = {\n  .ctx.actor = fillonedir,\n"
+            "  .dirent = dirent, .n = MAX_N,\n  .cb = cb };\n"
+            " struct dir_context c = { .actor = &filldir, .pos = 0 }, *p = NULL;\n"
+            " struct x arr[2] = { [0].fn = g }; struct y pos = { h };\n"
+            " c.actor = filldir64;\n return 0; }")
+    got = [(a.function, a.line, a.target, a.receiver, a.field, a.value)
+           for a in facts(code).assignments]
+    assert got == [("f", 3, "buf.ctx.actor", "buf.ctx", "actor", "fillonedir"),
+                   ("f", 6, "c.actor", "c", "actor", "filldir"),
+                   ("f", 8, "c.actor", "c", "actor", "filldir64")]
+
+
 def test_registrations():
     code = ("static int __init inet_init(void)\n{\n\tstruct inet_protosw *q;\n"
             "\tint local;\n\tproto_register(&tcp_prot, 1);\n"

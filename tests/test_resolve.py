@@ -259,3 +259,26 @@ void *use(struct page_actor *a) { return a->first_page(a); }
 """}
     _, sites, _ = graph_of(files)
     assert _targets(_site(sites, "a->first_page")) == ["first@fs/pa.c"]
+
+
+def test_a_local_designated_initializer_binds_its_members():
+    """``struct readdir_callback buf = { .ctx.actor = filldir }`` binds
+    ``dir_context.actor`` (the member path goes through ``ctx``)."""
+    _, sites, _ = graph_of({"fs/readdir.c": """
+struct dir_context { int (*actor)(struct dir_context *, int); int pos; };
+struct readdir_callback { struct dir_context ctx; void *dirent; };
+static int filldir(struct dir_context *ctx, int n) { return n; }
+int iterate_dir(struct dir_context *ctx) { return ctx->actor(ctx, 1); }
+int getdents(void *dirent)
+{
+	struct readdir_callback buf = {
+		.ctx.actor = filldir,
+		.dirent = dirent
+	};
+	return iterate_dir(&buf.ctx);
+}
+"""})
+    site = _site(sites, "ctx->actor")
+    assert (site.struct, site.field) == ("dir_context", "actor")
+    assert [(b.target, b.kind, b.line, b.function) for b in site.targets] == [
+        ("filldir@fs/readdir.c", "assignment", 9, "getdents")]
