@@ -520,14 +520,28 @@ def _assignments(relpath: str, src: bytes, field_nodes: list[Node], var_nodes: l
                 continue
             right = right.child_by_field_name("argument")
         value = _text(src, right)
-        if value in scope.names or _UPPER.match(value):
+        if _UPPER.match(value):
+            continue
+        param = _param_position(scope, value) if value in scope.names else -1
+        if value in scope.names and param < 0:
             continue
         left = node.child_by_field_name("left")
         arg, fld = left.child_by_field_name("argument"), left.child_by_field_name("field")
         out.append(Assignment(scope.id, relpath, node.start_point.row + 1,
                               _flat(src, left), _flat(src, arg) if arg else "",
-                              _text(src, fld) if fld else "", value))
+                              _text(src, fld) if fld else "", value, param))
     return out
+
+
+def _param_position(scope: _Scope, name: str) -> int:
+    """The position of parameter ``name`` if it is a function pointer that no
+    local shadows (``op->show = show;`` in ``single_open``), else -1."""
+    if any(v.name == name for v in scope.locals):
+        return -1
+    for i, p in enumerate(scope.record["params"]):
+        if p.name == name:
+            return i if "(" in p.type else -1
+    return -1
 
 
 def _op(node: Node) -> str:

@@ -261,7 +261,8 @@ def _via(e: dict) -> str:
     if via.get("kind") == "conditional":
         return f"one of a conditional at {where}"
     if via.get("kind") == "argument":
-        return f"passed as {e.get('field', '')} by {via.get('function')} at {where}"
+        stored = f", stored in {via['expr']} by {via['via']}" if via.get("via") else ""
+        return f"passed as {e.get('field', '')} by {via.get('function')} at {where}{stored}"
     return f"{via.get('table') or via.get('function', '')} .{e.get('field', '')} at {where}"
 
 

@@ -171,6 +171,10 @@ class Assignment:
     receiver: str  # "sk"
     field: str  # "sk_destruct"
     value: str  # "inet_sock_destruct"
+    #: >= 0 when ``value`` is that parameter of ``function`` (a function
+    #: pointer): ``op->show = show;`` in ``single_open`` stores what its
+    #: callers pass; ``value`` is then the parameter's name
+    param: int = -1
 
 
 @dataclass(frozen=True)

@@ -90,8 +90,10 @@ class Binding:
     line: int
     table: str = ""  # table node id (name or name@file)
     table_line: int = 0
-    function: str = ""  # for assignments: the assigning function's id
+    function: str = ""  # for assignments: the assigning function's id (for
+    # arguments: the function that passes the target)
     expr: str = ""  # the assignment target as written
+    via: str = ""  # for arguments stored in a member: "F at file:line", the store
 
     def evidence(self) -> dict:
         """Plain data for graph edges and JSON output: where the target is
@@ -420,8 +422,7 @@ class Resolver:
                 for b in self._initializer_bindings(ini):
                     found[(b.struct, b.field)].append(b)
             for asg in self.idx.assignments:
-                b = self._assignment_binding(asg)
-                if b is not None:
+                for b in self._assignment_bindings(asg):
                     found[(b.struct, b.field)].append(b)
             self._bindings = dict(found)
         return self._bindings
@@ -460,23 +461,54 @@ class Resolver:
         n = int(m.group(1))
         return top[n] if n < len(top) else ""
 
-    def _assignment_binding(self, asg: records.Assignment) -> Binding | None:
-        target = self.idx.function(asg.value, asg.file)
-        fn = self.idx.functions.get(asg.function)
+    def _assignment_bindings(self, asg: records.Assignment) -> list[Binding]:
+        """``x->f = fn;``: fn bound to x's struct member f.  ``op->show = show;``
+        with ``show`` a parameter of the assigning function: every function its
+        direct callers pass in that position (kind ``argument``, at the call)."""
+        if asg.param < 0:
+            target = self.idx.function(asg.value, asg.file)
+            if target is None:
+                return []
+            targets = [(target, "assignment", asg.file, asg.line, asg.function, "")]
+        else:
+            targets = []
+            for call in self._direct_callers().get(asg.function, ()):
+                fid = self._passed(call, asg.param)
+                if fid is not None:
+                    targets.append((fid, "argument", call.file, call.line, call.caller,
+                                    f"{asg.function} at {asg.file}:{asg.line}"))
+            if not targets:
+                return []
+        owner, member = self._assigned_member(asg)
+        if not owner:
+            return []
+        return [Binding(owner, member, fid, kind, file, line, function=fn, expr=asg.target,
+                        via=via) for fid, kind, file, line, fn, via in targets]
+
+    def _assigned_member(self, asg: records.Assignment) -> tuple[str, str]:
+        """(struct, member) that an assignment's target names, or ("", "")."""
         node = parse_expr(asg.target, self.idx.typenames)
-        if target is None or node[0] != "member":
-            return None
+        if node[0] != "member":
+            return "", ""
         try:
-            base = self._infer(node[1], fn)
+            base = self._infer(node[1], self.idx.functions.get(asg.function))
             sname = base.struct or self.idx.struct_of(base.ctype)
             path = f"{base.prefix}.{node[2]}" if base.prefix else node[2]
-            owner, member = self.locate(sname, path, asg.file) if sname else ("", "")
+            return self.locate(sname, path, asg.file) if sname else ("", "")
         except Unresolved:
+            return "", ""
+
+    def _passed(self, call: records.Call, pos: int) -> str | None:
+        """The function a direct call passes as argument ``pos`` (``f`` or ``&f``;
+        not a parameter or local of the caller that happens to share a
+        function's name)."""
+        arg = call.args[pos].strip().lstrip("&").strip() if pos < len(call.args) else ""
+        if not arg.isidentifier():
             return None
-        if not owner:
+        caller = self.idx.functions.get(call.caller)
+        if caller is not None and any(v.name == arg for v in caller.params + caller.locals):
             return None
-        return Binding(owner, member, target, "assignment", asg.file, asg.line,
-                       function=asg.function, expr=asg.target)
+        return self.idx.function(arg, call.file)
 
     def fnarray(self, table: str) -> list[Binding]:
         """Functions listed in a global array of function pointers."""
@@ -526,8 +558,7 @@ class Resolver:
             raise Unresolved("function-pointer-var")
         targets = {}
         for call in self._direct_callers().get(fn.id, ()):
-            arg = call.args[pos].strip().lstrip("&").strip() if pos < len(call.args) else ""
-            fid = self.idx.function(arg, call.file) if arg.isidentifier() else None
+            fid = self._passed(call, pos)
             if fid is not None and fid not in targets:
                 targets[fid] = Binding("", name, fid, "argument", call.file, call.line,
                                        function=call.caller)

@@ -263,10 +263,11 @@ def test_assignments_of_functions_to_fields():
     code = ("void f(struct sock *sk, void (*cb)(void)){ int n = 1;\n"
             " sk->sk_destruct = inet_sock_destruct;\n s.ops = &my_ops;\n"
             " sk->x = cb; sk->y = n; sk->z = NULL; sk->w += step; }")
-    got = [(a.function, a.line, a.target, a.receiver, a.field, a.value)
+    got = [(a.function, a.line, a.target, a.receiver, a.field, a.value, a.param)
            for a in facts(code).assignments]
-    assert got == [("f", 2, "sk->sk_destruct", "sk", "sk_destruct", "inet_sock_destruct"),
-                   ("f", 3, "s.ops", "s", "ops", "my_ops")]
+    assert got == [("f", 2, "sk->sk_destruct", "sk", "sk_destruct", "inet_sock_destruct", -1),
+                   ("f", 3, "s.ops", "s", "ops", "my_ops", -1),
+                   ("f", 4, "sk->x", "sk", "x", "cb", 1)]  # a function-pointer parameter
 
 
 def test_designated_initializers_of_locals_bind_like_assignments():

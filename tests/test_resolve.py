@@ -282,3 +282,38 @@ int getdents(void *dirent)
     assert (site.struct, site.field) == ("dir_context", "actor")
     assert [(b.target, b.kind, b.line, b.function) for b in site.targets] == [
         ("filldir@fs/readdir.c", "assignment", 9, "getdents")]
+
+
+SEQ_FILE = """
+struct seq_operations { int (*show)(struct seq_file *, void *); };
+struct seq_file { const struct seq_operations *op; };
+int seq_read(struct seq_file *m) { return m->op->show(m, 0); }
+int single_open(struct file *file, int (*show)(struct seq_file *, void *), void *data)
+{
+	struct seq_operations *op = kmalloc(sizeof(*op), GFP_KERNEL);
+	op->show = show;
+	return seq_open(file, op);
+}
+static int foo_show(struct seq_file *m, void *v) { return 0; }
+static int foo_open(struct file *file) { return single_open(file, foo_show, NULL); }
+static int bar_show(struct seq_file *m, void *v) { return 0; }
+static int bar_open(struct file *file) { return single_open(file, &bar_show, NULL); }
+static int baz_open(struct file *file, void *fn) { return single_open(file, fn, NULL); }
+int seq_show(struct seq_file *m, void *v) { return 0; }
+static int qux_open(struct file *file, int (*seq_show)(struct seq_file *, void *))
+{ return single_open(file, seq_show, NULL); }  /* the parameter, not the function */
+"""
+
+
+def test_a_parameter_stored_in_a_member_binds_what_callers_pass():
+    """``op->show = show;`` in ``single_open``: ``seq_operations.show`` is bound
+    to each function that a direct caller passes as ``show``, at that call."""
+    _, sites, _ = graph_of({"fs/seq_file.c": SEQ_FILE})
+    site = _site(sites, "m->op->show")
+    assert (site.struct, site.field, site.confidence) == ("seq_operations", "show", "typed")
+    got = [(b.target, b.kind, b.line, b.function, b.expr, b.via) for b in site.targets]
+    assert got == [
+        ("foo_show@fs/seq_file.c", "argument", 12, "foo_open@fs/seq_file.c", "op->show",
+         "single_open at fs/seq_file.c:8"),
+        ("bar_show@fs/seq_file.c", "argument", 14, "bar_open@fs/seq_file.c", "op->show",
+         "single_open at fs/seq_file.c:8")]

@@ -358,6 +358,9 @@ def _evidence_text(e: object) -> str:
     if _get(e, "registrar"):
         key = _get(e, "key") or _get(e, "value") or ""
         return f"{_get(e, 'registrar')}({table or ''})" + (f" under {key}" if key else "")
+    if _get(e, "kind") == "argument" and _get(e, "via"):
+        return (f"passed by {_name(e, 'function')}, "
+                f"stored in {_get(e, 'expr')} by {_get(e, 'via')}")
     if _get(e, "kind") == "assignment" and _get(e, "expr"):
         where = _name(e, "function")
         return f"{_get(e, 'expr')} = {_name(e, 'target')}" + (f" in {where}" if where else "")
