@@ -241,7 +241,8 @@ class _Scope:
     the names bound in it, which of them are pointers, and the pointer
     locals last assigned from a file-scope name (local -> that name)."""
 
-    __slots__ = ("node", "record", "id", "names", "locals", "pointers", "bound")
+    __slots__ = ("node", "record", "id", "names", "locals", "pointers", "bound", "fnvals",
+                 "called")
 
     def __init__(self, node: Node, record: dict):
         self.node, self.record = node, record
@@ -251,6 +252,9 @@ class _Scope:
         self.pointers = {p.name for p in params if "*" in p.type}
         self.locals: list[Var] = []
         self.bound: dict[str, str] = {}
+        #: function-pointer locals -> (line, expression) of each value given them
+        self.fnvals: dict[str, list[tuple[int, str]]] = {}
+        self.called: set[str] = set()  # the params and locals called as functions
 
 
 def _params(src: bytes, plist: Node | None) -> tuple[Var, ...]:
@@ -445,9 +449,10 @@ def _args(src: bytes, node: Node, inner: bytes) -> tuple[str, ...]:
 
 
 def _calls(relpath: str, src: bytes, nodes: list[Node], index: _Index,
-           macro_names: frozenset[str]):
-    """Call records and registrations of the calls inside functions."""
-    calls, regs = [], []
+           macro_names: frozenset[str], assigners: frozenset[str]):
+    """Call records, registrations, and the assignments made by assigner
+    macros (``rcu_assign_pointer(p->f, fn)``) of the calls inside functions."""
+    calls, regs, assigns = [], [], []
     stack: list[tuple[int, bool]] = []  # enclosing calls: (end byte, is a macro)
     depth = 0  # how many of them are macros
     for node, scope in index.walk(nodes):  # calls at file scope are left out
@@ -461,6 +466,7 @@ def _calls(relpath: str, src: bytes, nodes: list[Node], index: _Index,
             callee = src[fnode.start_byte:fnode.end_byte].decode("utf-8", "replace")
             kind, receiver, fld = "direct", "", ""
             if callee in scope.names:
+                scope.called.add(callee)
                 kind, callee = "var", ""
         else:
             kind, callee, receiver, fld = _callee(src, fnode, scope)
@@ -483,7 +489,28 @@ def _calls(relpath: str, src: bytes, nodes: list[Node], index: _Index,
                           receiver, fld, args, in_macro))
         if amp or scope.bound:
             regs += _registrations(scope, expr, args, relpath, line)
-    return calls, regs
+        if callee in assigners and len(args) == 2:
+            asg = _macro_assignment(scope, relpath, line, args)
+            if asg is not None:
+                assigns.append(asg)
+    return calls, regs, assigns
+
+
+_MEMBER = re.compile(r"^(.+?)\s*(?:->|\.)\s*(\w+)$")
+
+
+def _macro_assignment(scope: _Scope, relpath: str, line: int,
+                      args: tuple[str, ...]) -> Assignment | None:
+    """``rcu_assign_pointer(x->f, fn)`` as ``x->f = fn`` (a member target, a
+    function name or a function-pointer parameter as value), or None."""
+    m = _MEMBER.match(args[0])
+    value = args[1][1:].strip() if args[1].startswith("&") else args[1]
+    if m is None or not _IDENT.match(value) or _UPPER.match(value):
+        return None
+    param = _param_position(scope, value) if value in scope.names else -1
+    if value in scope.names and param < 0:
+        return None
+    return Assignment(scope.id, relpath, line, args[0], m.group(1), m.group(2), value, param)
 
 
 def _registrations(scope: _Scope, registrar: str, args: tuple[str, ...],
@@ -506,7 +533,12 @@ def _assignments(relpath: str, src: bytes, field_nodes: list[Node], var_nodes: l
         if scope is None or _op(node) != "=":
             continue
         left = _text(src, node.child_by_field_name("left"))
-        right = _text(src, node.child_by_field_name("right"))
+        rnode = node.child_by_field_name("right")
+        if left in scope.fnvals:
+            scope.fnvals[left].append((node.start_point.row + 1, _flat(src, rnode)))
+        if rnode.type != "identifier":
+            continue
+        right = _text(src, rnode)
         if left in scope.pointers and right not in scope.names and not _UPPER.match(right):
             scope.bound[left] = right
     out = []
@@ -534,14 +566,23 @@ def _assignments(relpath: str, src: bytes, field_nodes: list[Node], var_nodes: l
 
 
 def _param_position(scope: _Scope, name: str) -> int:
-    """The position of parameter ``name`` if it is a function pointer that no
-    local shadows (``op->show = show;`` in ``single_open``), else -1."""
+    """The position of parameter ``name`` if it may be a function pointer and
+    no local shadows it (``op->show = show;`` in ``single_open``), else -1.
+    A pointer to a typedef'd type may be one (``rx_handler_func_t *``):
+    resolution keeps only the functions that callers really pass."""
     if any(v.name == name for v in scope.locals):
         return -1
     for i, p in enumerate(scope.record["params"]):
         if p.name == name:
-            return i if "(" in p.type else -1
+            return i if "(" in p.type or _TYPEDEF_POINTER.match(p.type) else -1
     return -1
+
+
+#: ``name_t *``: a pointer to a typedef'd type (not to a C base type or a tag)
+_TYPEDEF_POINTER = re.compile(
+    r"^(?:const )?(?!(?:void|char|short|int|long|unsigned|signed|float|double|bool|_Bool|"
+    r"struct|union|enum|u8|u16|u32|u64|s8|s16|s32|s64|__u8|__u16|__u32|__u64|__be16|__be32|"
+    r"__le16|__le32|size_t|loff_t)\b)\w+ \*$")
 
 
 def _op(node: Node) -> str:
@@ -627,27 +668,47 @@ def _add_locals(src: bytes, node: Node, scope: _Scope) -> bool:
     if found is None:
         found = _memo(_LOCAL_MEMO, key, _local_vars(src, node))
     line = node.start_point.row + 1
-    for name, ctype, pointer, value in found:
+    for name, ctype, pointer, value, fninit in found:
         scope.locals.append(_VAR(name, ctype, line))
         scope.names.add(name)
         if pointer:
             scope.pointers.add(name)
         if value and value not in scope.names and "*" in ctype:
             scope.bound[name] = value
+        if fninit is not None:
+            scope.fnvals[name] = [(line, fninit)] if fninit else []
     return b"{" in key and b"." in key
 
 
-def _local_vars(src: bytes, node: Node) -> tuple[tuple[str, str, bool, str], ...]:
+def _local_vars(src: bytes, node: Node) -> tuple[tuple[str, str, bool, str, str | None], ...]:
     """(name, type, is a pointer or array, identifier it is initialized
-    from) of each variable a local declaration declares."""
+    from, and for a possible function pointer the expression it is initialized
+    with ("" if none), else None) of each variable a local declaration declares."""
     out = []
     for info in _vars(src, node):
         v = info.value
         value = _text(src, v) if v is not None and v.type == "identifier" else ""
         if _UPPER.match(value):
             value = ""
-        out.append((info.name, _full_type(info), "*" in info.type or bool(info.array), value))
+        ctype = _full_type(info)
+        fninit = None
+        if not info.array and ("(" in ctype or _TYPEDEF_POINTER.match(ctype)):
+            fninit = _flat(src, v) if v is not None and v.type != "initializer_list" else ""
+        out.append((info.name, ctype, "*" in info.type or bool(info.array), value, fninit))
     return tuple(out)
+
+
+def _local_values(relpath: str, scopes: list[_Scope]) -> list[Assignment]:
+    """``fn = server->ops->alloc_seqid;`` (and initializers) of the
+    function-pointer locals that their function calls: assignments with the
+    local's name as target, no receiver or field, the expression as value."""
+    out = []
+    for scope in scopes:
+        for name in sorted(scope.called.intersection(scope.fnvals)):
+            for line, value in scope.fnvals[name]:
+                if value and not _UPPER.match(value):
+                    out.append(Assignment(scope.id, relpath, line, name, "", "", value))
+    return out
 
 
 def _join(prefix: str, part: str) -> str:
@@ -963,8 +1024,10 @@ def _extract(relpath: str, raw: bytes, base: FileFacts, warns: list[str]) -> Fil
     index = _Index(scopes)
     globals_, inits, local_assigns = _declarations(relpath, src, get("declaration"), index)
     assigns = _assignments(relpath, src, get("field_assign"), get("var_assign"), index)
-    assigns = sorted(assigns + local_assigns, key=_LINE) if local_assigns else assigns
-    calls, regs = _calls(relpath, src, get("call"), index, _macro_names())
+    calls, regs, macro_assigns = _calls(relpath, src, get("call"), index, _macro_names(),
+                                        _assigners())
+    more = local_assigns + macro_assigns + _local_values(relpath, scopes)
+    assigns = sorted(assigns + more, key=_LINE) if more else assigns
     consts, aliases = _defines(relpath, src, get("define.name"), get("define.value"))
     functions = [Function(**s.record, locals=tuple(s.locals)) for s in scopes]
     functions += [a for f in list(functions) if f.macro for a in _aliases(f)]
@@ -981,5 +1044,11 @@ def _extract(relpath: str, raw: bytes, base: FileFacts, warns: list[str]) -> Fil
 _LINE = attrgetter("line")
 
 
+@lru_cache(maxsize=1)
 def _macro_names() -> frozenset[str]:
     return frozenset(parse.macro_table().get("function_like", {}).get("names", []))
+
+
+@lru_cache(maxsize=1)
+def _assigners() -> frozenset[str]:
+    return frozenset(parse.macro_table().get("assigners", {}).get("names", []))

@@ -257,6 +257,11 @@ def _q_calls(db: GraphDB, names, direction: str, limit: int, **_):
 
 def _via(e: dict) -> str:
     via = e.get("via") or {}
+    local = f"; through {via['local']}" if via.get("local") else ""
+    return _binding_text(e, via) + local
+
+
+def _binding_text(e: dict, via: dict) -> str:
     where = f"{via.get('file')}:{via.get('line')}"
     if via.get("kind") == "conditional":
         return f"one of a conditional at {where}"

@@ -160,9 +160,13 @@ class Initializer:
 
 @dataclass(frozen=True)
 class Assignment:
-    """A function bound to a field in code: ``x->f = fn;``, or by a designated
-    initializer of a local (``struct readdir_callback buf = { .ctx.actor =
-    filldir };`` reads as ``buf.ctx.actor = filldir;``)."""
+    """A function bound to a field in code: ``x->f = fn;`` (or
+    ``rcu_assign_pointer(x->f, fn)``), or by a designated initializer of a
+    local (``struct readdir_callback buf = { .ctx.actor = filldir };`` reads as
+    ``buf.ctx.actor = filldir;``).  With no receiver and no field, the value
+    given to a function-pointer local that the function calls
+    (``rx_handler = rcu_dereference(skb->dev->rx_handler);``): ``target`` is the
+    local, ``value`` the expression."""
 
     function: str  # Function.id of the enclosing function
     file: str

@@ -94,6 +94,7 @@ class Binding:
     # arguments: the function that passes the target)
     expr: str = ""  # the assignment target as written
     via: str = ""  # for arguments stored in a member: "F at file:line", the store
+    local: str = ""  # for a call through a local: "fn = ops->f at file:line"
 
     def evidence(self) -> dict:
         """Plain data for graph edges and JSON output: where the target is
@@ -532,9 +533,17 @@ class Resolver:
         call = records.Call(fn.id, fn.file, fn.line, "field", "", expr)
         return self.resolve_call(call)
 
-    def _resolve_node(self, site: Site, node, fn: Function | None) -> Site:
+    def _resolve_node(self, site: Site, node, fn: Function | None, depth: int = 0) -> Site:
         if node[0] == "deref":
             node = node[1]
+        while node[0] in ("cast", "call") and depth < 8:  # (T)x, rcu_dereference(x)
+            if node[0] == "cast":
+                node = node[2]
+            elif node[1][0] == "id" and node[1][1] in self.passthrough and node[2]:
+                node = node[2][0]
+            else:
+                break
+            depth += 1
         if node[0] == "other":
             return self._resolve_conditional(site, site.expr)
         if node[0] == "member":
@@ -547,8 +556,47 @@ class Resolver:
             return _replace(site, rtype=g.type if g else "", confidence=_conf(targets),
                             cause=cause, targets=targets)
         if node[0] == "id":
+            if fn is not None and not any(p.name == node[1] for p in fn.params) \
+                    and any(v.name == node[1] for v in fn.locals):
+                return self._resolve_local(site, node[1], fn, depth)
             return self._resolve_param(site, node[1], fn)
         raise Unresolved("complex-expression")
+
+    def _resolve_local(self, site: Site, name: str, fn: Function, depth: int) -> Site:
+        """A function-pointer local: what the values it is given resolve to
+        (``rx_handler = rcu_dereference(skb->dev->rx_handler); rx_handler(&skb)``),
+        each binding noting the local's assignment as ``via``."""
+        values = self._local_values().get((fn.id, name), ())
+        found: list[Site] = []
+        cause = "function-pointer-var"
+        for asg in values if depth < 4 else ():
+            try:
+                sub = self._resolve_node(site, parse_expr(asg.value, self.idx.typenames), fn,
+                                         depth + 1)
+            except Unresolved as e:
+                cause = e.cause
+                continue
+            local = f"{name} = {asg.value} at {asg.file}:{asg.line}"
+            found.append(_replace(sub, targets=tuple(
+                Binding(**{**b.__dict__, "local": b.local or local}) for b in sub.targets)))
+        hits = [f for f in found if f.targets]
+        if not hits:
+            if found:
+                return found[0]
+            raise Unresolved(cause)
+        targets = tuple(b for f in hits for b in f.targets)
+        return _replace(hits[0], confidence=_conf(targets), cause="", targets=targets)
+
+    def _local_values(self) -> dict[tuple[str, str], list[records.Assignment]]:
+        """(function id, local) -> the assignments that give the local a value."""
+        found = getattr(self, "_locals", None)
+        if found is None:
+            found = defaultdict(list)
+            for asg in self.idx.assignments:
+                if not asg.receiver and not asg.field and asg.param < 0:
+                    found[(asg.function, asg.target)].append(asg)
+            self._locals = found
+        return found
 
     def _resolve_param(self, site: Site, name: str, fn: Function | None) -> Site:
         """A parameter holding a function pointer: the functions that direct

@@ -384,3 +384,31 @@ def test_nested_and_elif_guards():
                " int c;\n#else\n int d;\n#endif\n int e;\n};\n")
     assert [(f.name, f.guard) for f in ff.structs[0].fields] == [
         ("a", "A"), ("b", "A && B"), ("c", "!A && C"), ("d", "!A && !C"), ("e", "")]
+
+
+def test_assigner_macros_are_assignments():
+    code = ("int netdev_rx_handler_register(struct net_device *dev,\n"
+            " rx_handler_func_t *rx_handler, void *data) {\n"
+            " rcu_assign_pointer(dev->rx_handler_data, data);\n"
+            " rcu_assign_pointer(dev->rx_handler, rx_handler);\n"
+            " RCU_INIT_POINTER(p->ops.hook, &my_hook);\n"
+            " rcu_assign_pointer(global_hook, my_hook);\n"
+            " rcu_assign_pointer(p->x, NULL); return 0; }")
+    got = [(a.line, a.target, a.receiver, a.field, a.value, a.param)
+           for a in facts(code).assignments]
+    assert got == [(4, "dev->rx_handler", "dev", "rx_handler", "rx_handler", 1),
+                   (5, "p->ops.hook", "p->ops", "hook", "my_hook", -1)]
+
+
+def test_values_of_called_function_pointer_locals():
+    code = ("int f(struct sk_buff *skb, struct nfs_server *server) {\n"
+            " rx_handler_func_t *rx_handler;\n"
+            " void *(*alloc)(int) = server->ops->alloc, (*unused)(void) = g;\n"
+            " struct sock *sk = skb->sk; int n = 0;\n"
+            " rx_handler = rcu_dereference(skb->dev->rx_handler);\n"
+            " if (rx_handler) rx_handler(&skb);\n"
+            " rx_handler = NULL; sk = NULL;\n"
+            " return alloc(n) != 0; }")
+    got = [(a.line, a.target, a.receiver, a.field, a.value) for a in facts(code).assignments]
+    assert got == [(3, "alloc", "", "", "server->ops->alloc"),
+                   (5, "rx_handler", "", "", "rcu_dereference(skb->dev->rx_handler)")]

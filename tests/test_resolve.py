@@ -317,3 +317,47 @@ def test_a_parameter_stored_in_a_member_binds_what_callers_pass():
          "single_open at fs/seq_file.c:8"),
         ("bar_show@fs/seq_file.c", "argument", 14, "bar_open@fs/seq_file.c", "op->show",
          "single_open at fs/seq_file.c:8")]
+
+
+RX_HANDLER = """
+typedef int rx_handler_func_t(struct sk_buff **pskb);
+struct net_device { rx_handler_func_t *rx_handler; };
+struct sk_buff { struct net_device *dev; };
+int netdev_rx_handler_register(struct net_device *dev, rx_handler_func_t *rx_handler)
+{
+	rcu_assign_pointer(dev->rx_handler, rx_handler);
+	return 0;
+}
+static int br_handle_frame(struct sk_buff **pskb) { return 0; }
+int br_add_if(struct net_device *dev) { return netdev_rx_handler_register(dev, br_handle_frame); }
+int __netif_receive_skb_core(struct sk_buff *skb)
+{
+	rx_handler_func_t *rx_handler;
+	rx_handler = rcu_dereference(skb->dev->rx_handler);
+	if (rx_handler)
+		return rx_handler(&skb);
+	return 0;
+}
+int other(struct sk_buff *skb)
+{
+	int (*fn)(struct sk_buff **) = (void *)0;
+	return fn(&skb);
+}
+"""
+
+
+def test_a_call_through_a_function_pointer_local_resolves_its_value():
+    """``rx_handler = rcu_dereference(skb->dev->rx_handler); rx_handler(&skb)``:
+    the member it was read from, bound by ``rcu_assign_pointer`` in the
+    registrar to what its callers pass."""
+    _, sites, _ = graph_of({"net/core/dev.c": RX_HANDLER})
+    site = next(s for s in sites if s.expr == "rx_handler")
+    assert (site.struct, site.field, site.confidence) == ("net_device", "rx_handler", "typed")
+    [b] = site.targets
+    assert (b.target, b.kind, b.line, b.function) == (
+        "br_handle_frame@net/core/dev.c", "argument", 11, "br_add_if")
+    assert b.via == "netdev_rx_handler_register at net/core/dev.c:7"
+    assert b.local == ("rx_handler = rcu_dereference(skb->dev->rx_handler) "
+                       "at net/core/dev.c:15")
+    site = next(s for s in sites if s.expr == "fn")
+    assert not site.targets and site.cause

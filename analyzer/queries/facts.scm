@@ -18,4 +18,9 @@
   right: [(identifier) (pointer_expression argument: (identifier))]) @field_assign
 
 ; q = table;  (a local bound to a global, for registrations through it)
-(assignment_expression left: (identifier) right: (identifier)) @var_assign
+; fn = ops->f;  (a function-pointer local given a value)
+(assignment_expression
+  left: (identifier)
+  right: [(identifier) (field_expression) (call_expression) (conditional_expression)
+          (parenthesized_expression) (subscript_expression) (cast_expression)
+          (pointer_expression)]) @var_assign
