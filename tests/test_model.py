@@ -147,3 +147,32 @@ def test_c_constructs(tmp_path, x, switched):
     assert r.result == str((switched + 3) * 10000 + 0 * 1000 + 3 * 100 + 1 * 10 + 1)
     twice = next(s for s in r.steps if s.function == "twice" and s.event == "call")
     assert twice.via["expr"] == "h.fn" and twice.via["table"].startswith("h@")
+
+
+def test_memcpy_kmem_cache_macro_and_define_macros(tmp_path):
+    """KMEM_CACHE makes a cache of its struct; memcpy fills array slots from a
+    string; a [primitives] ``impl = "macro"`` name runs its #define's C."""
+    (tmp_path / "m.h").write_text("#define TWICE(x) ((x) * 2)\n")
+    text = """
+struct kmem_cache;
+struct item { char name[8]; int n; };
+static struct kmem_cache *item_cache;
+int entry(int x)
+{
+	struct item *it;
+	item_cache = KMEM_CACHE(item, 0);
+	it = kmem_cache_alloc(item_cache, 0);
+	memcpy(it->name, "ab", 2);
+	it->n = TWICE(x);
+	return it->n;
+}
+"""
+    (tmp_path / "t.c").write_text(text)
+    facts = facts_from_files(tmp_path, ["t.c", "m.h"])
+    data = _data()
+    data["primitives"]["TWICE"] = {"impl": "macro", "file": "m.h"}
+    r = run_with(facts, "t", [3], generator=Generator(facts, data))
+    assert r.result == "6"
+    assert [s.function for s in r.steps if s.event == "call"] == ["entry", "TWICE"]
+    name = dict(r.snapshot()["item#1.name"]["fields"])
+    assert (name["[0]"], name["[1]"]) == (str(ord("a")), str(ord("b")))

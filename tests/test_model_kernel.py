@@ -82,6 +82,29 @@ def test_final_objects_hold_what_the_code_set(tcp):
     assert common["skc_family"] == "PF_INET (2)"
 
 
+def test_the_file_reaches_the_socket_inode_through_its_dentry(tcp, store_cfg):
+    """sock_alloc_file: d_alloc_pseudo (dentry from the cache dcache_init made at
+    boot), d_instantiate (d_flags_for_inode through the S_ISDIR/S_ISREG macros),
+    alloc_file: file->f_inode is the socket's inode, as in the lecture's figure."""
+    snap = tcp.snapshot()
+    flabel = next(k for k, v in snap.items() if v["type"] == "struct file")
+    file = dict(snap[flabel]["fields"])
+    label = next(k for k, v in snap.items() if v["type"] == "struct socket_alloc")
+    assert file["f_inode"] == f"&{label}.vfs_inode"
+    dentry_label = dict(snap[f"{flabel}.f_path"]["fields"])["dentry"].lstrip("&")
+    dentry = dict(snap[dentry_label]["fields"])
+    assert dentry["d_inode"] == f"&{label}.vfs_inode"
+    assert dentry["d_op"] == "&sockfs_dentry_operations"
+    special = open_facts(store_cfg.store_path, store_cfg.kernel_dir).constant(
+        "DCACHE_SPECIAL_TYPE")
+    assert dentry["d_flags"] == f"DCACHE_SPECIAL_TYPE ({special})"  # a socket: not a dir/file
+    iname = dict(snap[f"{dentry_label}.d_iname"]["fields"])
+    name = [iname[f"[{i}]"] for i in range(4)]
+    assert name == [str(ord(c)) for c in "TCP"] + ["0"]  # memcpy of sk_prot_creator->name
+    stubs = {s.function for s in tcp.steps if s.event == "stub"}
+    assert not {"d_alloc_pseudo", "d_instantiate", "S_ISDIR", "S_ISREG", "memcpy"} & stubs
+
+
 def test_boot_fills_the_tables_by_executing_the_kernel(tcp):
     boot = [s.function for s in tcp.boot if s.event == "call"]
     assert {"sock_init", "inet_init", "sock_register", "inet_register_protosw",

@@ -1115,6 +1115,36 @@ def kmem_cache_create(name, size, *rest):
     return cache
 
 
+def memcpy(dst, src, n):
+    """``memcpy(dst, src, n)`` into array slots (``memcpy(dentry->d_iname,
+    name->name, len)``): the bytes of a string, or the elements of an array,
+    one slot at a time; any other copy is noted and leaves ``dst`` as it was."""
+    m = current_machine()
+    if isinstance(dst, CArray):
+        dst = IndexRef(dst, 0)
+    if isinstance(src, CArray):
+        src = IndexRef(src, 0)
+    if isinstance(dst, IndexRef) and type(n) in (int, Named):
+        if isinstance(src, str | bytes):
+            data = src.encode() if isinstance(src, str) else src
+            for k in range(int(n)):
+                dst.arr[dst.i + k] = data[k] if k < len(data) else 0
+            return dst
+        if isinstance(src, IndexRef):
+            for k in range(int(n)):
+                dst.arr[dst.i + k] = src.arr[src.i + k]
+            return dst
+    m.note(f"memcpy({display(dst)}, {display(src)}, {display(n)}): a copy the model "
+           "does not follow")
+    return dst
+
+
+def kmem_cache_of_struct(struct_name, flags=0, *rest):
+    """``KMEM_CACHE(dentry, flags)``: ``kmem_cache_create("dentry",
+    sizeof(struct dentry), ...)``, the macro's expansion (include/linux/slab.h)."""
+    return kmem_cache_create(str(struct_name), SizeOf(f"struct {struct_name}"))
+
+
 def _cache_alloc(cache):
     if isinstance(cache, Sym) or cache is None:
         return Sym("kmem_cache_alloc(unknown cache)")
@@ -1328,7 +1358,8 @@ def kasprintf(flags, fmt, *args):
 
 
 def mount_pseudo(fs_type, name, ops, dops, magic, *rest):
-    """A pseudo filesystem's mount: a super_block whose s_op is ``ops`` and a
+    """A pseudo filesystem's mount (fs/libfs.c): a super_block whose s_op is
+    ``ops`` and s_d_op ``dops`` (the dentry operations its dentries get), and a
     dentry for its root."""
     m = current_machine()
     sb = m.new("super_block")
@@ -1338,6 +1369,7 @@ def mount_pseudo(fs_type, name, ops, dops, magic, *rest):
     root = m.new("dentry")
     root.d_sb = sb
     sb.s_root = root
+    sb.s_d_op = dops
     return root
 
 
@@ -1354,6 +1386,7 @@ def kern_mount(fs_type):
 #: primitive implementations by the key primitives.toml gives them
 PRIMITIVES: dict[str, Callable] = {
     "kmalloc": kmalloc, "kmem_cache_create": kmem_cache_create,
+    "kmem_cache_of_struct": kmem_cache_of_struct, "memcpy": memcpy,
     "kmem_cache_alloc": kmem_cache_alloc, "kmem_cache_zalloc": kmem_cache_zalloc,
     "nothing": nothing, "identity": identity,
     "assign_ref": assign_ref, "init_list_head": init_list_head, "list_add": list_add,

@@ -37,7 +37,7 @@ from analyzer.model.facts import Facts
 from analyzer.model.generate import Generator, ParsedFile, _Config, _index, table
 from analyzer.model.sizes import Sizes
 from analyzer.model.trace import Run
-from analyzer.model.translate import IDENT, Translation, _Translator, c_int
+from analyzer.model.translate import c_int
 from analyzer.parse import parse
 
 __all__ = ["Op", "parse_op", "parse_ops", "skb_table", "merged_table", "SkbGenerator",
@@ -430,40 +430,6 @@ class SkbGenerator(Generator):
                 self.files[rel] = dataclasses.replace(pf, parsed=parsed, functions=functions,
                                                       declarations=decls)
         return self.files[rel]
-
-    def macro(self, name: str, file: str) -> tuple[Translation, object]:
-        """A function-like ``#define`` translated as a function of its parameters."""
-        key = (name, file)
-        if key not in self.functions:
-            node = _define(self.file(file).parsed.root, name)
-            if node is None:
-                raise AnalyzerError(f"skb.toml: no #define {name}(...) in {file}")
-            params = [p.text.decode() for p in node.child_by_field_name("parameters")
-                      .named_children]
-            body = node.child_by_field_name("value").text.decode().replace("\\\n", " \n")
-            line = node.start_point.row + 1
-            text = "\n" * (line - 1) + f"long {name}(" + ", ".join(
-                f"long {p}" for p in params if IDENT.match(p)) + f") {{ return {body}; }}\n"
-            parsed = parse(text.encode())
-            fnode = next(c for c in parsed.root.named_children
-                         if c.type == "function_definition")
-            tr = _Translator(fnode, file, (), self.names(file)).run()
-            self.functions[key] = (tr, self._compile(tr, f"<model:{file}:{name}>"))
-        return self.functions[key]
-
-
-def _define(root, name: str):
-    """The ``#define name(...)`` node of a file (depth first, in source order)."""
-    stack = [root] if root is not None else []
-    while stack:
-        n = stack.pop()
-        if n.type == "preproc_function_def" and \
-                n.child_by_field_name("name").text.decode() == name:
-            return n
-        if n.type in ("translation_unit", "preproc_if", "preproc_ifdef", "preproc_else",
-                      "preproc_elif", "ERROR"):
-            stack.extend(reversed(n.named_children))
-    return None
 
 
 # --- the result -----------------------------------------------------------------------
