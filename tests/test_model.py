@@ -151,11 +151,13 @@ def test_c_constructs(tmp_path, x, switched):
 
 def test_memcpy_kmem_cache_macro_and_define_macros(tmp_path):
     """KMEM_CACHE makes a cache of its struct; memcpy fills array slots from a
-    string; a [primitives] ``impl = "macro"`` name runs its #define's C."""
+    string; a [primitives] ``impl = "macro"`` name runs its #define's C; a
+    compound literal may give its members by position."""
     (tmp_path / "m.h").write_text("#define TWICE(x) ((x) * 2)\n")
     text = """
 struct kmem_cache;
-struct item { char name[8]; int n; };
+typedef struct { int val; } id_t;
+struct item { char name[8]; int n; id_t id; };
 static struct kmem_cache *item_cache;
 int entry(int x)
 {
@@ -164,6 +166,7 @@ int entry(int x)
 	it = kmem_cache_alloc(item_cache, 0);
 	memcpy(it->name, "ab", 2);
 	it->n = TWICE(x);
+	it->id = (id_t){ x + 1 };
 	return it->n;
 }
 """
@@ -176,3 +179,4 @@ int entry(int x)
     assert [s.function for s in r.steps if s.event == "call"] == ["entry", "TWICE"]
     name = dict(r.snapshot()["item#1.name"]["fields"])
     assert (name["[0]"], name["[1]"]) == (str(ord("a")), str(ord("b")))
+    assert dict(r.snapshot()["item#1.id"]["fields"])["val"] == "4"  # a positional member

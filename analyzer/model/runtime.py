@@ -699,11 +699,17 @@ def new_local(type_name: str, name: str):
     return m.new(type_name, f"{name}@{m.frame_name()}")
 
 
-def compound(type_name: str, members: list[tuple[str, object]]):
-    """A compound literal ``(T){ .a = x }``."""
+def compound(type_name: str, members: list[tuple[str | int, object]]):
+    """A compound literal ``(T){ .a = x }``; an int key is a member's position
+    (``(kuid_t){ 0 }``)."""
     m = current_machine()
     obj = m.new(type_name)
+    top = [f.name for f in obj._layout.fields if "." not in f.name]
     for name, value in members:
+        if isinstance(name, int):
+            if name >= len(top):
+                raise ModelError(f"{type_name} has no member #{name} for its compound literal")
+            name = top[name]
         setattr(obj, name, value)
     return obj
 

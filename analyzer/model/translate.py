@@ -885,15 +885,20 @@ class _Translator:
         return value
 
     def e_compound_literal_expression(self, n: Node) -> str:
-        """``(T){ .a = x }``: a new object of T with those members."""
+        """``(T){ .a = x }`` or ``(T){ x }``: a new object of T with those members."""
         ctype = _norm_type(_text(n.child_by_field_name("type")))
         tname = re.sub(r"^(?:struct|union)\s+", "", ctype)
         if not IDENT.match(tname):
             raise self.fail(n, "a compound literal's type")
         pairs = []
-        for item in n.child_by_field_name("value").named_children:
-            des = item.children_by_field_name("designator") \
-                if item.type == "initializer_pair" else []
+        items = [c for c in n.child_by_field_name("value").named_children if c.type != "comment"]
+        for pos, item in enumerate(items):
+            if item.type != "initializer_pair":  # (kuid_t){ value }: the pos-th member
+                if item.type == "initializer_list":
+                    raise self.fail(item, "a nested compound literal member")
+                pairs.append(f"({pos}, {self.expr(item)})")
+                continue
+            des = item.children_by_field_name("designator")
             if len(des) != 1 or des[0].type != "field_designator":
                 raise self.fail(item, "a compound literal member")
             member = field_name(_text(des[0].named_children[0]))
