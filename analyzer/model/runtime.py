@@ -701,7 +701,8 @@ def new_local(type_name: str, name: str):
 
 def compound(type_name: str, members: list[tuple[str | int, object]]):
     """A compound literal ``(T){ .a = x }``; an int key is a member's position
-    (``(kuid_t){ 0 }``)."""
+    (``(kuid_t){ 0 }``).  The object is a temporary that assignments copy: its
+    writes are in the trace, the state tables leave it out."""
     m = current_machine()
     obj = m.new(type_name)
     top = [f.name for f in obj._layout.fields if "." not in f.name]
@@ -711,6 +712,7 @@ def compound(type_name: str, members: list[tuple[str | int, object]]):
                 raise ModelError(f"{type_name} has no member #{name} for its compound literal")
             name = top[name]
         setattr(obj, name, value)
+    m.objects = [o for o in m.objects if o[3] is not obj]  # a temporary: in the trace only
     return obj
 
 
