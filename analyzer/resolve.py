@@ -472,12 +472,9 @@ class Resolver:
                 return []
             targets = [(target, "assignment", asg.file, asg.line, asg.function, "")]
         else:
-            targets = []
-            for call in self._direct_callers().get(asg.function, ()):
-                fid = self._passed(call, asg.param)
-                if fid is not None:
-                    targets.append((fid, "argument", call.file, call.line, call.caller,
-                                    f"{asg.function} at {asg.file}:{asg.line}"))
+            targets = [(fid, "argument", call.file, call.line, call.caller,
+                        f"{asg.function} at {asg.file}:{asg.line}")
+                       for fid, call in self._passed_functions(asg.function, asg.param)]
             if not targets:
                 return []
         owner, member = self._assigned_member(asg)
@@ -499,17 +496,29 @@ class Resolver:
         except Unresolved:
             return "", ""
 
-    def _passed(self, call: records.Call, pos: int) -> str | None:
-        """The function a direct call passes as argument ``pos`` (``f`` or ``&f``;
-        not a parameter or local of the caller that happens to share a
-        function's name)."""
-        arg = call.args[pos].strip().lstrip("&").strip() if pos < len(call.args) else ""
-        if not arg.isidentifier():
-            return None
-        caller = self.idx.functions.get(call.caller)
-        if caller is not None and any(v.name == arg for v in caller.params + caller.locals):
-            return None
-        return self.idx.function(arg, call.file)
+    def _passed_functions(self, fid: str, pos: int, depth: int = 0,
+                          seen: frozenset[str] = frozenset()) -> list[tuple[str, records.Call]]:
+        """(function, call) for each function passed as argument ``pos`` of
+        ``fid`` by a direct call (``f`` or ``&f``), following callers that pass
+        their own parameter on (``single_open_size(file, show, ...)`` calls
+        ``single_open(file, show, ...)``) up to 3 levels; the call is the one
+        where the function is named."""
+        out: list[tuple[str, records.Call]] = []
+        for call in self._direct_callers().get(fid, ()):
+            arg = call.args[pos].strip().lstrip("&").strip() if pos < len(call.args) else ""
+            if not arg.isidentifier():
+                continue
+            caller = self.idx.functions.get(call.caller)
+            if caller is not None:
+                k = next((i for i, v in enumerate(caller.params) if v.name == arg), -1)
+                if k >= 0 or any(v.name == arg for v in caller.locals):
+                    if k >= 0 and depth < 3 and caller.id not in seen:
+                        out += self._passed_functions(caller.id, k, depth + 1, seen | {fid})
+                    continue
+            target = self.idx.function(arg, call.file)
+            if target is not None:
+                out.append((target, call))
+        return out
 
     def fnarray(self, table: str) -> list[Binding]:
         """Functions listed in a global array of function pointers."""
@@ -605,9 +614,8 @@ class Resolver:
         if pos is None:
             raise Unresolved("function-pointer-var")
         targets = {}
-        for call in self._direct_callers().get(fn.id, ()):
-            fid = self._passed(call, pos)
-            if fid is not None and fid not in targets:
+        for fid, call in self._passed_functions(fn.id, pos):
+            if fid not in targets:
                 targets[fid] = Binding("", name, fid, "argument", call.file, call.line,
                                        function=call.caller)
         if not targets:

@@ -361,3 +361,21 @@ def test_a_call_through_a_function_pointer_local_resolves_its_value():
                        "at net/core/dev.c:15")
     site = next(s for s in sites if s.expr == "fn")
     assert not site.targets and site.cause
+
+
+def test_functions_passed_on_through_a_wrapper_parameter():
+    """``single_open_size(file, show, ...)`` hands its own ``show`` to
+    ``single_open``: the functions passed to the wrapper count, at their call."""
+    code = SEQ_FILE + """
+int single_open_size(struct file *file, int (*show)(struct seq_file *, void *), void *data,
+		     int size)
+{ return single_open(file, show, data); }
+static int big_show(struct seq_file *m, void *v) { return 0; }
+static int big_open(struct file *file) { return single_open_size(file, big_show, 0, 4096); }
+"""
+    _, sites, _ = graph_of({"fs/seq_file.c": code})
+    site = _site(sites, "m->op->show")
+    got = {(b.target, b.function, b.line) for b in site.targets}
+    line = next(i for i, t in enumerate(code.splitlines(), 1) if "big_open" in t)
+    assert ("big_show@fs/seq_file.c", "big_open@fs/seq_file.c", line) in got
+    assert len(got) == 3  # foo_show, bar_show and big_show; no parameter taken for a function
