@@ -546,23 +546,36 @@ def _assignments(relpath: str, src: bytes, field_nodes: list[Node], var_nodes: l
         scope = index.find(node)
         if scope is None or _op(node) != "=":
             continue
-        right = node.child_by_field_name("right")
-        if right.type == "pointer_expression":
-            if _text(src, right.child_by_field_name("operator")) != "&":
+        left = None
+        for right in _alternatives(node.child_by_field_name("right")):
+            if right.type == "pointer_expression":
+                if _text(src, right.child_by_field_name("operator")) != "&":
+                    continue
+                right = right.child_by_field_name("argument")
+            if right.type != "identifier":
                 continue
-            right = right.child_by_field_name("argument")
-        value = _text(src, right)
-        if _UPPER.match(value):
-            continue
-        param = _param_position(scope, value) if value in scope.names else -1
-        if value in scope.names and param < 0:
-            continue
-        left = node.child_by_field_name("left")
-        arg, fld = left.child_by_field_name("argument"), left.child_by_field_name("field")
-        out.append(Assignment(scope.id, relpath, node.start_point.row + 1,
-                              _flat(src, left), _flat(src, arg) if arg else "",
-                              _text(src, fld) if fld else "", value, param))
+            value = _text(src, right)
+            if _UPPER.match(value):
+                continue
+            param = _param_position(scope, value) if value in scope.names else -1
+            if value in scope.names and param < 0:
+                continue
+            left = left or node.child_by_field_name("left")
+            arg, fld = left.child_by_field_name("argument"), left.child_by_field_name("field")
+            out.append(Assignment(scope.id, relpath, node.start_point.row + 1,
+                                  _flat(src, left), _flat(src, arg) if arg else "",
+                                  _text(src, fld) if fld else "", value, param))
     return out
+
+
+def _alternatives(value: Node) -> list[Node]:
+    """The values an assigned expression may have: both branches of ``c ? a : b``
+    (``a ?: b`` gives ``a`` or ``b``), else the expression itself."""
+    if value.type != "conditional_expression":
+        return [value]
+    first = value.child_by_field_name("consequence") or value.child_by_field_name("condition")
+    second = value.child_by_field_name("alternative")
+    return [_unparen(n) for n in (first, second) if n is not None]
 
 
 def _param_position(scope: _Scope, name: str) -> int:
@@ -574,15 +587,32 @@ def _param_position(scope: _Scope, name: str) -> int:
         return -1
     for i, p in enumerate(scope.record["params"]):
         if p.name == name:
-            return i if "(" in p.type or _TYPEDEF_POINTER.match(p.type) else -1
+            return i if _maybe_function(p.type) else -1
     return -1
 
 
-#: ``name_t *``: a pointer to a typedef'd type (not to a C base type or a tag)
-_TYPEDEF_POINTER = re.compile(
-    r"^(?:const )?(?!(?:void|char|short|int|long|unsigned|signed|float|double|bool|_Bool|"
-    r"struct|union|enum|u8|u16|u32|u64|s8|s16|s32|s64|__u8|__u16|__u32|__u64|__be16|__be32|"
-    r"__le16|__le32|size_t|loff_t)\b)\w+ \*$")
+#: ``T`` or ``T *`` with T a typedef name: the shape of a function-pointer type
+_TYPEDEF_NAME = re.compile(r"^(?:const )?(\w+)(?: \*)?$")
+_BASE_WORDS = frozenset({"void", "char", "short", "int", "long", "unsigned", "signed",
+                         "float", "double", "_Bool", "struct", "union", "enum"})
+
+
+@lru_cache(maxsize=4096)
+def _maybe_function(ctype: str) -> bool:
+    """May a variable of type ``ctype`` hold a function: a function-pointer
+    type written out (``int (*)(int)``) or a typedef name, bare or as a
+    pointer (``fscache_operation_cancel_t``, ``rx_handler_func_t *``), that
+    the ``[data_types]`` table of macros.toml does not list as data."""
+    if "(" in ctype:
+        return True
+    m = _TYPEDEF_NAME.match(ctype)
+    return bool(m) and m.group(1) not in _BASE_WORDS and not _data_types().match(m.group(1))
+
+
+@lru_cache(maxsize=1)
+def _data_types() -> re.Pattern:
+    found = parse.macro_table().get("data_types", {}).get("patterns", [])
+    return re.compile("|".join(f"(?:{p})" for p in found) or "(?!)")
 
 
 def _op(node: Node) -> str:
@@ -692,7 +722,7 @@ def _local_vars(src: bytes, node: Node) -> tuple[tuple[str, str, bool, str, str 
             value = ""
         ctype = _full_type(info)
         fninit = None
-        if not info.array and ("(" in ctype or _TYPEDEF_POINTER.match(ctype)):
+        if not info.array and _maybe_function(ctype):
             fninit = _flat(src, v) if v is not None and v.type != "initializer_list" else ""
         out.append((info.name, ctype, "*" in info.type or bool(info.array), value, fninit))
     return tuple(out)

@@ -412,3 +412,17 @@ def test_values_of_called_function_pointer_locals():
     got = [(a.line, a.target, a.receiver, a.field, a.value) for a in facts(code).assignments]
     assert got == [(3, "alloc", "", "", "server->ops->alloc"),
                    (5, "rx_handler", "", "", "rcu_dereference(skb->dev->rx_handler)")]
+
+
+def test_conditional_values_and_typedef_function_parameters():
+    code = ("void fscache_operation_init(struct fscache_operation *op,\n"
+            " fscache_operation_processor_t processor, fscache_operation_cancel_t cancel,\n"
+            " u32 flags, size_t n) {\n"
+            " op->processor = processor;\n"
+            " op->cancel = cancel ?: fscache_operation_dummy_cancel;\n"
+            " op->x = flags ? &a_fn : (b_fn);\n"
+            " op->flags = flags; op->n = n; op->m = flags ? 1 : 2; }")
+    got = [(a.line, a.target, a.value, a.param) for a in facts(code).assignments]
+    assert got == [(4, "op->processor", "processor", 1), (5, "op->cancel", "cancel", 2),
+                   (5, "op->cancel", "fscache_operation_dummy_cancel", -1),
+                   (6, "op->x", "a_fn", -1), (6, "op->x", "b_fn", -1)]

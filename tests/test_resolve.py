@@ -368,7 +368,7 @@ def test_functions_passed_on_through_a_wrapper_parameter():
     ``single_open``: the functions passed to the wrapper count, at their call."""
     code = SEQ_FILE + """
 int single_open_size(struct file *file, int (*show)(struct seq_file *, void *), void *data,
-		     int size)
+                     int size)
 { return single_open(file, show, data); }
 static int big_show(struct seq_file *m, void *v) { return 0; }
 static int big_open(struct file *file) { return single_open_size(file, big_show, 0, 4096); }
