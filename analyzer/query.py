@@ -265,6 +265,8 @@ def _binding_text(e: dict, via: dict) -> str:
     where = f"{via.get('file')}:{via.get('line')}"
     if via.get("kind") == "conditional":
         return f"one of a conditional at {where}"
+    if via.get("kind") == "value":
+        return "named"
     if via.get("kind") == "argument":
         stored = f", stored in {via['expr']} by {via['via']}" if via.get("via") else ""
         return f"passed as {e.get('field', '')} by {via.get('function')} at {where}{stored}"

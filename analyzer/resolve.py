@@ -85,7 +85,7 @@ class Binding:
     struct: str
     field: str
     target: str  # Function.id
-    kind: str  # "initializer" | "assignment"
+    kind: str  # "initializer" | "assignment" | "argument" | "conditional" | "value"
     file: str
     line: int
     table: str = ""  # table node id (name or name@file)
@@ -120,6 +120,7 @@ class Site:
     targets: tuple[Binding, ...] = ()
 
 
+_TRAILING_INDEX = re.compile(r"(?:\[[^\]]*\])+$")
 _CONDITIONAL = re.compile(r"\(*\s*[^?]+\?\s*(\w+)\s*:\s*(\w+)\s*\)*")
 _INDEX_PREFIX = re.compile(r"^(?:\s*\[[^\]]*\]\s*\.?)+")
 
@@ -436,7 +437,8 @@ class Resolver:
             target = self.idx.function(entry.ref, ini.file) if entry.ref else None
             if target is None:
                 continue
-            path = self._positional(sname, strip_indexes(entry.path), ini.file)
+            path = self._positional(sname, _TRAILING_INDEX.sub("", strip_indexes(entry.path)),
+                                    ini.file)  # .adt = { [IPSET_ADD] = f }: member adt
             if not sname or not path:
                 self._fnarrays.setdefault(table, []).append(Binding(
                     "", entry.path, target, "initializer", ini.file, entry.line, table, ini.line))
@@ -557,6 +559,8 @@ class Resolver:
             return self._resolve_conditional(site, site.expr)
         if node[0] == "member":
             return self._resolve_member(site, node, fn)
+        if node[0] == "index" and node[1][0] == "member":  # set->variant->adt[adt](...)
+            return self._resolve_member(site, node[1], fn)
         if node[0] == "index" and node[1][0] == "id":
             g = self.idx.global_(node[1][1], site.file)
             table = records.function_id(g.name, g.file, g.static) if g else ""
@@ -565,10 +569,15 @@ class Resolver:
             return _replace(site, rtype=g.type if g else "", confidence=_conf(targets),
                             cause=cause, targets=targets)
         if node[0] == "id":
-            if fn is not None and not any(p.name == node[1] for p in fn.params) \
-                    and any(v.name == node[1] for v in fn.locals):
-                return self._resolve_local(site, node[1], fn, depth)
-            return self._resolve_param(site, node[1], fn)
+            name = node[1]
+            param = fn is not None and any(p.name == name for p in fn.params)
+            if fn is not None and not param and any(v.name == name for v in fn.locals):
+                return self._resolve_local(site, name, fn, depth)
+            fid = self.idx.function(name, site.file) if depth and not param else None
+            if fid is not None:  # a local's value that names a function
+                return _replace(site, confidence="typed", targets=(
+                    Binding("", "", fid, "value", site.file, site.line),))
+            return self._resolve_param(site, name, fn)
         raise Unresolved("complex-expression")
 
     def _resolve_local(self, site: Site, name: str, fn: Function, depth: int) -> Site:

@@ -379,3 +379,43 @@ static int big_open(struct file *file) { return single_open_size(file, big_show,
     line = next(i for i, t in enumerate(code.splitlines(), 1) if "big_open" in t)
     assert ("big_show@fs/seq_file.c", "big_open@fs/seq_file.c", line) in got
     assert len(got) == 3  # foo_show, bar_show and big_show; no parameter taken for a function
+
+
+def test_array_members_and_locals_named_after_functions():
+    """``.adt = { [IPSET_ADD] = h_add }`` binds the array member ``adt``, which
+    ``set->variant->adt[adt](...)`` calls; a local given a function by name
+    (``process = inc_ref;``) calls that function."""
+    code = """
+typedef int (*ipset_adtfn)(struct ip_set *set, void *value);
+enum { IPSET_ADD, IPSET_DEL, IPSET_ADT_MAX };
+struct ip_set_type_variant { ipset_adtfn adt[IPSET_ADT_MAX]; };
+struct ip_set { const struct ip_set_type_variant *variant; };
+static int h_add(struct ip_set *set, void *v) { return 0; }
+static int h_del(struct ip_set *set, void *v) { return 0; }
+static const struct ip_set_type_variant hash_variant = {
+	.adt = { [IPSET_ADD] = h_add, [IPSET_DEL] = h_del },
+};
+static int inc_ref(int x) { return x; }
+static int dec_ref(int x) { return -x; }
+int kadt(struct ip_set *set, int adt, int inc)
+{
+	ipset_adtfn adtfn = set->variant->adt[adt];
+	int (*process)(int);
+	if (inc)
+		process = inc_ref;
+	else
+		process = dec_ref;
+	return adtfn(set, 0) + set->variant->adt[adt](set, 0) + process(1);
+}
+"""
+    _, sites, _ = graph_of({"net/netfilter/x.c": code})
+    for expr in ("adtfn", "set->variant->adt[adt]"):
+        site = _site(sites, expr)
+        assert (site.struct, site.field) == ("ip_set_type_variant", "adt"), expr
+        assert _targets(site) == ["h_add@net/netfilter/x.c", "h_del@net/netfilter/x.c"]
+    assert _site(sites, "adtfn").targets[0].local == \
+        "adtfn = set->variant->adt[adt] at net/netfilter/x.c:15"
+    site = _site(sites, "process")
+    assert [(b.target, b.kind, b.local) for b in site.targets] == [
+        ("inc_ref@net/netfilter/x.c", "value", "process = inc_ref at net/netfilter/x.c:18"),
+        ("dec_ref@net/netfilter/x.c", "value", "process = dec_ref at net/netfilter/x.c:20")]

@@ -358,6 +358,8 @@ def _evidence_text(e: object) -> str:
     if _get(e, "registrar"):
         key = _get(e, "key") or _get(e, "value") or ""
         return f"{_get(e, 'registrar')}({table or ''})" + (f" under {key}" if key else "")
+    if _get(e, "kind") == "value":
+        return ""
     if _get(e, "kind") == "argument" and _get(e, "via"):
         return (f"passed by {_name(e, 'function')}, "
                 f"stored in {_get(e, 'expr')} by {_get(e, 'via')}")
@@ -378,7 +380,10 @@ def _evidence(ev: object) -> tuple[Evidence, ...]:
         if isinstance(e, str):
             out.append(Evidence(e))
             continue
-        out.append(Evidence(_evidence_text(e), str(_get(e, "file", "") or ""),
+        text = _evidence_text(e)
+        if _get(e, "local"):  # a call through a function-pointer local
+            text = f"{text}, through {_get(e, 'local')}" if text else f"{_get(e, 'local')}"
+        out.append(Evidence(text, str(_get(e, "file", "") or ""),
                             int(_get(e, "line", 0) or 0),
                             str(_get(e, "step", "") or _get(e, "kind", "") or ""),
                             _name(e, "table")))
