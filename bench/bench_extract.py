@@ -7,6 +7,9 @@ a few runs) with their ratios to the targets of issue 3:
 - cold: ``python -m analyzer extract`` into a fresh store (jobs = cores);
 - floor: a bare tree-sitter parse of the same files over the same number of
   processes (read + ``Parser.parse``, nothing else);
+- for reference, the parse plus one pass of the extractor's query over each
+  tree (nodes made, nothing read from them): what any extractor that reads
+  tree-sitter trees must at least do;
 - ``cscope -b -k`` and ``ctags`` (Universal Ctags) over the same file list,
   installed from Debian's packages when missing;
 - warm: the same extraction again, nothing changed;
@@ -38,6 +41,9 @@ from analyzer.config import Config  # noqa: E402
 from analyzer.pipeline import discover  # noqa: E402
 
 TARGETS = {"cold/floor": 2.0, "cold/cscope": 3.0, "warm/cscope": 0.5}
+#: what no tree-sitter extractor can go under: the floor, and the parse with one
+#: query pass over each tree, against cscope
+REFERENCE = ("floor/cscope", "read/cscope", "read/floor")
 MEMORY_TARGET = 2 * 1024**3
 PEERS = {"cscope": "cscope", "ctags": "universal-ctags"}
 
@@ -112,17 +118,28 @@ def _parse_one(path: str) -> int:
 _PARSER = None
 
 
-def floor(list_file: str, jobs: int) -> None:
+def _read_one(path: str) -> int:
+    """Parse, then run the extractor's query over the tree once (the nodes are
+    made but nothing is read from them): the least any extractor that reads
+    tree-sitter trees must do."""
+    from analyzer import parse
+
+    with open(path, "rb") as f:
+        tree = parse.parser().parse(f.read())
+    return sum(len(v) for v in parse.captures("facts", tree.root_node).values())
+
+
+def floor(list_file: str, jobs: int, one=_parse_one) -> None:
     """Read and parse every file of ``list_file`` over ``jobs`` processes."""
     from multiprocessing import get_context
 
     paths = Path(list_file).read_text().split("\n")
     paths = sorted((p for p in paths if p), key=lambda p: -os.path.getsize(p))
     if jobs <= 1:
-        total = sum(map(_parse_one, paths))
+        total = sum(map(one, paths))
     else:
         with get_context("fork").Pool(jobs) as pool:
-            total = sum(pool.imap_unordered(_parse_one, paths, chunksize=8))
+            total = sum(pool.imap_unordered(one, paths, chunksize=8))
     print(total)
 
 
@@ -161,6 +178,8 @@ def _measure(cfg: Config, files: list[str], work: Path, runs: int, jobs: int) ->
     store = home / "build" / "analysis.sqlite"
     cmds = {
         "floor": ([py, __file__, "--floor", str(list_file), "--jobs", str(jobs)], None),
+        "read": ([py, str(HERE / "bench_extract.py"), "--read", str(list_file), "--jobs",
+                  str(jobs)], code),
         "cold": ([py, "-m", "analyzer", "--home", str(home), "extract", "-q", "-j", str(jobs)],
                  code),
         "cscope": (["cscope", "-b", "-k", "-u", "-i", str(list_file), "-f", "cscope.out"], work),
@@ -183,14 +202,15 @@ def _measure(cfg: Config, files: list[str], work: Path, runs: int, jobs: int) ->
                      "cpu": statistics.median(s.cpu for s in got),
                      "walls": [round(s.wall, 3) for s in got]}
     res["peak_rss"] = max(s.peak for s in samples["cold"])
-    res["ratios"] = _ratios(samples)
+    res["ratios"] = _ratios(samples, TARGETS)
+    res["reference"] = _ratios(samples, REFERENCE)
     return res
 
 
-def _ratios(samples: dict[str, list[Sample]]) -> dict[str, dict[str, float]]:
-    """Each target ratio as the median of its per-round ratios (wall and CPU)."""
+def _ratios(samples: dict[str, list[Sample]], names) -> dict[str, dict[str, float]]:
+    """Each ratio as the median of its per-round ratios (wall and CPU)."""
     out = {}
-    for name in TARGETS:
+    for name in names:
         a, b = name.split("/")
         out[name] = {kind: statistics.median(getattr(x, kind) / getattr(y, kind)
                                              for x, y in zip(samples[a], samples[b],
@@ -205,7 +225,8 @@ def table(res: dict) -> str:
             f"{res['jobs']} jobs, medians of {res['runs']} rounds",
             f"{'measure':<36}{'wall s':>8}{'cpu s':>8}"]
     labels = {"cold": "ours, cold (fresh store)", "warm": "ours, warm (nothing changed)",
-              "floor": "floor: bare tree-sitter parse", "cscope": "cscope -b -k",
+              "floor": "floor: bare tree-sitter parse",
+              "read": "parse + one query pass (reference)", "cscope": "cscope -b -k",
               "cscope -q": "cscope -b -k -q (for reference)",
               "ctags": "ctags (Universal Ctags)"}
     for key, label in labels.items():
@@ -217,6 +238,8 @@ def table(res: dict) -> str:
         ok = value["wall"] < target if op == "<" else value["wall"] <= target
         rows.append(f"{name:<14}{value['wall']:>7.2f}{value['cpu']:>7.2f}"
                     f"{op + ' ' + str(target):>9}  {'yes' if ok else 'NO'}")
+    for name, value in res["reference"].items():
+        rows.append(f"{name:<14}{value['wall']:>7.2f}{value['cpu']:>7.2f}{'':>9}  (reference)")
     gib = res["peak_rss"] / 1024**3
     rows.append(f"{'peak memory':<14}{gib:>7.2f} GiB{'< 2 GiB':>12}  "
                 f"{'yes' if res['peak_rss'] < MEMORY_TARGET else 'NO'}")
@@ -232,9 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--json", action="store_true", help="also print the figures as JSON")
     ap.add_argument("--floor", metavar="FILE_LIST", help=argparse.SUPPRESS)
+    ap.add_argument("--read", metavar="FILE_LIST", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.floor:
         floor(args.floor, args.jobs)
+        return 0
+    if args.read:
+        sys.path.insert(0, os.getcwd())  # the snapshot of the analyzer code
+        floor(args.read, args.jobs, _read_one)
         return 0
     ensure_peers()
     res = measure(Config.default(), args.runs, args.jobs)

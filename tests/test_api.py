@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import doctest
 import json
-import time
+import subprocess
+import sys
 
 import networkx as nx
 import pytest
@@ -176,18 +177,19 @@ def test_connect_dispatches_to_inet_stream_connect(real):
 
 
 @pytest.mark.kernel
-def test_real_tree_speed(real, graph_cfg):
-    t0 = time.perf_counter()
-    for _ in range(100):
-        real.callers("sock_alloc_inode")
-        real.callees("inet_create")
-    per_call = (time.perf_counter() - t0) / 200
-    assert per_call < 0.005, per_call  # target 1 ms; bench/bench_query.py measures it
-    t0 = time.perf_counter()
-    kg = load(graph_cfg.graph_path)
-    assert time.perf_counter() - t0 < 1.5
-    assert kg.graph.number_of_nodes() > 50_000  # the networkx graph, loaded on first use
-    assert time.perf_counter() - t0 < 10  # ~1.5 s on a quiet machine (bench)
+def test_real_tree_answers_from_sql_and_builds_the_graph_on_first_use(graph_cfg):
+    """callers/callees answer from the graph database alone; the networkx graph
+    is loaded when ``kg.graph`` is first asked for (speed: bench/bench_query.py)."""
+    code = ("import sys; from analyzer import load; kg = load(sys.argv[1]); "
+            "a = kg.callers('sock_alloc_inode'); b = kg.callees('inet_create'); "
+            "before = 'networkx' in sys.modules; n = kg.graph.number_of_nodes(); "
+            "print(len(a), len(b), before, n)")
+    out = subprocess.run([sys.executable, "-c", code, str(graph_cfg.graph_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    callers, callees, before, nodes = out.stdout.split()
+    assert int(callers) > 0 and int(callees) > 0 and before == "False"
+    assert int(nodes) > 50_000
 
 
 @pytest.mark.kernel
