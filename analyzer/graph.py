@@ -302,6 +302,9 @@ def write_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Ind
     tmp.unlink(missing_ok=True)
     try:
         conn = sqlite3.connect(tmp)
+        # nobody reads the temporary file before the rename: no journal, no syncs
+        # until the one before the rename
+        conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
         with conn:
             conn.executescript(SCHEMA)
             _write_rows(conn, g, sites, index)
@@ -311,6 +314,11 @@ def write_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Ind
                          (pickle.dumps(g, protocol=pickle.HIGHEST_PROTOCOL),))
             conn.executescript(INDEXES)
         conn.close()
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
