@@ -120,6 +120,7 @@ class Site:
     targets: tuple[Binding, ...] = ()
 
 
+_IDENT_RE = re.compile(r"^[A-Za-z_]\w*$")
 _TRAILING_INDEX = re.compile(r"(?:\[[^\]]*\])+$")
 _CONDITIONAL = re.compile(r"\(*\s*[^?]+\?\s*(\w+)\s*:\s*(\w+)\s*\)*")
 _INDEX_PREFIX = re.compile(r"^(?:\s*\[[^\]]*\]\s*\.?)+")
@@ -434,11 +435,15 @@ class Resolver:
         sname = self.idx.struct_of(ini.type)
         out = []
         for entry in ini.entries:
-            target = self.idx.function(entry.ref, ini.file) if entry.ref else None
-            if target is None:
+            if not entry.ref:
                 continue
+            target = self.idx.function(entry.ref, ini.file)
             path = self._positional(sname, _TRAILING_INDEX.sub("", strip_indexes(entry.path)),
                                     ini.file)  # .adt = { [IPSET_ADD] = f }: member adt
+            if target is None:
+                target = self._external(entry.ref, sname, path, ini.file)
+                if target is None:
+                    continue
             if not sname or not path:
                 self._fnarrays.setdefault(table, []).append(Binding(
                     "", entry.path, target, "initializer", ini.file, entry.line, table, ini.line))
@@ -450,6 +455,25 @@ class Resolver:
             out.append(Binding(owner, member, target, "initializer", ini.file, entry.line,
                                table, ini.line))
         return out
+
+    def _external(self, name: str, sname: str, path: str, file: str) -> str | None:
+        """``name`` as the id of a function defined outside the analysed tree
+        (``.read_iter = generic_file_read_iter`` of mm/filemap.c), when it fills a
+        function-pointer member and names no global, constant or macro of the tree."""
+        if not sname or not path or name in self.idx.globals or name in self.idx.constants \
+                or not _IDENT_RE.match(name):
+            return None
+        try:
+            ctype = self.member_type(sname, path, file).ctype
+        except Unresolved:
+            return None
+        return name if "(" in ctype or self._function_typedef(ctype) else None
+
+    def _function_typedef(self, ctype: str) -> bool:
+        """Is ``ctype`` a typedef'd function (pointer) type (``rx_handler_func_t *``)?"""
+        name = re.sub(r"^(?:const\s+)?(\w+)(?:\s*\*)?$", r"\1", ctype.strip())
+        td = self.idx.typedefs.get(name)
+        return td is not None and "(" in td.type
 
     def _positional(self, sname: str, path: str, file: str) -> str:
         """``#N`` (the Nth value of a positional initializer) as a field name."""
@@ -471,7 +495,10 @@ class Resolver:
         if asg.param < 0:
             target = self.idx.function(asg.value, asg.file)
             if target is None:
-                return []
+                owner, member = self._assigned_member(asg)
+                target = self._external(asg.value, owner, member, asg.file) if owner else None
+                if target is None:
+                    return []
             targets = [(target, "assignment", asg.file, asg.line, asg.function, "")]
         else:
             targets = [(fid, "argument", call.file, call.line, call.caller,

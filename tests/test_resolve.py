@@ -419,3 +419,23 @@ int kadt(struct ip_set *set, int adt, int inc)
     assert [(b.target, b.kind, b.local) for b in site.targets] == [
         ("inc_ref@net/netfilter/x.c", "value", "process = inc_ref at net/netfilter/x.c:18"),
         ("dec_ref@net/netfilter/x.c", "value", "process = dec_ref at net/netfilter/x.c:20")]
+
+
+def test_a_member_filled_with_a_function_of_another_tree_binds_it_by_name():
+    """``.read_iter = generic_file_read_iter`` (mm/filemap.c, outside the
+    analysed files) fills a function-pointer member: the name is the target;
+    a global variable or a constant in that place is not taken for one."""
+    code = """
+struct file_operations { ssize_t (*read_iter)(struct kiocb *, struct iov_iter *); int mode; };
+struct file { const struct file_operations *f_op; };
+extern int some_mode;
+const struct file_operations generic_ro_fops = {
+	.read_iter = generic_file_read_iter,
+	.mode = some_mode,
+};
+ssize_t new_sync_read(struct file *filp) { return filp->f_op->read_iter(0, 0); }
+"""
+    _, sites, _ = graph_of({"fs/read_write.c": code})
+    site = _site(sites, "filp->f_op->read_iter")
+    assert _targets(site) == ["generic_file_read_iter"]
+    assert site.targets[0].table == "generic_ro_fops"
