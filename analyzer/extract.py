@@ -797,12 +797,22 @@ def _entry(src: bytes, path: str, value: Node) -> InitEntry:
     if t in _LITERALS:
         return _ENTRY(path, _squeeze(text), line, "", False)
     text = _squeeze(text)
-    node = _unparen(value)
+    node = _uncast(_unparen(value))  # [OP_ACCESS] = (nfsd4_dec)nfsd4_decode_access
     address = False
-    if node.type == "pointer_expression" and text.startswith("&"):
-        node, address = _unparen(node.child_by_field_name("argument")), True
+    if node.type == "pointer_expression" and _text(src, node).startswith("&"):
+        node, address = _uncast(_unparen(node.child_by_field_name("argument"))), True
     ref = _text(src, node) if node.type == "identifier" else ""
     return _ENTRY(path, text, line, ref, address)
+
+
+def _uncast(node: Node) -> Node:
+    """The operand under casts: ``(nfsd4_dec)f`` -> ``f``."""
+    while node.type == "cast_expression":
+        inner = node.child_by_field_name("value")
+        if inner is None:
+            break
+        node = _unparen(inner)
+    return node
 
 
 _LITERALS = frozenset({"number_literal", "string_literal", "char_literal", "true", "false",

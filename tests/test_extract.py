@@ -426,3 +426,14 @@ def test_conditional_values_and_typedef_function_parameters():
     assert got == [(4, "op->processor", "processor", 1), (5, "op->cancel", "cancel", 2),
                    (5, "op->cancel", "fscache_operation_dummy_cancel", -1),
                    (6, "op->x", "a_fn", -1), (6, "op->x", "b_fn", -1)]
+
+
+def test_initializer_values_under_casts_name_their_function():
+    code = ("static nfsd4_dec nfsd4_dec_ops[] = {\n"
+            "\t[OP_ACCESS] = (nfsd4_dec)nfsd4_decode_access,\n"
+            "\t[OP_CLOSE] = (nfsd4_dec)(nfsd4_decode_close),\n"
+            "\t[2] = (void *)0,\n};")
+    [ini] = facts(code).initializers
+    assert [(e.path, e.ref) for e in ini.entries] == [
+        ("[OP_ACCESS]", "nfsd4_decode_access"), ("[OP_CLOSE]", "nfsd4_decode_close"),
+        ("[2]", "")]
