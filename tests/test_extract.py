@@ -431,9 +431,9 @@ def test_conditional_values_and_typedef_function_parameters():
 def test_initializer_values_under_casts_name_their_function():
     code = ("static nfsd4_dec nfsd4_dec_ops[] = {\n"
             "\t[OP_ACCESS] = (nfsd4_dec)nfsd4_decode_access,\n"
-            "\t[OP_CLOSE] = (nfsd4_dec)(nfsd4_decode_close),\n"
+            "\t[OP_CLOSE] = (const struct op *)&nfsd4_close_op,\n"
             "\t[2] = (void *)0,\n};")
     [ini] = facts(code).initializers
     assert [(e.path, e.ref) for e in ini.entries] == [
-        ("[OP_ACCESS]", "nfsd4_decode_access"), ("[OP_CLOSE]", "nfsd4_decode_close"),
+        ("[OP_ACCESS]", "nfsd4_decode_access"), ("[OP_CLOSE]", "nfsd4_close_op"),
         ("[2]", "")]
