@@ -67,15 +67,29 @@ def _strip_cast(m: re.Match) -> str:
     return " " if all(_TYPE_WORD.match(w) for w in words) else m.group(0)
 
 
+#: ``~`` applied to an unsigned literal: ``~0UL``, ``~0U``
+_UNSIGNED_NOT = re.compile(r"~\s*(0[xX][0-9a-fA-F]+|\d+)([uU][lL]{0,2}|[lL]{1,2}[uU])\b")
+
+
+def _unsigned_not(m: re.Match) -> str:
+    """``~0UL`` as the unsigned value it is on x86-64 (``long`` is 64 bits,
+    ``int`` 32): 18446744073709551615, not Python's -1."""
+    bits = 64 if "l" in m.group(2).lower() else 32
+    return str(((1 << bits) - 1) ^ int(m.group(1), 0))
+
+
 def to_python(expr: str) -> str | None:
     """A C integer expression in Python syntax, or None if it is not one.
 
     >>> to_python("(1UL << 4) | 010")
     '(1 << 4) | 0o10'
+    >>> to_python("((long)(~0UL >> 1))")
+    '( ( 18446744073709551615 >> 1))'
     """
     if not _CHAR_OK.match(expr) or "sizeof" in expr:
         return None
-    text = _CAST.sub(_strip_cast, expr)
+    text = _UNSIGNED_NOT.sub(lambda m: " " + _unsigned_not(m), expr)
+    text = _CAST.sub(_strip_cast, text)
     text = _SUFFIX.sub(r"\1", text)
     text = _OCTAL.sub(r"0o\1", text)
     text = text.replace("&&", " and ").replace("||", " or ").replace("/", "//")

@@ -14,7 +14,7 @@ def C(name, expr, file="include/x.h", line=1, kind="define", value=None):  # noq
 
 @pytest.mark.parametrize("expr, value", [
     ("1", 1), ("0x10", 16), ("010", 8), ("0", 0), ("4096UL", 4096), ("(1 << 4)", 16),
-    ("~0U", -1), ("-7 / 2", -3), ("-7 % 2", -1), ("(1 << 3) | 2", 10), ("!0", 1),
+    ("~0U", 2**32 - 1), ("-7 / 2", -3), ("-7 % 2", -1), ("(1 << 3) | 2", 10), ("!0", 1),
     ("(int)5 + (unsigned long)2", 7), ("3 > 2 && 1", 1), ("2 == 3 || 0", 0),
 ])
 def test_literal_expressions(expr, value):
@@ -59,3 +59,12 @@ def test_generic_definition_wins_over_arch():
 
 def test_cycles_and_unknowns_are_left_out():
     assert evaluate([C("X", "Y"), C("Y", "X + 1"), C("Z", "W")]) == {}
+
+
+def test_complement_of_unsigned_literals_is_unsigned():
+    """``LONG_MAX`` is ``((long)(~0UL>>1))``: ``~0UL`` is 2**64 - 1 on x86-64,
+    not Python's -1 (whose shift stays -1)."""
+    assert evaluate_expr("((long)(~0UL>>1))") == 2**63 - 1
+    assert evaluate_expr("(~0UL)") == 2**64 - 1
+    assert evaluate_expr("((int)(~0U>>1))") == 2**31 - 1
+    assert evaluate_expr("~0") == -1  # a signed int stays signed

@@ -105,6 +105,25 @@ def test_the_file_reaches_the_socket_inode_through_its_dentry(tcp, store_cfg):
     assert not {"d_alloc_pseudo", "d_instantiate", "S_ISDIR", "S_ISREG", "memcpy"} & stubs
 
 
+def test_constants_follow_the_configuration_and_members_their_types(tcp, store_cfg):
+    """HZ is the kernel's CONFIG_HZ (include/asm-generic/param.h), not the 1000 of
+    include/linux/raid/pq.h's ``#ifndef __KERNEL__`` branch; an unsigned member
+    given ~0 holds its all-ones value."""
+    from analyzer.model.generate import table
+
+    gen = Generator(open_facts(store_cfg.store_path, store_cfg.kernel_dir))
+    hz = table()["config"]["values"]["CONFIG_HZ"]
+    assert gen.facts.constant("HZ") == hz
+    assert gen.facts.constant("TCP_TIMEOUT_INIT") == hz  # ((unsigned)(1*HZ))
+    icsk = next(dict(v["fields"]) for v in tcp.snapshot().values()
+                if v["type"] == "struct inet_connection_sock")
+    assert icsk["icsk_rto"] == f"TCP_TIMEOUT_INIT ({hz})"
+    tp = next(dict(v["fields"]) for v in tcp.snapshot().values()
+              if v["type"] == "struct tcp_sock")
+    assert gen.facts.field_type("tcp_sock", "snd_cwnd_clamp") == "u32"
+    assert tp["snd_cwnd_clamp"] == str(2**32 - 1)  # tp->snd_cwnd_clamp = ~0;
+
+
 def test_boot_fills_the_tables_by_executing_the_kernel(tcp):
     boot = [s.function for s in tcp.boot if s.event == "call"]
     assert {"sock_init", "inet_init", "sock_register", "inet_register_protosw",

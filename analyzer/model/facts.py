@@ -10,7 +10,7 @@ typedefs, globals and constants (evaluated through other constants and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -161,3 +161,29 @@ class Facts:
     def generation(self) -> str:
         gen = getattr(self.source, "generation", None)
         return str(gen()) if callable(gen) else "memory"
+
+
+class ConfigFacts(Facts):
+    """The analysis as the model's configuration sees it: ``values`` give the
+    symbols whose value lies outside the analysed files (``CONFIG_HZ``, arch
+    constants), and of several ``#define``s of one name those in an ``#if``
+    branch that ``keep`` drops are left out (``HZ`` of include/linux/raid/pq.h
+    is under ``#ifndef __KERNEL__``)."""
+
+    def __init__(self, facts: Facts, values: dict[str, int],
+                 keep: Callable[[object], bool] | None = None):
+        super().__init__(facts.source, facts.kernel_dir)
+        self._cache = facts._cache  # the same look-ups: files_read() sees them all
+        self.values = {k: int(v) for k, v in values.items()}
+        self.keep = keep
+
+    def constant(self, name: str) -> int | None:
+        if name in self.values:
+            return self.values[name]
+        return super().constant(name)
+
+    def find(self, kind: str, key: str) -> list:
+        found = super().find(kind, key)
+        if kind != "constants" or len(found) < 2 or self.keep is None:
+            return found
+        return [r for r in found if self.keep(r)] or found

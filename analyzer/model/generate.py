@@ -31,7 +31,8 @@ from analyzer import records
 from analyzer.constants import evaluate_expr
 from analyzer.errors import AnalyzerError
 from analyzer.model import runtime as rt
-from analyzer.model.facts import Facts
+from analyzer.model.facts import ConfigFacts, Facts
+from analyzer.model.sizes import Sizes
 from analyzer.model.translate import (
     IDENT,
     Names,
@@ -98,8 +99,9 @@ def _index(parsed: Parsed) -> tuple[dict, dict]:
 class _Config:
     """The truth of preprocessor conditions under ``[config].enabled``."""
 
-    def __init__(self, enabled: list[str]):
+    def __init__(self, enabled: list[str], values: dict | None = None):
         self.enabled = set(enabled) | {"__KERNEL__"}
+        self.values = {k: int(v) for k, v in (values or {}).items()}
 
     def __call__(self, cond: str) -> bool:
         text = re.sub(r"\b(?:defined|IS_ENABLED|IS_BUILTIN|IS_REACHABLE)\s*\(\s*(\w+)\s*\)",
@@ -107,7 +109,8 @@ class _Config:
         text = re.sub(r"\bdefined\s+(\w+)",
                       lambda m: "1" if m.group(1) in self.enabled else "0", text)
         text = re.sub(r"/\*.*?\*/|//.*", " ", text)
-        value = evaluate_expr(text, lambda name: 1 if name in self.enabled else 0)
+        value = evaluate_expr(text, lambda name: self.values.get(
+            name, 1 if name in self.enabled else 0))
         return bool(value)
 
     def inactive_lines(self, src: bytes) -> frozenset[int]:
@@ -171,8 +174,15 @@ class Generator:
     """Translates on demand and keeps every generated text for :meth:`write`."""
 
     def __init__(self, facts: Facts, data: dict | None = None):
-        self.facts, self.data = facts, data or table()
-        self.config = _Config(self.data.get("config", {}).get("enabled", []))
+        self.data = data or table()
+        values = self.data.get("config", {}).get("values", {})
+        if not isinstance(facts, ConfigFacts):
+            facts = ConfigFacts(facts, values)
+        self.facts = facts
+        self.facts.keep = self.kept
+        self._dropped: dict[str, frozenset[int]] = {}
+        self._sizes: Sizes | None = None
+        self.config = _Config(self.data.get("config", {}).get("enabled", []), values)
         self.files: dict[str, ParsedFile] = {}
         self.layouts: dict[str, type | None] = {}
         self.struct_src: dict[str, str] = {}
@@ -181,6 +191,16 @@ class Generator:
         self.by_code: dict[str, dict[int, int]] = {}
         self.code_file: dict[str, str] = {}
         self.names_cache: dict[str, Names] = {}
+
+    def kept(self, rec) -> bool:
+        """Is a record's line kept by the #if directives of its file?"""
+        if rec.file not in self._dropped:
+            try:
+                raw = (self.facts.kernel_dir / rec.file).read_bytes()
+            except OSError:
+                raw = b""
+            self._dropped[rec.file] = self.config.inactive_lines(raw)
+        return rec.line not in self._dropped[rec.file]
 
     # --- files ------------------------------------------------------------------
     def file(self, rel: str) -> ParsedFile:
@@ -457,8 +477,20 @@ class Generator:
             return rt.Named(value, v)
         return int(value)
 
+    @property
+    def sizes(self) -> Sizes:
+        """sizeof() and integer widths of the analysed types (the ``[abi]`` table)."""
+        if self._sizes is None:
+            self._sizes = Sizes(self, self.data.get("abi", {}))
+        return self._sizes
+
+    @sizes.setter
+    def sizes(self, value: Sizes) -> None:
+        self._sizes = value
+
     def machine(self) -> rt.Machine:
         m = rt.Machine(self.layout, self.resolve, self.global_maker, self.locate)
+        m.convert = self.sizes.convert  # a member keeps the value its C type can hold
         m.max_depth = int(self.data.get("policy", {}).get("max_depth", 40))
         m.process = dict(self.data.get("process", {}))
         return m

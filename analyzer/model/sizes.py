@@ -2,13 +2,14 @@
 
 Takes a :class:`~analyzer.model.generate.Generator` (for the parsed kernel
 files, the configuration that decides ``#ifdef`` branches, and the analysed
-typedefs and struct records) and the ``[abi]`` table of ``kernel/skb.toml``
-(base-type sizes, the arch constants outside the analysed subset); gives
+typedefs and struct records) and an ``[abi]`` table (base-type sizes from
+primitives.toml, arch constants outside the analysed subset from skb.toml); gives
 :class:`Sizes`, whose :meth:`Sizes.sizeof` lays out structs and unions the
 way the System V x86-64 ABI does: members in order, each at its alignment,
 bit-fields packed into units of their type, anonymous inline structs and
 unions, arrays sized by evaluated constants, members under an inactive
 ``#ifdef`` left out.  A type it cannot size raises :class:`Unsized`.
+:meth:`Sizes.convert` stores an integer as a member of a given C type holds it.
 
 The struct is read from its tree-sitter node (not from the flattened field
 records), so ``union { struct { next; prev; }; rb_node; }`` counts once.

@@ -25,7 +25,7 @@ import copy
 import dataclasses
 import re
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -33,7 +33,7 @@ from importlib import resources
 from analyzer.config import Config
 from analyzer.errors import AnalyzerError
 from analyzer.model import runtime as rt
-from analyzer.model.facts import Facts
+from analyzer.model.facts import ConfigFacts
 from analyzer.model.generate import Generator, ParsedFile, _Config, _index, table
 from analyzer.model.sizes import Sizes
 from analyzer.model.trace import Run
@@ -308,7 +308,7 @@ class _AbiConfig(_Config):
     """#if conditions with the [abi] constants (``BITS_PER_LONG > 32``) known."""
 
     def __init__(self, enabled: list[str], constants: dict[str, int]):
-        super().__init__(enabled)
+        super().__init__(enabled, constants)
         self.constants = constants
         self._dropped: dict[int, frozenset[int]] = {}
 
@@ -333,55 +333,17 @@ class _AbiConfig(_Config):
         return super().__call__(cond)
 
 
-class AbiFacts(Facts):
-    """The analysis, with the ``[abi]`` constants (arch values outside the subset)."""
-
-    def __init__(self, facts: Facts, constants: dict[str, int]):
-        super().__init__(facts.source, facts.kernel_dir)
-        self.abi = constants
-        self.keep: Callable[[object], bool] | None = None
-
-    def constant(self, name: str) -> int | None:
-        if name in self.abi:
-            return int(self.abi[name])
-        return super().constant(name)
-
-    def find(self, kind: str, key: str) -> list:
-        """As Facts.find; of several #define's of one name, those in a dropped #if
-        branch are left out (``MAX_SKB_FRAGS`` is 16UL only when 65536/PAGE_SIZE+1 < 16)."""
-        found = super().find(kind, key)
-        if kind != "constants" or len(found) < 2 or self.keep is None:
-            return found
-        return [r for r in found if self.keep(r)] or found
-
-
 class SkbGenerator(Generator):
     """The socket model's generator, plus buffer primitives and translated macros."""
 
     def __init__(self, facts, data: dict):
-        abi = data["skb"]["abi"]
-        super().__init__(AbiFacts(facts, abi.get("constants", {})), data)
+        abi = {**data.get("abi", {}), **data["skb"]["abi"]}
+        values = {**data.get("config", {}).get("values", {}), **abi.get("constants", {})}
+        super().__init__(ConfigFacts(facts, values), data)
         self.config = _AbiConfig(data.get("config", {}).get("enabled", []),
-                                 {k: int(v) for k, v in abi.get("constants", {}).items()})
+                                 {k: int(v) for k, v in values.items()})
         self.sizes = Sizes(self, abi)
         self.prims = _Prims(self)
-        self._dropped: dict[str, frozenset[int]] = {}
-        self.facts.keep = self.kept
-
-    def machine(self) -> rt.Machine:
-        m = super().machine()
-        m.convert = self.sizes.convert  # a member keeps the value its C type can hold
-        return m
-
-    def kept(self, rec) -> bool:
-        """Is a record's line kept by the #if directives of its file?"""
-        if rec.file not in self._dropped:
-            try:
-                raw = (self.facts.kernel_dir / rec.file).read_bytes()
-            except OSError:
-                raw = b""
-            self._dropped[rec.file] = self.config.inactive_lines(raw)
-        return rec.line not in self._dropped[rec.file]
 
     def slab_size(self, size: int) -> int:
         """ksize() of a kmalloc of ``size`` bytes: the smallest class that holds it."""
