@@ -248,10 +248,19 @@ def _q_calls(db: GraphDB, names, direction: str, limit: int, **_):
     edges = db.edges(nid, direction)
     edges = edges[:limit] if limit else edges
     other = "dst" if direction == "out" else "src"
-    lines = [f"{'callees of' if direction == 'out' else 'callers of'} {nid}: {len(edges)}"]
+    groups: dict[tuple, list[dict]] = {}  # a dispatch bound many times: one line
     for e in edges:
-        how = f"  via {e['expr']} [{_via(e)}]" if e["kind"] == "dispatches" else ""
-        lines.append(f"  {e['file']}:{e['line']}  {e[other]}{how}")
+        key = (e["file"], e["line"], e[other], e["kind"], e.get("expr"))
+        groups.setdefault(key, []).append(e)
+    count = f"{len(groups)}" + (f" ({len(edges)} edges, one per binding)"
+                                if len(groups) < len(edges) else "")
+    lines = [f"{'callees of' if direction == 'out' else 'callers of'} {nid}: {count}"]
+    for (file, line, name, kind, expr), group in groups.items():
+        how = ""
+        if kind == "dispatches":
+            more = f" (+{len(group) - 1} more bindings)" if len(group) > 1 else ""
+            how = f"  via {expr} [{_via(group[0])}]{more}"
+        lines.append(f"  {file}:{line}  {name}{how}")
     return {"function": nid, "edges": edges}, "\n".join(lines)
 
 

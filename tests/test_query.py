@@ -15,7 +15,12 @@ from analyzer.query import norm_expr, run_query
 
 FILES = {**SOCKET_SNIPPETS,
          "net/dup1.c": "static int dup(void) { return 0; }\nint d1(void) { return dup(); }\n",
-         "net/dup2.c": "static int dup(void) { return 1; }\nint d2(void) { return dup(); }\n"}
+         "net/dup2.c": "static int dup(void) { return 1; }\nint d2(void) { return dup(); }\n",
+         "fs/rw.c": ("struct fops { int (*read)(int); };\nstruct file { struct fops *f_op; };\n"
+                     "int gen_read(int n) { return n; }\n"
+                     "struct fops a_fops = { .read = gen_read };\n"
+                     "struct fops b_fops = { .read = gen_read };\n"
+                     "int vfs_read(struct file *f) { return f->f_op->read(1); }\n")}
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +37,14 @@ def test_callers_and_callees_show_file_line(cfg):
     assert dispatched == ["inet_create@net/ipv4/af_inet.c", "unix_create@net/unix/af_unix.c"]
     assert "via pf->create [inet_family_ops@net/ipv4/af_inet.c .create at net/ipv4/af_inet.c:" \
         in text
+
+
+def test_a_target_bound_by_several_tables_is_one_line_of_text(cfg):
+    data, text = run_query(cfg, "callees", ["vfs_read"])
+    assert [(e["dst"], e["via"]["table"]) for e in data["edges"]] == [
+        ("gen_read", "a_fops"), ("gen_read", "b_fops")]  # JSON keeps every binding
+    assert text.splitlines()[0] == "callees of vfs_read: 1 (2 edges, one per binding)"
+    assert text.count("gen_read") == 1 and "(+1 more bindings)" in text
 
 
 def test_resolve_with_family_gives_the_chain(cfg):
