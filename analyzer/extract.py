@@ -548,6 +548,13 @@ def _assignments(relpath: str, src: bytes, field_nodes: list[Node], var_nodes: l
             continue
         left = None
         for right in _alternatives(node.child_by_field_name("right")):
+            if right.type == "field_expression":  # a copy: x->f takes what cfg->g holds
+                left = left or node.child_by_field_name("left")
+                arg, fld = left.child_by_field_name("argument"), left.child_by_field_name("field")
+                out.append(Assignment(scope.id, relpath, node.start_point.row + 1,
+                                      _flat(src, left), _flat(src, arg) if arg else "",
+                                      _text(src, fld) if fld else "", _flat(src, right)))
+                continue
             if right.type == "pointer_expression":
                 if _text(src, right.child_by_field_name("operator")) != "&":
                     continue

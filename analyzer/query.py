@@ -266,8 +266,9 @@ def _q_calls(db: GraphDB, names, direction: str, limit: int, **_):
 
 def _via(e: dict) -> str:
     via = e.get("via") or {}
+    copied = f"; {via['via']}" if via.get("via") and via.get("kind") != "argument" else ""
     local = f"; through {via['local']}" if via.get("local") else ""
-    return _binding_text(e, via) + local
+    return _binding_text(e, via) + copied + local
 
 
 def _binding_text(e: dict, via: dict) -> str:

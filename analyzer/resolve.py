@@ -424,11 +424,64 @@ class Resolver:
             for ini in self.idx.initializers:
                 for b in self._initializer_bindings(ini):
                     found[(b.struct, b.field)].append(b)
+            copies = []
             for asg in self.idx.assignments:
+                if asg.param < 0 and not _IDENT_RE.match(asg.value):
+                    copies.append(asg)  # x->f = cfg->g
+                    continue
                 for b in self._assignment_bindings(asg):
                     found[(b.struct, b.field)].append(b)
+            self._copy_bindings(found, copies)
             self._bindings = dict(found)
         return self._bindings
+
+    def _copy_bindings(self, found: dict, copies: list[records.Assignment]) -> None:
+        """``nlk->netlink_bind = cfg->bind``: the member takes every function
+        bound to the member it is copied from (also through chains of copies);
+        ``via`` says where the copy is.  Only function-pointer members count."""
+        edges = []
+        for asg in copies:
+            dst = self._assigned_member(asg)
+            src = self._member_of(asg.value, asg.function, asg.file)
+            if dst[0] and src[0] and dst != src and self._holds_function(*dst, asg.file):
+                edges.append((src, dst, asg))
+        for _ in range(len(edges)):  # a fixpoint: each round may extend a chain by one
+            changed = False
+            for src, dst, asg in edges:
+                have = {b.target for b in found.get(dst, ())}
+                for b in list(found.get(src, ())):
+                    if b.target in have:
+                        continue
+                    copy = f"{asg.value} copied to {asg.target} by {asg.function} " \
+                           f"at {asg.file}:{asg.line}"
+                    found[dst].append(Binding(**{**b.__dict__, "struct": dst[0],
+                                                 "field": dst[1],
+                                                 "via": f"{b.via}; {copy}" if b.via else copy}))
+                    have.add(b.target)
+                    changed = True
+            if not changed:
+                break
+
+    def _member_of(self, expr: str, function: str, file: str) -> tuple[str, str]:
+        """(struct, member) that a member expression (``cfg->bind``) names, or ("", "")."""
+        node = parse_expr(expr, self.idx.typenames)
+        if node[0] != "member":
+            return "", ""
+        try:
+            base = self._infer(node[1], self.idx.functions.get(function))
+            sname = base.struct or self.idx.struct_of(base.ctype)
+            path = f"{base.prefix}.{node[2]}" if base.prefix else node[2]
+            return self.locate(sname, path, file) if sname else ("", "")
+        except Unresolved:
+            return "", ""
+
+    def _holds_function(self, sname: str, member: str, file: str) -> bool:
+        """Is member ``sname.member`` a function pointer?"""
+        try:
+            ctype = self.member_type(sname, member, file).ctype
+        except Unresolved:
+            return False
+        return "(" in ctype or self._function_typedef(ctype)
 
     def _initializer_bindings(self, ini: records.Initializer) -> list[Binding]:
         table = records.function_id(ini.name, ini.file, ini.static)

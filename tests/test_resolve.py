@@ -439,3 +439,35 @@ ssize_t new_sync_read(struct file *filp) { return filp->f_op->read_iter(0, 0); }
     site = _site(sites, "filp->f_op->read_iter")
     assert _targets(site) == ["generic_file_read_iter"]
     assert site.targets[0].table == "generic_ro_fops"
+
+
+def test_a_member_copied_from_another_takes_its_bindings():
+    """``nlk->netlink_bind = cfg->bind`` in ``netlink_kernel_create``: the
+    functions bound to ``netlink_kernel_cfg.bind`` reach ``nlk->netlink_bind(...)``,
+    with the copy as ``via``; a data member copied the same way binds nothing."""
+    code = """
+struct netlink_kernel_cfg { int (*bind)(struct net *net, int group); int flags; };
+struct netlink_sock { int (*netlink_bind)(struct net *net, int group); int portid; };
+struct netlink_sock *nlk_sk(struct sock *sk);
+struct sock *netlink_kernel_create(struct net *net, int unit, struct netlink_kernel_cfg *cfg)
+{
+	struct netlink_sock *nlk = nlk_sk(0);
+	nlk->netlink_bind = cfg->bind;
+	nlk->portid = cfg->flags;
+	return 0;
+}
+static int genl_bind(struct net *net, int group) { return 0; }
+static struct netlink_kernel_cfg genl_cfg = { .bind = genl_bind };
+int netlink_bind(struct sock *sk, struct net *net)
+{
+	struct netlink_sock *nlk = nlk_sk(sk);
+	return nlk->netlink_bind(net, 1);
+}
+"""
+    _, sites, res = graph_of({"net/netlink/af_netlink.c": code})
+    [b] = _site(sites, "nlk->netlink_bind").targets
+    assert (b.target, b.kind, b.table) == ("genl_bind@net/netlink/af_netlink.c", "initializer",
+                                           "genl_cfg@net/netlink/af_netlink.c")
+    assert b.via == ("cfg->bind copied to nlk->netlink_bind by netlink_kernel_create "
+                     "at net/netlink/af_netlink.c:8")
+    assert ("netlink_sock", "portid") not in res.bindings()

@@ -381,6 +381,8 @@ def _evidence(ev: object) -> tuple[Evidence, ...]:
             out.append(Evidence(e))
             continue
         text = _evidence_text(e)
+        if _get(e, "via") and _get(e, "kind") != "argument":  # copied member to member
+            text = f"{text}, {_get(e, 'via')}" if text else str(_get(e, "via"))
         if _get(e, "local"):  # a call through a function-pointer local
             text = f"{text}, through {_get(e, 'local')}" if text else f"{_get(e, 'local')}"
         out.append(Evidence(text, str(_get(e, "file", "") or ""),

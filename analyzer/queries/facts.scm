@@ -12,11 +12,11 @@
 (enum_specifier body: (enumerator_list)) @enum
 (preproc_def name: (identifier) @define.name value: (preproc_arg) @define.value)
 
-; x->f = fn;  x.f = &fn;  x->f = p ?: fn;
+; x->f = fn;  x.f = &fn;  x->f = p ?: fn;  x->f = cfg->g;
 (assignment_expression
   left: (field_expression)
   right: [(identifier) (pointer_expression argument: (identifier))
-          (conditional_expression)]) @field_assign
+          (conditional_expression) (field_expression)]) @field_assign
 
 ; q = table;  (a local bound to a global, for registrations through it)
 ; fn = ops->f;  (a function-pointer local given a value)
