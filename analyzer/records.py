@@ -166,7 +166,8 @@ class Assignment:
     ``buf.ctx.actor = filldir;``).  With no receiver and no field, the value
     given to a function-pointer local that the function calls
     (``rx_handler = rcu_dereference(skb->dev->rx_handler);``): ``target`` is the
-    local, ``value`` the expression."""
+    local, ``value`` the expression.  A member copied from a member
+    (``nlk->netlink_bind = cfg->bind``) has that member expression as ``value``."""
 
     function: str  # Function.id of the enclosing function
     file: str
