@@ -122,6 +122,8 @@ def test_constants_follow_the_configuration_and_members_their_types(tcp, store_c
               if v["type"] == "struct tcp_sock")
     assert gen.facts.field_type("tcp_sock", "snd_cwnd_clamp") == "u32"
     assert tp["snd_cwnd_clamp"] == str(2**32 - 1)  # tp->snd_cwnd_clamp = ~0;
+    # tp->mdev_us = jiffies_to_usecs(TCP_TIMEOUT_INIT): one second in microseconds
+    assert tp["mdev_us"] == str(gen.facts.constant("USEC_PER_SEC") // hz * hz)
 
 
 def test_boot_fills_the_tables_by_executing_the_kernel(tcp):

@@ -491,6 +491,7 @@ class Generator:
     def machine(self) -> rt.Machine:
         m = rt.Machine(self.layout, self.resolve, self.global_maker, self.locate)
         m.convert = self.sizes.convert  # a member keeps the value its C type can hold
+        m.constant = self.facts.constant
         m.max_depth = int(self.data.get("policy", {}).get("max_depth", 40))
         m.process = dict(self.data.get("process", {}))
         return m

@@ -868,6 +868,8 @@ class Machine:
         #: ``convert(ctype, value)``: an integer as a member of C type ``ctype``
         #: holds it (``-1`` stored in a ``__u16`` is 65535); None keeps values as given
         self.convert: Callable[[str, int], int] | None = None
+        #: ``constant(name)``: a constant of the analysed tree (None if unknown)
+        self.constant: Callable[[str], int | None] = lambda name: None
 
     def namespace(self, file: str) -> dict:
         """The names generated code of ``file`` runs with."""
@@ -1147,6 +1149,17 @@ def memcpy(dst, src, n):
     return dst
 
 
+def jiffies_to_usecs(j):
+    """``jiffies_to_usecs(j)`` of kernel/time/time.c (not among the analysed
+    files): ``(USEC_PER_SEC / HZ) * j`` when HZ divides USEC_PER_SEC, the
+    kernel's own ``#if``; both constants come from the tree."""
+    m = current_machine()
+    hz, usec = m.constant("HZ"), m.constant("USEC_PER_SEC")
+    if not hz or usec is None or usec % hz or type(j) not in (int, Named):
+        return Sym(f"jiffies_to_usecs({display(j)})")
+    return (usec // hz) * int(j)
+
+
 def kmem_cache_of_struct(struct_name, flags=0, *rest):
     """``KMEM_CACHE(dentry, flags)``: ``kmem_cache_create("dentry",
     sizeof(struct dentry), ...)``, the macro's expansion (include/linux/slab.h)."""
@@ -1395,6 +1408,7 @@ def kern_mount(fs_type):
 PRIMITIVES: dict[str, Callable] = {
     "kmalloc": kmalloc, "kmem_cache_create": kmem_cache_create,
     "kmem_cache_of_struct": kmem_cache_of_struct, "memcpy": memcpy,
+    "jiffies_to_usecs": jiffies_to_usecs,
     "kmem_cache_alloc": kmem_cache_alloc, "kmem_cache_zalloc": kmem_cache_zalloc,
     "nothing": nothing, "identity": identity,
     "assign_ref": assign_ref, "init_list_head": init_list_head, "list_add": list_add,
