@@ -545,38 +545,25 @@ class Resolver:
         """``x->f = fn;``: fn bound to x's struct member f.  ``op->show = show;``
         with ``show`` a parameter of the assigning function: every function its
         direct callers pass in that position (kind ``argument``, at the call)."""
+        owner, member = self._assigned_member(asg)
+        if not owner:
+            return []
         if asg.param < 0:
-            target = self.idx.function(asg.value, asg.file)
+            target = self.idx.function(asg.value, asg.file) \
+                or self._external(asg.value, owner, member, asg.file)
             if target is None:
-                owner, member = self._assigned_member(asg)
-                target = self._external(asg.value, owner, member, asg.file) if owner else None
-                if target is None:
-                    return []
+                return []
             targets = [(target, "assignment", asg.file, asg.line, asg.function, "")]
         else:
             targets = [(fid, "argument", call.file, call.line, call.caller,
                         f"{asg.function} at {asg.file}:{asg.line}")
                        for fid, call in self._passed_functions(asg.function, asg.param)]
-            if not targets:
-                return []
-        owner, member = self._assigned_member(asg)
-        if not owner:
-            return []
         return [Binding(owner, member, fid, kind, file, line, function=fn, expr=asg.target,
                         via=via) for fid, kind, file, line, fn, via in targets]
 
     def _assigned_member(self, asg: records.Assignment) -> tuple[str, str]:
         """(struct, member) that an assignment's target names, or ("", "")."""
-        node = parse_expr(asg.target, self.idx.typenames)
-        if node[0] != "member":
-            return "", ""
-        try:
-            base = self._infer(node[1], self.idx.functions.get(asg.function))
-            sname = base.struct or self.idx.struct_of(base.ctype)
-            path = f"{base.prefix}.{node[2]}" if base.prefix else node[2]
-            return self.locate(sname, path, asg.file) if sname else ("", "")
-        except Unresolved:
-            return "", ""
+        return self._member_of(asg.target, asg.function, asg.file)
 
     def _passed_functions(self, fid: str, pos: int, depth: int = 0,
                           seen: frozenset[str] = frozenset()) -> list[tuple[str, records.Call]]:
