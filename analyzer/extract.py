@@ -286,7 +286,7 @@ def _param_list(src: bytes, plist: Node) -> tuple[tuple[str, str, int], ...]:
 #: declaration text -> what it declares: the same text always reads the same
 _PARAM_MEMO: dict[bytes, tuple[tuple[str, str, int], ...]] = {}
 _ONE_PARAM_MEMO: dict[bytes, tuple[str, str] | None] = {}
-_LOCAL_MEMO: dict[bytes, tuple[tuple[str, str, bool, str], ...]] = {}
+_LOCAL_MEMO: dict[bytes, tuple[tuple[str, str, bool, str, str | None], ...]] = {}
 _FIELD_MEMO: dict[bytes, tuple[tuple[str, str, str], ...]] = {}
 _MEMO_CAP = 200_000
 
@@ -505,10 +505,8 @@ def _macro_assignment(scope: _Scope, relpath: str, line: int,
     function name or a function-pointer parameter as value), or None."""
     m = _MEMBER.match(args[0])
     value = args[1][1:].strip() if args[1].startswith("&") else args[1]
-    if m is None or not _IDENT.match(value) or _UPPER.match(value):
-        return None
-    param = _param_position(scope, value) if value in scope.names else -1
-    if value in scope.names and param < 0:
+    param = _value_param(scope, value) if m is not None and _IDENT.match(value) else None
+    if param is None:
         return None
     return Assignment(scope.id, relpath, line, args[0], m.group(1), m.group(2), value, param)
 
@@ -530,10 +528,14 @@ def _assignments(relpath: str, src: bytes, field_nodes: list[Node], var_nodes: l
                  index: _Index) -> list[Assignment]:
     for node in var_nodes:
         scope = index.find(node)
-        if scope is None or _op(node) != "=":
+        if scope is None:
+            continue
+        rnode = node.child_by_field_name("right")
+        if rnode.type != "identifier" and not scope.fnvals:  # most: nothing to note
+            continue
+        if _op(node) != "=":
             continue
         left = _text(src, node.child_by_field_name("left"))
-        rnode = node.child_by_field_name("right")
         if left in scope.fnvals:
             scope.fnvals[left].append((node.start_point.row + 1, _flat(src, rnode)))
         if rnode.type != "identifier":
@@ -546,33 +548,43 @@ def _assignments(relpath: str, src: bytes, field_nodes: list[Node], var_nodes: l
         scope = index.find(node)
         if scope is None or _op(node) != "=":
             continue
-        left = None
+        target = None  # (text, receiver, field), read once
         for right in _alternatives(node.child_by_field_name("right")):
             if right.type == "field_expression":  # a copy: x->f takes what cfg->g holds
-                left = left or node.child_by_field_name("left")
-                arg, fld = left.child_by_field_name("argument"), left.child_by_field_name("field")
-                out.append(Assignment(scope.id, relpath, node.start_point.row + 1,
-                                      _flat(src, left), _flat(src, arg) if arg else "",
-                                      _text(src, fld) if fld else "", _flat(src, right)))
-                continue
-            if right.type == "pointer_expression":
-                if _text(src, right.child_by_field_name("operator")) != "&":
+                value, param = _flat(src, right), -1
+            else:
+                if right.type == "pointer_expression":
+                    if _text(src, right.child_by_field_name("operator")) != "&":
+                        continue
+                    right = right.child_by_field_name("argument")
+                if right.type != "identifier":
                     continue
-                right = right.child_by_field_name("argument")
-            if right.type != "identifier":
-                continue
-            value = _text(src, right)
-            if _UPPER.match(value):
-                continue
-            param = _param_position(scope, value) if value in scope.names else -1
-            if value in scope.names and param < 0:
-                continue
-            left = left or node.child_by_field_name("left")
-            arg, fld = left.child_by_field_name("argument"), left.child_by_field_name("field")
-            out.append(Assignment(scope.id, relpath, node.start_point.row + 1,
-                                  _flat(src, left), _flat(src, arg) if arg else "",
-                                  _text(src, fld) if fld else "", value, param))
+                value = _text(src, right)
+                param = _value_param(scope, value)
+                if param is None:
+                    continue
+            target = target or _member_parts(src, node.child_by_field_name("left"))
+            out.append(Assignment(scope.id, relpath, node.start_point.row + 1, *target,
+                                  value, param))
     return out
+
+
+def _member_parts(src: bytes, left: Node) -> tuple[str, str, str]:
+    """(text, receiver, field) of an assigned member expression."""
+    arg, fld = left.child_by_field_name("argument"), left.child_by_field_name("field")
+    return _flat(src, left), _flat(src, arg) if arg else "", _text(src, fld) if fld else ""
+
+
+def _value_param(scope: _Scope, value: str) -> int | None:
+    """How an identifier stored in a member binds: -1 for a function name, the
+    parameter's position for a function-pointer parameter, None for anything
+    else (a constant, another local or parameter)."""
+    if _UPPER.match(value):
+        return None
+    if value not in scope.names:
+        return -1
+    param = _param_position(scope, value)
+    return param if param >= 0 else None
 
 
 def _alternatives(value: Node) -> list[Node]:
