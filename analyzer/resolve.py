@@ -28,7 +28,7 @@ import statistics
 import tomllib
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 
@@ -120,7 +120,6 @@ class Site:
     targets: tuple[Binding, ...] = ()
 
 
-_IDENT_RE = re.compile(r"^[A-Za-z_]\w*$")
 _TRAILING_INDEX = re.compile(r"(?:\[[^\]]*\])+$")
 _CONDITIONAL = re.compile(r"\(*\s*[^?]+\?\s*(\w+)\s*:\s*(\w+)\s*\)*")
 _INDEX_PREFIX = re.compile(r"^(?:\s*\[[^\]]*\]\s*\.?)+")
@@ -426,7 +425,7 @@ class Resolver:
                     found[(b.struct, b.field)].append(b)
             copies = []
             for asg in self.idx.assignments:
-                if asg.param < 0 and not _IDENT_RE.match(asg.value):
+                if asg.param < 0 and not asg.value.isidentifier():
                     copies.append(asg)  # x->f = cfg->g
                     continue
                 for b in self._assignment_bindings(asg):
@@ -454,9 +453,8 @@ class Resolver:
                         continue
                     copy = f"{asg.value} copied to {asg.target} by {asg.function} " \
                            f"at {asg.file}:{asg.line}"
-                    found[dst].append(Binding(**{**b.__dict__, "struct": dst[0],
-                                                 "field": dst[1],
-                                                 "via": f"{b.via}; {copy}" if b.via else copy}))
+                    found[dst].append(replace(b, struct=dst[0], field=dst[1],
+                                              via=f"{b.via}; {copy}" if b.via else copy))
                     have.add(b.target)
                     changed = True
             if not changed:
@@ -514,7 +512,7 @@ class Resolver:
         (``.read_iter = generic_file_read_iter`` of mm/filemap.c), when it fills a
         function-pointer member and names no global, constant or macro of the tree."""
         if not sname or not path or name in self.idx.globals or name in self.idx.constants \
-                or not _IDENT_RE.match(name):
+                or not name.isidentifier():
             return None
         try:
             ctype = self.member_type(sname, path, file).ctype
@@ -603,7 +601,7 @@ class Resolver:
         try:
             return self._resolve_node(base, parse_expr(call.expr, self.idx.typenames), fn)
         except Unresolved as e:
-            return _replace(base, cause=e.cause)
+            return replace(base, cause=e.cause)
 
     def resolve_expr(self, fn: Function, expr: str) -> Site:
         """Resolve a callee expression written in ``fn`` (not necessarily a
@@ -633,7 +631,7 @@ class Resolver:
             table = records.function_id(g.name, g.file, g.static) if g else ""
             targets = tuple(self.fnarray(table))
             cause = "" if targets else "no-binding"
-            return _replace(site, rtype=g.type if g else "", confidence=_conf(targets),
+            return replace(site, rtype=g.type if g else "", confidence=_conf(targets),
                             cause=cause, targets=targets)
         if node[0] == "id":
             name = node[1]
@@ -642,7 +640,7 @@ class Resolver:
                 return self._resolve_local(site, name, fn, depth)
             fid = self.idx.function(name, site.file) if depth and not param else None
             if fid is not None:  # a local's value that names a function
-                return _replace(site, confidence="typed", targets=(
+                return replace(site, confidence="typed", targets=(
                     Binding("", "", fid, "value", site.file, site.line),))
             return self._resolve_param(site, name, fn)
         raise Unresolved("complex-expression")
@@ -662,15 +660,15 @@ class Resolver:
                 cause = e.cause
                 continue
             local = f"{name} = {asg.value} at {asg.file}:{asg.line}"
-            found.append(_replace(sub, targets=tuple(
-                Binding(**{**b.__dict__, "local": b.local or local}) for b in sub.targets)))
+            found.append(replace(sub, targets=tuple(
+                replace(b, local=b.local or local) for b in sub.targets)))
         hits = [f for f in found if f.targets]
         if not hits:
             if found:
                 return found[0]
             raise Unresolved(cause)
         targets = tuple(b for f in hits for b in f.targets)
-        return _replace(hits[0], confidence=_conf(targets), cause="", targets=targets)
+        return replace(hits[0], confidence=_conf(targets), cause="", targets=targets)
 
     def _local_values(self) -> dict[tuple[str, str], list[records.Assignment]]:
         """(function id, local) -> the assignments that give the local a value."""
@@ -696,7 +694,7 @@ class Resolver:
                                        function=call.caller)
         if not targets:
             raise Unresolved("function-pointer-param")
-        return _replace(site, rtype=fn.params[pos].type, field=name, confidence="typed",
+        return replace(site, rtype=fn.params[pos].type, field=name, confidence="typed",
                         targets=tuple(targets.values()))
 
     def _direct_callers(self) -> dict[str, list[records.Call]]:
@@ -719,7 +717,7 @@ class Resolver:
             raise Unresolved("complex-expression")
         targets = tuple(Binding("", "", fid, "conditional", site.file, site.line)
                         for fid in dict.fromkeys(ids))
-        return _replace(site, confidence="typed", targets=targets)
+        return replace(site, confidence="typed", targets=targets)
 
     def _resolve_member(self, site: Site, node, fn: Function | None) -> Site:
         base = self._infer(node[1], fn)
@@ -730,7 +728,7 @@ class Resolver:
         path = f"{base.prefix}.{node[2]}" if base.prefix else node[2]
         owner, member = self.locate(sname, path, site.file)
         targets = tuple(self.bindings().get((owner, member), ()))
-        return _replace(site, rtype=base.ctype, struct=owner, field=member,
+        return replace(site, rtype=base.ctype, struct=owner, field=member,
                         confidence=_conf(targets), cause="" if targets else "no-binding",
                         targets=targets)
 
@@ -906,10 +904,6 @@ def _element(t: TypeRef) -> TypeRef:
 
 def _conf(targets) -> str:
     return "typed" if targets else "unresolved"
-
-
-def _replace(site: Site, **kw) -> Site:
-    return Site(**{**site.__dict__, **kw})
 
 
 def site_stats(sites: Iterable[tuple[str, str, int]]) -> dict:
