@@ -51,6 +51,7 @@ import networkx as nx
 from analyzer import records
 from analyzer.errors import AnalyzerError
 from analyzer.resolve import Index, Resolver, Site, Unresolved, strip_indexes, type_text
+from analyzer.store import fsync
 
 __all__ = ["GraphReport", "build_graph", "graph_from_facts", "build_graph_store",
            "write_graph_db", "detect_casts", "struct_id", "SCHEMA"]
@@ -314,11 +315,7 @@ def write_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Ind
                          (pickle.dumps(g, protocol=pickle.HIGHEST_PROTOCOL),))
             conn.executescript(INDEXES)
         conn.close()
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -40,7 +40,7 @@ from analyzer import records
 from analyzer.errors import AnalyzerError
 
 __all__ = ["Store", "Writer", "Scratch", "FileRow", "SCHEMA_VERSION", "KEY_FIELDS",
-           "encode", "decode", "fact_rows", "columns"]
+           "encode", "decode", "fact_rows", "columns", "fsync"]
 
 SCHEMA_VERSION = "2"
 
@@ -513,7 +513,7 @@ class Writer:
             self.conn = None
         if self.fresh:
             if exc_type is None:
-                _fsync(self.target)
+                fsync(self.target)
                 os.replace(self.target, self.path)
             else:
                 self.target.unlink(missing_ok=True)
@@ -527,7 +527,8 @@ def _script(conn: sqlite3.Connection, text: str) -> None:
             conn.execute(stmt)
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file to disk (before it is renamed into place)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

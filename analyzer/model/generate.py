@@ -181,7 +181,8 @@ class Generator:
         self.facts = facts
         self.facts.keep = self.kept
         self._dropped: dict[str, frozenset[int]] = {}
-        self._sizes: Sizes | None = None
+        #: sizeof() and integer widths of the analysed types (the ``[abi]`` table)
+        self.sizes = Sizes(self, self.data.get("abi", {}))
         self.config = _Config(self.data.get("config", {}).get("enabled", []), values)
         self.files: dict[str, ParsedFile] = {}
         self.layouts: dict[str, type | None] = {}
@@ -476,17 +477,6 @@ class Generator:
                 raise AnalyzerError(f"primitives.toml: {name}: unknown constant {value!r}")
             return rt.Named(value, v)
         return int(value)
-
-    @property
-    def sizes(self) -> Sizes:
-        """sizeof() and integer widths of the analysed types (the ``[abi]`` table)."""
-        if self._sizes is None:
-            self._sizes = Sizes(self, self.data.get("abi", {}))
-        return self._sizes
-
-    @sizes.setter
-    def sizes(self, value: Sizes) -> None:
-        self._sizes = value
 
     def machine(self) -> rt.Machine:
         m = rt.Machine(self.layout, self.resolve, self.global_maker, self.locate)

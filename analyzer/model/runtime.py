@@ -712,7 +712,7 @@ def compound(type_name: str, members: list[tuple[str | int, object]]):
                 raise ModelError(f"{type_name} has no member #{name} for its compound literal")
             name = top[name]
         setattr(obj, name, value)
-    m.objects = [o for o in m.objects if o[3] is not obj]  # a temporary: in the trace only
+    m.forget(obj)  # a temporary: in the trace only
     return obj
 
 
@@ -893,6 +893,10 @@ class Machine:
     def created(self, obj) -> None:
         kind = f"{obj._layout.kind} {obj._layout.name}" if isinstance(obj, Obj) else "array"
         self.objects.append((obj._label, kind, 0 if self.static_init else len(self.steps), obj))
+
+    def forget(self, obj) -> None:
+        """Leave ``obj`` out of the state tables (its writes stay in the trace)."""
+        self.objects = [o for o in self.objects if o[3] is not obj]
 
     def zero(self, spec: FieldSpec, label: str, parent: tuple):
         if spec.kind == "struct":

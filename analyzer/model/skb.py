@@ -309,7 +309,6 @@ class _AbiConfig(_Config):
 
     def __init__(self, enabled: list[str], constants: dict[str, int]):
         super().__init__(enabled, constants)
-        self.constants = constants
         self._dropped: dict[int, frozenset[int]] = {}
 
     def active(self, node) -> bool:
@@ -326,11 +325,6 @@ class _AbiConfig(_Config):
             self._dropped[key] = self.inactive_lines(text) \
                 if hasattr(self, "inactive_lines") else frozenset()
         return node.start_point.row + 1 not in self._dropped[key]
-
-    def __call__(self, cond: str) -> bool:
-        for name, value in self.constants.items():
-            cond = re.sub(rf"(?<!defined\()(?<!defined )\b{re.escape(name)}\b", str(value), cond)
-        return super().__call__(cond)
 
 
 class SkbGenerator(Generator):
