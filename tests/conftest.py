@@ -8,16 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
+from ci import unavailable
 
 from analyzer.config import DEFAULT_PARTS, Config
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def _unavailable(why: str):
-    if IN_CI:
-        pytest.fail(f"the real kernel tree is required under CI: {why}")
-    pytest.skip(why)
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +23,8 @@ def kernel_cfg() -> Config:
 
         fetch(tarball, cfg, parts=DEFAULT_PARTS, progress=False)
     elif not (cfg.kernel_dir / "net" / "socket.c").is_file():
-        _unavailable("set KERNEL_TARBALL (e.g. ../shared/kernel/linux-4.4.1-subset.tar.xz)")
+        unavailable("the real kernel tree: set KERNEL_TARBALL "
+                    "(e.g. ../shared/kernel/linux-4.4.1-subset.tar.xz)")
     return cfg
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 import subprocess
 import threading
@@ -14,6 +13,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from ci import unavailable
 
 from analyzer.docs import build_site
 from analyzer.docs.facts import StoreFacts
@@ -23,7 +23,6 @@ from analyzer.docs.tour import load_tour
 pytestmark = [pytest.mark.browser, pytest.mark.kernel]
 
 HERE = Path(__file__).resolve().parent
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -37,10 +36,7 @@ def browser_ready():
     if not _ready():
         subprocess.run(["bash", str(HERE / "install.sh")], check=False, timeout=900)
     if not _ready():
-        why = "chromium, node or playwright-core missing: run tests/browser/install.sh"
-        if IN_CI:
-            pytest.fail(why)
-        pytest.skip(why)
+        unavailable("chromium, node or playwright-core missing: run tests/browser/install.sh")
 
 
 class _Quiet(SimpleHTTPRequestHandler):
