@@ -180,3 +180,13 @@ int entry(int x)
     name = dict(r.snapshot()["item#1.name"]["fields"])
     assert (name["[0]"], name["[1]"]) == (str(ord("a")), str(ord("b")))
     assert dict(r.snapshot()["item#1.id"]["fields"])["val"] == "4"  # a positional member
+
+
+def test_is_err_takes_max_errno_from_the_tree():
+    m = rt.Machine(lambda name: None, None, None, None)
+    m.constant = {"MAX_ERRNO": 4095}.get
+    assert [rt.run_in(m, rt.is_err, v) for v in (-12, -4095, -4096, 0)] == [1, 1, 0, 0]
+    m.constant = {"MAX_ERRNO": 10}.get  # another tree, another answer
+    assert rt.run_in(m, rt.is_err, -12) == 0
+    m.constant = lambda name: None
+    assert isinstance(rt.run_in(m, rt.is_err, -12), rt.Sym)  # unknown, and said so

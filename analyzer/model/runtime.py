@@ -1324,8 +1324,15 @@ def test_bit(nr, ref_):
     return int(bool(deref(ref_) & (1 << int(nr))))
 
 
-def is_err(p) -> int:
-    return int(isinstance(p, int) and not isinstance(p, bool) and -4095 <= int(p) < 0)
+def is_err(p):
+    """``IS_ERR(p)``: ``p`` is an error code, ``-MAX_ERRNO <= p < 0`` with
+    MAX_ERRNO read from the tree (include/linux/err.h); objects are pointers."""
+    if not isinstance(p, int) or isinstance(p, bool):
+        return 0
+    limit = current_machine().constant("MAX_ERRNO")
+    if limit is None:
+        return Sym(f"IS_ERR({display(p)})")
+    return int(-limit <= int(p) < 0)
 
 
 def ptr_err(p):
