@@ -603,12 +603,6 @@ class Resolver:
         except Unresolved as e:
             return replace(base, cause=e.cause)
 
-    def resolve_expr(self, fn: Function, expr: str) -> Site:
-        """Resolve a callee expression written in ``fn`` (not necessarily a
-        call site of the store)."""
-        call = records.Call(fn.id, fn.file, fn.line, "field", "", expr)
-        return self.resolve_call(call)
-
     def _resolve_node(self, site: Site, node, fn: Function | None, depth: int = 0) -> Site:
         if node[0] == "deref":
             node = node[1]

@@ -153,10 +153,6 @@ class Facts:
         """The files of every record the look-ups so far returned."""
         return {rec.file for recs in self._cache.values() for rec in recs}
 
-    def enum_name(self, enum: str, value: int) -> str | None:
-        """Not indexed by value in the store; kept for a later version."""
-        return None
-
     @cached_property
     def generation(self) -> str:
         gen = getattr(self.source, "generation", None)
