@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.model import run_with
-from analyzer.model import runtime as rt
+from analyzer.model import rt, run_with
 from analyzer.model.facts import facts_from_files
 from analyzer.model.generate import Generator, table
+from analyzer.model.primitives.kernel import is_err
 from analyzer.model.translate import Untranslatable, pyname
 
 FIXTURES = Path(__file__).parent / "fixtures" / "model"
@@ -85,7 +85,7 @@ def test_kernel_text_never_runs_as_python(tmp_path, monkeypatch):
     tree = ast.parse(generated)
     imports = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, (ast.Import,
                                                                           ast.ImportFrom))]
-    assert imports == ["from analyzer.model import runtime as rt"]
+    assert imports == ["from analyzer.model import rt"]
     for node in ast.walk(tree):  # the kernel's text is only ever inside literals
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             node.value = ""
@@ -185,8 +185,8 @@ int entry(int x)
 def test_is_err_takes_max_errno_from_the_tree():
     m = rt.Machine(lambda name: None, None, None, None)
     m.constant = {"MAX_ERRNO": 4095}.get
-    assert [rt.run_in(m, rt.is_err, v) for v in (-12, -4095, -4096, 0)] == [1, 1, 0, 0]
+    assert [rt.run_in(m, is_err, v) for v in (-12, -4095, -4096, 0)] == [1, 1, 0, 0]
     m.constant = {"MAX_ERRNO": 10}.get  # another tree, another answer
-    assert rt.run_in(m, rt.is_err, -12) == 0
+    assert rt.run_in(m, is_err, -12) == 0
     m.constant = lambda name: None
-    assert isinstance(rt.run_in(m, rt.is_err, -12), rt.Sym)  # unknown, and said so
+    assert isinstance(rt.run_in(m, is_err, -12), rt.Sym)  # unknown, and said so

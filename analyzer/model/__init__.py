@@ -26,7 +26,7 @@ from analyzer.model.trace import Run, Step  # noqa: E402
 
 def parse_args(facts, args) -> list:
     """Scenario arguments: integers, or constant names of the analysed tree."""
-    from analyzer.model import runtime as rt
+    from analyzer.model import rt
 
     out = []
     for a in args:
@@ -55,7 +55,7 @@ def run_with(facts, scenario: str, args, model_dir=None, generator=None,
              data: dict | None = None) -> Run:
     """Run ``scenario`` on ``facts`` with the data table ``data`` (default:
     ``kernel/primitives.toml``); write the generated modules to ``model_dir``."""
-    from analyzer.model import runtime as rt
+    from analyzer.model import rt
     from analyzer.model.generate import Generator, table
 
     start = time.perf_counter()

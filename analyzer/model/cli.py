@@ -65,11 +65,17 @@ def render_trace(r: Run) -> str:
         elif s.event == "stub":
             note = f"  [{s.note}]" if s.note else ""
             out.append(f"{s.n:4} {pad}~ {s.function} -> {s.value} (not modelled){note}")
+        elif s.event == "assume":
+            out.append(f"{s.n:4} {pad}? ASSUMED {s.note}")
         else:
             value = f" {s.value}" if s.value else " (void)"
             out.append(f"{s.n:4} {pad}<- {s.function} returns{value}")
             out.extend(f"     {pad}   {line}" for line in _changes(s))
         out.extend(f"     {pad}   ! {note}" for note in s.notes)
+    count = len(r.assumptions)
+    out.append(f"{count} assumption{'s' if count != 1 else ''}" + (
+        " (decisions taken on values the model does not know; steps marked ?)" if count
+        else ": every decision was taken on values the model computed"))
     return "\n".join(out)
 
 

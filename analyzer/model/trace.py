@@ -1,6 +1,6 @@
 """The result of a model run: the trace (steps) and the object snapshots.
 
-Takes what a :class:`~analyzer.model.runtime.Machine` recorded (step dicts,
+Takes what a :class:`~analyzer.model.machine.Machine` recorded (step dicts,
 the write log, the objects made) and gives :class:`Run`: ``steps`` as
 :class:`Step` records, ``snapshot(n)`` (every object after step ``n``) and
 ``to_json()``.  Boot steps are kept apart in ``boot``; objects made at boot
@@ -9,17 +9,19 @@ the write log, the objects made) and gives :class:`Run`: ``steps`` as
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
-from analyzer.model import runtime as rt
+from analyzer.model import rt
+from analyzer.model.assume import Assumption
 
 __all__ = ["Step", "Run", "default_display"]
 
 
 @dataclass(frozen=True)
 class Step:
-    """One event: a ``call`` or ``return`` of a translated function, or a
-    ``stub`` (a function off the path, with its assumed value).
+    """One event: a ``call`` or ``return`` of a translated function, a
+    ``stub`` (a function off the path, with its assumed value), or an
+    ``assume`` (a decision taken on an unknown value; ``note`` says which).
 
     ``file``/``line`` locate the called function's definition; ``site`` is the
     call site (``file:line``); ``via`` is the dispatch evidence of an indirect
@@ -64,6 +66,8 @@ class Run:
     objects: list[tuple[str, str, int, tuple]] = field(default_factory=list)
     writes: list[tuple[int, str, str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    #: decisions taken on unknown values during the run (not the boot)
+    assumptions: list[Assumption] = field(default_factory=list)
 
     @classmethod
     def from_machine(cls, m: rt.Machine, scenario: str, args: tuple, result,
@@ -76,7 +80,10 @@ class Run:
                 if isinstance(obj, rt.Obj) and not isinstance(obj, rt.Opaque) else ()
             objects.append((label, kind, max(0, created - boot_count), specs))
         writes = [(max(0, n - boot_count), obj, fld, shown) for n, obj, fld, shown in m.writes]
-        return cls(scenario, tuple(args), rt.display(result), steps, boot, objects, writes)
+        assumptions = [replace(a, step=a.step - boot_count) for a in m.assumptions
+                       if a.step > boot_count]
+        return cls(scenario, tuple(args), rt.display(result), steps, boot, objects, writes,
+                   assumptions=assumptions)
 
     def snapshot(self, n: int | None = None) -> dict[str, dict]:
         """Every object as it is when step ``n`` happens (after the last step if
@@ -113,6 +120,7 @@ class Run:
                 "objects": [{"label": lb, "type": t, "created": c} for lb, t, c, _ in
                             self.objects],
                 "writes": [list(w) for w in self.writes],
+                "assumptions": [asdict(a) for a in self.assumptions],
                 "final": self.snapshot()}
 
 

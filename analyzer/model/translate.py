@@ -423,7 +423,7 @@ class _Translator:
                 self.init_fields(loc.py, value, ind)
             return
         init = self.expr(value) if value is not None else \
-            f"rt.unknown({('uninitialized ' + loc.name)!r})"
+            f"rt.unknown({('uninitialized ' + loc.name)!r}, 'a local read before it is set')"
         if loc.cell:
             init = f"rt.cell({init}, {loc.name!r})"
         self.emit(ind, f"{loc.py} = {init}", d)
@@ -913,12 +913,12 @@ class _Translator:
     def e_sizeof_expression(self, n: Node) -> str:
         tdesc = n.child_by_field_name("type")
         if tdesc is not None:
-            return f"rt.SizeOf({_norm_type(_text(tdesc))!r})"
+            return f"rt.sizeof({_norm_type(_text(tdesc))!r})"
         value = n.child_by_field_name("value")
         ctype = self.type_of(value)
         if ctype is None:
             return f"rt.unknown({('sizeof ' + _text(value))!r})"
-        return f"rt.SizeOf({ctype!r})"
+        return f"rt.sizeof({ctype!r})"
 
     def type_of(self, n: Node) -> str | None:
         """The C type of a small expression (for ``sizeof(*wq)``)."""

@@ -1,0 +1,482 @@
+"""The model's objects: C structs, arrays and pointers to their members.
+
+Takes nothing at import.  A pointer to a struct is the Python object of the
+struct (:class:`Obj`); a pointer to a first member is a view of the same
+object (field lookups go down the first-member chain, casts go up or down it);
+a pointer to a scalar is a :class:`Ref` (a local's :class:`Cell`, a member's
+:class:`FieldRef`, an array slot's :class:`IndexRef`); arrays are
+:class:`CArray`.  Every write goes through the machine that made the object,
+which records it.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from analyzer.model.context import ModelError, current_machine
+from analyzer.model.values import Addr, Sym, TailOffset, display
+
+if TYPE_CHECKING:
+    from analyzer.model.machine import Machine
+
+__all__ = ["FieldSpec", "Layout", "Obj", "Opaque", "CArray", "Ref", "Cell", "FieldRef",
+           "IndexRef", "StaticCell", "cast", "container_of", "opaque_class", "spec_of",
+           "default_of", "unmangle", "Prefix"]
+
+_OPAQUE: dict[str, type] = {}
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One member: name (dotted for inline members), C type and kind:
+    ``scalar``, ``ptr``, ``struct`` (by value, ``target`` = its name),
+    ``array`` (``count`` elements of ``elem``), ``opaque`` (a typedef'd
+    aggregate the analysis does not define)."""
+
+    name: str
+    ctype: str
+    kind: str
+    target: str = ""
+    count: int = 0
+    elem: FieldSpec | None = None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A struct or union as the generated class declares it."""
+
+    name: str
+    kind: str
+    file: str
+    line: int
+    fields: tuple[FieldSpec, ...] = ()
+
+    @cached_property
+    def index(self) -> dict[str, FieldSpec]:
+        return {f.name: f for f in self.fields}
+
+
+class _Ordered:
+    """Pointers into the same array compare by position, as in C."""
+
+    __slots__ = ()
+
+    def __lt__(self, other) -> bool:
+        return _position(self) < _position(other)
+
+    def __le__(self, other) -> bool:
+        return _position(self) <= _position(other)
+
+    def __gt__(self, other) -> bool:
+        return _position(self) > _position(other)
+
+    def __ge__(self, other) -> bool:
+        return _position(self) >= _position(other)
+
+
+class Obj(_Ordered):
+    """An instance of a C struct: fields in a dict, writes recorded by the machine."""
+
+    __slots__ = ("_layout", "_index", "_v", "_label", "_parent", "_m", "__weakref__")
+    LAYOUT: Layout = Layout("?", "struct", "", 0)
+
+    def __init__(self, m: Machine, label: str, parent: tuple | None = None):
+        object.__setattr__(self, "_layout", type(self).LAYOUT)
+        object.__setattr__(self, "_index", type(self).LAYOUT.index)
+        object.__setattr__(self, "_v", {})
+        object.__setattr__(self, "_label", label)
+        object.__setattr__(self, "_parent", parent)
+        object.__setattr__(self, "_m", m)
+        m.created(self)
+
+    def __repr__(self) -> str:
+        return f"&{self._label}"
+
+    shown = __repr__
+
+    def __bool__(self) -> bool:
+        return True
+
+    def _find(self, name: str) -> tuple[Obj, str] | None:
+        obj: Obj | None = self
+        while obj is not None:
+            if name in obj._index:
+                return obj, name
+            first = obj._layout.fields[0] if obj._layout.fields else None
+            obj = obj._slot(first.name) if first is not None and first.kind == "struct" else None
+        return None
+
+    def _slot(self, name: str):
+        """The value of an own field, making zeroed aggregates on first use."""
+        if name in self._v:
+            return self._v[name]
+        spec = self._index[name]
+        value = self._m.zero(spec, f"{self._label}.{name}", (self, name))
+        if spec.kind in ("struct", "array", "opaque"):
+            self._v[name] = value
+        return value
+
+    def __getattr__(self, name: str):
+        name = unmangle(name)
+        found = self._find(name)
+        if found is None:
+            prefix = name + "."
+            if any(k.startswith(prefix) for k in self._index):
+                return Prefix(self, prefix)
+            raise ModelError(f"struct {self._layout.name} has no field {name!r} "
+                             f"(object {self._label})")
+        obj, key = found
+        return obj._slot(key)
+
+    def __setattr__(self, name: str, value) -> None:
+        name = unmangle(name)
+        found = self._find(name)
+        if found is None:
+            raise ModelError(f"struct {self._layout.name} has no field {name!r}")
+        obj, key = found
+        if obj._index[key].kind == "struct" and isinstance(value, Obj):
+            nested = obj._slot(key)  # a struct assignment copies the members
+            for k in list(value._v):
+                setattr(nested, k, value._v[k])
+            return
+        obj._m.write(obj, key, value)
+
+    def _pos(self) -> tuple[CArray, int] | None:
+        p = self._parent
+        return (p[0], p[1]) if p is not None and isinstance(p[0], CArray) else None
+
+    def __add__(self, n: int):
+        if isinstance(n, TailOffset):
+            return n.locate(self)
+        pos = self._pos()
+        if pos is None:
+            raise ModelError(f"pointer arithmetic on {self._label}, not an array element")
+        return pos[0].addr(pos[1] + int(n))
+
+    def __sub__(self, n: int):
+        return self.__add__(-int(n))
+
+
+class Opaque(Obj):
+    """An aggregate the analysis has no definition for: accepts any field."""
+
+    __slots__ = ()
+
+    def _find(self, name: str):
+        if name not in self._index:
+            index = dict(self._index)
+            index[name] = FieldSpec(name, "?", "scalar")
+            object.__setattr__(self, "_index", index)
+        return self, name
+
+
+class Prefix:
+    """``obj.u`` when ``u`` is an inline member flattened as ``u.x`` fields."""
+
+    __slots__ = ("obj", "prefix")
+
+    def __init__(self, obj: Obj, prefix: str):
+        object.__setattr__(self, "obj", obj)
+        object.__setattr__(self, "prefix", prefix)
+
+    def __getattr__(self, name: str):
+        return getattr(self.obj, self.prefix + unmangle(name))
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self.obj, self.prefix + unmangle(name), value)
+
+    def shown(self) -> str:
+        return f"&{self.obj._label}.{self.prefix[:-1]}"
+
+    def __getitem__(self, i):
+        """An array of an inline struct (``} rtt_min[3];``): the analysis keeps
+        one set of members, so every element is that one set (noted)."""
+        current_machine().note(f"{self.obj._label}.{self.prefix[:-1]}[{display(i)}]: "
+                               "array of an inline struct modelled as one element")
+        return self
+
+
+def unmangle(name: str) -> str:
+    """Generated code spells a field that is a Python keyword with a trailing ``_``."""
+    if name.endswith("_") and keyword.iskeyword(name[:-1]):
+        return name[:-1]
+    return name
+
+
+class CArray(_Ordered):
+    """A C array: elements made zeroed on first use, writes recorded."""
+
+    def __init__(self, m: Machine, label: str, elem: FieldSpec, count: int):
+        self._m, self._label, self.elem, self.count = m, label, elem, count
+        self._v: dict[int, object] = {}
+
+    def __repr__(self) -> str:
+        return f"&{self._label}[0]"
+
+    shown = __repr__
+
+    def __len__(self) -> int:
+        if self.count < 0:
+            raise ModelError(f"the size of {self._label} is unknown to the analysis")
+        return self.count
+
+    def __bool__(self) -> bool:
+        return True
+
+    def _check(self, i) -> int:
+        i = int(i)
+        if self.count < 0 and i >= 0:  # a size the analysis could not evaluate
+            return i
+        if not 0 <= i < self.count:
+            raise ModelError(f"index {i} out of {self._label}[{self.count}]")
+        return i
+
+    def key(self, i):
+        """The slot key of index ``i``: an int, or ``"[?n]"`` for an index the
+        model does not know (a hash of an address): one slot per distinct
+        unknown, taken as distinct from every other slot written so far (an
+        assumption the first time it is met, see assume.py)."""
+        if not isinstance(i, Sym):
+            return self._check(i)
+        keys = self._m.symbolic_keys.setdefault(id(self), {})
+        key = keys.get(i.name)
+        if key is None:
+            key = keys[i.name] = f"[?{len(keys) + 1}]"
+        if key not in self._v:
+            from analyzer.model.assume import distinct_slot
+
+            distinct_slot(self, key, i)
+        return key
+
+    def __getitem__(self, i):
+        k = self.key(i)
+        if k not in self._v:
+            shown = k if isinstance(k, str) else f"[{k}]"
+            value = self._m.zero(self.elem, f"{self._label}{shown}", (self, k))
+            if self.elem.kind in ("struct", "array", "opaque") or isinstance(k, str):
+                self._v[k] = value
+            return value
+        return self._v[k]
+
+    def __setitem__(self, i, value) -> None:
+        self._m.write(self, self.key(i), value)
+
+    def written(self) -> list:
+        """The slots that hold something (the keys of written or made elements)."""
+        return list(self._v)
+
+    def __getattr__(self, name: str):
+        """An array used as a pointer is its first element: ``arr->x``."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self[0], name)
+
+    def __add__(self, n: int):
+        return self.addr(int(n))
+
+    def addr(self, i):
+        """``&a[i]``: the element object, or a slot pointer (also one past the end)."""
+        if isinstance(i, Sym):
+            k = self.key(i)
+            return self[i] if self.elem.kind in ("struct", "opaque") else IndexRef(self, k)
+        if 0 <= i < self.count and self.elem.kind in ("struct", "opaque"):
+            return self[i]
+        return IndexRef(self, i)
+
+
+class Ref:
+    """A pointer to a scalar: ``load()`` and ``store(v)``."""
+
+    def shown(self) -> str:
+        return repr(self)
+
+    def load(self):
+        raise NotImplementedError
+
+    def store(self, value) -> None:
+        raise NotImplementedError
+
+
+class Cell(Ref):
+    """A local variable whose address is taken (``&sock``)."""
+
+    def __init__(self, value=None, name: str = ""):
+        self.v, self.name = value, name
+
+    def __repr__(self) -> str:
+        return f"&{self.name or 'local'}"
+
+    def load(self):
+        return self.v
+
+    def store(self, value) -> None:
+        self.v = value
+
+
+class StaticCell(Cell):
+    """A function's ``static`` local: lives as long as the machine, and its
+    writes are journaled so that a rollback undoes them."""
+
+    def __init__(self, m: Machine, value=None, name: str = ""):
+        self._m, self._v, self.name = m, value, name
+
+    @property
+    def v(self):
+        return self._v
+
+    @v.setter
+    def v(self, value) -> None:
+        journal = self._m._journal
+        if journal is not None:
+            journal.append((self, None, True, self._v))
+        self._v = value
+
+    def restore(self, value) -> None:
+        self._v = value
+
+
+class FieldRef(Ref):
+    def __init__(self, obj, name: str):
+        self.obj, self.name = obj, name
+
+    def __repr__(self) -> str:
+        return f"&{getattr(self.obj, '_label', '?')}.{self.name}"
+
+    def load(self):
+        return getattr(self.obj, self.name)
+
+    def store(self, value) -> None:
+        setattr(self.obj, self.name, value)
+
+
+class IndexRef(_Ordered, Ref):
+    def __init__(self, arr: CArray, i: int):
+        self.arr, self.i = arr, i
+
+    def __repr__(self) -> str:
+        return f"&{self.arr._label}[{self.i}]"
+
+    def load(self):
+        if isinstance(self.i, str):
+            return self.arr._v.get(self.i, 0 if self.arr.elem.kind != "ptr" else None)
+        return self.arr[self.i]
+
+    def store(self, value) -> None:
+        if isinstance(self.i, str):
+            self.arr._m.write(self.arr, self.i, value)
+        else:
+            self.arr[self.i] = value
+
+    def __add__(self, n: int):
+        if isinstance(self.i, str):
+            return Sym(f"{self!r} + {display(n)}", "a pointer to a slot at an unknown index")
+        return self.arr.addr(self.i + int(n))
+
+    def __sub__(self, n):
+        if isinstance(n, IndexRef) and n.arr is self.arr:  # p - q: elements between
+            return self.i - n.i
+        return self.arr.addr(self.i - int(n))
+
+    def __getitem__(self, j):
+        return self.arr[self.i + int(j)]
+
+    def __setitem__(self, j, value) -> None:
+        self.arr[self.i + int(j)] = value
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, IndexRef) and other.arr is self.arr and other.i == self.i
+
+    __hash__ = object.__hash__
+
+
+def _position(p) -> tuple[int, int]:
+    if isinstance(p, IndexRef):
+        return id(p.arr), p.i
+    if isinstance(p, Obj) and p._pos() is not None:
+        arr, i = p._pos()
+        return id(arr), i
+    if isinstance(p, CArray):
+        return id(p), 0
+    raise ModelError(f"ordering of pointers that are not in one array: {p!r}")
+
+
+def cast(value, target: str):
+    """``(struct T *)value``: the object itself, a first member of it or the
+    struct it is the first member of."""
+    if isinstance(value, Addr):  # (struct sock *)data: back from an integer
+        value = value.obj
+    if not isinstance(value, Obj) or not target:
+        return value
+    obj: Obj | None = value
+    while obj is not None:  # up: value is the first member of a T
+        if obj._layout.name == target:
+            return obj
+        parent = obj._parent
+        if not (parent and isinstance(parent[0], Obj)
+                and parent[0]._layout.fields and parent[0]._layout.fields[0].name == parent[1]):
+            break
+        obj = parent[0]
+    found = _first_chain(value, target)
+    if found is None:
+        current_machine().note(f"cast of {value!r} to struct {target} keeps the object")
+        return value
+    return found
+
+
+def _first_chain(obj: Obj, target: str) -> Obj | None:
+    while obj is not None:
+        if obj._layout.name == target:
+            return obj
+        first = obj._layout.fields[0] if obj._layout.fields else None
+        obj = obj._slot(first.name) if first is not None and first.kind == "struct" else None
+    return None
+
+
+def container_of(ptr, type_name: str, member: str):
+    """The struct of type ``type_name`` whose ``member`` is ``ptr``."""
+    if isinstance(ptr, Sym):
+        return ptr.derived(f"container_of({ptr.name}, {type_name}, {member})")
+    obj = ptr
+    while isinstance(obj, Obj):
+        parent = obj._parent
+        if not (parent and isinstance(parent[0], Obj)):
+            break
+        outer, key = parent
+        if outer._layout.name == type_name and key.split(".")[-1] == member.split(".")[-1]:
+            return outer
+        if not outer._layout.fields or outer._layout.fields[0].name != key:
+            break
+        obj = outer
+    if isinstance(ptr, Obj):
+        found = cast(ptr, type_name)
+        if found._layout.name == type_name and found._layout.fields \
+                and found._layout.fields[0].name == member:
+            return found
+    raise ModelError(f"container_of({ptr!r}, struct {type_name}, {member}): "
+                     "the object is not such a member")
+
+
+def spec_of(holder, key) -> FieldSpec | None:
+    """The member spec of ``holder[key]`` (an element's for an array)."""
+    if isinstance(holder, CArray):
+        return holder.elem
+    return holder._index.get(key) if isinstance(holder, Obj) else None
+
+
+def default_of(holder, key):
+    spec = spec_of(holder, key)
+    if spec is None:
+        return None
+    return None if spec.kind == "ptr" else 0
+
+
+def opaque_class(type_name: str) -> type:
+    name = re.sub(r"\W+", "_", type_name) or "anon"
+    if name not in _OPAQUE:
+        _OPAQUE[name] = type(f"opaque_{name}", (Opaque,),
+                             {"__slots__": (), "LAYOUT": Layout(type_name, "opaque", "", 0)})
+    return _OPAQUE[name]
+

@@ -1,0 +1,110 @@
+"""Allocation and memory copies: the slab, kmalloc, memcpy.
+
+Objects come zeroed and typed: an allocation of ``sizeof(T)`` (or from a cache
+made with it) makes a T.
+"""
+
+from __future__ import annotations
+
+import re
+
+from analyzer.model.context import current_machine
+from analyzer.model.objects import CArray, FieldSpec, IndexRef, Obj
+from analyzer.model.primitives.registry import primitive
+from analyzer.model.values import Named, SizeOf, Sym, TypeSize, display
+
+
+def _alloc(size, what: str):
+    m = current_machine()
+    if isinstance(size, (SizeOf, TypeSize)):
+        return m.new(_struct_name(size.ctype))
+    if isinstance(size, Obj):  # a kmem_cache
+        return _cache_alloc(size)
+    m.note(f"{what} of a size the model cannot type ({display(size)})")
+    return Sym(f"{what}({display(size)})")
+
+
+def _struct_name(ctype: str) -> str:
+    m = re.search(r"\b(?:struct|union)\s+(\w+)", ctype)
+    return m.group(1) if m else ctype.strip()
+
+
+@primitive
+def kmalloc(size, flags=0, *rest):
+    return _alloc(size, "kmalloc")
+
+
+@primitive
+def kcalloc(n, size, flags=0):
+    """``kcalloc(n, sizeof(T))``: an array of ``n`` zeroed objects of T."""
+    m = current_machine()
+    if isinstance(size, (SizeOf, TypeSize)) and not isinstance(n, Sym):
+        name = _struct_name(size.ctype)
+        arr = CArray(m, m.label(name + "[]"), FieldSpec("", size.ctype, "struct", name),
+                     int(n))
+        m.created(arr)
+        return arr
+    return _alloc(size, "kcalloc")
+
+
+@primitive
+def kmem_cache_create(name, size, *rest):
+    """A cache object of the opaque type kmem_cache that remembers the object size."""
+    m = current_machine()
+    cache = m.new("kmem_cache")
+    cache.name = name
+    cache.object_size = size
+    return cache
+
+
+@primitive
+def memcpy(dst, src, n):
+    """``memcpy(dst, src, n)`` into array slots (``memcpy(dentry->d_iname,
+    name->name, len)``): the bytes of a string, or the elements of an array,
+    one slot at a time; any other copy is noted and leaves ``dst`` as it was."""
+    m = current_machine()
+    if isinstance(dst, CArray):
+        dst = IndexRef(dst, 0)
+    if isinstance(src, CArray):
+        src = IndexRef(src, 0)
+    if isinstance(dst, IndexRef) and type(n) in (int, Named):
+        if isinstance(src, str | bytes):
+            data = src.encode() if isinstance(src, str) else src
+            for k in range(int(n)):
+                dst.arr[dst.i + k] = data[k] if k < len(data) else 0
+            return dst
+        if isinstance(src, IndexRef):
+            for k in range(int(n)):
+                dst.arr[dst.i + k] = src.arr[src.i + k]
+            return dst
+    m.note(f"memcpy({display(dst)}, {display(src)}, {display(n)}): a copy the model "
+           "does not follow")
+    return dst
+
+
+@primitive
+def kmem_cache_of_struct(struct_name, flags=0, *rest):
+    """``KMEM_CACHE(dentry, flags)``: ``kmem_cache_create("dentry",
+    sizeof(struct dentry), ...)``, the macro's expansion (include/linux/slab.h)."""
+    return kmem_cache_create(str(struct_name),
+                             current_machine().sizeof(f"struct {struct_name}"))
+
+
+def _cache_alloc(cache):
+    if isinstance(cache, Sym) or cache is None:
+        return Sym("kmem_cache_alloc(unknown cache)")
+    return _alloc(cache.object_size, "kmem_cache_alloc")
+
+
+@primitive
+def kmem_cache_alloc(cache, flags=0, *rest):
+    obj = _cache_alloc(cache)
+    if isinstance(obj, Obj):
+        current_machine().note(f"{obj._label} from cache {display(cache.name)}: the model's "
+                               "slab gives zeroed objects")
+    return obj
+
+
+@primitive
+def kmem_cache_zalloc(cache, flags=0, *rest):
+    return _cache_alloc(cache)
