@@ -179,14 +179,16 @@ class Generator:
 
     def __init__(self, facts: Facts, data: dict | None = None):
         self.data = data or table()
-        values = self.data.get("config", {}).get("values", {})
+        values = {**self.data.get("config", {}).get("values", {}),
+                  **self.data.get("arch", {}).get("constants", {})}
         if not isinstance(facts, ConfigFacts):
             facts = ConfigFacts(facts, values)
         self.facts = facts
         self.facts.keep = self.kept
         self._dropped: dict[str, frozenset[int]] = {}
         #: sizeof() and integer widths of the analysed types (the ``[abi]`` table)
-        self.sizes = Sizes(self, self.data.get("abi", {}))
+        self.sizes = Sizes(self, {**self.data.get("abi", {}),
+                                  "constants": self.data.get("arch", {}).get("constants", {})})
         self.config = _Config(self.data.get("config", {}).get("enabled", []), values)
         self.files: dict[str, ParsedFile] = {}
         self.layouts: dict[str, type | None] = {}
@@ -197,6 +199,7 @@ class Generator:
         self.code_file: dict[str, str] = {}
         self.names_cache: dict[str, Names] = {}
         self.linker = Linker(self, self.data)
+        self._macros: dict[tuple[str, str], object] = {}
 
     def kept(self, rec) -> bool:
         """Is a record's line kept by the #if directives of its file?"""
@@ -248,8 +251,33 @@ class Generator:
                 global_type=lambda n: (facts.definition(n, file) or _first(facts.globals(n))
                                        or records.Global("", "", "", 0)).type or None,
                 macro=facts.macro,
+                function_macro=lambda n: self.macro_for(n, file),
+                is_type=lambda n: bool(facts.typedef(n)) or self.sizes.base_type(n) is not None,
             )
         return self.names_cache[file]
+
+    def macro_for(self, name: str, origin: str):
+        """The function-like ``#define`` a call of ``name`` from ``origin``
+        expands, under the configuration: one in an active branch, of a header
+        the architecture includes (``[arch]`` of primitives.toml); a function of
+        the tree defined in ``origin`` itself wins over a macro of a header."""
+        key = (name, origin)
+        if key not in self._macros:
+            self._macros[key] = self._choose_macro(name, origin)
+        return self._macros[key]
+
+    def _choose_macro(self, name: str, origin: str):
+        skip = set(self.data.get("arch", {}).get("not_included", []))
+        found = [d for d in self.facts.macros(name) if d.file not in skip and self.kept(d)]
+        if not found:
+            return None
+        found.sort(key=lambda d: (d.file != origin, not d.file.startswith("include/"),
+                                  d.file, d.line))
+        if found[0].file != origin and self.facts.has_function(name):
+            defined = self.definition(name, origin)
+            if defined is not None and defined[0] == origin:
+                return None
+        return found[0]
 
     # --- struct classes ------------------------------------------------------------
     def layout(self, name: str) -> type | None:
@@ -288,6 +316,7 @@ class Generator:
         m = re.match(r"(.*?)\s*\[([^\]]*)\]((?:\s*\[[^\]]*\])*)$", t)
         if m:
             count = self.count(m.group(2))
+            count = -1 if count == 0 else count  # a flexible array member: T x[0], T x[]
             elem = self.spec(name, (m.group(1) + " " + m.group(3)).strip(), depth)
             return rt.FieldSpec(name, ctype, "array", count=count, elem=elem)
         if "*" in t or "(" in t:
@@ -444,9 +473,12 @@ class Generator:
         m = Machine(self.layout, self.linker.link, self.global_maker, self.locate)
         m.convert = self.sizes.convert  # a member keeps the value its C type can hold
         m.sizeof = self.sizeof
+        m.integer_type = lambda ctype: self.sizes.integer(ctype) is not None
         m.constant = self.facts.constant
         m.max_depth = int(self.data.get("policy", {}).get("max_depth", 40))
-        m.process = dict(self.data.get("process", {}))
+        from analyzer.model.process import Process
+
+        m.process = Process.from_table(self.data.get("process", {}))
         return m
 
     # --- output ------------------------------------------------------------------------------
@@ -544,6 +576,9 @@ class _InitTranslator(_Translator):
         self.labels = []
         self.expanding = set()
         self.raw = None
+        self.parent, self.at_line, self.prelude, self.nonlocals = None, 0, [], set()
+        self.header_end = 1
+        self.cur_line = rec.line
 
     def translate(self) -> Translation:
         field_name(self.rec.name)

@@ -83,7 +83,9 @@ class Machine:
         self.registry: dict[str, list] = {}
         self.phase = "run"
         self.boot_count = 0
+        #: the calling process (a Process) and its task_struct, made on first use
         self.process = None
+        self.task = None
         self.static_init = False
         #: refuse to assume (the boot): a decision on an unknown raises
         self.strict = False
@@ -92,6 +94,8 @@ class Machine:
         #: ``convert(ctype, value)``: an integer as a variable of C type ``ctype``
         #: holds it (``-1`` in a ``__u16`` is 65535)
         self.convert: Callable[[str, int], int] = lambda ctype, value: value
+        #: ``integer_type(ctype)``: is it an integer type (through typedefs)?
+        self.integer_type: Callable[[str], bool] = lambda ctype: True
         #: ``sizeof(ctype)``: a SizeOf, or an unknown
         self.sizeof: Callable[[str], object] = lambda ctype: Sym(f"sizeof({ctype})")
         #: ``constant(name)``: a constant of the analysed tree (None if unknown)
@@ -263,6 +267,13 @@ class Machine:
                       value=display(value))
             return value
         return self._run(name, link, args, via)
+
+    def call_macro(self, name: str, file: str, line: int, body, void: bool):
+        """Run a macro's expansion (a nested function of the caller) as a step."""
+        from analyzer.model.linker import Link
+
+        link = Link("macro", body or (lambda: None), file, line, void=void)
+        return self._run(name, link, (), None)
 
     def _run(self, name: str, link, args: tuple, via):
         if len(self.frames) >= self.max_depth:

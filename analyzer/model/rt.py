@@ -37,7 +37,7 @@ __all__ = [
     "static", "gref", "bump", "first", "slot", "set_slot", "cdiv", "cmod", "once",
     "case_index", "iterate", "new_local", "truth", "compound", "cast_int", "Addr", "conv",
     "sizeof", "Obj", "Opaque", "Layout", "FieldSpec", "CArray", "Machine", "current_machine",
-    "run_in",
+    "run_in", "mcall",
 ]
 
 def cell(value=None, name: str = "") -> Cell:
@@ -245,8 +245,10 @@ def cast_int(value, ctype: str = ""):
     """``(T)value`` for an integer type ``T``: a pointer becomes an
     :class:`Addr`; an integer is converted as ``T`` holds it."""
     if isinstance(value, (Obj, CArray, Ref, FuncRef)):
+        if ctype and not current_machine().integer_type(ctype):
+            return value  # a cast to a pointer typedef or an aggregate
         return Addr(value)
-    if ctype and type(value) is int or isinstance(value, Named) and ctype:
+    if ctype and (type(value) is int or isinstance(value, Named)):
         return conv(value, ctype)
     return value
 
@@ -259,6 +261,11 @@ def conv(value, ctype: str):
         if converted != int(value):
             return converted
     return value
+
+
+def mcall(name: str, file: str, line: int, body, void: bool = False):
+    """A function-like macro's expansion, run as a step of its own."""
+    return current_machine().call_macro(name, file, line, body, void)
 
 
 def sizeof(ctype: str):

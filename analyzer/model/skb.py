@@ -333,7 +333,8 @@ class SkbGenerator(Generator):
     """The socket model's generator, plus buffer primitives and translated macros."""
 
     def __init__(self, facts, data: dict):
-        abi = {**data.get("abi", {}), **data["skb"]["abi"]}
+        abi = {**data.get("abi", {}), **data["skb"]["abi"],
+               "constants": data.get("arch", {}).get("constants", {})}
         values = {**data.get("config", {}).get("values", {}), **abi.get("constants", {})}
         super().__init__(ConfigFacts(facts, values), data)
         self.config = _AbiConfig(data.get("config", {}).get("enabled", []),

@@ -80,6 +80,10 @@ class Names:
     iterator: Callable[[str], dict | None]  # iteration-macro table entry
     global_type: Callable[[str], str | None] = lambda name: None
     macro: Callable[[str], str | None] = lambda name: None  # an object-like #define's body
+    #: the function-like ``#define`` a call names, when no function of the tree
+    #: (nor a primitive) stands for it under the configuration
+    function_macro: Callable[[str], object | None] = lambda name: None
+    is_type: Callable[[str], bool] = lambda name: False  # a typedef name
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,8 @@ class _Translator:
     """Translates the body of one function; see :func:`translate_function`."""
 
     def __init__(self, node: Node, file: str, rewrites: tuple[Rewrite, ...], names: Names,
-                 raw: bytes | None = None, inactive: frozenset[int] = frozenset()):
+                 raw: bytes | None = None, inactive: frozenset[int] = frozenset(),
+                 parent: _Translator | None = None, at_line: int = 0):
         self.node, self.file, self.names, self.raw = node, file, names, raw
         self.inactive = inactive  # lines an #if of the configuration drops
         self.fname = function_name_of(node)
@@ -223,7 +228,12 @@ class _Translator:
         self.loop_depth = 0
         self.counter = 0
         self.labels: list[str] = []
-        self.expanding: set[str] = set()
+        self.expanding: set[str] = set() if parent is None else parent.expanding
+        #: a macro expansion is translated by a child whose names fall back to
+        #: the caller's locals; every line it emits is the call's line
+        self.parent, self.at_line = parent, at_line
+        self.prelude: list[tuple[int, str, int]] = []  # nested defs of expansions
+        self.nonlocals: set[str] = set()
 
     # --- errors and output ---------------------------------------------------
     def fail(self, node: Node, what: str) -> Untranslatable:
@@ -232,11 +242,26 @@ class _Translator:
                               f"{_text(node)[:60]!r}")
 
     def emit(self, indent: int, text: str, node: Node | None) -> None:
-        self.out.append((indent, text, node.start_point.row + 1 if node is not None else 0))
+        line = self.at_line or (node.start_point.row + 1 if node is not None else 0)
+        self.out.append((indent, text, line))
 
     def fresh(self, stem: str) -> str:
-        self.counter += 1
-        return f"_{stem}{self.counter}"
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        root.counter += 1
+        return f"_{stem}{root.counter}"
+
+    def local(self, name: str, write: bool = False) -> _Local | None:
+        """The local ``name`` of this function, or (in a macro expansion) of the
+        caller; a write to a caller's plain local makes it ``nonlocal``."""
+        loc = self.locals.get(name)
+        if loc is not None or self.parent is None:
+            return loc
+        loc = self.parent.local(name, write)
+        if loc is not None and write and not loc.cell:
+            self.nonlocals.add(loc.py)
+        return loc
 
     # --- scan: locals, address-taken names, labels ------------------------------
     def scan(self) -> None:
@@ -308,6 +333,7 @@ class _Translator:
             if p != "..." and self.locals[p].cell:
                 loc = self.locals[p]
                 self.emit(1, f"{loc.py} = rt.cell({loc.py}, {p!r})", self.node)
+        self.header_end = len(self.out)
         body = self.node.child_by_field_name("body")
         if self.labels:
             self.blocks(body)
@@ -316,9 +342,17 @@ class _Translator:
             self.out.append((1, "return None", body.end_point.row + 1))
         return self.finish()
 
+    header_end = 1
+
+    def assembled(self) -> list[tuple[int, str, int]]:
+        """The emitted lines with the nested defs of macro expansions put right
+        after the function's header (Python closures see the caller's locals)."""
+        cut = self.header_end
+        return self.out[:cut] + self.prelude + self.out[cut:]
+
     def finish(self) -> Translation:
         lines, mapping = [], {}
-        for i, (indent, text, cline) in enumerate(self.out, start=1):
+        for i, (indent, text, cline) in enumerate(self.assembled(), start=1):
             where = f"  # {safe_path(self.file)}:{cline}" if cline else ""
             lines.append("    " * indent + text + where)
             if cline:
@@ -361,7 +395,10 @@ class _Translator:
         if len(self.out) == start:
             self.emit(indent, "pass", None)
 
+    cur_line = 0
+
     def statement(self, n: Node, ind: int) -> None:
+        self.cur_line = n.start_point.row + 1
         handler = getattr(self, f"s_{n.type}", None)
         if handler is None:
             if n.type == "comment":
@@ -467,6 +504,8 @@ class _Translator:
         return self.expr(n)
 
     def s_return_statement(self, n: Node, ind: int) -> None:
+        if self.parent is not None:
+            self.s_return_in_macro(n)
         value = n.named_children[0] if n.named_children else None
         self.emit(ind, f"return {self.expr(value)}" if value is not None else "return None", n)
 
@@ -549,7 +588,7 @@ class _Translator:
         self.loop_body(n.child_by_field_name("body"), ind + 1)
 
     def lvalue_name(self, n: Node) -> str:
-        loc = self.locals.get(_text(n))
+        loc = self.local(_text(n), write=True)
         if loc is None or loc.cell:
             raise self.fail(n, "a loop cursor that is not a plain local")
         return loc.py
@@ -660,7 +699,7 @@ class _Translator:
         """A Python assignable expression for an identifier, member or element."""
         if n.type == "identifier":
             name = _text(n)
-            loc = self.locals.get(name)
+            loc = self.local(name, write=True)
             if loc is not None:
                 return f"{loc.py}.v" if loc.cell else loc.py
             if self.names.is_global(name):
@@ -676,7 +715,7 @@ class _Translator:
             else self.expr(right)
         if op != "=":
             value = self.binop(_ASSIGN_OPS[op], self.expr(left), value)
-        loc = self.locals.get(_text(left)) if left.type == "identifier" else None
+        loc = self.local(_text(left), write=True) if left.type == "identifier" else None
         if loc is not None and not loc.cell:
             return f"({loc.py} := {value})"
         return f"rt.store({self.address(left)}, {value})"
@@ -741,7 +780,7 @@ class _Translator:
 
     def e_identifier(self, n: Node) -> str:
         name = _text(n)
-        loc = self.locals.get(name)
+        loc = self.local(name)
         if loc is not None:
             return f"{loc.py}.v" if loc.cell else loc.py
         return self.name_value(name, n)
@@ -806,7 +845,7 @@ class _Translator:
         arg = n.child_by_field_name("argument")
         op = "+" if "++" in _text(n) else "-"
         prefix = n.children[0].type in ("++", "--")
-        loc = self.locals.get(_text(arg)) if arg.type == "identifier" else None
+        loc = self.local(_text(arg), write=True) if arg.type == "identifier" else None
         if loc is not None and not loc.cell:
             walrus = f"({loc.py} := {loc.py} {op} 1)"
             return walrus if prefix else f"rt.first({loc.py}, {walrus})"
@@ -851,8 +890,11 @@ class _Translator:
             return self.address(arg.named_children[0])
         if arg.type == "identifier":
             name = _text(arg)
-            loc = self.locals.get(name)
+            loc = self.local(name)
             if loc is not None:
+                if not loc.cell and name not in self.locals and not self._aggregate(loc.ctype):
+                    raise self.fail(arg, f"the address of the caller's local {name} "
+                                    "inside a macro")
                 return loc.py  # a cell, or an object that is its own address
             if self.names.is_global(name):
                 return f"rt.gref(G, {name!r})"
@@ -881,7 +923,7 @@ class _Translator:
         if m:
             return f"rt.cast({value}, {m.group(1)!r})"
         if "*" not in text and text not in ("void", "bool", "_Bool"):
-            return f"rt.cast_int({value})"
+            return f"rt.cast_int({value}, {_norm_type(text)!r})"
         return value
 
     def e_compound_literal_expression(self, n: Node) -> str:
@@ -925,7 +967,7 @@ class _Translator:
         while n.type == "parenthesized_expression":
             n = n.named_children[0]
         if n.type == "identifier":
-            loc = self.locals.get(_text(n))
+            loc = self.local(_text(n))
             return _norm_type(loc.ctype) if loc else self.names.global_type(_text(n))
         if n.type == "pointer_expression" and n.children[0].type == "*":
             inner = self.type_of(n.child_by_field_name("argument"))
@@ -945,6 +987,9 @@ class _Translator:
         args_node = n.child_by_field_name("arguments")
         if fn.type == "identifier":
             return self.direct_call(_text(fn), n, args_node)
+        cast = self.call_as_cast(fn, args_node)
+        if cast is not None:
+            return cast
         args = self.args(args_node, n)
         if fn.type == "field_expression":
             holder = self.expr(fn.child_by_field_name("argument"))
@@ -954,17 +999,40 @@ class _Translator:
             return f"rt.via({holder}{head}, {last!r}, {expr!r})({', '.join(args)})"
         return f"rt.deref({self.expr(fn)})({', '.join(args)})"
 
+    def call_as_cast(self, fn: Node, args_node: Node) -> str | None:
+        """``(__be16)(x)``: a cast to a typedef that the grammar reads as a call."""
+        inner = fn
+        while inner.type == "parenthesized_expression" and len(inner.named_children) == 1:
+            inner = inner.named_children[0]
+        if inner is fn or inner.type != "identifier" or self.local(_text(inner)):
+            return None
+        tname = _text(inner)
+        if tname != "__auto_type" and not self.names.is_type(tname):
+            return None
+        args = [a for a in args_node.named_children if a.type != "comment"]
+        if len(args) != 1:
+            return None
+        value = self.expr(args[0])
+        return value if tname == "__auto_type" else f"rt.cast_int({value}, {tname!r})"
+
     def args(self, args_node: Node, call: Node) -> list[str]:
         if args_node.has_error:
             raise self.fail(call, "a call with unparsable arguments")
         return [self.expr(a) for a in args_node.named_children if a.type != "comment"]
 
     def direct_call(self, name: str, n: Node, args_node: Node) -> str:
-        loc = self.locals.get(name)
+        loc = self.local(name)
         if loc is not None:
             return f"rt.deref({self.e_identifier(n.child_by_field_name('function'))})" \
                    f"({', '.join(self.args(args_node, n))})"
-        prim = self.names.primitive(name) or {}
+        if name in _CONFIG_TESTS:  # IS_ENABLED(CONFIG_X): the configuration decides
+            return self.config_test(name, args_node)
+        prim = self.names.primitive(name)
+        if prim is None and name not in self.expanding:
+            mac = self.names.function_macro(name)
+            if mac is not None:
+                return self.expand(mac, n, args_node)
+        prim = prim or {}
         if prim.get("types") or args_node.has_error:
             args = self.macro_args(name, args_node, prim, n)
         else:
@@ -998,6 +1066,128 @@ class _Translator:
             else:
                 out.append(self.expr(_parse_expression(text, call, self)))
         return out
+
+
+    # --- macros ----------------------------------------------------------------------------
+    def config_test(self, name: str, args_node: Node) -> str:
+        """``IS_ENABLED(CONFIG_X)`` and friends: decided by the configuration."""
+        arg = self.arg_text(args_node).strip()
+        if not IDENT.match(arg):
+            raise self.fail(args_node, f"the argument of {name}")
+        value = int(bool(self.names.enabled(f"{name}({arg})")))
+        return f"rt.K({f'{name}({arg})'!r}, {value})"
+
+    def arg_text(self, args_node: Node) -> str:
+        """The text between a call's parentheses as written (before rewrites)."""
+        if self.raw is not None:
+            return self.raw[args_node.start_byte + 1:args_node.end_byte - 1].decode(
+                errors="replace")
+        return _text(args_node)[1:-1]
+
+    def expand(self, mac, call: Node, args_node: Node) -> str:
+        """A function-like macro used here: its body with the arguments put in,
+        translated as a nested function of this one (it sees the caller's
+        locals), run as a step of its own by ``rt.mcall``."""
+        from analyzer.model.macros import shape, split_args, substitute
+
+        try:
+            text = substitute(mac.params, mac.body, split_args(self.arg_text(args_node)),
+                              mac.name)
+        except AnalyzerError as e:
+            raise self.fail(call, f"the use of macro {mac.name} ({e})") from None
+        text = _plain_typeof(text)
+        kind = shape(text)
+        line = self.at_line or self.cur_line or call.start_point.row + 1
+        where = f"{mac.name!r}, {mac.file!r}, {int(mac.line)}"
+        if kind == "empty":
+            return f"rt.mcall({where}, None, True)"
+        name = self.fresh("m")
+        self.expanding.add(mac.name)
+        try:
+            child = _expansion(self, name, text, kind, line, call, mac.name)
+            lines = child.nested(name, kind)
+        finally:
+            self.expanding.discard(mac.name)
+        self.prelude.extend((indent + 1, t, ln) for indent, t, ln in lines)
+        return f"rt.mcall({where}, {name}, {kind == 'do'})"
+
+    def nested(self, pyname_: str, kind: str) -> list[tuple[int, str, int]]:
+        """This expansion as ``def NAME(): ...`` lines (see :meth:`expand`)."""
+        self._addr_taken = set()
+        self.scan()
+        body = self.node.child_by_field_name("body")
+        if self.labels:
+            raise self.fail(body, "a label inside a macro")
+        items = [c for c in body.named_children if c.type != "comment"]
+        last = items[-1] if items and kind in ("block", "expr") else None
+        self.block_items(items[:-1] if last is not None else items, 1)
+        if last is not None:
+            if last.type == "expression_statement" and last.named_children:
+                self.emit(1, f"return {self.expr(last.named_children[0])}", last)
+            elif last.type == "return_statement" and kind == "expr":
+                value = last.named_children[0] if last.named_children else None
+                self.emit(1, f"return {self.expr(value)}" if value is not None else
+                          "return None", last)
+            else:
+                self.statement(last, 1)
+                self.emit(1, "return None", last)
+        head = [(0, f"def {pyname_}():", self.at_line)]
+        if self.nonlocals:
+            head.append((1, "nonlocal " + ", ".join(sorted(self.nonlocals)), self.at_line))
+        self.header_end = 0
+        return head + self.assembled()
+
+    def s_return_in_macro(self, n: Node) -> None:
+        raise self.fail(n, "a return inside a macro (it would return from the caller)")
+
+
+_CONFIG_TESTS = frozenset({"IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE",
+                           "config_enabled"})
+_TYPEOF = re.compile(r"\b(?:__typeof__|__typeof|typeof)\s*\(")
+
+
+def _plain_typeof(text: str) -> str:
+    """``typeof(x)`` becomes ``__auto_type`` (a type the model does not need:
+    values keep their own), so that ``const typeof(*p) *q = (p);`` parses."""
+    out, pos = [], 0
+    for m in _TYPEOF.finditer(text):
+        if m.start() < pos:
+            continue
+        depth, j = 1, m.end()
+        while j < len(text) and depth:
+            depth += {"(": 1, ")": -1}.get(text[j], 0)
+            j += 1
+        out.append(text[pos:m.start()] + "__auto_type")
+        pos = j
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _expansion(parent: _Translator, name: str, text: str, kind: str, line: int,
+               call: Node, macro: str) -> _Translator:
+    """A child translator over one macro expansion, parsed as a function body."""
+    inner = text.strip()
+    if kind == "block":
+        while inner.startswith("(") and inner.endswith(")"):
+            inner = inner[1:-1].strip()
+        inner = inner[1:-1]  # the statements between the braces
+        src = f"void {name}(void) {{ {inner}\n}}\n"
+    elif kind == "do":
+        src = f"void {name}(void) {{ {inner};\n}}\n"
+    else:
+        src = f"void {name}(void) {{ return ({inner});\n}}\n"
+    parsed = parse(src.encode())
+    fnode = next((c for c in parsed.root.named_children if c.type == "function_definition"),
+                 None)
+    if fnode is None or fnode.has_error:
+        if kind == "expr" and call.parent is not None \
+                and call.parent.type == "expression_statement":
+            return _expansion(parent, name, text, "do", line, call, macro)
+        raise parent.fail(call, f"the expansion of macro {macro}: {text[:80]!r}")
+    child = _Translator(fnode, parent.file, parsed.rewrites, parent.names, src.encode(),
+                        parent=parent, at_line=line)
+    child.fname = parent.fname
+    return child
 
 
 def _norm_type(ctype: str) -> str:

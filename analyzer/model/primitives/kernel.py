@@ -81,3 +81,31 @@ def jiffies_to_usecs(j):
     if not hz or usec is None or usec % hz or type(j) not in (int, Named):
         return Sym(f"jiffies_to_usecs({display(j)})")
     return (usec // hz) * int(j)
+
+
+@primitive
+def builtin_constant_p(x) -> int:
+    """``__builtin_constant_p(x)``: 1 for a value the model computed (the
+    compiler folds both branches of the kernel's uses to the same value)."""
+    return int(type(x) is int or isinstance(x, Named))
+
+
+def _bswap(x, nbytes: int):
+    if isinstance(x, Sym):
+        return x.derived(f"bswap({x.name})")
+    return int.from_bytes(int(x).to_bytes(nbytes, "little", signed=False)[:nbytes], "big")
+
+
+@primitive
+def bswap16(x):
+    return _bswap(int(x) & 0xFFFF if not isinstance(x, Sym) else x, 2)
+
+
+@primitive
+def bswap32(x):
+    return _bswap(int(x) & 0xFFFFFFFF if not isinstance(x, Sym) else x, 4)
+
+
+@primitive
+def bswap64(x):
+    return _bswap(int(x) & (1 << 64) - 1 if not isinstance(x, Sym) else x, 8)
