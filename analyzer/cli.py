@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from analyzer.config import DEFAULT_PARTS, EXTRA_PARTS, Config
+from analyzer.config import EXTRA_PARTS, FETCH_PARTS, Config
 from analyzer.errors import AnalyzerError
 
 __all__ = ["main", "build_parser"]
@@ -22,7 +22,7 @@ __all__ = ["main", "build_parser"]
 def _cmd_fetch(args, cfg: Config) -> int:
     from analyzer.fetch import fetch
 
-    parts = DEFAULT_PARTS + (EXTRA_PARTS if args.all else ())
+    parts = FETCH_PARTS + tuple(p for p in EXTRA_PARTS if args.all and p not in FETCH_PARTS)
     fetch(args.source or cfg.tarball, cfg, parts=parts, progress=not args.quiet)
     return 0
 
@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = cmd("model", _cmd_model, "run the executable model, e.g. `model socket AF_INET "
              "SOCK_STREAM 0`", json_flag=True)
-    sp.add_argument("scenario", help="socket | skb")
+    sp.add_argument("scenario", help="socket | skb | boot (what the boot ran and skipped)")
     sp.add_argument("args", nargs="*", help="the scenario's arguments")
     sp.add_argument("--step", type=int, help="show the state after step N")
     sp.add_argument("--python", metavar="FUNCTION",

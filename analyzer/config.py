@@ -11,12 +11,18 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-__all__ = ["Config", "KERNEL_VERSION", "DEFAULT_URL", "DEFAULT_PARTS", "EXTRA_PARTS"]
+__all__ = ["Config", "KERNEL_VERSION", "DEFAULT_URL", "DEFAULT_PARTS", "EXTRA_PARTS",
+           "MODEL_PARTS", "FETCH_PARTS"]
 
 KERNEL_VERSION = "4.4.1"
 DEFAULT_URL = "https://cdn.kernel.org/pub/linux/kernel/v4.x/linux-4.4.1.tar.xz"
 #: the folders of the release that the analysis reads
 DEFAULT_PARTS = ("net", "fs", "include")
+#: folders the model also reads, not analysed: the functions of kernel/, mm/ and
+#: lib/ that the analysed code calls (rb-trees, sysctl helpers, id allocators)
+MODEL_PARTS = ("kernel", "mm", "lib")
+#: what a fetch extracts by default
+FETCH_PARTS = DEFAULT_PARTS + MODEL_PARTS
 #: further folders that ``fetch --all`` adds
 EXTRA_PARTS = ("arch/x86/include", "kernel", "mm", "lib")
 

@@ -33,7 +33,7 @@ from importlib import resources
 from multiprocessing import get_context
 from pathlib import Path
 
-from analyzer.config import DEFAULT_PARTS, Config
+from analyzer.config import DEFAULT_PARTS, FETCH_PARTS, Config
 from analyzer.errors import AnalyzerError
 from analyzer.store import FileRow, Scratch, Store, Writer, fact_rows
 
@@ -458,7 +458,7 @@ def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True
     """Fetch (a no-op on a verified tree), extract, build the graph, generate
     the model and, when ``docs``, build the site: one line per stage."""
     _stage("fetch", "analyzer.fetch", "fetch",
-           lambda f: f(cfg.tarball, cfg, parts=DEFAULT_PARTS, progress=progress))
+           lambda f: f(cfg.tarball, cfg, parts=FETCH_PARTS, progress=progress))
     _stage("extract", "analyzer.pipeline", "extract_tree",
            lambda f: f(cfg, jobs=jobs, progress=progress))
     _stage("graph", "analyzer.graph", "build_graph_store",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from ci import unavailable
 
-from analyzer.config import DEFAULT_PARTS, Config
+from analyzer.config import FETCH_PARTS, Config
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +21,7 @@ def kernel_cfg() -> Config:
     if tarball:  # a no-op (~0.2 s) over a verified tree; replaces an unverified one
         from analyzer.fetch import fetch
 
-        fetch(tarball, cfg, parts=DEFAULT_PARTS, progress=False)
+        fetch(tarball, cfg, parts=FETCH_PARTS, progress=False)
     elif not (cfg.kernel_dir / "net" / "socket.c").is_file():
         unavailable("the real kernel tree: set KERNEL_TARBALL "
                     "(e.g. ../shared/kernel/linux-4.4.1-subset.tar.xz)")

@@ -52,9 +52,11 @@ def run(scenario: str, *args, cfg: Config | None = None, write: bool = True) -> 
 
 
 def run_with(facts, scenario: str, args, model_dir=None, generator=None,
-             data: dict | None = None) -> Run:
+             data: dict | None = None, process=None) -> Run:
     """Run ``scenario`` on ``facts`` with the data table ``data`` (default:
-    ``kernel/primitives.toml``); write the generated modules to ``model_dir``."""
+    ``kernel/primitives.toml``), as ``process`` (default: the table's); write
+    the generated modules to ``model_dir``.  The machine is booted once per
+    generator and put back in its booted state after the run."""
     from analyzer.model import rt
     from analyzer.model.generate import Generator, table
 
@@ -69,27 +71,24 @@ def run_with(facts, scenario: str, args, model_dir=None, generator=None,
         raise AnalyzerError(f"scenario {scenario} takes {len(spec['params'])} arguments: "
                             + " ".join(spec["params"]))
     gen = generator or Generator(facts, data)
-    m = gen.machine()
+    m, report = gen.booted()
+    cp, caller, boot_task = m.checkpoint(), m.process, m.task
     try:
-        result, boot_count = rt.run_in(m, _boot_and_run, m, data, spec["entry"], values)
+        m.process, m.task = process or caller, None  # `current` is made on first use
+        boot_count = m.boot_count = len(m.steps)
+        result = rt.run_in(m, m.invoke, spec["entry"], tuple(values))
+        r = Run.from_machine(m, scenario, tuple(args), result, boot_count)
     except AnalyzerError as e:  # keep the trace up to the failure for the caller
         e.partial = Run.from_machine(m, scenario, tuple(args), None, m.boot_count)
         raise
     finally:
+        m.rollback(cp)
+        m.process, m.task = caller, boot_task
         if model_dir is not None:
             gen.write(model_dir)
-    r = Run.from_machine(m, scenario, tuple(args), result, boot_count)
+    r.boot_report = report
     r.seconds = time.perf_counter() - start
     return r
-
-
-def _boot_and_run(m, data: dict, entry: str, values: list):
-    m.phase = "boot"
-    for fn in data.get("boot", {}).get("entries", []):
-        m.invoke(fn, ())
-    boot_count = m.boot_count = len(m.steps)
-    m.phase = "run"
-    return m.invoke(entry, tuple(values)), boot_count
 
 
 def generate_all(cfg: Config | None = None) -> str:

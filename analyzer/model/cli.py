@@ -27,6 +27,8 @@ def run_cli(cfg: Config, args) -> int:
         return skb_cli(cfg, args)
     if getattr(args, "python", None):
         return _python(cfg, args.python)
+    if args.scenario == "boot":
+        return _boot(cfg, args)
     r = run(args.scenario, *args.args, cfg=cfg)
     if args.step is not None and not 0 <= args.step <= len(r.steps):
         raise AnalyzerError(f"--step {args.step}: the run has steps 0..{len(r.steps)}")
@@ -127,6 +129,40 @@ def render_python(c_text: str, c_line: int, py_source: str, lines: dict[int, int
             left = f"{line:5} {c_lines[line - c_line].expandtabs(4)}"
         out.append(f"{left:<66.66} | {code}")
     return "\n".join(out)
+
+
+def render_boot(report) -> str:
+    """What the boot ran, what it skipped and why, and what it left out."""
+    ran = [e for e in report.entries if e.status != "skipped"]
+    out = [f"boot: {len(ran)} of {len(report.entries)} calls ran "
+           f"({report.steps} steps, {report.seconds:.2f} s); "
+           f"{len(report.skipped)} skipped, {len(report.left_out)} initcalls not built in"]
+    for e in report.entries:
+        c = e.call
+        mark = {"ran": " ", "failed": "!", "skipped": "-"}[e.status]
+        line = f" {mark} {c.level:<12} {c.function:<32} {c.file}:{c.line}"
+        if e.status == "failed":
+            line += f"  returned {e.value}"
+        out.append(line)
+        if e.reason:
+            out.append(f"      skipped: {e.reason}")
+    for fn, file, why in report.left_out:
+        out.append(f"   not built in: {fn} ({file}): {why}")
+    return "\n".join(out)
+
+
+def _boot(cfg: Config, args) -> int:
+    from analyzer.model.facts import open_facts
+    from analyzer.model.generate import Generator
+
+    gen = Generator(open_facts(cfg.store_path, cfg.kernel_dir))
+    _, report = gen.booted()
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print(render_boot(report))
+    return 0
 
 
 def _python(cfg: Config, name: str) -> int:

@@ -85,6 +85,10 @@ class Facts:
         """The definition of struct/union ``name``: one from a header first (a
         struct of a .c file is private to it), then the fullest."""
         found = self.find("structs", name)
+        if not found:  # a tag renamed by a #define: `#define rcu_head callback_head`
+            target = self.macro(name)
+            if target and target.isidentifier() and target != name:
+                found = self.find("structs", target)
         return max(found, key=lambda s: (s.file.startswith("include/"), len(s.fields),
                                          -s.line)) if found else None
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -34,7 +34,7 @@ from analyzer.model import rt
 from analyzer.model.facts import ConfigFacts, Facts
 from analyzer.model.linker import Linker
 from analyzer.model.machine import Machine
-from analyzer.model.primitives import PRIMITIVES
+from analyzer.model.outside import OutsideIndex
 from analyzer.model.sizes import Sizes
 from analyzer.model.translate import (
     IDENT,
@@ -200,6 +200,9 @@ class Generator:
         self.names_cache: dict[str, Names] = {}
         self.linker = Linker(self, self.data)
         self._macros: dict[tuple[str, str], object] = {}
+        self._booted = None
+        self.outside = OutsideIndex(self.facts.kernel_dir)
+        self._macro_globals: dict[str, dict] = {}
 
     def kept(self, rec) -> bool:
         """Is a record's line kept by the #if directives of its file?"""
@@ -240,7 +243,7 @@ class Generator:
                 is_function=lambda n: facts.has_function(n) or n in prims
                 or n in self.data.get("offpath", {}),
                 is_global=lambda n: facts.definition(n, file) is not None
-                or bool(facts.globals(n)),
+                or bool(facts.globals(n)) or n in self.macro_globals(file),
                 constant=facts.constant,
                 alias=facts.alias,
                 field_type=facts.field_type,
@@ -310,12 +313,12 @@ class Generator:
         self.struct_src[s.name] = src
         return ns[cls]
 
-    def spec(self, name: str, ctype: str, depth: int = 0) -> rt.FieldSpec:
-        """How a member of C type ``ctype`` is held (see runtime.FieldSpec)."""
+    def spec(self, name: str, ctype: str, depth: int = 0, origin: str = "") -> rt.FieldSpec:
+        """How a member of C type ``ctype`` is held (see objects.FieldSpec)."""
         t = re.sub(r"\s+", " ", _QUALS.sub(" ", ctype)).strip()
         m = re.match(r"(.*?)\s*\[([^\]]*)\]((?:\s*\[[^\]]*\])*)$", t)
         if m:
-            count = self.count(m.group(2))
+            count = self.count(m.group(2), origin)
             count = -1 if count == 0 else count  # a flexible array member: T x[0], T x[]
             elem = self.spec(name, (m.group(1) + " " + m.group(3)).strip(), depth)
             return rt.FieldSpec(name, ctype, "array", count=count, elem=elem)
@@ -332,10 +335,12 @@ class Generator:
                 return rt.FieldSpec(name, ctype, sub.kind, sub.target, sub.count, sub.elem)
         return rt.FieldSpec(name, ctype, "scalar")
 
-    def count(self, text: str) -> int:
+    def count(self, text: str, origin: str = "") -> int:
         text = text.strip()
         if not text:
             return 0
+        if "(" in text:  # BITS_TO_LONGS(PROTO_INUSE_NR): macros expanded first
+            text = self.expand_text(text, origin)
         value = evaluate_expr(text, lambda n: _or_fail(self.facts.constant(n)))
         return value if value is not None and 0 <= value <= 1 << 16 else -1
 
@@ -348,11 +353,26 @@ class Generator:
         for rec in ranked:
             if rec.static and not rec.header and rec.file != origin and origin:
                 continue
-            pf = self.file(rec.file)
-            for node in pf.functions.get(name, []):
-                if node.child_by_field_name("body") is not None and self.config.active(node) \
-                        and node.start_point.row + 1 not in self.inactive(pf):
-                    return rec.file, node
+            node = self._active_body(rec.file, name)
+            if node is not None:
+                return rec.file, node
+        return self._outside(name, origin)
+
+    def _active_body(self, file: str, name: str) -> Node | None:
+        pf = self.file(file)
+        for node in pf.functions.get(name, []):
+            if node.child_by_field_name("body") is not None and self.config.active(node) \
+                    and node.start_point.row + 1 not in self.inactive(pf):
+                return node
+        return None
+
+    def _outside(self, name: str, origin: str) -> tuple[str, Node] | None:
+        """A definition in kernel/, mm/ or lib/ (read by the model, not analysed)."""
+        for file in sorted(self.outside.files(name), key=lambda f: f != origin):
+            node = self._active_body(file, name)
+            if node is None or (_is_static(node) and file != origin):
+                continue
+            return file, node
         return None
 
     def function(self, name: str, origin: str) -> tuple[Translation, object] | None:
@@ -367,6 +387,10 @@ class Generator:
                              self.inactive(pf)).run()
             self.functions[key] = (tr, self._compile(tr, f"<model:{file}:{name}>"))
         return self.functions[key]
+
+    def returns_void(self, name: str, file: str) -> bool:
+        node = self._active_body(file, name)
+        return node is not None and returns_void(node)
 
     def macro(self, name: str, file: str) -> tuple[Translation, object]:
         """A function-like ``#define`` translated as a function of its parameters."""
@@ -400,29 +424,67 @@ class Generator:
         return self.code_file[code_name], lines.get(lineno, 0)
 
     # --- globals -----------------------------------------------------------------------
+    def expand_text(self, text: str, origin: str) -> str:
+        """C text with the tree's function-like macros expanded (primitives kept)."""
+        from analyzer.model.macros import expand_text
+
+        prims = self.data.get("primitives", {})
+        return expand_text(text, lambda n: None if n in prims else self.macro_for(n, origin))
+
     def global_maker(self, m: Machine, name: str, origin: str):
         rec = self.facts.definition(name, origin)
+        if rec is not None and rec.type in self.data.get("decl_macros", {}):
+            rec = None  # LIST_HEAD(x): made from the macro's own text below
+        if rec is None:
+            declared = self.macro_globals(origin).get(name)
+            if declared is not None:  # static DECLARE_BITMAP(name, bits);
+                g, parsed = declared
+                key = f"{name}@{g.file}" if g.static else name
+                return key, lambda: self.make_global(m, g, key, parsed)
         if rec is None:  # only declared (extern): its value lives outside the analysed tree
             return name, lambda: rt.Sym(name, "declared extern; defined outside the analysed tree")
         key = f"{name}@{rec.file}" if rec.static else name
         return key, lambda: self.make_global(m, rec, key)
 
-    def make_global(self, m: Machine, rec: records.Global, key: str):
-        macro = self.data.get("decl_macros", {}).get(rec.type)
-        if macro is not None:  # LIST_HEAD(proto_list); DEFINE_SPINLOCK(lock);
-            obj = m.zero(self.spec(rec.name, macro["type"]), rec.name, None)
-            if macro.get("init"):
-                PRIMITIVES[macro["init"]](obj)
-            return obj
-        pf = self.file(rec.file)
-        node = _declaration_at(pf, rec.name, rec.line)
+    def macro_globals(self, file: str) -> dict:
+        """Globals a file declares through a macro (``static LIST_HEAD(x);``,
+        ``static DECLARE_BITMAP(bits, 64);``): the macro expanded and parsed."""
+        if file not in self._macro_globals:
+            self._macro_globals[file] = self._scan_macro_globals(file) if file else {}
+        return self._macro_globals[file]
+
+    def _scan_macro_globals(self, file: str) -> dict:
+        try:
+            pf = self.file(file)
+        except AnalyzerError:
+            return {}
+        found = {}
+        for m in _DECLARER.finditer(pf.raw.decode(errors="replace")):
+            line = pf.raw.count(b"\n", 0, m.start()) + 1
+            if line in self.inactive(pf) or self.macro_for(m.group(2), file) is None:
+                continue
+            try:
+                text = self.expand_text(f"{m.group(2)}({m.group(3)}{m.group(4) or ''})", file)
+            except AnalyzerError:
+                continue
+            g = _declared_global(text, m.group(3), file, line, "static" in m.group(1))
+            if g is not None:
+                found[m.group(3)] = g
+        return found
+
+    def make_global(self, m: Machine, rec: records.Global, key: str, parsed=None):
+        if parsed is not None:  # a macro's declaration: its parsed node
+            node, inactive = parsed, frozenset()
+        else:
+            pf = self.file(rec.file)
+            node, inactive = _declaration_at(pf, rec.name, rec.line), self.inactive(pf)
         value_node = _init_value(node, rec.name) if node is not None else None
-        spec = self.global_spec(rec, value_node, pf)
+        spec = self.global_spec(rec, value_node, inactive)
         obj = m.zero(spec, rec.name, None)
         if value_node is None:
             return obj
         m.globals[key] = obj  # visible to its own initializer (lock = ...(x.lock))
-        fn = self.initializer(rec, value_node)
+        fn = self.initializer(rec, value_node, inactive)
         ns = m.namespace(rec.file)
         exec(fn, ns)  # noqa: S102 - generated by this module from validated pieces
         value = ns[f"init_{rec.name}"](obj)
@@ -434,24 +496,23 @@ class Generator:
         return value
 
     def global_spec(self, rec: records.Global, value: Node | None,
-                    pf: ParsedFile) -> rt.FieldSpec:
+                    inactive: frozenset[int]) -> rt.FieldSpec:
         """How a global is held; ``T x[] = {...}`` counts the kept initializers."""
         dims = rec.array if rec.array.startswith("[") else f"[{rec.array}]"
-        spec = self.spec(rec.name, rec.type + (f" {dims}" if rec.array else ""))
+        spec = self.spec(rec.name, rec.type + (f" {dims}" if rec.array else ""),
+                         origin=rec.file)
         if not (rec.array and spec.kind == "array" and spec.count <= 0 and value is not None
                 and value.type == "initializer_list"):
             return spec
         items = [c for c in value.named_children if c.type != "comment"
-                 and c.start_point.row + 1 not in self.inactive(pf)]
+                 and c.start_point.row + 1 not in inactive]
         return rt.FieldSpec(rec.name, rec.type, "array", count=len(items),
                             elem=self.spec(rec.name, rec.type))
 
-    def initializer(self, rec: records.Global, value: Node):
+    def initializer(self, rec: records.Global, value: Node, inactive: frozenset[int]):
         key = f"{rec.name}@{rec.file}"
         if key not in self.inits:
-            pf = self.file(rec.file)
-            tr = _InitTranslator(value, rec, self.inactive(pf),
-                                 self.names(rec.file)).translate()
+            tr = _InitTranslator(value, rec, inactive, self.names(rec.file)).translate()
             self.inits[key] = (tr, self._compile(tr, f"<model:{rec.file}:init {rec.name}>"))
         return self.inits[key][1]
 
@@ -469,10 +530,48 @@ class Generator:
         except Unsized as e:
             return TypeSize(ctype, str(e))
 
+    def booted(self):
+        """(machine, BootReport): a machine booted once for this generator (see
+        boot.py); runs check it out and roll it back."""
+        if self._booted is None:
+            from analyzer.model.boot import boot, plan
+
+            m = self.machine()
+            caller = m.process
+            m.process = replace(caller, label="kernel_init")  # initcalls run in pid 1, as root
+            calls, left_out = plan(self, self.data)
+            report = rt.run_in(m, boot, m, calls)
+            m.process = caller
+            report.left_out = left_out
+            m.boot_count = len(m.steps)
+            self._booted = (m, report)
+        return self._booted
+
+    def initcalls(self):
+        """The initcalls the configuration builds in, in order, and those it
+        leaves out (see boot.plan)."""
+        from analyzer.model.boot import BootCall
+
+        calls = []
+        for name in self.data.get("boot", {}).get("entries", []):
+            rec = self.facts.functions(name)
+            calls.append(BootCall(name, rec[0].file if rec else "", rec[0].line if rec else 0,
+                                  "initcall", ""))
+        return calls, []
+
+    def alignof(self, ctype: str):
+        from analyzer.model.sizes import Unsized
+
+        try:
+            return self.sizes.layout(ctype).align
+        except Unsized as e:
+            return rt.Sym(f"__alignof__({ctype})", str(e))
+
     def machine(self) -> Machine:
         m = Machine(self.layout, self.linker.link, self.global_maker, self.locate)
         m.convert = self.sizes.convert  # a member keeps the value its C type can hold
         m.sizeof = self.sizeof
+        m.alignof = self.alignof
         m.integer_type = lambda ctype: self.sizes.integer(ctype) is not None
         m.constant = self.facts.constant
         m.max_depth = int(self.data.get("policy", {}).get("max_depth", 40))
@@ -524,6 +623,45 @@ def _py(name: str) -> str:
     from analyzer.model.translate import pyname
 
     return pyname(name)
+
+
+#: a file-scope use of a macro that declares a global: `static DECLARE_BITMAP(x, 8);`
+_DECLARER = re.compile(r"^((?:(?:static|const|__read_mostly|__initdata)\s+)*)"
+                       r"([A-Za-z_]\w*)[ \t]*\([ \t]*([A-Za-z_]\w*)[ \t]*((?:,[^;{}\n]*)?)\)"
+                       r"[ \t]*(?:__\w+[ \t]*)*;", re.M)
+
+
+def _declared_global(text: str, name: str, file: str, line: int, static: bool):
+    """A macro's expansion parsed as a declaration of ``name``:
+    (Global record, declaration node), or None if it is not one."""
+    from analyzer.model.translate import _declarator_info, _type_text
+
+    parsed = parse((text.strip().rstrip(";") + ";\n").encode())
+    for node in parsed.root.named_children:
+        if node.type != "declaration" or node.has_error:
+            continue
+        for d in node.children_by_field_name("declarator"):
+            found, suffix, dims = _declarator_info(d)
+            if found != name:
+                continue
+            array = "".join(f"[{dim.text.decode() if dim is not None else ''}]" for dim in dims)
+            ctype = _type_text(node) + (" " + suffix.replace("[]", "") if "*" in suffix else "")
+            return records.Global(name, ctype.strip(), file, line, static=static,
+                                  array=array), node
+    return None
+
+
+def _is_static(node: Node) -> bool:
+    return any(c.type == "storage_class_specifier" and c.text == b"static"
+               for c in node.children)
+
+
+def returns_void(node: Node) -> bool:
+    """Does a function_definition return void (``void f(...)``, not ``void *f``)?"""
+    t = node.child_by_field_name("type")
+    d = node.child_by_field_name("declarator")
+    return t is not None and t.text == b"void" and d is not None \
+        and d.type == "function_declarator"
 
 
 def _first(items: list):

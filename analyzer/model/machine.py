@@ -96,6 +96,8 @@ class Machine:
         self.convert: Callable[[str, int], int] = lambda ctype, value: value
         #: ``integer_type(ctype)``: is it an integer type (through typedefs)?
         self.integer_type: Callable[[str], bool] = lambda ctype: True
+        #: ``alignof(ctype)``: an int, or an unknown
+        self.alignof: Callable[[str], object] = lambda ctype: Sym(f"__alignof__({ctype})")
         #: ``sizeof(ctype)``: a SizeOf, or an unknown
         self.sizeof: Callable[[str], object] = lambda ctype: Sym(f"sizeof({ctype})")
         #: ``constant(name)``: a constant of the analysed tree (None if unknown)

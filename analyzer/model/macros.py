@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from analyzer.errors import AnalyzerError
 
-__all__ = ["MacroDef", "substitute", "split_args", "tokens", "shape"]
+__all__ = ["MacroDef", "substitute", "split_args", "tokens", "shape", "expand_text"]
 
 _TOKEN = re.compile(r"""
     (?P<space>\s+|/\*.*?\*/|//[^\n]*)
@@ -180,3 +180,42 @@ def _balanced(text: str) -> bool:
             if depth < 0:
                 return False
     return depth == 0
+
+
+def expand_text(text: str, lookup, depth: int = 0, busy: frozenset = frozenset()) -> str:
+    """``text`` with every use of a function-like macro that ``lookup(name)``
+    gives (a :class:`MacroDef`, else None) replaced by its expansion, again
+    until none is left (a macro never expands inside itself)."""
+    if depth > 40:
+        raise AnalyzerError(f"macros nest too deep in {text[:60]!r}")
+    toks = tokens(text)
+    out, i = [], 0
+    while i < len(toks):
+        kind, t = toks[i]
+        mac = lookup(t) if kind == "word" and t not in busy else None
+        j = i + 1
+        while mac is not None and j < len(toks) and toks[j][0] == "space":
+            j += 1
+        if mac is None or j == len(toks) or toks[j][1] != "(":
+            out.append(t)
+            i += 1
+            continue
+        end = _closing(toks, j)
+        inner = "".join(x for _, x in toks[j + 1:end])
+        body = substitute(mac.params, mac.body, split_args(inner), mac.name)
+        out.append(expand_text(body, lookup, depth + 1, busy | {t}))
+        i = end + 1
+    return "".join(out)
+
+
+def _closing(toks: list[tuple[str, str]], start: int) -> int:
+    depth = 0
+    for k in range(start, len(toks)):
+        kind, t = toks[k]
+        if kind == "punct" and t == "(":
+            depth += 1
+        elif kind == "punct" and t == ")":
+            depth -= 1
+            if depth == 0:
+                return k
+    raise AnalyzerError("a macro call without its closing parenthesis")

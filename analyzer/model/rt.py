@@ -37,7 +37,7 @@ __all__ = [
     "static", "gref", "bump", "first", "slot", "set_slot", "cdiv", "cmod", "once",
     "case_index", "iterate", "new_local", "truth", "compound", "cast_int", "Addr", "conv",
     "sizeof", "Obj", "Opaque", "Layout", "FieldSpec", "CArray", "Machine", "current_machine",
-    "run_in", "mcall",
+    "run_in", "mcall", "goto_out", "alignof",
 ]
 
 def cell(value=None, name: str = "") -> Cell:
@@ -263,9 +263,19 @@ def conv(value, ctype: str):
     return value
 
 
+def goto_out(g: Goto):
+    """A goto that no block of the function has a label for."""
+    raise ModelError(f"goto {g.label}: a jump into a nested block is not modelled")
+
+
 def mcall(name: str, file: str, line: int, body, void: bool = False):
     """A function-like macro's expansion, run as a step of its own."""
     return current_machine().call_macro(name, file, line, body, void)
+
+
+def alignof(ctype: str):
+    """``__alignof__(T)``: its alignment in bytes."""
+    return current_machine().alignof(ctype)
 
 
 def sizeof(ctype: str):

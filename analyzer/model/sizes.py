@@ -181,7 +181,7 @@ class Sizes:
         if rec is None:
             raise Unsized(f"sizeof({kind} {name}): no definition in the analysis")
         root = self.gen.file(rec.file).parsed.root
-        node = _node_at(root, rec.line, ("struct_specifier", "union_specifier"), name)
+        node = _node_at(root, rec.line, ("struct_specifier", "union_specifier"), rec.name)
         if node is None or node.child_by_field_name("body") is None:
             raise Unsized(f"sizeof({kind} {name}): {rec.file}:{rec.line} not found")
         return self.body(node)

@@ -68,6 +68,8 @@ class Run:
     seconds: float = 0.0
     #: decisions taken on unknown values during the run (not the boot)
     assumptions: list[Assumption] = field(default_factory=list)
+    #: the boot the run started from (analyzer.model.boot.BootReport)
+    boot_report: object = None
 
     @classmethod
     def from_machine(cls, m: rt.Machine, scenario: str, args: tuple, result,

@@ -362,33 +362,49 @@ class _Translator:
 
     def blocks(self, body: Node) -> None:
         """A body with labels: blocks run from a dispatch loop."""
+        self.dispatch(self.flatten(body.named_children), 1, body, top=True)
+
+    def dispatch(self, items: list[Node], ind: int, where: Node, top: bool = False) -> None:
+        """Statements split into blocks at their labels, run from a loop that a
+        ``goto`` (``raise rt.Goto``) re-enters at a label, forward or backward;
+        a goto to a label of an enclosing block passes through."""
         blocks: list[tuple[str, list[Node]]] = [("_start", [])]
-        for item in self.flatten(body.named_children):
-            while item.type == "labeled_statement":
+        for item in items:
+            while item is not None and item.type == "labeled_statement":
                 blocks.append((_text(item.child_by_field_name("label")), []))
                 inner = [c for c in item.named_children
                          if c.type not in ("statement_identifier", "comment")]
                 item = inner[0] if inner else None
-                if item is None:
-                    break
             if item is not None and item.type != "comment" \
                     and item.start_point.row + 1 not in self.inactive:
                 blocks[-1][1].append(item)
-        self.emit(1, "_label = '_start'", body)
-        self.emit(1, "while True:", body)
-        self.emit(2, "try:", body)
-        for i, (label, items) in enumerate(blocks):
-            self.emit(3, f"if _label == {label!r}:", items[0] if items else body)
-            self.block_items(items, 4)
+        if not top and _escapes(items):
+            raise self.fail(where, "a break or continue out of a block with labels")
+        var = "_label" if top else self.fresh("label")
+        own = tuple(label for label, _ in blocks[1:])
+        self.emit(ind, f"{var} = '_start'", where)
+        self.emit(ind, "while True:", where)
+        self.emit(ind + 1, "try:", where)
+        for i, (label, block) in enumerate(blocks):
+            self.emit(ind + 2, f"if {var} == {label!r}:", block[0] if block else where)
+            self.block_items(block, ind + 3)
             nxt = blocks[i + 1][0] if i + 1 < len(blocks) else None
-            end = items[-1].end_point.row + 1 if items and nxt else body.end_point.row + 1
-            self.out.append((4, f"_label = {nxt!r}" if nxt else "return None", end))
-        self.emit(2, "except rt.Goto as _g:", body)
-        self.emit(3, "_label = _g.label", body)
+            end = block[-1].end_point.row + 1 if block and nxt else where.end_point.row + 1
+            last = "return None" if top else "break"
+            self.out.append((ind + 3, f"{var} = {nxt!r}" if nxt else last,
+                             self.at_line or end))
+        self.emit(ind + 1, "except rt.Goto as _g:", where)
+        self.emit(ind + 2, f"if _g.label not in {own!r}:", where)
+        self.emit(ind + 3, "rt.goto_out(_g)" if top else "raise", where)
+        self.emit(ind + 2, f"{var} = _g.label", where)
 
     # --- statements ---------------------------------------------------------------
     def block_items(self, items, indent: int) -> None:
         start = len(self.out)
+        items = list(items)
+        if any(i.type == "labeled_statement" for i in items):
+            self.dispatch(self.flatten(items), indent, items[0])
+            return
         for item in items:
             if item.start_point.row + 1 not in self.inactive:
                 self.statement(item, indent)
@@ -952,6 +968,12 @@ class _Translator:
         text = re.sub(r"\s+", " ", _text(n))
         return f"rt.unknown({text!r})"
 
+    def e_alignof_expression(self, n: Node) -> str:
+        tdesc = n.child_by_field_name("type")
+        if tdesc is None:
+            raise self.fail(n, "__alignof__ of an expression")
+        return f"rt.alignof({_norm_type(_text(tdesc))!r})"
+
     def e_sizeof_expression(self, n: Node) -> str:
         tdesc = n.child_by_field_name("type")
         if tdesc is not None:
@@ -1188,6 +1210,21 @@ def _expansion(parent: _Translator, name: str, text: str, kind: str, line: int,
                         parent=parent, at_line=line)
     child.fname = parent.fname
     return child
+
+
+def _escapes(items: list[Node]) -> bool:
+    """Does a ``break``/``continue`` in ``items`` leave them (not inside a loop
+    or switch of their own)?"""
+    stack = list(items)
+    while stack:
+        n = stack.pop()
+        if n.type in ("break_statement", "continue_statement"):
+            return True
+        if n.type in ("for_statement", "while_statement", "do_statement",
+                      "switch_statement"):
+            continue
+        stack.extend(n.named_children)
+    return False
 
 
 def _norm_type(ctype: str) -> str:

@@ -178,6 +178,16 @@ class SizeOf(int):
             return TailOffset(self.ctype, other.ctype, int(self) - int(other))
         return int.__sub__(self, other)
 
+    def __add__(self, other):
+        """``sizeof(T) + n``: still a T to allocate (a struct with ``n`` bytes
+        after it, for its flexible array member)."""
+        if type(other) is int or isinstance(other, Named) and not isinstance(other, SizeOf):
+            return SizeOf(self.ctype, int(self) + int(other)) if int(other) >= 0 \
+                else int(self) + int(other)
+        return int.__add__(self, other)
+
+    __radd__ = __add__
+
 
 class TypeSize(Sym):
     """``sizeof(T)`` of a type the model cannot lay out: unknown as a number,

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from analyzer.model.primitives import (  # noqa: F401
     atomics,
+    bitops,
     kernel,
     lists,
     memory,
     process,
     strings,
+    sysctl,
     vfs,
 )
 from analyzer.model.primitives.registry import PRIMITIVES, primitive

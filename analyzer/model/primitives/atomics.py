@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from analyzer.model.context import current_machine
-from analyzer.model.objects import FieldRef, Ref
+from analyzer.model.objects import CArray, FieldRef, Obj, Ref
 from analyzer.model.primitives.registry import primitive
 from analyzer.model.rt import deref, store
 
@@ -72,3 +72,20 @@ def clear_bit(nr, ref_):
 @primitive
 def test_bit(nr, ref_):
     return int(bool(deref(ref_) & (1 << int(nr))))
+
+
+@primitive
+def cmpxchg(ptr, old, new):
+    """``cmpxchg(p, old, new)``: ``*p = new`` if ``*p == old``; the value before."""
+    current = deref(ptr)
+    if current is old or (current == old if not isinstance(current, (Obj, CArray)) else False):
+        store(ptr, new)
+    return current
+
+
+@primitive
+def xchg(ptr, new):
+    """``xchg(p, new)``: ``*p = new``; the value before."""
+    current = deref(ptr)
+    store(ptr, new)
+    return current

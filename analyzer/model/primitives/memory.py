@@ -108,3 +108,80 @@ def kmem_cache_alloc(cache, flags=0, *rest):
 @primitive
 def kmem_cache_zalloc(cache, flags=0, *rest):
     return _cache_alloc(cache)
+
+
+def copy_of(m, value, label: str = ""):
+    """A copy of an object or array (a C assignment of the whole): nested
+    aggregates copied, pointers kept as pointers."""
+    if isinstance(value, Obj):
+        new = m.new(value._layout.name, label)
+        for k, v in list(value._v.items()):
+            if isinstance(v, (Obj, CArray)) and _embedded(value, k, v):
+                _fill(m, getattr(new, k), v)
+            else:
+                setattr(new, k, v)
+        return new
+    if isinstance(value, CArray):
+        arr = CArray(m, label or m.label("array"), value.elem, value.count)
+        m.created(arr)
+        _fill(m, arr, value)
+        return arr
+    return value
+
+
+def _embedded(holder, key, v) -> bool:
+    parent = getattr(v, "_parent", None)
+    return isinstance(parent, tuple) and parent[0] is holder and parent[1] == key
+
+
+def _fill(m, dst, src) -> None:
+    for k, v in list(src._v.items()):
+        if isinstance(v, (Obj, CArray)) and _embedded(src, k, v):
+            _fill(m, dst[k] if isinstance(dst, CArray) else getattr(dst, k), v)
+        elif isinstance(dst, CArray):
+            dst[k] = v
+        else:
+            setattr(dst, k, v)
+
+
+@primitive
+def kmemdup(src, size, flags=0):
+    """``kmemdup(p, len, gfp)`` (mm/util.c): a new copy of the object or array."""
+    m = current_machine()
+    if isinstance(src, IndexRef) and src.i == 0:
+        src = src.arr
+    if isinstance(src, (Obj, CArray)):
+        return copy_of(m, src)
+    return Sym(f"kmemdup({display(src)})", "a copy of memory the model does not hold")
+
+
+@primitive
+def memset(p, value, n):
+    """``memset(p, c, n)`` of a whole object or array with 0: every member back
+    to 0/NULL; other fills of part of an object are not followed (unknown)."""
+    m = current_machine()
+    if isinstance(p, IndexRef) and p.i == 0:
+        p = p.arr
+    if isinstance(p, (Obj, CArray)) and not isinstance(value, Sym) and int(value) == 0:
+        _zero(m, p)
+        return p
+    if isinstance(p, IndexRef) and type(n) in (int, Named) and not isinstance(value, Sym):
+        for k in range(int(n)):
+            p.arr[p.i + k] = int(value)
+        return p
+    from analyzer.model.assume import drop_write
+
+    drop_write(p if isinstance(p, Sym) else Sym(display(p), "a part of an object"),
+               "", f"memset {display(value)} x {display(n)}")
+    return p
+
+
+def _zero(m, obj) -> None:
+    for k, v in list(obj._v.items()):
+        if isinstance(v, (Obj, CArray)) and _embedded(obj, k, v):
+            _zero(m, v)
+        elif isinstance(obj, CArray):
+            obj[k] = None if obj.elem.kind == "ptr" else 0
+        else:
+            spec = obj._index.get(k)
+            setattr(obj, k, None if spec is not None and spec.kind == "ptr" else 0)
