@@ -1,5 +1,5 @@
 """Extract plain facts from one C file: functions, calls, structs, globals,
-initializers, assignments, registrations, constants.
+initializers, assignments, registrations, constants, macros, initcalls.
 
 Takes a file's path relative to the kernel tree and its bytes, gives a
 :class:`~analyzer.records.FileFacts`.  One pass of the ``facts`` query
@@ -12,7 +12,9 @@ their function by byte range.  Bad input never raises: it becomes a warning.
 ``macro="SYSCALL_DEFINE3"``, plus one alias record per prefix listed under
 ``aliases`` in ``kernel/macros.toml`` (``sys_socket``): same location, same
 signature, ``alias_of="SyS_socket"``.  Calls are attributed to the main
-record only.
+record only.  ``#define``s (:class:`~analyzer.records.Macro`) and initcalls
+(:class:`~analyzer.records.Initcall`) come from :mod:`analyzer.directives`,
+which reads the raw text.
 """
 
 from __future__ import annotations
@@ -20,14 +22,13 @@ from __future__ import annotations
 import hashlib
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from operator import attrgetter
 
 from tree_sitter import Node
 
-from analyzer import parse
+from analyzer import directives, parse
 from analyzer.constants import literal_value
 from analyzer.records import (
     Alias,
@@ -47,6 +48,7 @@ from analyzer.records import (
     function_id,
     normalize_type,
 )
+from analyzer.records import maker as _maker
 
 __all__ = ["extract_file", "MAX_BYTES", "declarator_info", "DeclInfo"]
 
@@ -80,21 +82,6 @@ def _squeeze(text: str) -> str:
     if "\n" in text or "  " in text or "\t" in text:
         return " ".join(text.split())
     return text
-
-
-def _maker(cls: type) -> Callable[..., object]:
-    """A positional constructor of ``cls`` records, every field given in
-    declaration order, that fills the instance dict directly instead of
-    calling the frozen dataclass ``__init__`` (one ``object.__setattr__``
-    per field): the records are the same, about 3x faster to make.
-    Generated from the field names, as :func:`store._builder` is."""
-    names = [f.name for f in fields(cls)]
-    stores = "".join(f"    d[{n!r}] = {n}\n" for n in names)
-    src = (f"def make({', '.join(names)}):\n    o = new(cls)\n    d = o.__dict__\n"
-           f"{stores}    return o\n")
-    env = {"new": object.__new__, "cls": cls}
-    exec(src, env)  # noqa: S102 - code made from the field names of a record class
-    return env["make"]
 
 
 #: fast constructors of the records made by the hundred thousand
@@ -1091,13 +1078,25 @@ def _extract(relpath: str, raw: bytes, base: FileFacts, warns: list[str]) -> Fil
     functions = [Function(**s.record, locals=tuple(s.locals)) for s in scopes]
     functions += [a for f in list(functions) if f.macro for a in _aliases(f)]
     nerr, berr = parse.error_stats(root)
+    macros, initcalls = _directives(relpath, raw, warns)
     return replace(
         base, error_nodes=nerr, error_bytes=berr, functions=tuple(functions),
         calls=tuple(calls), structs=tuple(_structs(relpath, src, get("struct"))),
         aliases=tuple(aliases), typedefs=tuple(_typedefs(relpath, src, get("typedef"))),
         globals=tuple(globals_), initializers=tuple(inits), assignments=tuple(assigns),
         registrations=tuple(regs),
-        constants=tuple(_enums(relpath, src, get("enum")) + consts), warnings=tuple(warns))
+        constants=tuple(_enums(relpath, src, get("enum")) + consts), macros=tuple(macros),
+        initcalls=tuple(initcalls), warnings=tuple(warns))
+
+
+def _directives(relpath: str, raw: bytes, warns: list[str]):
+    """The file's Macro and Initcall records, read from its raw text (a
+    failure there costs only these two kinds, with a warning)."""
+    try:
+        return directives.scan(relpath, raw)
+    except Exception as e:  # noqa: BLE001 - an extractor bug must not stop a run
+        warns.append(f"{relpath}: reading #define and initcall lines failed: {e!r}")
+        return [], []
 
 
 _LINE = attrgetter("line")

@@ -158,7 +158,7 @@ class Index:
         """An index over the facts of some files (tests, snippets)."""
         idx = cls()
         for ff in facts:
-            for kind in records.RECORD_KINDS:
+            for kind in _INDEXED_KINDS:
                 idx.add(kind, getattr(ff, kind))
         return idx
 
@@ -166,7 +166,7 @@ class Index:
     def from_store(cls, store) -> Index:
         """An index over a whole :class:`analyzer.store.Store`."""
         idx = cls()
-        for kind in records.RECORD_KINDS:
+        for kind in _INDEXED_KINDS:
             idx.add(kind, store.all(kind))
         return idx
 
@@ -273,6 +273,10 @@ class Index:
             tn = frozenset(self.typedefs)
             object.__setattr__(self, "_typenames", tn)
         return tn
+
+
+#: the record kinds an Index holds (macros and initcalls are not read for resolution)
+_INDEXED_KINDS = tuple(k for k in records.RECORD_KINDS if k in Index.__dataclass_fields__)
 
 
 def _eval_int(text: str, idx: Index, depth: int = 0) -> int | None:

@@ -12,7 +12,8 @@ Schema (``SCHEMA_VERSION``):
   (``functions``, ``calls``, ...), with one column per field of the record
   class in declaration order; tuple fields (``args``, ``params``, ``fields``,
   ``entries``...) are JSON arrays (nested records as arrays of their field
-  values), booleans are 0/1.  Each table is indexed on its key field
+  values; an optional tuple that is None, ``Macro.params`` of an object-like
+  macro, is NULL), booleans are 0/1.  Each table is indexed on its key field
   (:data:`KEY_FIELDS`, what :meth:`Store.find` looks up) and on ``file``.
   Plain columns make ad-hoc SQL easy (``SELECT file, line FROM calls WHERE
   callee = 'sock_alloc'``) and spare a JSON round trip per record;
@@ -42,13 +43,14 @@ from analyzer.errors import AnalyzerError
 __all__ = ["Store", "Writer", "Scratch", "FileRow", "SCHEMA_VERSION", "KEY_FIELDS",
            "encode", "decode", "fact_rows", "columns", "fsync"]
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 #: the field of each record kind that :meth:`Store.find` looks up
 KEY_FIELDS: dict[str, str] = {
     "functions": "name", "calls": "caller", "structs": "name", "aliases": "name",
     "typedefs": "name", "globals": "name", "initializers": "name",
     "assignments": "function", "registrations": "caller", "constants": "name",
+    "macros": "name", "initcalls": "function",
 }
 
 _FILES = """CREATE TABLE IF NOT EXISTS files(path TEXT PRIMARY KEY, sha256 TEXT NOT NULL,
@@ -79,6 +81,7 @@ class _Layout:
     nested: dict[int, type]  # column -> class of the records in its array
     bools: tuple[int, ...]  # columns stored as 0/1
     big: tuple[int, ...]  # optional ints (values), as text when over 64 bits
+    optional: tuple[int, ...]  # JSON columns that may be None (SQL NULL)
 
 
 @cache
@@ -89,7 +92,9 @@ def _layout(cls: type) -> _Layout:
     types = [str(f.type).replace(" ", "") for f in fs]
     return _Layout(names, tuple(i for i, t in enumerate(types) if t.startswith("tuple")),
                    nested, tuple(i for i, t in enumerate(types) if t == "bool"),
-                   tuple(i for i, t in enumerate(types) if t in ("int|None", "None|int")))
+                   tuple(i for i, t in enumerate(types) if t in ("int|None", "None|int")),
+                   tuple(i for i, t in enumerate(types) if t.startswith("tuple")
+                         and t.endswith("|None")))
 
 
 def columns(kind: str) -> tuple[str, ...]:
@@ -120,13 +125,15 @@ def _encoder(cls: type) -> Callable[[object], tuple]:
     records written as JSON by generated code too (any value of an unexpected
     type falls back to the json module)."""
     lay = _layout(cls)
-    env = {"strs": _strings_json, "big": _big_text}
+    env = {"strs": _strings_json, "big": _big_text, "optstrs": _optional_json}
     items = []
     for i, name in enumerate(lay.names):
         value = f"d[{name!r}]"
         if i in lay.nested:
             env[f"nest{i}"] = _nested_json(lay.nested[i])
             value = f"nest{i}({value})"
+        elif i in lay.optional:
+            value = f"optstrs({value})"
         elif i in lay.json:
             value = f"strs({value})"
         elif i in lay.big:
@@ -173,6 +180,11 @@ def _strings_json(items) -> str:
         return _JSON(items)
 
 
+def _optional_json(items) -> str | None:
+    """A tuple of strings as a JSON array, None as SQL NULL."""
+    return None if items is None else _strings_json(items)
+
+
 def _big_text(value):
     """An int over 64 bits as text (SQLite integers have 64); others as they are."""
     if value is not None and type(value) is int and not -_INT64 <= value < _INT64:
@@ -197,13 +209,16 @@ def _builder(cls: type) -> Callable[[Sequence], object]:
     that each record costs one dict display and no per-field loop: reading
     ``all("calls")`` is about twice as fast as a generic loop."""
     lay = _layout(cls)
-    env = {"cls": cls, "new": object.__new__, "loads": json.loads, "big": _big_int}
+    env = {"cls": cls, "new": object.__new__, "loads": json.loads, "big": _big_int,
+           "opt": _optional_tuple}
     items = []
     for i, name in enumerate(lay.names):
         value = f"r[{i}]"
         if i in lay.nested:
             env[f"inner{i}"] = _builder(lay.nested[i])
             value = f"tuple(map(inner{i}, loads({value})))"
+        elif i in lay.optional:
+            value = f"opt({value})"
         elif i in lay.json:
             value = f"tuple(loads({value}))"
         elif i in lay.bools:
@@ -217,6 +232,10 @@ def _builder(cls: type) -> Callable[[Sequence], object]:
            f"    obj.__dict__.update({{{', '.join(items)}}})\n    return obj\n")
     exec(src, env)  # noqa: S102 - code made from the field names of a record class
     return env["build"]
+
+
+def _optional_tuple(value):
+    return None if value is None else tuple(json.loads(value))
 
 
 def _big_int(value):

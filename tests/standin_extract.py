@@ -46,7 +46,7 @@ def extract_file(relpath: str, src: bytes) -> records.FileFacts:
         error_nodes=nodes, error_bytes=covered, functions=tuple(funcs), calls=tuple(calls),
         **{k: getattr(base, k) for k in ("structs", "aliases", "typedefs", "globals",
                                          "initializers", "assignments", "registrations",
-                                         "constants")},
+                                         "constants", "macros", "initcalls")},
         warnings=("standin: note",) if b"WARNME" in src else ())
 
 
@@ -82,5 +82,11 @@ def sample_facts(relpath: str = "net/x.c") -> records.FileFacts:
                    r.Constant("FOO", "define", "BAR + 1", relpath, 31, None),
                    r.Constant("HUGE", "define", "~0ULL", relpath, 32, 2**64 - 1),
                    r.Constant("NEG", "define", "-(1LL << 63)", relpath, 33, -2**63)),
+        macros=(r.Macro("htons", relpath, 34, 34, ("x",), "___htons(x)"),
+                r.Macro("NPROTO", relpath, 35, 35, None, "AF_MAX", "CONFIG_NET"),
+                r.Macro("pr_debug", relpath, 36, 38, ("fmt", "..."), "\nno_printk(fmt)"),
+                r.Macro("current_egid", relpath, 39, 39, (), "(current_cred_xxx(egid))")),
+        initcalls=(r.Initcall("sock_init", "core", relpath, 40, "core_initcall"),
+                   r.Initcall("af_x_init", "device", relpath, 41, "module_init", "CONFIG_X")),
         warnings=("encoding: non-UTF-8 bytes at line 2",),
     )
