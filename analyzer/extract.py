@@ -981,10 +981,15 @@ def _enums(relpath: str, src: bytes, nodes: list[Node]) -> list[Constant]:
             enum = _text(src, ds[0]) if ds else ""
         prev, value = "", -1
         for e in node.child_by_field_name("body").named_children:
-            if e.type != "enumerator":
+            if e.type == "ERROR" and e.named_child_count == 1 \
+                    and e.named_children[0].type == "identifier":
+                e = e.named_children[0]  # `X,` after a #define in the list: an enumerator
+                ename, vnode = _text(src, e), None
+            elif e.type != "enumerator":
                 continue
-            ename = _text(src, e.child_by_field_name("name"))
-            vnode = e.child_by_field_name("value")
+            else:
+                ename = _text(src, e.child_by_field_name("name"))
+                vnode = e.child_by_field_name("value")
             if vnode is not None:
                 expr = _flat(src, vnode)
                 value = literal_value(expr)

@@ -10,10 +10,9 @@ typedefs, globals and constants (evaluated through other constants and
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cached_property
 from pathlib import Path
 
 from analyzer import records
@@ -23,7 +22,8 @@ from analyzer.errors import AnalyzerError
 __all__ = ["Facts", "MemorySource", "open_facts", "facts_from_files"]
 
 _KEYS = {"functions": "name", "structs": "name", "aliases": "name", "typedefs": "name",
-         "globals": "name", "initializers": "name", "constants": "name"}
+         "globals": "name", "initializers": "name", "constants": "name", "macros": "name",
+         "initcalls": "function"}
 
 
 @dataclass
@@ -149,6 +149,9 @@ class Facts:
 
     def macro(self, name: str) -> str | None:
         """The body of an object-like ``#define`` (``ARRAY_SIZE(inetsw_array)``)."""
+        for d in sorted(self.find("macros", name), key=definition_order):
+            if d.params is None and d.body.strip():
+                return " ".join(d.body.split())
         for c in sorted(self.find("constants", name), key=definition_order):
             if c.kind == "define" and c.expr.strip():
                 return c.expr
@@ -156,9 +159,7 @@ class Facts:
 
     def macros(self, name: str) -> list:
         """The ``#define name(...)`` records (function-like macros) of the tree."""
-        if "macros" in records.RECORD_KINDS:
-            return [m for m in self.find("macros", name) if m.params is not None]
-        return _scanned_macros(self.kernel_dir).get(name, [])
+        return [m for m in self.find("macros", name) if m.params is not None]
 
     def files_read(self) -> set[str]:
         """The files of every record the look-ups so far returned."""
@@ -191,33 +192,7 @@ class ConfigFacts(Facts):
 
     def find(self, kind: str, key: str) -> list:
         found = super().find(kind, key)
-        if kind != "constants" or len(found) < 2 or self.keep is None:
+        if kind not in ("constants", "macros") or len(found) < 2 or self.keep is None:
             return found
         return [r for r in found if self.keep(r)] or found
 
-
-_DEFINE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^)]*)\)((?:[^\n]*\\\n)*[^\n]*)",
-                     re.M)
-
-
-@cache
-def _scanned_macros(kernel_dir: Path) -> dict[str, list]:
-    """Function-like macros of the tree's files, found by a scan (used while the
-    store holds no macro records)."""
-    from analyzer.model.macros import MacroDef
-
-    found: dict[str, list] = {}
-    for sub in ("include", "net", "fs"):
-        for path in sorted((kernel_dir / sub).rglob("*.[ch]")):
-            data = path.read_bytes()
-            if b"define" not in data:
-                continue
-            rel = path.relative_to(kernel_dir).as_posix()
-            for m in _DEFINE.finditer(data):
-                line = data.count(b"\n", 0, m.start()) + 1
-                params = tuple(p.strip() for p in m.group(2).decode().split(",") if p.strip())
-                body = re.sub(r"\\\n", "\n", m.group(3).decode(errors="replace")).strip()
-                body = re.sub(r"/\*.*?\*/", " ", body, flags=re.S)
-                found.setdefault(m.group(1).decode(), []).append(
-                    MacroDef(m.group(1).decode(), rel, line, params, body))
-    return found

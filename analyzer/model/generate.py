@@ -28,6 +28,7 @@ from pathlib import Path
 from tree_sitter import Node
 
 from analyzer import records
+from analyzer.config import MODEL_PARTS
 from analyzer.constants import evaluate_expr
 from analyzer.errors import AnalyzerError
 from analyzer.model import rt
@@ -180,6 +181,7 @@ class Generator:
     def __init__(self, facts: Facts, data: dict | None = None):
         self.data = data or table()
         values = {**self.data.get("config", {}).get("values", {}),
+                  **self.data.get("compiler", {}).get("defines", {}),
                   **self.data.get("arch", {}).get("constants", {})}
         if not isinstance(facts, ConfigFacts):
             facts = ConfigFacts(facts, values)
@@ -189,7 +191,8 @@ class Generator:
         #: sizeof() and integer widths of the analysed types (the ``[abi]`` table)
         self.sizes = Sizes(self, {**self.data.get("abi", {}),
                                   "constants": self.data.get("arch", {}).get("constants", {})})
-        self.config = _Config(self.data.get("config", {}).get("enabled", []), values)
+        self.config = _Config(self.data.get("config", {}).get("enabled", [])
+                              + list(self.data.get("compiler", {}).get("defines", {})), values)
         self.files: dict[str, ParsedFile] = {}
         self.layouts: dict[str, type | None] = {}
         self.struct_src: dict[str, str] = {}
@@ -201,6 +204,7 @@ class Generator:
         self.linker = Linker(self, self.data)
         self._macros: dict[tuple[str, str], object] = {}
         self._booted = None
+        self._keep_alive: list = []  # parses whose nodes are in use
         self.outside = OutsideIndex(self.facts.kernel_dir)
         self._macro_globals: dict[str, dict] = {}
 
@@ -256,6 +260,7 @@ class Generator:
                 macro=facts.macro,
                 function_macro=lambda n: self.macro_for(n, file),
                 is_type=lambda n: bool(facts.typedef(n)) or self.sizes.base_type(n) is not None,
+                aggregate=self.aggregate,
             )
         return self.names_cache[file]
 
@@ -272,6 +277,9 @@ class Generator:
     def _choose_macro(self, name: str, origin: str):
         skip = set(self.data.get("arch", {}).get("not_included", []))
         found = [d for d in self.facts.macros(name) if d.file not in skip and self.kept(d)]
+        if not found and origin and origin.split("/", 1)[0] in MODEL_PARTS:
+            own = self._own_macro(name, origin)  # a #define of a file the store lacks
+            found = [own] if own is not None else []
         if not found:
             return None
         found.sort(key=lambda d: (d.file != origin, not d.file.startswith("include/"),
@@ -281,6 +289,18 @@ class Generator:
             if defined is not None and defined[0] == origin:
                 return None
         return found[0]
+
+    def _own_macro(self, name: str, file: str):
+        from analyzer.model.macros import MacroDef
+
+        node = _define(self.file(file).parsed.root, name)
+        if node is None or node.start_point.row + 1 in self.inactive(self.file(file)):
+            return None
+        params = tuple(p.text.decode() for p in
+                       node.child_by_field_name("parameters").named_children)
+        value = node.child_by_field_name("value")
+        body = value.text.decode(errors="replace").replace("\\\n", "\n") if value else ""
+        return MacroDef(name, file, node.start_point.row + 1, params, body)
 
     # --- struct classes ------------------------------------------------------------
     def layout(self, name: str) -> type | None:
@@ -294,10 +314,12 @@ class Generator:
 
     def _make_class(self, s: records.Struct) -> type:
         inline = {f.name.rsplit(".", 1)[0] for f in s.fields if "." in f.name}
-        specs = [self.spec(f.name, f.type) for f in s.fields
-                 if (not f.guard or self.config(f.guard)) and f.type not in ("struct", "union")
-                 and f.name not in inline]
-        specs += [self.spec(n, t) for n, t in self.data.get("struct_extra", {}).get(s.name, [])]
+        members = [(f.line, f.name, f.type) for f in s.fields
+                   if (not f.guard or self.config(f.guard)) and f.type not in ("struct", "union")
+                   and f.name not in inline]
+        members += self.macro_members(s)
+        members.sort(key=lambda m: m[0])  # stable: a line's members keep their order
+        specs = [self.spec(name, ctype, origin=s.file) for _, name, ctype in members]
         if s.kind not in ("struct", "union"):
             raise AnalyzerError(f"{s.file}:{s.line}: unknown aggregate kind {s.kind!r}")
         cls = f"{s.kind}_{field_name(s.name)}"
@@ -312,6 +334,62 @@ class Generator:
         exec(compile(src, f"<model:struct {s.name}>", "exec"), ns)  # noqa: S102
         self.struct_src[s.name] = src
         return ns[cls]
+
+    def macro_members(self, s: records.Struct) -> list[tuple[int, str, str]]:
+        """Members a struct declares through a macro (``DECLARE_BITMAP(b, 8);``,
+        ``DEFINE_SNMP_STAT(struct tcp_mib, tcp_statistics);``): (line, name, type)."""
+        from analyzer.model.sizes import _members, _node_at
+
+        pf = self.file(s.file)
+        node = _node_at(pf.parsed.root, s.line, ("struct_specifier", "union_specifier"),
+                        s.name)
+        out = []
+        bodies = [node.child_by_field_name("body")] if node is not None else []
+        while bodies:
+            for decl in _members(bodies.pop()):
+                line = decl.start_point.row + 1
+                if line in self.inactive(pf) or not self.config.active(decl):
+                    continue
+                t = decl.child_by_field_name("type")
+                if t is not None and t.type in ("struct_specifier", "union_specifier") \
+                        and t.child_by_field_name("body") is not None \
+                        and not decl.children_by_field_name("declarator"):
+                    bodies.append(t.child_by_field_name("body"))  # an anonymous member
+                if not self.is_member_macro(decl):
+                    continue
+                for fd in self.expand_member(decl, s.file):
+                    out.extend((line, name, ctype) for name, ctype in field_names(fd))
+        return out
+
+    def is_member_macro(self, decl: Node) -> bool:
+        """A field_declaration that is a macro use: ``DECLARE_BITMAP(bits, 8);``,
+        ``HASH_LEN_DECLARE;``."""
+        t = decl.child_by_field_name("type")
+        if t is None or decl.children_by_field_name("declarator"):
+            return False
+        if t.type == "macro_type_specifier":
+            return True
+        return t.type == "type_identifier" and bool(self.facts.macro(t.text.decode()))
+
+    def expand_member(self, decl: Node, file: str) -> list[Node]:
+        """The field declarations a member macro expands to."""
+        text = decl.child_by_field_name("type").text.decode(errors="replace")
+        if text.isidentifier():  # an object-like macro: HASH_LEN_DECLARE
+            text = self.facts.macro(text) or ""
+        try:
+            text = _typeof_types(self.expand_text(text, file))
+        except AnalyzerError:
+            return []
+        parsed = parse(f"struct __members {{ {text}; }};\n".encode())
+        self._keep_alive.append(parsed)
+        from analyzer.model.sizes import _members
+
+        found = []
+        for n in parsed.root.named_children:
+            if n.type == "struct_specifier":
+                found = [d for d in _members(n.child_by_field_name("body"))
+                         if not d.has_error and not self.is_member_macro(d)]
+        return found
 
     def spec(self, name: str, ctype: str, depth: int = 0, origin: str = "") -> rt.FieldSpec:
         """How a member of C type ``ctype`` is held (see objects.FieldSpec)."""
@@ -433,8 +511,8 @@ class Generator:
 
     def global_maker(self, m: Machine, name: str, origin: str):
         rec = self.facts.definition(name, origin)
-        if rec is not None and rec.type in self.data.get("decl_macros", {}):
-            rec = None  # LIST_HEAD(x): made from the macro's own text below
+        if rec is not None and rec.type.isidentifier() and self.macro_for(rec.type, rec.file):
+            rec = None  # static LIST_HEAD(x);: made from the macro's own text below
         if rec is None:
             declared = self.macro_globals(origin).get(name)
             if declared is not None:  # static DECLARE_BITMAP(name, bits);
@@ -559,6 +637,21 @@ class Generator:
                                   "initcall", ""))
         return calls, []
 
+    def aggregate(self, ctype: str) -> str | None:
+        """The struct or union ``ctype`` names, through typedefs (not pointers)."""
+        t = re.sub(r"\s+", " ", _QUALS.sub(" ", ctype)).strip()
+        for _ in range(8):
+            m = re.fullmatch(r"(?:struct|union) (\w+)", t)
+            if m:
+                return m.group(1) if self.facts.struct(m.group(1)) else None
+            if not re.fullmatch(r"\w+", t):
+                return None
+            target = self.facts.typedef(t)
+            if not target or target == t:
+                return None
+            t = re.sub(r"\s+", " ", _QUALS.sub(" ", target)).strip()
+        return None
+
     def alignof(self, ctype: str):
         from analyzer.model.sizes import Unsized
 
@@ -572,9 +665,11 @@ class Generator:
         m.convert = self.sizes.convert  # a member keeps the value its C type can hold
         m.sizeof = self.sizeof
         m.alignof = self.alignof
+        m.struct_of = self.aggregate
         m.integer_type = lambda ctype: self.sizes.integer(ctype) is not None
         m.constant = self.facts.constant
         m.max_depth = int(self.data.get("policy", {}).get("max_depth", 40))
+        m.cpus = int(self.data.get("machine", {}).get("cpus", 1))
         from analyzer.model.process import Process
 
         m.process = Process.from_table(self.data.get("process", {}))
@@ -651,6 +746,37 @@ def _declared_global(text: str, name: str, file: str, line: int, static: bool):
     return None
 
 
+def field_names(decl: Node) -> list[tuple[str, str]]:
+    """(name, C type with pointer and array parts) of each member a
+    field_declaration declares."""
+    t = decl.child_by_field_name("type")
+    base = re.sub(r"\s+", " ", t.text.decode(errors="replace")) if t is not None else "int"
+    out = []
+    for d in decl.children_by_field_name("declarator"):
+        stars, dims, inner = "", "", d
+        while inner is not None and inner.type != "field_identifier":
+            if inner.type == "pointer_declarator":
+                stars += "*"
+            elif inner.type == "array_declarator":
+                size = inner.child_by_field_name("size")
+                dims += f"[{size.text.decode() if size is not None else ''}]"
+            elif inner.type == "function_declarator":
+                stars += "(*)()"
+            inner = inner.child_by_field_name("declarator")
+        if inner is not None:
+            out.append((inner.text.decode(), f"{base} {stars}{dims}".strip()))
+    return out
+
+
+_TYPEOF_TYPE = re.compile(r"\b(?:__typeof__|__typeof|typeof)\s*\(\s*((?:struct|union|enum)\s+\w+"
+                          r"|(?:unsigned |signed )?(?:long long|long|int|short|char)|\w+_t)\s*\)")
+
+
+def _typeof_types(text: str) -> str:
+    """``__typeof__(struct tcp_mib)`` is ``struct tcp_mib``."""
+    return _TYPEOF_TYPE.sub(lambda m: m.group(1), text)
+
+
 def _is_static(node: Node) -> bool:
     return any(c.type == "storage_class_specifier" and c.text == b"static"
                for c in node.children)
@@ -715,6 +841,7 @@ class _InitTranslator(_Translator):
         self.expanding = set()
         self.raw = None
         self.parent, self.at_line, self.prelude, self.nonlocals = None, 0, [], set()
+        self._foreign, self._declaring = [], {}
         self.header_end = 1
         self.cur_line = rec.line
 
@@ -751,6 +878,7 @@ class _InitTranslator(_Translator):
             self.put(path, value, ind)
 
     def put(self, path: str, value: Node, ind: int) -> None:
+        value = self.brace_value(value)
         if value.type == "initializer_list":
             sub = self.fresh("o")
             self.emit(ind, f"{sub} = {path}", value)

@@ -20,6 +20,7 @@ from analyzer.errors import AnalyzerError
 from analyzer.model.assume import Assumption
 from analyzer.model.context import Goto, ModelError
 from analyzer.model.objects import (
+    Block,
     CArray,
     FieldSpec,
     Obj,
@@ -90,12 +91,16 @@ class Machine:
         #: refuse to assume (the boot): a decision on an unknown raises
         self.strict = False
         self.max_depth = 40
+        #: the CPUs of the machine the model boots (``[machine].cpus``)
+        self.cpus = 1
         self._journal: list[tuple] | None = None
         #: ``convert(ctype, value)``: an integer as a variable of C type ``ctype``
         #: holds it (``-1`` in a ``__u16`` is 65535)
         self.convert: Callable[[str, int], int] = lambda ctype, value: value
         #: ``integer_type(ctype)``: is it an integer type (through typedefs)?
         self.integer_type: Callable[[str], bool] = lambda ctype: True
+        #: ``struct_of(ctype)``: the struct a type names through typedefs, or None
+        self.struct_of: Callable[[str], str | None] = lambda ctype: None
         #: ``alignof(ctype)``: an int, or an unknown
         self.alignof: Callable[[str], object] = lambda ctype: Sym(f"__alignof__({ctype})")
         #: ``sizeof(ctype)``: a SizeOf, or an unknown
@@ -141,11 +146,34 @@ class Machine:
             return arr
         return None if spec.kind == "ptr" else 0
 
+    def materialize(self, pointee: str, size: int, label: str):
+        """Memory of ``size`` bytes seen as ``pointee``: one struct, or an
+        array of as many elements as fit."""
+        import re
+
+        from analyzer.model.objects import FieldSpec as Spec
+
+        pointee = re.sub(r"\b(const|volatile|__rcu)\b", " ", pointee).strip()
+        m = re.fullmatch(r"(?:struct|union)\s+(\w+)", pointee)
+        if m:
+            return self.new(m.group(1), label)
+        elem = self.sizeof(pointee)
+        count = int(size) // int(elem) if type(size) is int and isinstance(elem, int) \
+            and int(elem) else -1
+        kind = "ptr" if pointee.endswith("*") else "scalar"
+        arr = CArray(self, label, Spec("", pointee, kind), count)
+        self.created(arr)
+        return arr
+
     def write(self, holder, key, value) -> None:
         if type(value) is int:
             spec = spec_of(holder, key)
             if spec is not None and spec.kind == "scalar":
                 value = self.convert(spec.ctype, value)
+        elif isinstance(value, Block):
+            spec = spec_of(holder, key)
+            if spec is not None and spec.kind == "ptr" and spec.ctype.rstrip().endswith("*"):
+                value = value.as_type(spec.ctype.rstrip()[:-1].strip())
         had = key in holder._v
         old = holder._v[key] if had else default_of(holder, key)
         if self._journal is not None:

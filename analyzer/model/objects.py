@@ -18,16 +18,17 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from analyzer.model.context import ModelError, current_machine
-from analyzer.model.values import Addr, Sym, TailOffset, display
+from analyzer.model.values import Addr, CharPtr, Sym, TailOffset, display
 
 if TYPE_CHECKING:
     from analyzer.model.machine import Machine
 
 __all__ = ["FieldSpec", "Layout", "Obj", "Opaque", "CArray", "Ref", "Cell", "FieldRef",
-           "IndexRef", "StaticCell", "cast", "container_of", "opaque_class", "spec_of",
-           "default_of", "unmangle", "Prefix"]
+           "IndexRef", "StaticCell", "Block", "typed", "cast", "container_of", "opaque_class",
+           "spec_of", "default_of", "unmangle", "Prefix"]
 
 _OPAQUE: dict[str, type] = {}
+_CHAR = re.compile(r"(?:const )?(?:unsigned |signed )?char|u8|s8|__u8|__s8")
 
 @dataclass(frozen=True)
 class FieldSpec:
@@ -123,9 +124,13 @@ class Obj(_Ordered):
         name = unmangle(name)
         found = self._find(name)
         if found is None:
-            prefix = name + "."
-            if any(k.startswith(prefix) for k in self._index):
-                return Prefix(self, prefix)
+            prefix, obj = name + ".", self
+            while obj is not None:  # an inline struct member, also of a first member
+                if any(k.startswith(prefix) for k in obj._index):
+                    return Prefix(obj, prefix)
+                first = obj._layout.fields[0] if obj._layout.fields else None
+                obj = obj._slot(first.name) if first is not None and first.kind == "struct" \
+                    else None
             raise ModelError(f"struct {self._layout.name} has no field {name!r} "
                              f"(object {self._label})")
         obj, key = found
@@ -137,7 +142,16 @@ class Obj(_Ordered):
         if found is None:
             raise ModelError(f"struct {self._layout.name} has no field {name!r}")
         obj, key = found
-        if obj._index[key].kind == "struct" and isinstance(value, Obj):
+        spec = obj._index[key]
+        if spec.kind == "array" and isinstance(value, CharPtr):  # char name[8] = "tcp"
+            arr = obj._slot(key)
+            text = value.string()
+            for i in range(max(arr.count, len(text) + 1) if arr.count < 0 else arr.count):
+                arr[i] = ord(text[i]) if i < len(text) else 0
+            return
+        if spec.kind in ("struct", "opaque") and value is None:
+            return  # a lock's initial value (a primitive): the zeroed struct stays
+        if spec.kind == "struct" and isinstance(value, Obj):
             nested = obj._slot(key)  # a struct assignment copies the members
             for k in list(value._v):
                 setattr(nested, k, value._v[k])
@@ -216,7 +230,17 @@ class CArray(_Ordered):
     def __repr__(self) -> str:
         return f"&{self._label}[0]"
 
-    shown = __repr__
+    def shown(self) -> str:
+        """A char array shows its string (``"TCP"``), others their address."""
+        if _CHAR.fullmatch(self.elem.ctype.strip()) and self._v:
+            chars = []
+            for i in range(self.count if self.count > 0 else len(self._v) + 1):
+                c = self._v.get(i, 0)
+                if not isinstance(c, int) or not c:
+                    break
+                chars.append(chr(c & 0xFF))
+            return '"' + "".join(chars).replace('"', '\\"') + '"'
+        return repr(self)
 
     def __len__(self) -> int:
         if self.count < 0:
@@ -403,11 +427,45 @@ def _position(p) -> tuple[int, int]:
     raise ModelError(f"ordering of pointers that are not in one array: {p!r}")
 
 
+class Block:
+    """Memory allocated by a size in bytes (``kzalloc(size)``): zeroed, and
+    typed by its first typed use (a cast, or its store into a pointer of a
+    known type), when it becomes an object or an array of that type."""
+
+    def __init__(self, m: Machine, size: int, label: str):
+        self._m, self.size, self._label, self.typed = m, size, label, None
+
+    def __repr__(self) -> str:
+        return f"&{self._label} ({self.size} bytes)"
+
+    shown = __repr__
+
+    def __bool__(self) -> bool:
+        return True
+
+    def as_type(self, pointee: str):
+        """This block seen as memory of ``pointee`` (``struct neighbour *``)."""
+        if self.typed is None:
+            self.typed = self._m.materialize(pointee, self.size, self._label)
+        return self.typed
+
+
+def typed(value, pointee: str):
+    """``value`` stored in a ``pointee *``: an untyped block takes the type."""
+    if isinstance(value, Block) and pointee and pointee != "void":
+        return value.as_type(pointee)
+    return value
+
+
 def cast(value, target: str):
     """``(struct T *)value``: the object itself, a first member of it or the
     struct it is the first member of."""
     if isinstance(value, Addr):  # (struct sock *)data: back from an integer
-        value = value.obj
+        value = value.pointer()
+    elif type(value) is int and value == 0:
+        return None  # (struct T *)0
+    elif isinstance(value, Block):
+        return value.as_type(f"struct {target}")
     if not isinstance(value, Obj) or not target:
         return value
     obj: Obj | None = value
@@ -445,7 +503,8 @@ def container_of(ptr, type_name: str, member: str):
         if not (parent and isinstance(parent[0], Obj)):
             break
         outer, key = parent
-        if outer._layout.name == type_name and key.split(".")[-1] == member.split(".")[-1]:
+        if (outer._layout.name == type_name or type_name == "__auto_type") \
+                and str(key).split(".")[-1] == member.split(".")[-1]:
             return outer
         if not outer._layout.fields or outer._layout.fields[0].name != key:
             break

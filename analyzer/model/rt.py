@@ -28,8 +28,20 @@ from analyzer.model.objects import (
     StaticCell,
     cast,
     container_of,
+    typed,
 )
-from analyzer.model.values import Addr, FuncRef, K, Named, SizeOf, Sym, display, fn, unknown
+from analyzer.model.values import (
+    Addr,
+    CharPtr,
+    FuncRef,
+    K,
+    Named,
+    SizeOf,
+    Sym,
+    display,
+    fn,
+    unknown,
+)
 
 __all__ = [
     "K", "Named", "Sym", "SizeOf", "FuncRef", "Goto", "ModelError", "fn", "unknown",
@@ -37,7 +49,8 @@ __all__ = [
     "static", "gref", "bump", "first", "slot", "set_slot", "cdiv", "cmod", "once",
     "case_index", "iterate", "new_local", "truth", "compound", "cast_int", "Addr", "conv",
     "sizeof", "Obj", "Opaque", "Layout", "FieldSpec", "CArray", "Machine", "current_machine",
-    "run_in", "mcall", "goto_out", "alignof",
+    "run_in", "mcall", "goto_out", "alignof", "S", "to_ptr", "typed", "local_array",
+    "copy_string", "copy_into",
 ]
 
 def cell(value=None, name: str = "") -> Cell:
@@ -80,7 +93,7 @@ def deref(p):
     """``*p``."""
     if p is None:
         raise ModelError("NULL dereference")
-    if isinstance(p, Ref):
+    if isinstance(p, (Ref, CharPtr)):
         return p.load()
     if isinstance(p, CArray):
         return p[0]
@@ -190,6 +203,37 @@ def new_local(type_name: str, name: str):
     return m.new(type_name, f"{name}@{m.frame_name()}")
 
 
+def local_array(elem: str, count, name: str):
+    """A local array of ``count`` elements of C type ``elem``."""
+    m = current_machine()
+    if isinstance(count, Sym):
+        raise ModelError(f"local array {name} of unknown size ({count!r})")
+    kind = "ptr" if elem.endswith("*") else "scalar"
+    sname = m.struct_of(elem)
+    spec = FieldSpec("", elem, "struct", sname) if sname else FieldSpec("", elem, kind)
+    arr = CArray(m, f"{name}@{m.frame_name()}", spec, int(count))
+    m.created(arr)
+    return arr
+
+
+def copy_string(arr, text) -> None:
+    """``char buf[8] = "abc";``"""
+    data = text.string() if isinstance(text, CharPtr) else str(text)
+    for i in range(arr.count if arr.count > 0 else len(data) + 1):
+        arr[i] = ord(data[i]) if i < len(data) else 0
+
+
+def copy_into(dst, src) -> None:
+    """``struct T x = y;``: the members of ``y`` copied into ``x``."""
+    if isinstance(src, Sym):
+        drop_write(src, "", "a struct copy")
+        return
+    if not isinstance(src, Obj):
+        raise ModelError(f"struct copy from {display(src)}")
+    for k in list(src._v):
+        setattr(dst, k, src._v[k])
+
+
 def compound(type_name: str, members: list[tuple[str | int, object]]):
     """A compound literal ``(T){ .a = x }``; an int key is a member's position
     (``(kuid_t){ 0 }``).  The object is a temporary that assignments copy: its
@@ -244,12 +288,27 @@ def iterate(kind: str, head, member: str = "") -> Iterator:
 def cast_int(value, ctype: str = ""):
     """``(T)value`` for an integer type ``T``: a pointer becomes an
     :class:`Addr`; an integer is converted as ``T`` holds it."""
-    if isinstance(value, (Obj, CArray, Ref, FuncRef)):
+    if value is None and ctype and current_machine().integer_type(ctype):
+        return 0  # (unsigned long)NULL
+    if isinstance(value, (Obj, CArray, Ref, FuncRef, CharPtr)):
         if ctype and not current_machine().integer_type(ctype):
             return value  # a cast to a pointer typedef or an aggregate
         return Addr(value)
     if ctype and (type(value) is int or isinstance(value, Named)):
         return conv(value, ctype)
+    return value
+
+
+def to_ptr(value, pointee: str = ""):
+    """``(T *)value`` for a pointer type that is not a struct's: an integer
+    that came from a pointer is that pointer again; 0 is NULL; an untyped
+    block takes the type."""
+    if pointee:
+        value = typed(value, pointee)
+    if isinstance(value, Addr):
+        return value.pointer()
+    if type(value) is int and value == 0:
+        return None
     return value
 
 
@@ -266,6 +325,11 @@ def conv(value, ctype: str):
 def goto_out(g: Goto):
     """A goto that no block of the function has a label for."""
     raise ModelError(f"goto {g.label}: a jump into a nested block is not modelled")
+
+
+def S(text: str) -> CharPtr:  # noqa: N802 - reads as a literal
+    """A C string literal."""
+    return CharPtr(text)
 
 
 def mcall(name: str, file: str, line: int, body, void: bool = False):

@@ -213,6 +213,9 @@ class Sizes:
             if not declarators:
                 return [(inner, None)]
             return [(self.declared(inner, d), None) for d in declarators]
+        if not declarators and self.gen.is_member_macro(decl):
+            file = self._file_of(decl)
+            return [m for fd in self.gen.expand_member(decl, file) for m in self.member(fd)]
         base = tnode.text.decode() if tnode is not None else "int"
         bits = next((c for c in decl.children if c.type == "bitfield_clause"), None)
         out = []
@@ -222,6 +225,16 @@ class Sizes:
                 if bits is not None else None
             out.append((lay, width))
         return out
+
+    def _file_of(self, node: Node) -> str:
+        """The analysed file a node was parsed from (for its macros)."""
+        root = node
+        while root.parent is not None:
+            root = root.parent
+        for rel, pf in self.gen.files.items():
+            if pf.parsed.root == root:
+                return rel
+        return ""
 
     def declared_type(self, base: str, d: Node) -> Layout:
         text = d.text.decode()

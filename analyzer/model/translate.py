@@ -84,6 +84,8 @@ class Names:
     #: (nor a primitive) stands for it under the configuration
     function_macro: Callable[[str], object | None] = lambda name: None
     is_type: Callable[[str], bool] = lambda name: False  # a typedef name
+    #: the struct/union a type names through typedefs ("wait_queue_t" -> "__wait_queue")
+    aggregate: Callable[[str], str | None] = lambda ctype: None
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,7 @@ class _Translator:
         self.parent, self.at_line = parent, at_line
         self.prelude: list[tuple[int, str, int]] = []  # nested defs of expansions
         self.nonlocals: set[str] = set()
+        self._foreign: list = []  # parses of expansions whose nodes are in use
 
     # --- errors and output ---------------------------------------------------
     def fail(self, node: Node, what: str) -> Untranslatable:
@@ -267,7 +270,8 @@ class _Translator:
     def scan(self) -> None:
         params = self._params()
         for name, ctype in params:
-            self.locals[name] = _Local(name, pyname(name), ctype)
+            if name != "...":
+                self.locals[name] = _Local(name, pyname(name), ctype)
         stack = [self.node.child_by_field_name("body")]
         while stack:
             n = stack.pop()
@@ -281,6 +285,10 @@ class _Translator:
                     self._addr_taken.add(_text(arg))
             elif n.type == "labeled_statement":
                 self.labels.append(_text(n.child_by_field_name("label")))
+            elif n.type == "call_expression":
+                self._scan_lvalue_args(n)
+                if n.parent is not None and n.parent.type == "expression_statement":
+                    self._scan_declaring_macro(n)
             stack.extend(n.children)
         for name in self._addr_taken:
             loc = self.locals.get(name)
@@ -288,6 +296,47 @@ class _Translator:
                 loc.cell = True
 
     _addr_taken: set[str]
+
+    def _scan_declaring_macro(self, call: Node) -> None:
+        """``DECLARE_WAITQUEUE(wait, current);``, ``LIST_HEAD(list);``: a macro
+        whose expansion declares locals of the function; kept to be translated
+        in place of the call."""
+        fn = call.child_by_field_name("function")
+        if fn is None or fn.type != "identifier" or self.names.primitive(_text(fn)) \
+                or self.names.function_macro(_text(fn)) is None:
+            return
+        from analyzer.model.macros import expand_text
+
+        names = self.names
+        try:
+            text = expand_text(self.written(call).decode(errors="replace"), lambda n: None
+                               if names.primitive(n) else names.function_macro(n))
+        except AnalyzerError:
+            return
+        parsed = parse(f"void __decl(void) {{ {_plain_typeof(text)}; }}\n".encode())
+        body = parsed.root.named_children[0].child_by_field_name("body") \
+            if parsed.root.named_children else None
+        items = [c for c in body.named_children if c.type != "comment"] if body else []
+        if len(items) == 1 and items[0].type == "declaration" and not items[0].has_error:
+            self._foreign.append(parsed)
+            self._declaring[call.start_byte] = items[0]
+            self._scan_declaration(items[0])
+
+    _declaring: dict[int, Node]
+
+    def _scan_lvalue_args(self, call: Node) -> None:
+        """A primitive that assigns to an argument (``spin_lock_irqsave(l, flags)``)
+        takes its address: that local lives in a cell."""
+        fn = call.child_by_field_name("function")
+        prim = self.names.primitive(_text(fn)) if fn is not None and fn.type == "identifier" \
+            else None
+        if not prim or not prim.get("lvalue"):
+            return
+        args = [a for a in call.child_by_field_name("arguments").named_children
+                if a.type != "comment"]
+        for i in prim["lvalue"]:
+            if i < len(args) and _unparen(args[i]).type == "identifier":
+                self._addr_taken.add(_text(_unparen(args[i])))
 
     def _params(self) -> list[tuple[str, str]]:
         d = self.node.child_by_field_name("declarator")
@@ -319,12 +368,20 @@ class _Translator:
 
     def _aggregate(self, ctype: str) -> bool:
         """Does a local of this type hold an object (struct by value or array)?"""
-        return ("[]" in ctype) or (ctype.startswith(("struct ", "union "))
-                                   and "*" not in ctype)
+        return "[]" in ctype or self._struct_name(ctype) is not None
+
+    def _struct_name(self, ctype: str) -> str | None:
+        """The struct/union a local of ``ctype`` holds by value, else None."""
+        if "*" in ctype or "[]" in ctype or "(" in ctype:
+            return None
+        t = re.sub(r"\b(const|volatile|static)\b", " ", ctype).split()
+        if len(t) >= 2 and t[0] in ("struct", "union"):
+            return t[1]
+        return self.names.aggregate(" ".join(t)) if t else None
 
     # --- the function --------------------------------------------------------------
     def run(self) -> Translation:
-        self._addr_taken = set()
+        self._addr_taken, self._declaring = set(), {}
         self.scan()
         params = [p for p, _ in self._params()]
         args = ", ".join("*_va" if p == "..." else self.locals[p].py for p in params)
@@ -446,6 +503,12 @@ class _Translator:
             self.expression_statement(e.child_by_field_name("value"), ind)
         elif e.type == "parenthesized_expression" and e.named_children:
             self.expression_statement(e.named_children[0], ind)
+        elif e.type == "call_expression" and e.start_byte in getattr(self, "_declaring", {}):
+            saved, self.at_line = self.at_line, self.at_line or e.start_point.row + 1
+            try:  # a declaring macro: its declaration, in place
+                self.s_declaration(self._declaring[e.start_byte], ind)
+            finally:
+                self.at_line = saved
         else:
             self.emit(ind, self.expr(e), e)
 
@@ -466,33 +529,91 @@ class _Translator:
             loc.cell = True
             return
         if "[]" in loc.ctype:
-            raise self.fail(d, "a local array")
-        if self._aggregate(loc.ctype):
-            tname = re.sub(r"^(struct|union)\s+", "", loc.ctype).split()[0]
+            self.local_array(loc, value, dims, d, ind)
+            return
+        tname = self._struct_name(loc.ctype)
+        if tname is not None:
+            value = self.brace_value(value) if value is not None else None
             self.emit(ind, f"{loc.py} = rt.new_local({tname!r}, {loc.name!r})", d)
-            if value is not None:
-                if value.type != "initializer_list":
-                    raise self.fail(d, "a struct copy")
+            if value is not None and value.type == "initializer_list":
                 self.init_fields(loc.py, value, ind)
+            elif value is not None:  # struct x = y: a copy of the members
+                self.emit(ind, f"rt.copy_into({loc.py}, {self.expr(value)})", d)
             return
         init = self.expr(value) if value is not None else \
             f"rt.unknown({('uninitialized ' + loc.name)!r}, 'a local read before it is set')"
+        init = self.typed_value(loc, value, init)
         if loc.cell:
             init = f"rt.cell({init}, {loc.name!r})"
         self.emit(ind, f"{loc.py} = {init}", d)
 
+    def brace_value(self, value: Node) -> Node:
+        """An initializer value that is a macro expanding to a brace list
+        (``LIST_HEAD_INIT(x)`` is ``{ &(x), &(x) }``): that list; else ``value``."""
+        fn = value.child_by_field_name("function") if value.type == "call_expression" else None
+        if fn is None or fn.type != "identifier" or self.names.primitive(_text(fn)) \
+                or self.names.function_macro(_text(fn)) is None:
+            return value
+        from analyzer.model.macros import expand_text
+
+        names = self.names
+        text = expand_text(self.written(value).decode(errors="replace"),
+                           lambda n: None if names.primitive(n) else names.function_macro(n))
+        if not text.lstrip().startswith("{"):
+            return value
+        parsed = parse(f"int __init_value = {_plain_typeof(text)};\n".encode())
+        decl = parsed.root.named_children[0] if parsed.root.named_children else None
+        init = decl.child_by_field_name("declarator") if decl is not None else None
+        found = init.child_by_field_name("value") if init is not None \
+            and init.type == "init_declarator" else None
+        if found is None or found.has_error:
+            raise self.fail(value, f"the expansion of {_text(fn)}: {text[:80]!r}")
+        self._foreign.append(parsed)
+        return found
+
+    def local_array(self, loc: _Local, value: Node | None, dims: list, d: Node,
+                    ind: int) -> None:
+        """``int range[2];``, ``char buf[32] = {0};``: an array of the function."""
+        if len(dims) != 1:
+            raise self.fail(d, "a local array of several dimensions")
+        elem = loc.ctype.replace("[]", "").strip()
+        if dims[0] is not None:
+            count = self.expr(dims[0])
+        elif value is not None and value.type == "initializer_list":
+            count = str(len([c for c in value.named_children if c.type != "comment"]))
+        else:
+            raise self.fail(d, "a local array of unknown size")
+        self.emit(ind, f"{loc.py} = rt.local_array({elem!r}, {count}, {loc.name!r})", d)
+        if value is not None and value.type == "initializer_list":
+            self.init_fields(loc.py, value, ind)
+        elif value is not None and value.type == "string_literal":
+            self.emit(ind, f"rt.copy_string({loc.py}, {self.expr(value)})", d)
+        elif value is not None:
+            raise self.fail(d, "an array initialized from an expression")
+
     def init_fields(self, target: str, lst: Node, ind: int) -> None:
-        for item in lst.named_children:
-            if item.type != "initializer_pair":
-                raise self.fail(item, "a positional initializer of a local")
-            designators = item.children_by_field_name("designator")
-            path = target
-            for des in designators:
-                if des.type != "field_designator":
-                    raise self.fail(des, "an array designator")
-                path += "." + field_name(_text(des.named_children[0]))
-            value = item.child_by_field_name("value")
-            self.emit(ind, f"{path} = {self.expr(value)}", item)
+        """A local struct's initializer list: designated and positional members,
+        nested lists (``.task_list = { NULL, NULL }``)."""
+        items = [c for c in lst.named_children if c.type != "comment"]
+        for pos, item in enumerate(items):
+            if item.type == "initializer_pair":
+                path = target
+                for des in item.children_by_field_name("designator"):
+                    if des.type != "field_designator":
+                        raise self.fail(des, "an array designator")
+                    path += "." + field_name(_text(des.named_children[0]))
+                value = item.child_by_field_name("value")
+            else:
+                path, value = f"rt.slot({target}, {pos})", item
+            value = self.brace_value(value)
+            if value.type == "initializer_list":
+                sub = self.fresh("o")
+                self.emit(ind, f"{sub} = {path}", item)
+                self.init_fields(sub, value, ind)
+            elif path.startswith("rt.slot("):
+                self.emit(ind, f"rt.set_slot({target}, {pos}, {self.expr(value)})", item)
+            else:
+                self.emit(ind, f"{path} = {self.expr(value)}", item)
 
     def s_if_statement(self, n: Node, ind: int, word: str = "if") -> None:
         cond = n.child_by_field_name("condition")
@@ -566,9 +687,21 @@ class _Translator:
     def s_for_statement(self, n: Node, ind: int) -> None:
         rw = self.iters.get(n.start_byte)
         if rw is not None:
+            head = self.iterator_head(n, rw)
+            if head is not None:  # the iteration macro's own for(...), expanded
+                saved, self.at_line = self.at_line, self.at_line or n.start_point.row + 1
+                try:
+                    self.for_loop(head, n.child_by_field_name("body"), n, ind)
+                finally:
+                    self.at_line = saved
+                return
             self.iterator_loop(n, rw, ind)
             return
-        init = n.child_by_field_name("initializer")
+        self.for_loop(n, n.child_by_field_name("body"), n, ind)
+
+    def for_loop(self, head: Node, body: Node, n: Node, ind: int) -> None:
+        """``for (init; cond; update) body``; ``head`` holds the three parts."""
+        init = head.child_by_field_name("initializer")
         if init is not None:
             if init.type == "declaration":
                 self.s_declaration(init, ind)
@@ -577,16 +710,42 @@ class _Translator:
         first = self.fresh("first")
         self.emit(ind, f"{first} = True", n)
         self.emit(ind, "while True:", n)
-        update = n.child_by_field_name("update")
+        update = head.child_by_field_name("update")
         if update is not None:
             self.emit(ind + 1, f"if not {first}:", n)
             self.expression_statement(update, ind + 2)
         self.emit(ind + 1, f"{first} = False", n)
-        cond = n.child_by_field_name("condition")
+        cond = head.child_by_field_name("condition")
         if cond is not None:
             self.emit(ind + 1, f"if not ({self.cond(cond)}):", n)
             self.emit(ind + 2, "break", n)
-        self.loop_body(n.child_by_field_name("body"), ind + 1)
+        self.loop_body(body, ind + 1)
+
+    def iterator_head(self, n: Node, rw: Rewrite) -> Node | None:
+        """The ``for (...)`` an iteration macro of the tree expands to (its
+        nested macros expanded too, primitives kept), or None when the macro
+        has no definition the configuration keeps."""
+        from analyzer.model.macros import expand_text
+
+        if self.names.function_macro(rw.name) is None:
+            return None
+        names = self.names
+
+        def lookup(name: str):
+            return None if names.primitive(name) else names.function_macro(name)
+
+        text = expand_text(f"{rw.name}({', '.join(rw.args)})", lookup)
+        parsed = parse(f"void __loop(void) {{ {_plain_typeof(text)} ; }}\n".encode())
+        stack = [parsed.root]
+        while stack:
+            node = stack.pop()
+            if node.type == "for_statement":
+                if node.has_error:
+                    break
+                self._foreign.append(parsed)  # keep the tree alive while translating
+                return node
+            stack.extend(reversed(node.named_children))
+        raise self.fail(n, f"the expansion of {rw.name}: {text[:80]!r}")
 
     def iterator_loop(self, n: Node, rw: Rewrite, ind: int) -> None:
         spec = self.names.iterator(rw.name)
@@ -692,7 +851,7 @@ class _Translator:
 
     # --- assignments -----------------------------------------------------------------
     def assign_stmt(self, e: Node) -> str:
-        left, right = e.child_by_field_name("left"), e.child_by_field_name("right")
+        left, right = _unparen(e.child_by_field_name("left")), e.child_by_field_name("right")
         op = _text(e.child_by_field_name("operator"))
         if right.type == "assignment_expression":  # a = b = c
             inner = self.assign_expr(right)
@@ -700,7 +859,20 @@ class _Translator:
             inner = self.expr(right)
         if op != "=":
             inner = self.binop(_ASSIGN_OPS[op], self.expr(left), inner)
+        loc = self.local(_text(left)) if left.type == "identifier" else None
+        if loc is not None:
+            inner = self.typed_value(loc, right, inner)
         return self.store(left, inner)
+
+    def typed_value(self, loc: _Local, node: Node | None, value: str) -> str:
+        """A call's value stored in a pointer local takes the local's type (an
+        untyped allocation becomes memory of that type)."""
+        if node is None or node.type != "call_expression" or "*" not in loc.ctype \
+                or "(" in loc.ctype:
+            return value
+        pointee = _norm_type(loc.ctype)
+        pointee = pointee[:-1].strip() if pointee.endswith("*") else ""
+        return f"rt.typed({value}, {pointee!r})" if pointee else value
 
     def store(self, left: Node, value: str) -> str:
         if left.type == "parenthesized_expression":
@@ -725,7 +897,7 @@ class _Translator:
 
     def assign_expr(self, e: Node) -> str:
         """An assignment used as a value: ``(x := v)`` or ``rt.store(&place, v)``."""
-        left, right = e.child_by_field_name("left"), e.child_by_field_name("right")
+        left, right = _unparen(e.child_by_field_name("left")), e.child_by_field_name("right")
         op = _text(e.child_by_field_name("operator"))
         value = self.assign_expr(right) if right.type == "assignment_expression" \
             else self.expr(right)
@@ -768,7 +940,7 @@ class _Translator:
         return str(ord(s))
 
     def e_string_literal(self, n: Node) -> str:
-        return repr(self.string_value(n))
+        return f"rt.S({self.string_value(n)!r})"
 
     def string_value(self, n: Node) -> str:
         parts = [c for c in n.named_children if c.type in ("string_content", "escape_sequence")]
@@ -783,7 +955,7 @@ class _Translator:
                 pieces.append(self.fname)
             else:
                 raise self.fail(c, "a macro inside a string concatenation")
-        return repr("".join(pieces))
+        return f"rt.S({''.join(pieces)!r})"
 
     def e_true(self, n: Node) -> str:
         return "1"
@@ -927,9 +1099,30 @@ class _Translator:
                    f"{self.expr(arg.child_by_field_name('index'))})"
         if arg.type == "pointer_expression" and arg.children[0].type == "*":
             return self.expr(arg.child_by_field_name("argument"))
-        if arg.type in ("call_expression", "compound_literal_expression"):
+        if arg.type == "call_expression":
+            expanded = self.expansion_node(arg)
+            if expanded is not None:  # &list_next_rcu(p): the place the macro names
+                return self.address(expanded)
+            return self.expr(arg)
+        if arg.type == "compound_literal_expression":
             return self.expr(arg)
         raise self.fail(arg, "an address-of")
+
+    def expansion_node(self, call: Node) -> Node | None:
+        """A call of a function-like macro, expanded and parsed as one expression
+        (for a place: ``list_next_rcu(p)`` is ``(*((T **)(&(p)->next)))``)."""
+        fn = call.child_by_field_name("function")
+        if fn is None or fn.type != "identifier" or self.names.primitive(_text(fn)) \
+                or self.names.function_macro(_text(fn)) is None:
+            return None
+        from analyzer.model.macros import expand_text
+
+        names = self.names
+        text = expand_text(self.written(call).decode(errors="replace"),
+                           lambda n: None if names.primitive(n) else names.function_macro(n))
+        node = _parse_expression(_plain_typeof(text), call, self)
+        self._foreign.append(node)
+        return node
 
     def e_cast_expression(self, n: Node) -> str:
         tdesc = n.child_by_field_name("type")
@@ -940,6 +1133,9 @@ class _Translator:
             return f"rt.cast({value}, {m.group(1)!r})"
         if "*" not in text and text not in ("void", "bool", "_Bool"):
             return f"rt.cast_int({value}, {_norm_type(text)!r})"
+        if "*" in text:
+            pointee = _norm_type(text)[:-1].strip()
+            return f"rt.to_ptr({value}, {pointee!r})"
         return value
 
     def e_compound_literal_expression(self, n: Node) -> str:
@@ -979,6 +1175,12 @@ class _Translator:
         if tdesc is not None:
             return f"rt.sizeof({_norm_type(_text(tdesc))!r})"
         value = n.child_by_field_name("value")
+        inner = value
+        while inner.type == "parenthesized_expression" and len(inner.named_children) == 1:
+            inner = inner.named_children[0]
+        if inner.type == "identifier" and not self.local(_text(inner)) \
+                and not self.names.is_global(_text(inner)) and self.names.is_type(_text(inner)):
+            return f"rt.sizeof({_text(inner)!r})"  # sizeof (s32): a type in parentheses
         ctype = self.type_of(value)
         if ctype is None:
             return f"rt.unknown({('sizeof ' + _text(value))!r})"
@@ -1054,6 +1256,14 @@ class _Translator:
             mac = self.names.function_macro(name)
             if mac is not None:
                 return self.expand(mac, n, args_node)
+        if prim is None and not self.names.is_function(name) and name not in self.expanding:
+            alias = self.names.macro(name)  # #define cpu_to_be16 __cpu_to_be16
+            if alias and alias.isidentifier() and alias != name:
+                self.expanding.add(name)
+                try:
+                    return self.direct_call(alias, n, args_node)
+                finally:
+                    self.expanding.discard(name)
         prim = prim or {}
         if prim.get("types") or args_node.has_error:
             args = self.macro_args(name, args_node, prim, n)
@@ -1068,10 +1278,7 @@ class _Translator:
         """Arguments of a macro that takes type names (``container_of``)."""
         from analyzer.parse import _split_args
 
-        if self.raw is not None:  # the text as written (parse may rewrite type names)
-            inner = self.raw[args_node.start_byte + 1:args_node.end_byte - 1]
-        else:
-            inner = args_node.text[1:-1]
+        inner = self.written(args_node)[1:-1]  # as written: parse may rewrite type names
         types = set(prim.get("types", []))
         out = []
         for i, raw in enumerate(_split_args(inner)):
@@ -1101,10 +1308,19 @@ class _Translator:
 
     def arg_text(self, args_node: Node) -> str:
         """The text between a call's parentheses as written (before rewrites)."""
-        if self.raw is not None:
-            return self.raw[args_node.start_byte + 1:args_node.end_byte - 1].decode(
-                errors="replace")
-        return _text(args_node)[1:-1]
+        return self.written(args_node)[1:-1].decode(errors="replace")
+
+    def written(self, node: Node) -> bytes:
+        """A node's text as the file has it (parse rewrites undone), when the
+        node is of this function's tree; else as parsed (an expansion's)."""
+        root, mine = node, self.node
+        while root.parent is not None:
+            root = root.parent
+        while mine.parent is not None:
+            mine = mine.parent
+        if self.raw is not None and root == mine:
+            return self.raw[node.start_byte:node.end_byte]
+        return node.text
 
     def expand(self, mac, call: Node, args_node: Node) -> str:
         """A function-like macro used here: its body with the arguments put in,
@@ -1135,11 +1351,12 @@ class _Translator:
 
     def nested(self, pyname_: str, kind: str) -> list[tuple[int, str, int]]:
         """This expansion as ``def NAME(): ...`` lines (see :meth:`expand`)."""
-        self._addr_taken = set()
+        self._addr_taken, self._declaring = set(), {}
         self.scan()
         body = self.node.child_by_field_name("body")
         if self.labels:
             raise self.fail(body, "a label inside a macro")
+        self._declaring = getattr(self, "_declaring", {})
         items = [c for c in body.named_children if c.type != "comment"]
         last = items[-1] if items and kind in ("block", "expr") else None
         self.block_items(items[:-1] if last is not None else items, 1)
@@ -1210,6 +1427,13 @@ def _expansion(parent: _Translator, name: str, text: str, kind: str, line: int,
                         parent=parent, at_line=line)
     child.fname = parent.fname
     return child
+
+
+def _unparen(n: Node) -> Node:
+    """``(x)`` as an assignment target is ``x``."""
+    while n.type == "parenthesized_expression" and len(n.named_children) == 1:
+        n = n.named_children[0]
+    return n
 
 
 def _escapes(items: list[Node]) -> bool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from analyzer.model.context import ModelError, active_machine, current_machine
 
 __all__ = ["Named", "K", "Sym", "SizeOf", "TailOffset", "FuncRef", "fn", "unknown",
-           "display", "is_unknown", "Addr", "note", "TypeSize"]
+           "display", "is_unknown", "Addr", "note", "TypeSize", "CharPtr"]
 
 
 class Named(int):
@@ -251,16 +251,21 @@ def fn(name: str, file: str = "") -> FuncRef:
 class Addr:
     """A pointer cast to an integer (``(unsigned long)sk``): the object it
     points to, whose numeric address the model does not know (it is fixed when
-    the kernel is linked or the object allocated).  Cast back to a pointer it
-    is the object again; arithmetic on it is an unknown."""
+    the kernel is linked or the object allocated), and the low bits a tagged
+    pointer sets (``(unsigned long)parent | RB_BLACK`` in an rb-tree).  Objects
+    are aligned (the model takes 8 bytes, a pointer's alignment on x86-64), so
+    their low three bits are known: 0 plus the tag.  Cast back to a pointer it
+    is the object again; other arithmetic on it is an unknown."""
 
-    __slots__ = ("obj",)
+    __slots__ = ("obj", "tag")
+    ALIGN = 8
 
-    def __init__(self, obj):
-        self.obj = obj
+    def __init__(self, obj, tag: int = 0):
+        self.obj, self.tag = obj, tag
 
     def __repr__(self) -> str:
-        return f"(unsigned long){display(self.obj)}"
+        shown = f"(unsigned long){display(self.obj)}"
+        return f"({shown} | {self.tag})" if self.tag else shown
 
     shown = __repr__
 
@@ -268,9 +273,34 @@ class Addr:
         return True
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, Addr) and other.obj is self.obj
+        return isinstance(other, Addr) and other.obj is self.obj and other.tag == self.tag
+
+    def __ne__(self, other) -> bool:
+        return not self.__eq__(other)
 
     __hash__ = object.__hash__
+
+    def __and__(self, mask):
+        if isinstance(mask, int) and not isinstance(mask, bool):
+            low = self.ALIGN - 1
+            if int(mask) & ~low == 0:  # only low bits: the tag's
+                return self.tag & int(mask)
+            if int(mask) | low == -1 or int(mask) & ((1 << 64) - 1) | low == (1 << 64) - 1:
+                return Addr(self.obj, self.tag & int(mask))  # clears tag bits only
+        return self._op(mask, "&")
+
+    __rand__ = __and__
+
+    def __or__(self, bits):
+        if isinstance(bits, int) and 0 <= int(bits) < self.ALIGN:
+            return Addr(self.obj, self.tag | int(bits))
+        return self._op(bits, "|")
+
+    __ror__ = __or__
+
+    def pointer(self):
+        """The pointer this integer came from (None when a tag is set)."""
+        return self.obj if not self.tag else None
 
     def sym(self) -> Sym:
         return Sym(f"address of {display(self.obj)}",
@@ -283,13 +313,70 @@ class Addr:
         return self.sym()._rop(other, op)
 
 
-for _n, _o in (("add", "+"), ("sub", "-"), ("mul", "*"), ("and", "&"), ("or", "|"),
-               ("xor", "^"), ("lshift", "<<"), ("rshift", ">>"), ("floordiv", "/"),
-               ("mod", "%"), ("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">=")):
+for _n, _o in (("add", "+"), ("sub", "-"), ("mul", "*"), ("xor", "^"), ("lshift", "<<"),
+               ("rshift", ">>"), ("floordiv", "/"), ("mod", "%"), ("lt", "<"), ("le", "<="),
+               ("gt", ">"), ("ge", ">=")):
     setattr(Addr, f"__{_n}__", lambda self, other, _o=_o: self._op(other, _o))
     if _n not in ("lt", "le", "gt", "ge"):
         setattr(Addr, f"__r{_n}__", lambda self, other, _o=_o: self._rop(other, _o))
 
+
+class CharPtr:
+    """A pointer into a C string literal: its text and an offset (``"tcp" + 1``).
+    Reading past the text gives its NUL; the text itself is never written."""
+
+    __slots__ = ("text", "i")
+
+    def __init__(self, text: str, i: int = 0):
+        self.text, self.i = text, i
+
+    def __repr__(self) -> str:
+        shown = '"' + self.text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return shown if self.i == 0 else f"{shown} + {self.i}"
+
+    shown = __repr__
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, CharPtr) and other.text is self.text and other.i == self.i
+
+    __hash__ = object.__hash__
+
+    def __getitem__(self, k) -> int:
+        j = self.i + int(k)
+        return ord(self.text[j]) if 0 <= j < len(self.text) else 0
+
+    def load(self) -> int:
+        return self[0]
+
+    def __add__(self, n):
+        if isinstance(n, Sym):
+            return n.derived(f"{self!r} + {n.name}")
+        return CharPtr(self.text, self.i + int(n))
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        if isinstance(other, CharPtr):
+            return self.i - other.i
+        return CharPtr(self.text, self.i - int(other))
+
+    def __lt__(self, other) -> bool:
+        return self.i < other.i
+
+    def __le__(self, other) -> bool:
+        return self.i <= other.i
+
+    def __gt__(self, other) -> bool:
+        return self.i > other.i
+
+    def __ge__(self, other) -> bool:
+        return self.i >= other.i
+
+    def string(self) -> str:
+        return self.text[self.i:].split("\0", 1)[0]
 
 
 def display(value) -> str:

@@ -9,10 +9,13 @@ from __future__ import annotations
 from analyzer.model.primitives import (  # noqa: F401
     atomics,
     bitops,
+    deferred,
+    ids,
     kernel,
     lists,
     memory,
     process,
+    rhashtable,
     strings,
     sysctl,
     vfs,

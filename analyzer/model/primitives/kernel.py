@@ -109,3 +109,128 @@ def bswap32(x):
 @primitive
 def bswap64(x):
     return _bswap(int(x) & (1 << 64) - 1 if not isinstance(x, Sym) else x, 8)
+
+
+@primitive
+def irqsave(*args):
+    """``spin_lock_irqsave(lock, flags)``, ``local_irq_save(flags)``: the saved
+    interrupt state in ``flags`` (0: the model has no interrupts)."""
+    store(args[-1], 0)
+
+
+@primitive
+def zero(*args):
+    """``read_seqbegin()``, ``read_seqretry()``: 0, no writer runs at the same
+    time on the model's one CPU."""
+    return 0
+
+
+@primitive
+def one(*args):
+    """``lockdep_is_held()``, ``rcu_read_lock_held()``: the checks that hold."""
+    return 1
+
+
+@primitive
+def random_value(*args):
+    """``prandom_u32()``, ``get_random_int()``: a random number, unknown."""
+    return Sym("a random number", "random numbers are not known statically")
+
+
+@primitive
+def random_bytes(buf, nbytes, *rest):
+    """``get_random_bytes(buf, n)``: random bytes, unknown."""
+    from analyzer.model.assume import drop_write
+
+    del rest
+    if isinstance(buf, Sym):
+        drop_write(buf, "", "random bytes")
+    return None
+
+
+@primitive
+def per_cpu(p, *rest):
+    """``per_cpu_ptr(p, cpu)``, ``this_cpu_ptr(p)``: the model has one CPU
+    (``[machine].cpus``), so per-cpu data is one copy: the pointer itself."""
+    return p
+
+
+@primitive
+def this_cpu_add(ref_, value=1):
+    """``this_cpu_add(pcp, n)`` and friends on the one CPU's copy."""
+    from analyzer.model.rt import deref
+
+    store(ref_, deref(ref_) + value)
+
+
+@primitive
+def this_cpu_sub(ref_, value=1):
+    from analyzer.model.rt import deref
+
+    store(ref_, deref(ref_) - value)
+
+
+@primitive
+def this_cpu_inc(ref_):
+    this_cpu_add(ref_, 1)
+
+
+@primitive
+def this_cpu_dec(ref_):
+    this_cpu_sub(ref_, 1)
+
+
+@primitive
+def nr_cpu_ids():
+    """``nr_cpu_ids``: the CPUs of the machine the model boots (``[machine].cpus``)."""
+    return int(current_machine().cpus)
+
+
+@primitive
+def cpumask_next(n, mask=None):
+    """``cpumask_next(n, mask)``: the next CPU after ``n``; every CPU of the
+    model's machine is possible, present and online."""
+    return int(n) + 1
+
+
+@primitive
+def bug(*args):
+    """``BUG()``: the kernel stops with "kernel BUG at file:line"."""
+    m = current_machine()
+    file, line = m.caller_location() or ("?", 0)
+    from analyzer.model.context import ModelError
+
+    raise ModelError(f"kernel BUG at {file}:{line}!")
+
+
+@primitive
+def panic(fmt=None, *args):
+    """``panic(fmt, ...)``: the kernel stops."""
+    from analyzer.model.context import ModelError
+    from analyzer.model.primitives.strings import c_format
+
+    text = c_format(fmt, args) if fmt is not None else ""
+    shown = display(text) if isinstance(text, Sym) else text
+    raise ModelError(f"Kernel panic - not syncing: {shown}".rstrip())
+
+
+@primitive
+def warn(*args):
+    """``WARN_ON()`` fired: the kernel prints a warning and goes on."""
+    m = current_machine()
+    file, line = m.caller_location() or ("?", 0)
+    m.note(f"WARNING at {file}:{line}")
+
+
+@primitive
+def build_bug_on(condition, *rest):
+    """``BUILD_BUG_ON(cond)``: the build fails when ``cond`` holds."""
+    from analyzer.model.context import ModelError
+
+    if isinstance(condition, Sym):
+        return 0
+    if condition:
+        m = current_machine()
+        file, line = m.caller_location() or ("?", 0)
+        raise ModelError(f"BUILD_BUG_ON at {file}:{line}: this kernel would not compile")
+    return 0

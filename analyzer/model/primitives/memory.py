@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from analyzer.model.context import current_machine
-from analyzer.model.objects import CArray, FieldSpec, IndexRef, Obj
+from analyzer.model.objects import Block, CArray, FieldSpec, IndexRef, Obj
 from analyzer.model.primitives.registry import primitive
 from analyzer.model.values import Named, SizeOf, Sym, TypeSize, display
 
@@ -17,11 +17,16 @@ from analyzer.model.values import Named, SizeOf, Sym, TypeSize, display
 def _alloc(size, what: str):
     m = current_machine()
     if isinstance(size, (SizeOf, TypeSize)):
-        return m.new(_struct_name(size.ctype))
+        name = _struct_name(size.ctype)
+        if re.match(r"(?:struct|union)\s", size.ctype.strip()):
+            return m.new(name)
+        return m.materialize(size.ctype, int(size) if isinstance(size, SizeOf) else -1,
+                             m.label(name))
     if isinstance(size, Obj):  # a kmem_cache
         return _cache_alloc(size)
-    m.note(f"{what} of a size the model cannot type ({display(size)})")
-    return Sym(f"{what}({display(size)})")
+    if type(size) is int or isinstance(size, Named):
+        return Block(m, int(size), m.label(what))  # typed by its first typed use
+    return Sym(f"{what}({display(size)})", "an allocation of a size the model does not know")
 
 
 def _struct_name(ctype: str) -> str:
