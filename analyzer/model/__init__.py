@@ -19,7 +19,7 @@ import time
 from analyzer.config import Config
 from analyzer.errors import AnalyzerError
 
-__all__ = ["run", "run_with", "generate_all", "Run", "Step", "parse_args"]
+__all__ = ["run", "run_with", "generate_all", "open_generator", "Run", "Step", "parse_args"]
 
 from analyzer.model.trace import Run, Step  # noqa: E402
 
@@ -41,14 +41,27 @@ def parse_args(facts, args) -> list:
     return out
 
 
-def run(scenario: str, *args, cfg: Config | None = None, write: bool = True) -> Run:
-    """Boot the model and run ``scenario`` (see :func:`run_with`) on the analysis
-    in ``cfg`` (default: ``Config.default()``)."""
+def open_generator(cfg: Config | None = None, config_file=None, data: dict | None = None):
+    """A generator over the analysis in ``cfg`` under the kernel configuration:
+    the default one of the fetched tree, or a user's ``.config``."""
     from analyzer.model.facts import open_facts
+    from analyzer.model.generate import Generator, table
+    from analyzer.model.kconfig import KernelConfig
 
     cfg = cfg or Config.default()
     facts = open_facts(cfg.store_path, cfg.kernel_dir)
-    return run_with(facts, scenario, args, model_dir=cfg.model_dir if write else None)
+    return Generator(facts, data or table(), KernelConfig.load(cfg, config_file))
+
+
+def run(scenario: str, *args, cfg: Config | None = None, write: bool = True,
+        config_file=None, process=None) -> Run:
+    """Boot the model and run ``scenario`` (see :func:`run_with`) on the analysis
+    in ``cfg`` (default: ``Config.default()``), under the default configuration
+    or a user's ``.config``, as ``process`` (default: root)."""
+    cfg = cfg or Config.default()
+    gen = open_generator(cfg, config_file)
+    return run_with(gen.facts, scenario, args, model_dir=cfg.model_dir if write else None,
+                    generator=gen, process=process)
 
 
 def run_with(facts, scenario: str, args, model_dir=None, generator=None,
@@ -95,12 +108,11 @@ def generate_all(cfg: Config | None = None) -> str:
     """``make analyze``'s model stage: run every example of every scenario of
     ``kernel/primitives.toml`` with one generator and write the generated
     modules to ``cfg.model_dir``; a one-line summary."""
-    from analyzer.model.facts import open_facts
-    from analyzer.model.generate import Generator, table
+    from analyzer.model.generate import table
 
     cfg = cfg or Config.default()
-    facts = open_facts(cfg.store_path, cfg.kernel_dir)
-    gen = Generator(facts, table())
+    gen = open_generator(cfg)
+    facts = gen.facts
     start, runs = time.perf_counter(), []
     for name, spec in table().get("scenarios", {}).items():
         for args in spec.get("examples", []):

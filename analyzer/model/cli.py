@@ -152,10 +152,9 @@ def render_boot(report) -> str:
 
 
 def _boot(cfg: Config, args) -> int:
-    from analyzer.model.facts import open_facts
-    from analyzer.model.generate import Generator
+    from analyzer.model import open_generator
 
-    gen = Generator(open_facts(cfg.store_path, cfg.kernel_dir))
+    gen = open_generator(cfg, getattr(args, "config", None))
     _, report = gen.booted()
     if args.json:
         json.dump(report.to_json(), sys.stdout, indent=1)
@@ -166,10 +165,9 @@ def _boot(cfg: Config, args) -> int:
 
 
 def _python(cfg: Config, name: str) -> int:
-    from analyzer.model.facts import open_facts
-    from analyzer.model.generate import Generator
+    from analyzer.model import open_generator
 
-    gen = Generator(open_facts(cfg.store_path, cfg.kernel_dir))
+    gen = open_generator(cfg)
     tr, c_text = gen.python_of(name)
     print(f"# {name}: {tr.file}:{tr.line}")
     print(render_python(c_text, tr.line, tr.source, tr.lines))

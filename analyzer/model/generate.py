@@ -32,6 +32,7 @@ from analyzer.config import MODEL_PARTS
 from analyzer.constants import evaluate_expr
 from analyzer.errors import AnalyzerError
 from analyzer.model import rt
+from analyzer.model.cpp import Conditions
 from analyzer.model.facts import ConfigFacts, Facts
 from analyzer.model.linker import Linker
 from analyzer.model.machine import Machine
@@ -101,98 +102,24 @@ def _index(parsed: Parsed) -> tuple[dict, dict]:
     return functions, decls
 
 
-class _Config:
-    """The truth of preprocessor conditions under ``[config].enabled``."""
-
-    def __init__(self, enabled: list[str], values: dict | None = None):
-        self.enabled = set(enabled) | {"__KERNEL__"}
-        self.values = {k: int(v) for k, v in (values or {}).items()}
-
-    def __call__(self, cond: str) -> bool:
-        text = re.sub(r"\b(?:defined|IS_ENABLED|IS_BUILTIN|IS_REACHABLE)\s*\(\s*(\w+)\s*\)",
-                      lambda m: "1" if m.group(1) in self.enabled else "0", cond)
-        text = re.sub(r"\bdefined\s+(\w+)",
-                      lambda m: "1" if m.group(1) in self.enabled else "0", text)
-        text = re.sub(r"/\*.*?\*/|//.*", " ", text)
-        value = evaluate_expr(text, lambda name: self.values.get(
-            name, 1 if name in self.enabled else 0))
-        return bool(value)
-
-    def inactive_lines(self, src: bytes) -> frozenset[int]:
-        """Lines (1-based) that #if/#ifdef branches drop under this configuration
-        (tree-sitter keeps no directives inside initializer lists)."""
-        dropped, stack, active = set(), [], True
-        lines = src.decode(errors="replace").split("\n")
-        i = 0
-        while i < len(lines):
-            text, start = lines[i], i
-            while text.endswith("\\") and i + 1 < len(lines):
-                i += 1
-                text = text[:-1] + " " + lines[i]
-            m = re.match(r"\s*#\s*(ifdef|ifndef|if|elif|else|endif)\b(.*)", text)
-            if m:
-                active = self._directive(m.group(1), m.group(2), stack, active)
-            elif not active:
-                dropped.update(range(start + 1, i + 2))
-            i += 1
-        return frozenset(dropped)
-
-    def _directive(self, word: str, rest: str, stack: list, active: bool) -> bool:
-        rest = rest.strip()
-        if word in ("ifdef", "ifndef", "if"):
-            cond = (rest.split()[0] in self.enabled) if word == "ifdef" and rest else \
-                (rest.split()[0] not in self.enabled) if word == "ifndef" and rest else self(rest)
-            stack.append((active, cond))
-            return active and cond
-        if not stack:
-            return active
-        outer, taken = stack[-1]
-        if word == "elif":
-            cond = not taken and self(rest)
-            stack[-1] = (outer, taken or cond)
-            return outer and cond
-        if word == "else":
-            stack[-1] = (outer, True)
-            return outer and not taken
-        stack.pop()
-        return outer
-
-    def active(self, node: Node) -> bool:
-        """Is ``node`` in a branch of #if/#ifdef that the configuration keeps?"""
-        child, parent = node, node.parent
-        while parent is not None:
-            if parent.type in ("preproc_ifdef", "preproc_if", "preproc_elif"):
-                in_alt = child == parent.child_by_field_name("alternative")
-                if self._cond(parent) == in_alt:
-                    return False
-            child, parent = parent, parent.parent
-        return True
-
-    def _cond(self, n: Node) -> bool:
-        if n.type == "preproc_ifdef":
-            name = n.child_by_field_name("name").text.decode()
-            return (name in self.enabled) != (n.children[0].text.decode().strip() == "#ifndef")
-        return self(n.child_by_field_name("condition").text.decode())
-
-
 class Generator:
     """Translates on demand and keeps every generated text for :meth:`write`."""
 
-    def __init__(self, facts: Facts, data: dict | None = None):
+    def __init__(self, facts: Facts, data: dict | None = None, kconfig=None):
         self.data = data or table()
-        values = {**self.data.get("config", {}).get("values", {}),
-                  **self.data.get("compiler", {}).get("defines", {}),
-                  **self.data.get("arch", {}).get("constants", {})}
+        #: the kernel configuration (analyzer.model.kconfig.KernelConfig), or None
+        self.kconfig = kconfig
+        defines = self.build_defines()
         if not isinstance(facts, ConfigFacts):
-            facts = ConfigFacts(facts, values)
+            facts = ConfigFacts(facts, {k: v for k, v in defines.items() if isinstance(v, int)})
         self.facts = facts
         self.facts.keep = self.kept
         self._dropped: dict[str, frozenset[int]] = {}
         #: sizeof() and integer widths of the analysed types (the ``[abi]`` table)
         self.sizes = Sizes(self, {**self.data.get("abi", {}),
                                   "constants": self.data.get("arch", {}).get("constants", {})})
-        self.config = _Config(self.data.get("config", {}).get("enabled", [])
-                              + list(self.data.get("compiler", {}).get("defines", {})), values)
+        #: the preprocessor's view: #if/#ifdef/IS_ENABLED under this build
+        self.config = Conditions(defines, self.tree_defines)
         self.files: dict[str, ParsedFile] = {}
         self.layouts: dict[str, type | None] = {}
         self.struct_src: dict[str, str] = {}
@@ -207,6 +134,26 @@ class Generator:
         self._keep_alive: list = []  # parses whose nodes are in use
         self.outside = OutsideIndex(self.facts.kernel_dir)
         self._macro_globals: dict[str, dict] = {}
+
+    def build_defines(self) -> dict[str, int | str]:
+        """The macros the build defines: the configuration's CONFIG_*, the
+        compiler's predefines, the architecture's values (primitives.toml)."""
+        defines: dict[str, int | str] = dict(self.kconfig.defines()) if self.kconfig else {}
+        legacy = self.data.get("config", {})  # small test tables name what they enable
+        defines.update({name: 1 for name in legacy.get("enabled", [])})
+        defines.update({k: int(v) for k, v in legacy.get("values", {}).items()})
+        defines.update(self.data.get("compiler", {}).get("defines", {}))
+        defines.update(self.data.get("arch", {}).get("constants", {}))
+        return defines
+
+    def tree_defines(self, name: str) -> bool:
+        """Does the analysed tree #define ``name`` in a branch the build keeps
+        (in a header the architecture includes)?"""
+        skip = set(self.data.get("arch", {}).get("not_included", []))
+        for rec in self.facts.find("macros", name):
+            if rec.file not in skip and (not rec.guard or self.config(rec.guard)):
+                return True
+        return False
 
     def kept(self, rec) -> bool:
         """Is a record's line kept by the #if directives of its file?"""
@@ -546,7 +493,7 @@ class Generator:
             except AnalyzerError:
                 continue
             g = _declared_global(text, m.group(3), file, line, "static" in m.group(1))
-            if g is not None:
+            if g is not None and m.group(3) not in found:
                 found[m.group(3)] = g
         return found
 
@@ -733,7 +680,9 @@ def _declared_global(text: str, name: str, file: str, line: int, static: bool):
 
     parsed = parse((text.strip().rstrip(";") + ";\n").encode())
     for node in parsed.root.named_children:
-        if node.type != "declaration" or node.has_error:
+        if node.type != "declaration" or node.has_error or any(
+                c.type == "storage_class_specifier" and c.text == b"extern"
+                for c in node.children):
             continue
         for d in node.children_by_field_name("declarator"):
             found, suffix, dims = _declarator_info(d)

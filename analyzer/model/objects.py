@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FieldSpec", "Layout", "Obj", "Opaque", "CArray", "Ref", "Cell", "FieldRef",
            "IndexRef", "StaticCell", "Block", "typed", "cast", "container_of", "opaque_class",
-           "spec_of", "default_of", "unmangle", "Prefix"]
+           "spec_of", "default_of", "unmangle", "Prefix", "Outside"]
 
 _OPAQUE: dict[str, type] = {}
 _CHAR = re.compile(r"(?:const )?(?:unsigned |signed )?char|u8|s8|__u8|__s8")
@@ -514,8 +514,38 @@ def container_of(ptr, type_name: str, member: str):
         if found._layout.name == type_name and found._layout.fields \
                 and found._layout.fields[0].name == member:
             return found
-    raise ModelError(f"container_of({ptr!r}, struct {type_name}, {member}): "
-                     "the object is not such a member")
+    return Outside(ptr, type_name, member)
+
+
+class Outside:
+    """``container_of(p, T, m)`` of a ``p`` that is not the ``m`` of a T (the head
+    of a list, at the end of ``list_for_each_entry``): a pointer C computes but
+    may not dereference; only ``&x->m`` gives ``p`` back."""
+
+    __slots__ = ("ptr", "type_name", "member")
+
+    def __init__(self, ptr, type_name: str, member: str):
+        self.ptr, self.type_name, self.member = ptr, type_name, member
+
+    def __repr__(self) -> str:
+        return f"container_of({display(self.ptr)}, {self.type_name}, {self.member})"
+
+    shown = __repr__
+
+    def __bool__(self) -> bool:
+        return True
+
+    def member_address(self, name: str):
+        if name == self.member.split(".")[0] or name == self.member:
+            return self.ptr
+        raise ModelError(f"{self!r}->{name}: {display(self.ptr)} is not inside a "
+                         f"struct {self.type_name}")
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise ModelError(f"{self!r}->{name}: {display(self.ptr)} is not inside a "
+                         f"struct {self.type_name}")
 
 
 def spec_of(holder, key) -> FieldSpec | None:

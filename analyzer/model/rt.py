@@ -23,6 +23,7 @@ from analyzer.model.objects import (
     Layout,
     Obj,
     Opaque,
+    Outside,
     Prefix,
     Ref,
     StaticCell,
@@ -61,6 +62,8 @@ def ref(obj, name: str) -> Ref:
     """``&obj->name`` for a scalar field (an aggregate field is its object)."""
     if isinstance(obj, Sym):
         return obj
+    if isinstance(obj, Outside):
+        return obj.member_address(name)
     value = getattr(obj, name)
     if isinstance(value, (Obj, CArray, Prefix)) and not _pointer_field(obj, name):
         return value

@@ -33,8 +33,7 @@ from importlib import resources
 from analyzer.config import Config
 from analyzer.errors import AnalyzerError
 from analyzer.model import rt
-from analyzer.model.facts import ConfigFacts
-from analyzer.model.generate import Generator, ParsedFile, _Config, _index, table
+from analyzer.model.generate import Generator, ParsedFile, _index, table
 from analyzer.model.linker import Link
 from analyzer.model.machine import Machine
 from analyzer.model.sizes import Sizes
@@ -306,39 +305,13 @@ PRIMITIVES = tuple(n for n in vars(_Prims) if not n.startswith("_"))
 _TYPEOF_CAST = re.compile(rb"\(\s*typeof\s*\((?:[^()]|\([^()]*\))*\)\s*\)(?=\s*[~\w(-])")
 
 
-class _AbiConfig(_Config):
-    """#if conditions with the [abi] constants (``BITS_PER_LONG > 32``) known."""
-
-    def __init__(self, enabled: list[str], constants: dict[str, int]):
-        super().__init__(enabled, constants)
-        self._dropped: dict[int, frozenset[int]] = {}
-
-    def active(self, node) -> bool:
-        """The tree's #if nesting, and the directives read line by line (tree-sitter
-        does not always nest a function inside its #ifdef)."""
-        if not super().active(node):
-            return False
-        root = node
-        while root.parent is not None:
-            root = root.parent
-        text = root.text
-        key = hash(text)
-        if key not in self._dropped:
-            self._dropped[key] = self.inactive_lines(text) \
-                if hasattr(self, "inactive_lines") else frozenset()
-        return node.start_point.row + 1 not in self._dropped[key]
-
-
 class SkbGenerator(Generator):
     """The socket model's generator, plus buffer primitives and translated macros."""
 
-    def __init__(self, facts, data: dict):
+    def __init__(self, facts, data: dict, kconfig=None):
         abi = {**data.get("abi", {}), **data["skb"]["abi"],
                "constants": data.get("arch", {}).get("constants", {})}
-        values = {**data.get("config", {}).get("values", {}), **abi.get("constants", {})}
-        super().__init__(ConfigFacts(facts, values), data)
-        self.config = _AbiConfig(data.get("config", {}).get("enabled", []),
-                                 {k: int(v) for k, v in values.items()})
+        super().__init__(facts, data, kconfig)
         self.sizes = Sizes(self, abi)
         self.prims = _Prims(self)
         self.base_link, self.linker.link = self.linker.link, self.link
@@ -467,18 +440,20 @@ class SkbRun:
 def run_skb(texts: Sequence[str], cfg: Config | None = None, write: bool = True) -> SkbRun:
     """Run a buffer scenario on the analysis of ``cfg`` (default: Config.default())."""
     from analyzer.model.facts import open_facts
+    from analyzer.model.kconfig import KernelConfig
 
     ops = parse_ops(texts)
     cfg = cfg or Config.default()
     facts = open_facts(cfg.store_path, cfg.kernel_dir)
-    return run_skb_with(facts, ops, model_dir=cfg.model_dir if write else None)
+    return run_skb_with(facts, ops, model_dir=cfg.model_dir if write else None,
+                        kconfig=KernelConfig.load(cfg))
 
 
-def run_skb_with(facts, ops: Sequence[Op], model_dir=None) -> SkbRun:
+def run_skb_with(facts, ops: Sequence[Op], model_dir=None, kconfig=None) -> SkbRun:
     """Run parsed ``ops`` on ``facts``; write the generated modules to ``model_dir``."""
     with_socket = bool(ops) and ops[0].name == "socket"
     data = merged_table(with_socket)
-    gen = SkbGenerator(facts, data)
+    gen = SkbGenerator(facts, data, kconfig)
     m = gen.machine()
     driver = _Driver(gen, m, facts, data)
     try:

@@ -1178,6 +1178,8 @@ class _Translator:
         inner = value
         while inner.type == "parenthesized_expression" and len(inner.named_children) == 1:
             inner = inner.named_children[0]
+        if inner.type in ("string_literal", "concatenated_string"):  # sizeof("text")
+            return f"rt.SizeOf('char []', {len(eval_string(self, inner)) + 1})"
         if inner.type == "identifier" and not self.local(_text(inner)) \
                 and not self.names.is_global(_text(inner)) and self.names.is_type(_text(inner)):
             return f"rt.sizeof({_text(inner)!r})"  # sizeof (s32): a type in parentheses
@@ -1427,6 +1429,13 @@ def _expansion(parent: _Translator, name: str, text: str, kind: str, line: int,
                         parent=parent, at_line=line)
     child.fname = parent.fname
     return child
+
+
+def eval_string(tr: _Translator, n: Node) -> str:
+    """The characters of a string literal or of adjacent literals."""
+    if n.type == "string_literal":
+        return tr.string_value(n)
+    return "".join(tr.string_value(c) for c in n.named_children if c.type == "string_literal")
 
 
 def _unparen(n: Node) -> Node:
