@@ -314,9 +314,9 @@ def test_the_table_is_honest(kernel_cfg):
 
 @pytest.mark.kernel
 def test_every_option_net_and_fs_test_is_declared(kernel_cfg):
-    """Every CONFIG_ option that an #if/#ifdef/IS_ENABLED of net/ or fs/ tests is
-    declared by the fetched Kconfig files or config.toml [outside], or is a
-    macro that the C code defines itself."""
+    """Every CONFIG_ option that an #if/#ifdef/IS_ENABLED of net/ or fs/, or
+    their Makefiles, test is declared by the fetched Kconfig files or
+    config.toml [outside], or is a macro that the C code defines itself."""
     kc = KernelConfig.load(kernel_cfg)
     root = kernel_cfg.kernel_dir
     directive = re.compile(r"^\s*#\s*(?:if|ifdef|ifndef|elif)\b(.*)$", re.M)
@@ -333,6 +333,10 @@ def test_every_option_net_and_fs_test_is_declared(kernel_cfg):
                 for m in directive.finditer(text):
                     used.update(name.findall(m.group(1)))
                 used.update(helper.findall(text))
+    for part in ("net", "fs"):  # and their kbuild Makefiles
+        for p in (root / part).rglob("*"):
+            if p.name in ("Makefile", "Kbuild"):
+                used.update(name.findall(p.read_text(errors="replace")))
     used = {u[:-7] if u.endswith("_MODULE") else u for u in used}
     missing = sorted(u for u in used if kc.option(u) is None and u not in in_c)
     assert missing == []

@@ -35,6 +35,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from analyzer.constants import evaluate_expr
 from analyzer.errors import AnalyzerError
 
 __all__ = ["Option", "Outside", "Table", "KernelConfig", "table", "parse_table", "describe",
@@ -204,6 +205,45 @@ class KernelConfig:
             return "n"
         return opt.value
 
+    def evaluate(self, cond: str, module: bool = False) -> int | None:
+        """The value of a preprocessor condition under this configuration, as
+        ``#if`` reads it or as ``Field.guard`` writes it (``defined(X)`` made
+        ``X``): ``IS_ENABLED(CONFIG_X)`` and the other helpers of
+        include/linux/kconfig.h, ``defined``, ``CONFIG_`` names (0 when not
+        defined), ``MODULE`` (``module``), ``__KERNEL__`` (1); None when the
+        condition names something else.
+
+        >>> KernelConfig({"A": Option("A", "bool", "y", "")}).evaluate(
+        ...     "CONFIG_A && !IS_ENABLED(CONFIG_B) && !defined(MODULE)")
+        1
+        """
+        d = self.defines()
+
+        def helper(m: re.Match) -> str:
+            fn, name = m.group(1), normalize(m.group(2))
+            if m.group(2) == "MODULE":
+                return str(int(module))
+            y, mod = d.get(f"CONFIG_{name}") == 1, d.get(f"CONFIG_{name}_MODULE") == 1
+            value = {"IS_BUILTIN": y, "config_enabled": y, "IS_MODULE": mod,
+                     "IS_ENABLED": y or mod, "IS_REACHABLE": y or (mod and module)}[fn]
+            return str(int(value))
+
+        def defined(m: re.Match) -> str:
+            name = m.group(1) or m.group(2)
+            return str(int(name in d or (name == "MODULE" and module) or name == "__KERNEL__"))
+
+        def lookup(name: str) -> int:
+            if name.startswith("CONFIG_"):
+                v = d.get(name, 0)
+                if isinstance(v, int):
+                    return v
+            elif name in ("MODULE", "__KERNEL__"):
+                return int(module) if name == "MODULE" else 1
+            raise ValueError(name)
+
+        text = _DEFINED.sub(defined, _HELPER.sub(helper, cond))
+        return evaluate_expr(text, lookup)
+
     def defines(self) -> dict[str, int | str]:
         """The macros the configuration gives the preprocessor, as autoconf.h
         writes them: ``CONFIG_X: 1`` (y), ``CONFIG_X_MODULE: 1`` (m),
@@ -214,9 +254,10 @@ class KernelConfig:
         return found
 
     def rows(self, names=None) -> list[tuple[str, str, str]]:
-        """(name, value, source) of ``names`` (every option when None)."""
+        """(``CONFIG_`` name, value, source) of ``names`` (every option when
+        None), for :func:`describe`."""
         keys = self.options if names is None else [normalize(n) for n in names]
-        return [(k, self.value(k), self.source(k)) for k in keys]
+        return [(f"CONFIG_{k}", self.value(k), self.source(k)) for k in keys]
 
     @property
     def digest(self) -> str:
@@ -261,6 +302,11 @@ class KernelConfig:
         return cls(opts, data["origin"], tuple(data.get("warnings", ())))
 
 
+_HELPER = re.compile(r"\b(IS_ENABLED|IS_BUILTIN|IS_MODULE|IS_REACHABLE|config_enabled)"
+                     r"\s*\(\s*(\w+)\s*\)")
+_DEFINED = re.compile(r"\bdefined\s*(?:\(\s*(\w+)\s*\)|\s+(\w+))")
+
+
 def _defines(options) -> dict[str, int | str]:
     out: dict[str, int | str] = {}
     for o in options:
@@ -282,13 +328,13 @@ def _defines(options) -> dict[str, int | str]:
 
 
 def describe(rows) -> str:
-    """(name, value, source) rows as aligned text, one option a line.
+    """Rows of three columns (name, value, source) as aligned text, one a line.
 
-    >>> print(describe([("NET", "y", "config.toml [defconfig]"), ("HZ", "250", "x")]))
+    >>> print(describe([("CONFIG_NET", "y", "config.toml [defconfig]"), ("CONFIG_HZ", "250", "x")]))
     CONFIG_NET  y    config.toml [defconfig]
     CONFIG_HZ   250  x
     """
-    rows = [(f"CONFIG_{normalize(n)}", v, s) for n, v, s in rows]
+    rows = [tuple(str(c) for c in r) for r in rows]
     if not rows:
         return ""
     w1 = max(len(r[0]) for r in rows)
