@@ -573,16 +573,20 @@ class Generator:
         return self._booted
 
     def initcalls(self):
-        """The initcalls the configuration builds in, in order, and those it
-        leaves out (see boot.plan)."""
+        """The initcalls the configuration builds in, in boot order, as
+        ``boot.BootCall``s, and those it leaves out as (function, file, why)."""
+        from analyzer.model import kbuild
         from analyzer.model.boot import BootCall
 
-        calls = []
-        for name in self.data.get("boot", {}).get("entries", []):
-            rec = self.facts.functions(name)
-            calls.append(BootCall(name, rec[0].file if rec else "", rec[0].line if rec else 0,
-                                  "initcall", ""))
-        return calls, []
+        if self.kconfig is None or not hasattr(self.facts.source, "all"):
+            return [], []  # a few files of a test: no build to evaluate
+        build = kbuild.built(self.facts.kernel_dir, self.kconfig)
+        order = kbuild.initcall_order(list(self.facts.source.all("initcalls")), build,
+                                      self.kconfig)
+        calls = [BootCall(c.initcall.function, c.initcall.file, c.initcall.line,
+                          c.initcall.level, c.why) for c in order.calls]
+        left_out = [(s.initcall.function, s.initcall.file, s.why) for s in order.skipped]
+        return calls, left_out
 
     def aggregate(self, ctype: str) -> str | None:
         """The struct or union ``ctype`` names, through typedefs (not pointers)."""
