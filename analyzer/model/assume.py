@@ -55,12 +55,23 @@ def _decide(kind: str, sym, choice: str) -> None:
                    m.frame_name())
     if m.strict:
         raise Undecidable(a)
+    key = (a.file, a.line, a.kind)
+    m.assumed_at[key] = m.assumed_at.get(key, 0) + 1
+    if m.assumed_at[key] > 64:  # a loop that turns on an assumption
+        raise ModelError(f"{a.file}:{a.line}: the same assumption taken 64 times: "
+                         "a loop on a value the model does not know")
     m.assume(a)
 
 
 def truth_of_unknown(sym) -> bool:
     """``if (x)`` on an unknown: taken as non-zero (a pointer that is valid, a
-    flag that is set, an error that is returned)."""
+    flag that is set), except on the result of a function the model cannot
+    run, which is taken as its success: a test on it is false (``if (err)``,
+    ``if (!p)``, ``if (err < 0)`` all go the way of success)."""
+    outcome = getattr(sym, "outcome", None)
+    if outcome is not None:
+        _decide("branch", sym, "taken as the success of a function the model cannot run")
+        return bool(outcome)
     _decide("branch", sym, "taken as non-zero")
     return True
 

@@ -43,6 +43,8 @@ class BootEntry:
     value: str = ""
     reason: str = ""
     steps: int = 0
+    #: decisions it took on values the model does not know (assume.Assumption.text)
+    assumptions: tuple[str, ...] = ()
 
 
 @dataclass
@@ -58,8 +60,13 @@ class BootReport:
     def skipped(self) -> list[BootEntry]:
         return [e for e in self.entries if e.status == "skipped"]
 
+    @property
+    def assumptions(self) -> list[str]:
+        return [a for e in self.entries for a in e.assumptions]
+
     def to_json(self) -> dict:
         return {"seconds": round(self.seconds, 3), "steps": self.steps,
+                "assumptions": len(self.assumptions),
                 "ran": [_entry(e) for e in self.entries if e.status != "skipped"],
                 "skipped": [_entry(e) for e in self.skipped],
                 "left_out": [{"function": f, "file": p, "why": w} for f, p, w in self.left_out]}
@@ -71,6 +78,7 @@ def _entry(e: BootEntry) -> dict:
         out["value"] = e.value
     if e.reason:
         out["reason"] = e.reason
+    out["assumptions"] = list(e.assumptions)
     return out
 
 
@@ -79,7 +87,7 @@ def boot(m, calls: list[BootCall]) -> BootReport:
     start = time.perf_counter()
     report = BootReport()
     saved = m.phase, m.strict
-    m.phase, m.strict = "boot", True
+    m.phase, m.strict = "boot", False
     try:
         for call in calls:
             report.entries.append(_run_one(m, call))
@@ -92,7 +100,8 @@ def boot(m, calls: list[BootCall]) -> BootReport:
 
 def _run_one(m, call: BootCall) -> BootEntry:
     cp = m.checkpoint()
-    first = len(m.steps)
+    first, guesses = len(m.steps), len(m.assumptions)
+    m.ticks, m.budget_base, m.assumed_at = 0, first, {}
     try:
         value = m.invoke(call.function, (), origin=call.file)
     except AnalyzerError as e:  # ModelError, Untranslatable, Undecidable
@@ -103,7 +112,8 @@ def _run_one(m, call: BootCall) -> BootEntry:
         return BootEntry(call, "skipped", reason="recursion too deep")
     failed = isinstance(value, int) and not isinstance(value, bool) and int(value) < 0
     return BootEntry(call, "failed" if failed else "ran", display(value) if value is not None
-                     else "", steps=len(m.steps) - first)
+                     else "", steps=len(m.steps) - first,
+                     assumptions=tuple(a.text() for a in m.assumptions[guesses:]))
 
 
 def _short(text: str, limit: int = 300) -> str:

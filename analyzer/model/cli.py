@@ -136,7 +136,8 @@ def render_boot(report) -> str:
     ran = [e for e in report.entries if e.status != "skipped"]
     out = [f"boot: {len(ran)} of {len(report.entries)} calls ran "
            f"({report.steps} steps, {report.seconds:.2f} s); "
-           f"{len(report.skipped)} skipped, {len(report.left_out)} initcalls not built in"]
+           f"{len(report.skipped)} skipped, {len(report.left_out)} initcalls not built in, "
+           f"{len(report.assumptions)} assumptions"]
     for e in report.entries:
         c = e.call
         mark = {"ran": " ", "failed": "!", "skipped": "-"}[e.status]
@@ -146,6 +147,7 @@ def render_boot(report) -> str:
         out.append(line)
         if e.reason:
             out.append(f"      skipped: {e.reason}")
+        out.extend(f"      ? {a}" for a in e.assumptions)
     for fn, file, why in report.left_out:
         out.append(f"   not built in: {fn} ({file}): {why}")
     return "\n".join(out)

@@ -105,7 +105,8 @@ def _index(parsed: Parsed) -> tuple[dict, dict]:
 class Generator:
     """Translates on demand and keeps every generated text for :meth:`write`."""
 
-    def __init__(self, facts: Facts, data: dict | None = None, kconfig=None):
+    def __init__(self, facts: Facts, data: dict | None = None, kconfig=None,
+                 cache_dir=None):
         self.data = data or table()
         #: the kernel configuration (analyzer.model.kconfig.KernelConfig), or None
         self.kconfig = kconfig
@@ -132,7 +133,7 @@ class Generator:
         self._macros: dict[tuple[str, str], object] = {}
         self._booted = None
         self._keep_alive: list = []  # parses whose nodes are in use
-        self.outside = OutsideIndex(self.facts.kernel_dir)
+        self.outside = OutsideIndex(self.facts.kernel_dir, cache_dir)
         self._macro_globals: dict[str, dict] = {}
 
     def build_defines(self) -> dict[str, int | str]:

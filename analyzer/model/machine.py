@@ -72,6 +72,7 @@ class Machine:
         self.writes: list[tuple[int, str, str, str]] = []
         self.objects: list[tuple[str, str, int, Obj | CArray]] = []
         self.assumptions: list[Assumption] = []
+        self.assumed_at: dict[tuple, int] = {}
         self.frames: list[Frame] = []
         self.counters: dict[str, int] = {}
         self.globals: dict[str, object] = {}
@@ -91,6 +92,12 @@ class Machine:
         #: refuse to assume (the boot): a decision on an unknown raises
         self.strict = False
         self.max_depth = 40
+        #: loop turns so far and the most a boot call or a run may take
+        self.ticks = 0
+        self.tick_budget = 200_000
+        self.budget_base = 0
+        #: trace steps a boot call or a run may record
+        self.step_budget = 200_000
         #: the CPUs of the machine the model boots (``[machine].cpus``)
         self.cpus = 1
         self._journal: list[tuple] | None = None
@@ -278,6 +285,8 @@ class Machine:
 
     # --- calls -----------------------------------------------------------------------
     def step(self, event: str, function: str, file: str, line: int, **extra) -> dict:
+        if len(self.steps) - self.budget_base > self.step_budget:
+            raise ModelError(f"more than {self.step_budget} steps (in {self.frame_name()})")
         site = self.caller_location() if event != "return" else None
         rec = {"n": len(self.steps) + 1, "event": event, "function": function,
                "file": file, "line": line, "depth": len(self.frames), "via": None,

@@ -160,8 +160,8 @@ def shape(text: str) -> str:
     t = text.strip()
     if not t:
         return "empty"
-    if re.match(r"do\b", t):
-        return "do"
+    if re.match(r"do\b", t) or t.startswith("{"):
+        return "do"  # a statement: do { } while (0), or a bare block
     inner = t
     while inner.startswith("(") and inner.endswith(")") and _balanced(inner[1:-1]):
         if inner[1:].lstrip().startswith("{") and inner[:-1].rstrip().endswith("}"):

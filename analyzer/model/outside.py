@@ -11,6 +11,9 @@ analysed code makes one (an rb-tree insert, an id allocation, a sysctl helper).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 from pathlib import Path
 
@@ -23,31 +26,98 @@ _HEAD = re.compile(rb"^(?![#\s/*}{])(?:[A-Za-z_][\w\s*]*?[\s*])?([A-Za-z_]\w*)\s
                    re.M)
 
 
-class OutsideIndex:
-    """name -> files of MODEL_PARTS whose text has a definition head for it."""
+#: a declaration or definition head: return type words, then NAME(
+_PROTO = re.compile(rb"^[ \t]*(?:(?:extern|static|inline|__always_inline|__must_check)\s+)*"
+                    rb"((?:(?:const|volatile|struct|union|enum|unsigned|signed|long|short)\s+)*"
+                    rb"[A-Za-z_]\w*[\s*]+?)([A-Za-z_]\w*)\s*\(", re.M)
+_NOT_TYPES = {b"return", b"else", b"if", b"while", b"for", b"switch", b"case", b"do", b"sizeof",
+              b"goto", b"define", b"typedef"}
 
-    def __init__(self, kernel_dir: Path):
+
+class OutsideIndex:
+    """name -> files of MODEL_PARTS whose text has a definition head for it;
+    name -> the return type its declarations give (include/ and MODEL_PARTS)."""
+
+    def __init__(self, kernel_dir: Path, cache: Path | None = None):
         self.kernel_dir = Path(kernel_dir)
+        self.cache = Path(cache) if cache is not None else None
         self._index: dict[str, list[str]] | None = None
+        self._types: dict[str, str] | None = None
+
+    def _files(self, parts, pattern: str) -> list[Path]:
+        out = []
+        for part in parts:
+            root = self.kernel_dir / part
+            if root.is_dir():
+                out.extend(sorted(root.rglob(pattern)))
+        return out
+
+    def _cached(self, kind: str, files: list[Path], build):
+        """``build()``, or its result stored in the cache file for these files
+        (plain JSON, keyed by their paths, sizes and times)."""
+        if self.cache is None:
+            return build()
+        h = hashlib.sha256(kind.encode())
+        for p in files:
+            st = p.stat()
+            h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        key, path = h.hexdigest(), self.cache / f"{kind}.json"
+        try:
+            data = json.loads(path.read_text())
+            if data.get("key") == key:
+                return data["value"]
+        except (OSError, ValueError):
+            pass
+        value = build()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"key": key, "value": value}))
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only build folder: the index is rebuilt next time
+        return value
+
+    def return_type(self, name: str) -> str | None:
+        """The return type a prototype of ``name`` declares (``struct sock *``)."""
+        if self._types is None:
+            files = self._files(("include",), "*.h") + self._files(MODEL_PARTS, "*.[ch]")
+            self._types = self._cached("prototypes", files, lambda: self._scan_types(files))
+        return self._types.get(name)
+
+    def _scan_types(self, files: list[Path]) -> dict[str, str]:
+        types: dict[str, str] = {}
+        for path in files:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            for m in _PROTO.finditer(data):
+                words = m.group(1).split()
+                if not words or words[0] in _NOT_TYPES or words[-1].strip(b"*") in _NOT_TYPES:
+                    continue
+                name = m.group(2).decode()
+                if name not in types:
+                    types[name] = " ".join(w.decode() for w in words)
+        return types
 
     def files(self, name: str) -> list[str]:
         if self._index is None:
-            self._index = self._scan()
+            files = self._files(MODEL_PARTS, "*.[ch]")
+            self._index = self._cached("definitions", files, lambda: self._scan(files))
         return self._index.get(name, [])
 
-    def _scan(self) -> dict[str, list[str]]:
+    def _scan(self, files: list[Path]) -> dict[str, list[str]]:
         index: dict[str, list[str]] = {}
-        for part in MODEL_PARTS:
-            root = self.kernel_dir / part
-            for path in sorted(root.rglob("*.[ch]")) if root.is_dir() else ():
-                rel = path.relative_to(self.kernel_dir).as_posix()
-                try:
-                    data = path.read_bytes()
-                except OSError:
-                    continue
-                for m in _HEAD.finditer(data):
-                    name = m.group(1).decode()
-                    files = index.setdefault(name, [])
-                    if not files or files[-1] != rel:
-                        files.append(rel)
+        for path in files:
+            rel = path.relative_to(self.kernel_dir).as_posix()
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            for m in _HEAD.finditer(data):
+                name = m.group(1).decode()
+                where = index.setdefault(name, [])
+                if not where or where[-1] != rel:
+                    where.append(rel)
         return index

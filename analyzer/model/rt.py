@@ -50,7 +50,7 @@ __all__ = [
     "static", "gref", "bump", "first", "slot", "set_slot", "cdiv", "cmod", "once",
     "case_index", "iterate", "new_local", "truth", "compound", "cast_int", "Addr", "conv",
     "sizeof", "Obj", "Opaque", "Layout", "FieldSpec", "CArray", "Machine", "current_machine",
-    "run_in", "mcall", "goto_out", "alignof", "S", "to_ptr", "typed", "local_array",
+    "run_in", "mcall", "goto_out", "tick", "alignof", "S", "to_ptr", "typed", "local_array",
     "copy_string", "copy_into",
 ]
 
@@ -333,6 +333,16 @@ def goto_out(g: Goto):
 def S(text: str) -> CharPtr:  # noqa: N802 - reads as a literal
     """A C string literal."""
     return CharPtr(text)
+
+
+def tick() -> None:
+    """One turn of a loop: the machine stops a run whose loops turn more than
+    its budget (a loop on an assumption would turn forever)."""
+    m = current_machine()
+    m.ticks += 1
+    if m.ticks > m.tick_budget:
+        raise ModelError(f"loops turned more than {m.tick_budget} times "
+                         f"(in {m.frame_name()}): a loop the model cannot finish")
 
 
 def mcall(name: str, file: str, line: int, body, void: bool = False):

@@ -441,6 +441,7 @@ class _Translator:
         own = tuple(label for label, _ in blocks[1:])
         self.emit(ind, f"{var} = '_start'", where)
         self.emit(ind, "while True:", where)
+        self.emit(ind + 1, "rt.tick()", where)
         self.emit(ind + 1, "try:", where)
         for i, (label, block) in enumerate(blocks):
             self.emit(ind + 2, f"if {var} == {label!r}:", block[0] if block else where)
@@ -665,6 +666,7 @@ class _Translator:
 
     def s_while_statement(self, n: Node, ind: int) -> None:
         self.emit(ind, f"while {self.cond(n.child_by_field_name('condition'))}:", n)
+        self.emit(ind + 1, "rt.tick()", n)
         self.loop_body(n.child_by_field_name("body"), ind + 1)
 
     def loop_body(self, body: Node, ind: int) -> None:
@@ -678,6 +680,7 @@ class _Translator:
         first = self.fresh("first")
         self.emit(ind, f"{first} = True", n)
         self.emit(ind, "while True:", n)
+        self.emit(ind + 1, "rt.tick()", n)
         cond = self.cond(n.child_by_field_name("condition"))
         self.emit(ind + 1, f"if not {first} and not ({cond}):", n)
         self.emit(ind + 2, "break", n)
@@ -710,6 +713,7 @@ class _Translator:
         first = self.fresh("first")
         self.emit(ind, f"{first} = True", n)
         self.emit(ind, "while True:", n)
+        self.emit(ind + 1, "rt.tick()", n)
         update = head.child_by_field_name("update")
         if update is not None:
             self.emit(ind + 1, f"if not {first}:", n)
@@ -924,7 +928,20 @@ class _Translator:
         inner = [c for c in n.named_children if c.type != "comment"]
         if len(inner) != 1:
             raise self.fail(n, "a parenthesized expression")
+        if inner[0].type == "compound_statement":
+            return self.statement_expression(n)
         return f"({self.expr(inner[0])})"
+
+    def statement_expression(self, n: Node) -> str:
+        """``({ decls; stmts; value; })``: a nested function of this one that
+        runs the statements and returns the last expression's value."""
+        text = self.written(n).decode(errors="replace")
+        line = self.at_line or self.cur_line or n.start_point.row + 1
+        name = self.fresh("se")
+        child = _expansion(self, name, text, "block", line, n, "a statement expression")
+        lines = child.nested(name, "block")
+        self.prelude.extend((indent + 1, t, ln) for indent, t, ln in lines)
+        return f"{name}()"
 
     def e_number_literal(self, n: Node) -> str:
         try:
@@ -947,15 +964,30 @@ class _Translator:
         return decode_c_string("".join(_text(c) for c in parts))
 
     def e_concatenated_string(self, n: Node) -> str:
+        return f"rt.S({self.joined_string(n)!r})"
+
+    def joined_string(self, n: Node, depth: int = 0) -> str:
+        """Adjacent literals, and macros that stand for literals (``KERN_INFO
+        "text"``: KERN_INFO is ``KERN_SOH "6"``), as one string."""
         pieces = []
         for c in n.named_children:
             if c.type == "string_literal":
                 pieces.append(self.string_value(c))
             elif c.type == "identifier" and _text(c) == "__func__":
                 pieces.append(self.fname)
+            elif c.type == "identifier" and depth < 8 and self.names.macro(_text(c)):
+                body = self.names.macro(_text(c))
+                parsed = parse(f"char *__s = {body} \"\";\n".encode())
+                decl = parsed.root.named_children[0] if parsed.root.named_children else None
+                init = decl.child_by_field_name("declarator") if decl is not None else None
+                value = init.child_by_field_name("value") if init is not None else None
+                if value is None or value.type not in ("concatenated_string", "string_literal"):
+                    raise self.fail(c, f"the macro {_text(c)} inside a string")
+                pieces.append(self.string_value(value) if value.type == "string_literal"
+                              else self.joined_string(value, depth + 1))
             else:
                 raise self.fail(c, "a macro inside a string concatenation")
-        return f"rt.S({''.join(pieces)!r})"
+        return "".join(pieces)
 
     def e_true(self, n: Node) -> str:
         return "1"

@@ -59,17 +59,21 @@ class Sym:
     unknown.  Arithmetic and comparisons on it give further unknowns; its
     truth is an assumption (see :mod:`analyzer.model.assume`)."""
 
-    __slots__ = ("name", "why")
+    __slots__ = ("name", "why", "outcome")
 
-    def __init__(self, name: str, why: str = ""):
+    def __init__(self, name: str, why: str = "", outcome: bool | None = None):
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "why", why)
+        #: the result of a function the model cannot run: the truth its success
+        #: has (True for a pointer or a bool, False for an error code), which a
+        #: test on it takes (see assume.truth_of_unknown); None otherwise
+        object.__setattr__(self, "outcome", outcome)
 
     def __repr__(self) -> str:
         return f"?{self.name}"
 
     def derived(self, name: str) -> Sym:
-        return Sym(name, self.why)
+        return Sym(name, self.why, self.outcome)
 
     def __getattr__(self, item: str) -> Sym:
         if item.startswith("__"):
@@ -111,10 +115,23 @@ class Sym:
 
     def _op(self, other, op: str) -> Sym:
         why = self.why or (other.why if isinstance(other, Sym) else "")
-        return Sym(f"({self.name} {op} {display(other)})", why)
+        outcome = _outcome(op, self.outcome, other) if not isinstance(other, Sym) else None
+        return Sym(f"({self.name} {op} {display(other)})", why, outcome)
 
     def _rop(self, other, op: str) -> Sym:
-        return Sym(f"({display(other)} {op} {self.name})", self.why)
+        return Sym(f"({display(other)} {op} {self.name})", self.why, self.outcome)
+
+
+def _outcome(op: str, success: bool | None, other) -> bool | None:
+    """The truth a comparison of a function's result takes when the function
+    succeeds (its result is non-zero if ``success`` else 0), or None."""
+    if success is None:
+        return None
+    zero = other is None or (isinstance(other, int) and int(other) == 0)
+    value_is_zero = not success
+    table = {"==": value_is_zero if zero else False, "!=": (not value_is_zero) if zero else True,
+             "<": False, "<=": value_is_zero, ">": not value_is_zero, ">=": True}
+    return table.get(op)
 
 
 def _sym_binop(op: str) -> Callable:
@@ -194,6 +211,11 @@ class TypeSize(Sym):
     but an allocation of it still makes a T."""
 
     __slots__ = ("ctype",)
+
+    def __add__(self, other):
+        if type(other) is int and other >= 0:
+            return self  # sizeof(T) + n: still a T to allocate
+        return self._op(other, "+")
 
     def __init__(self, ctype: str, why: str):
         super().__init__(f"sizeof({ctype})", why)

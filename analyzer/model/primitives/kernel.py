@@ -33,7 +33,7 @@ def is_err(p):
     """``IS_ERR(p)``: ``p`` is an error code, ``-MAX_ERRNO <= p < 0`` with
     MAX_ERRNO read from the tree (include/linux/err.h); objects are pointers."""
     if isinstance(p, Sym):
-        return p.derived(f"IS_ERR({p.name})")
+        return Sym(f"IS_ERR({p.name})", p.why, False if p.outcome is not None else None)
     if not isinstance(p, int) or isinstance(p, bool):
         return 0
     limit = current_machine().constant("MAX_ERRNO")
