@@ -45,6 +45,8 @@ class BootEntry:
     steps: int = 0
     #: decisions it took on values the model does not know (assume.Assumption.text)
     assumptions: tuple[str, ...] = ()
+    #: calls inside it that failed and were undone alone: (caller, function, why)
+    undone: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass
@@ -79,6 +81,7 @@ def _entry(e: BootEntry) -> dict:
     if e.reason:
         out["reason"] = e.reason
     out["assumptions"] = list(e.assumptions)
+    out["undone"] = [{"caller": c, "function": f, "why": w} for c, f, w in e.undone]
     return out
 
 
@@ -100,20 +103,23 @@ def boot(m, calls: list[BootCall]) -> BootReport:
 
 def _run_one(m, call: BootCall) -> BootEntry:
     cp = m.checkpoint()
-    first, guesses = len(m.steps), len(m.assumptions)
+    first, guesses, undone = len(m.steps), len(m.assumptions), len(m.contained)
     m.ticks, m.budget_base, m.assumed_at = 0, first, {}
     try:
         value = m.invoke(call.function, (), origin=call.file)
     except AnalyzerError as e:  # ModelError, Untranslatable, Undecidable
         m.rollback(cp)
+        del m.contained[undone:]
         return BootEntry(call, "skipped", reason=_short(str(e)))
     except RecursionError:
         m.rollback(cp)
+        del m.contained[undone:]
         return BootEntry(call, "skipped", reason="recursion too deep")
     failed = isinstance(value, int) and not isinstance(value, bool) and int(value) < 0
     return BootEntry(call, "failed" if failed else "ran", display(value) if value is not None
                      else "", steps=len(m.steps) - first,
-                     assumptions=tuple(a.text() for a in m.assumptions[guesses:]))
+                     assumptions=tuple(a.text() for a in m.assumptions[guesses:]),
+                     undone=tuple(m.contained[undone:]))
 
 
 def _short(text: str, limit: int = 300) -> str:

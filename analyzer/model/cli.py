@@ -148,6 +148,7 @@ def render_boot(report) -> str:
         if e.reason:
             out.append(f"      skipped: {e.reason}")
         out.extend(f"      ? {a}" for a in e.assumptions)
+        out.extend(f"      x {f} (called by {c}) could not run: {w}" for c, f, w in e.undone)
     for fn, file, why in report.left_out:
         out.append(f"   not built in: {fn} ({file}): {why}")
     return "\n".join(out)

@@ -19,10 +19,7 @@ to succeed (0).
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, replace
-from functools import cache
-from importlib import resources
 from pathlib import Path
 
 from tree_sitter import Node
@@ -57,11 +54,11 @@ _QUALS = re.compile(r"\b(const|volatile|__rcu|__user|__iomem|__percpu|__force|st
                     r"extern|register|inline|__always_inline|__read_mostly)\b")
 
 
-@cache
 def table() -> dict:
-    """The model's data table, ``kernel/primitives.toml``."""
-    text = resources.files("analyzer.kernel").joinpath("primitives.toml").read_text()
-    return tomllib.loads(text)
+    """The model's data table, ``kernel/primitives.toml`` (see spec.py)."""
+    from analyzer.model.spec import load_table
+
+    return load_table("primitives.toml")
 
 
 def module_name(file: str) -> str:
@@ -136,6 +133,13 @@ class Generator:
         self.outside = OutsideIndex(self.facts.kernel_dir, cache_dir)
         self._macro_globals: dict[str, dict] = {}
 
+    def config_string(self, name: str) -> str | None:
+        """A string macro the build defines: ``CONFIG_DEFAULT_TCP_CONG`` is cubic."""
+        value = self.config.defines.get(name)
+        if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+            return value[1:-1]
+        return None
+
     def build_defines(self) -> dict[str, int | str]:
         """The macros the build defines: the configuration's CONFIG_*, the
         compiler's predefines, the architecture's values (primitives.toml)."""
@@ -152,7 +156,9 @@ class Generator:
         (in a header the architecture includes)?"""
         skip = set(self.data.get("arch", {}).get("not_included", []))
         for rec in self.facts.find("macros", name):
-            if rec.file not in skip and (not rec.guard or self.config(rec.guard)):
+            if rec.file in skip or f"!{name}" in rec.guard.replace(" ", ""):
+                continue  # `#ifndef X / #define X` does not define X before itself
+            if not rec.guard or self.config(rec.guard):
                 return True
         return False
 
@@ -195,7 +201,9 @@ class Generator:
                 is_function=lambda n: facts.has_function(n) or n in prims
                 or n in self.data.get("offpath", {}),
                 is_global=lambda n: facts.definition(n, file) is not None
-                or bool(facts.globals(n)) or n in self.macro_globals(file),
+                or bool(facts.globals(n)) or n in self.macro_globals(file)
+                or n in self.data.get("machine", {}).get("globals", {})
+                or self.outside_global(n, file) is not None,
                 constant=facts.constant,
                 alias=facts.alias,
                 field_type=facts.field_type,
@@ -209,6 +217,7 @@ class Generator:
                 function_macro=lambda n: self.macro_for(n, file),
                 is_type=lambda n: bool(facts.typedef(n)) or self.sizes.base_type(n) is not None,
                 aggregate=self.aggregate,
+                config_string=self.config_string,
             )
         return self.names_cache[file]
 
@@ -458,6 +467,8 @@ class Generator:
         return expand_text(text, lambda n: None if n in prims else self.macro_for(n, origin))
 
     def global_maker(self, m: Machine, name: str, origin: str):
+        if name in self.data.get("machine", {}).get("globals", {}):  # nr_kernel_pages
+            return name, lambda: rt.Named(name, m.machine_global(name))
         rec = self.facts.definition(name, origin)
         if rec is not None and rec.type.isidentifier() and self.macro_for(rec.type, rec.file):
             rec = None  # static LIST_HEAD(x);: made from the macro's own text below
@@ -467,10 +478,36 @@ class Generator:
                 g, parsed = declared
                 key = f"{name}@{g.file}" if g.static else name
                 return key, lambda: self.make_global(m, g, key, parsed)
+        if rec is None:
+            found = self.outside_global(name, origin)  # a global of kernel/, mm/, lib/
+            if found is not None:
+                g, node = found
+                key = f"{name}@{g.file}" if g.static else name
+                return key, lambda: self.make_global(m, g, key, node)
         if rec is None:  # only declared (extern): its value lives outside the analysed tree
             return name, lambda: rt.Sym(name, "declared extern; defined outside the analysed tree")
         key = f"{name}@{rec.file}" if rec.static else name
         return key, lambda: self.make_global(m, rec, key)
+
+    def outside_global(self, name: str, origin: str):
+        """(Global, declaration node) of a global the model reads from kernel/,
+        mm/ or lib/: a static of ``origin`` there, or a definition there."""
+        candidates = [origin] if origin.split("/", 1)[0] in MODEL_PARTS else []
+        candidates += [f for f in self.outside.variable_files(name) if f != origin]
+        for file in candidates:
+            try:
+                pf = self.file(file)
+            except AnalyzerError:
+                continue
+            for node in pf.declarations.get(name, []):
+                if node.start_point.row + 1 in self.inactive(pf) or node.parent is None \
+                        or node.parent.type not in ("translation_unit", "preproc_if",
+                                                    "preproc_ifdef", "preproc_else"):
+                    continue
+                g = _global_of(node, name, file)
+                if g is not None and not g.extern and (g.file == origin or not g.static):
+                    return g, None
+        return None
 
     def macro_globals(self, file: str) -> dict:
         """Globals a file declares through a macro (``static LIST_HEAD(x);``,
@@ -506,10 +543,11 @@ class Generator:
             node, inactive = _declaration_at(pf, rec.name, rec.line), self.inactive(pf)
         value_node = _init_value(node, rec.name) if node is not None else None
         spec = self.global_spec(rec, value_node, inactive)
+        m.global_specs[key] = spec
         obj = m.zero(spec, rec.name, None)
         if value_node is None:
             return obj
-        m.globals[key] = obj  # visible to its own initializer (lock = ...(x.lock))
+        m.dset(m.globals, key, obj)  # visible to its own initializer (lock = ...(x.lock))
         fn = self.initializer(rec, value_node, inactive)
         ns = m.namespace(rec.file)
         exec(fn, ns)  # noqa: S102 - generated by this module from validated pieces
@@ -604,6 +642,14 @@ class Generator:
             t = re.sub(r"\s+", " ", _QUALS.sub(" ", target)).strip()
         return None
 
+    def offsetof(self, ctype: str, member: str):
+        from analyzer.model.sizes import Unsized
+
+        try:
+            return rt.SizeOf(ctype, self.sizes.offset(ctype, member))
+        except (Unsized, TypeError, ValueError) as e:
+            return rt.Sym(f"offsetof({ctype}, {member})", str(e))
+
     def alignof(self, ctype: str):
         from analyzer.model.sizes import Unsized
 
@@ -617,11 +663,15 @@ class Generator:
         m.convert = self.sizes.convert  # a member keeps the value its C type can hold
         m.sizeof = self.sizeof
         m.alignof = self.alignof
+        m.offsetof = self.offsetof
         m.struct_of = self.aggregate
         m.integer_type = lambda ctype: self.sizes.integer(ctype) is not None
         m.constant = self.facts.constant
         m.max_depth = int(self.data.get("policy", {}).get("max_depth", 40))
-        m.cpus = int(self.data.get("machine", {}).get("cpus", 1))
+        machine = self.data.get("machine", {})
+        m.cpus = int(machine.get("cpus", 1))
+        m.memory_mb = int(machine.get("memory_mb", 64))
+        m.machine_globals = dict(machine.get("globals", {}))
         from analyzer.model.process import Process
 
         m.process = Process.from_table(self.data.get("process", {}))
@@ -676,6 +726,23 @@ def _py(name: str) -> str:
 _DECLARER = re.compile(r"^((?:(?:static|const|__read_mostly|__initdata)\s+)*)"
                        r"([A-Za-z_]\w*)[ \t]*\([ \t]*([A-Za-z_]\w*)[ \t]*((?:,[^;{}\n]*)?)\)"
                        r"[ \t]*(?:__\w+[ \t]*)*;", re.M)
+
+
+def _global_of(node: Node, name: str, file: str):
+    """A Global record for ``name`` declared by a declaration node of ``file``."""
+    from analyzer.model.translate import _declarator_info, _type_text
+
+    storage = {c.text.decode() for c in node.children if c.type == "storage_class_specifier"}
+    for d in node.children_by_field_name("declarator"):
+        found, suffix, dims = _declarator_info(d)
+        if found != name or "()" in suffix:
+            continue
+        array = "".join(f"[{dim.text.decode() if dim is not None else ''}]" for dim in dims)
+        ctype = _type_text(node) + (" " + suffix.replace("[]", "") if "*" in suffix else "")
+        return records.Global(name, ctype.strip(), file, node.start_point.row + 1,
+                              static="static" in storage, extern="extern" in storage,
+                              array=array)
+    return None
 
 
 def _declared_global(text: str, name: str, file: str, line: int, static: bool):

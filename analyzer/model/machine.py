@@ -46,14 +46,14 @@ class Frame:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """Where the machine was: lengths of its logs and copies of its tables."""
+    """Where the machine was: the lengths of its logs and of its journal."""
 
     steps: int
     writes: int
     objects: int
     assumptions: int
     journal: int
-    tables: tuple
+    frames: int
 
 
 class Machine:
@@ -79,10 +79,12 @@ class Machine:
         self.global_keys: dict[tuple[str, str], str] = {}
         self.statics: dict[str, StaticCell] = {}
         self.where: dict[tuple[int, object], tuple[str, int]] = {}
+        #: how each global is held (its FieldSpec), by key
+        self.global_specs: dict[str, FieldSpec] = {}
         #: per array (by id): unknown index -> its slot key ("[?1]")
         self.symbolic_keys: dict[int, dict[str, str]] = {}
         #: named registries primitives keep (sysctl tables, timers): name -> list
-        self.registry: dict[str, list] = {}
+        self.registry: dict[str, tuple] = {}
         self.phase = "run"
         self.boot_count = 0
         #: the calling process (a Process) and its task_struct, made on first use
@@ -92,14 +94,20 @@ class Machine:
         #: refuse to assume (the boot): a decision on an unknown raises
         self.strict = False
         self.max_depth = 40
+        #: at boot, calls this deep below an initcall are undone alone on failure
+        self.contain_depth = 2
+        #: (caller, function, reason) of each boot call undone alone
+        self.contained: list[tuple[str, str, str]] = []
         #: loop turns so far and the most a boot call or a run may take
         self.ticks = 0
         self.tick_budget = 200_000
         self.budget_base = 0
         #: trace steps a boot call or a run may record
         self.step_budget = 200_000
-        #: the CPUs of the machine the model boots (``[machine].cpus``)
+        #: the machine the model boots (``[machine]`` of primitives.toml)
         self.cpus = 1
+        self.memory_mb = 64
+        self.machine_globals: dict[str, str] = {}
         self._journal: list[tuple] | None = None
         #: ``convert(ctype, value)``: an integer as a variable of C type ``ctype``
         #: holds it (``-1`` in a ``__u16`` is 65535)
@@ -108,12 +116,27 @@ class Machine:
         self.integer_type: Callable[[str], bool] = lambda ctype: True
         #: ``struct_of(ctype)``: the struct a type names through typedefs, or None
         self.struct_of: Callable[[str], str | None] = lambda ctype: None
+        #: ``offsetof(ctype, member)``: a SizeOf of the struct, or an unknown
+        self.offsetof: Callable[[str, str], object] = \
+            lambda ctype, m: Sym(f"offsetof({ctype}, {m})")
         #: ``alignof(ctype)``: an int, or an unknown
         self.alignof: Callable[[str], object] = lambda ctype: Sym(f"__alignof__({ctype})")
         #: ``sizeof(ctype)``: a SizeOf, or an unknown
         self.sizeof: Callable[[str], object] = lambda ctype: Sym(f"sizeof({ctype})")
         #: ``constant(name)``: a constant of the analysed tree (None if unknown)
         self.constant: Callable[[str], int | None] = lambda name: None
+
+    def machine_global(self, name: str):
+        """A value of the machine the model boots: ``pages``, ``cpus``, or a
+        kernel variable ``[machine].globals`` gives in terms of them; None."""
+        from analyzer.constants import evaluate_expr
+
+        shift = int(self.constant("PAGE_SHIFT") or 12)
+        base = {"pages": (self.memory_mb << 20) >> shift, "cpus": self.cpus}
+        if name in base:
+            return base[name]
+        expr = self.machine_globals.get(name)
+        return evaluate_expr(expr, base.__getitem__) if expr is not None else None
 
     def namespace(self, file: str) -> dict:
         """The names generated code of ``file`` runs with."""
@@ -124,7 +147,7 @@ class Machine:
     # --- objects -------------------------------------------------------------------
     def label(self, type_name: str) -> str:
         n = self.counters.get(type_name, 0) + 1
-        self.counters[type_name] = n
+        self.dset(self.counters, type_name, n)
         return f"{type_name}#{n}"
 
     def new(self, type_name: str, label: str = "", parent: tuple | None = None) -> Obj:
@@ -162,9 +185,15 @@ class Machine:
 
         pointee = re.sub(r"\b(const|volatile|__rcu)\b", " ", pointee).strip()
         m = re.fullmatch(r"(?:struct|union)\s+(\w+)", pointee)
-        if m:
-            return self.new(m.group(1), label)
         elem = self.sizeof(pointee)
+        if m and not (type(size) is int and isinstance(elem, int) and int(elem) > 0
+                      and size >= 2 * int(elem)):
+            return self.new(m.group(1), label)  # one struct (and its flexible tail)
+        if m:
+            arr = CArray(self, label, Spec("", pointee, "struct", m.group(1)),
+                         int(size) // int(elem))
+            self.created(arr)
+            return arr
         count = int(size) // int(elem) if type(size) is int and isinstance(elem, int) \
             and int(elem) else -1
         kind = "ptr" if pointee.endswith("*") else "scalar"
@@ -178,7 +207,8 @@ class Machine:
             if spec is not None and spec.kind == "scalar":
                 value = self.convert(spec.ctype, value)
         elif isinstance(value, Block):
-            spec = spec_of(holder, key)
+            spec = spec_of(holder, key) if not isinstance(holder, _Globals) \
+                else self.global_specs.get(key)
             if spec is not None and spec.kind == "ptr" and spec.ctype.rstrip().endswith("*"):
                 value = value.as_type(spec.ctype.rstrip()[:-1].strip())
         had = key in holder._v
@@ -192,12 +222,28 @@ class Machine:
                             display(value)))
         where = self.caller_location()
         if where is not None:
-            self.where[(id(holder), key)] = where
+            self.dset(self.where, (id(holder), key), where)
         if self.static_init:
             return
         if self.frames:
             self.frames[-1].changes.append(
                 {"object": label, "field": name, "old": display(old), "new": display(value)})
+
+    def dset(self, table: dict, key, value) -> None:
+        """``table[key] = value``, journaled (a rollback undoes it)."""
+        if self._journal is not None:
+            self._journal.append((table, key, key in table, table.get(key)))
+        table[key] = value
+
+    def record(self, name: str, item) -> None:
+        """Add ``item`` to the registry ``name`` (sysctl tables, ids, ...)."""
+        self.dset(self.registry, name, self.registry.get(name, ()) + (item,))
+
+    def records(self, name: str) -> tuple:
+        return self.registry.get(name, ())
+
+    def set_records(self, name: str, items) -> None:
+        self.dset(self.registry, name, tuple(items))
 
     def note(self, text: str) -> None:
         if self.steps:
@@ -221,12 +267,12 @@ class Machine:
         key = self.global_keys.get((name, file))
         if key is None:
             key, maker = self.make_global(self, name, file)
-            self.global_keys[(name, file)] = key
+            self.dset(self.global_keys, (name, file), key)
             if key not in self.globals:
-                self.globals[key] = None  # guards recursion through self-references
+                self.dset(self.globals, key, None)  # guards recursion through self-references
                 saved, self.static_init = self.static_init, True
                 try:
-                    self.globals[key] = maker()
+                    self.dset(self.globals, key, maker())
                 finally:
                     self.static_init = saved
         return key, self.globals[key]
@@ -254,10 +300,7 @@ class Machine:
         if self._journal is None:
             self._journal = []
         return Checkpoint(len(self.steps), len(self.writes), len(self.objects),
-                          len(self.assumptions), len(self._journal),
-                          (dict(self.counters), dict(self.globals), dict(self.global_keys),
-                           dict(self.statics), dict(self.where),
-                           {k: list(v) for k, v in self.registry.items()}))
+                          len(self.assumptions), len(self._journal), len(self.frames))
 
     def rollback(self, cp: Checkpoint, keep_trace: bool = False) -> None:
         """Put every object and table back as it was at ``cp``."""
@@ -270,14 +313,12 @@ class Machine:
             else:
                 store.pop(key, None)
         del journal[cp.journal:]
-        (self.counters, self.globals, self.global_keys, self.statics, self.where,
-         self.registry) = (dict(t) for t in cp.tables)
         del self.objects[cp.objects:]
         del self.writes[cp.writes:]
         if not keep_trace:
             del self.steps[cp.steps:]
             del self.assumptions[cp.assumptions:]
-        self.frames.clear()
+        del self.frames[cp.frames:]
 
     def commit(self) -> None:
         """Stop journaling (the state is final)."""
@@ -317,6 +358,27 @@ class Machine:
     def _run(self, name: str, link, args: tuple, via):
         if len(self.frames) >= self.max_depth:
             raise ModelError(f"call depth over {self.max_depth} at {name}")
+        if self.phase == "boot" and 1 <= len(self.frames) <= self.contain_depth:
+            return self._contained(name, link, args, via)
+        return self._call(name, link, args, via)
+
+    def _contained(self, name: str, link, args: tuple, via):
+        """A call of the boot that fails is undone alone: its caller goes on
+        with an unknown value, and the failure is listed (``contained``)."""
+        cp = self.checkpoint()
+        try:
+            return self._call(name, link, args, via)
+        except AnalyzerError as e:
+            self.rollback(cp)
+            reason = " ".join(str(e).split())[:300]
+            self.contained.append((self.frames[-1].function if self.frames else "", name,
+                                   reason))
+            value = Sym(f"{name}()", f"it could not run: {reason}")
+            self.step("stub", name, link.file, link.line, via=via,
+                      note=f"could not run: {reason}", value=display(value))
+            return value
+
+    def _call(self, name: str, link, args: tuple, via):
         self.step("call", name, link.file, link.line, via=via,
                   **({"macro": True} if link.kind == "macro" else {}))
         frame = Frame(name, link.file, link.line, len(self.frames))

@@ -26,10 +26,16 @@ _HEAD = re.compile(rb"^(?![#\s/*}{])(?:[A-Za-z_][\w\s*]*?[\s*])?([A-Za-z_]\w*)\s
                    re.M)
 
 
+#: a variable defined at file scope: `struct user_namespace init_user_ns = {`
+_VAR = re.compile(rb"^(?!extern\b|typedef\b|static\b|return\b|#)(?:const\s+)?"
+                  rb"(?:struct\s+|union\s+|enum\s+|unsigned\s+|signed\s+|long\s+)*[A-Za-z_]\w*"
+                  rb"[\s*]+([A-Za-z_]\w*)\s*(?:\[[^\]\n]*\])?\s*(?:__\w+(?:\([^)\n]*\))?\s*)*[=;]",
+                  re.M)
+
 #: a declaration or definition head: return type words, then NAME(
 _PROTO = re.compile(rb"^[ \t]*(?:(?:extern|static|inline|__always_inline|__must_check)\s+)*"
                     rb"((?:(?:const|volatile|struct|union|enum|unsigned|signed|long|short)\s+)*"
-                    rb"[A-Za-z_]\w*[\s*]+?)([A-Za-z_]\w*)\s*\(", re.M)
+                    rb"[A-Za-z_]\w*(?:\s+__\w+)*[\s*]+?)([A-Za-z_]\w*)\s*\(", re.M)
 _NOT_TYPES = {b"return", b"else", b"if", b"while", b"for", b"switch", b"case", b"do", b"sizeof",
               b"goto", b"define", b"typedef"}
 
@@ -93,13 +99,33 @@ class OutsideIndex:
             except OSError:
                 continue
             for m in _PROTO.finditer(data):
-                words = m.group(1).split()
+                words = [w for w in m.group(1).split() if not w.startswith(b"__must")
+                         and w not in (b"__init", b"__cold", b"notrace")]
                 if not words or words[0] in _NOT_TYPES or words[-1].strip(b"*") in _NOT_TYPES:
                     continue
                 name = m.group(2).decode()
                 if name not in types:
                     types[name] = " ".join(w.decode() for w in words)
         return types
+
+    def variable_files(self, name: str) -> list[str]:
+        """Files of MODEL_PARTS that define a global variable ``name``."""
+        if getattr(self, "_vars", None) is None:
+            files = self._files(MODEL_PARTS, "*.c")
+            self._vars = self._cached("variables", files, lambda: self._scan_vars(files))
+        return self._vars.get(name, [])
+
+    def _scan_vars(self, files: list[Path]) -> dict[str, list[str]]:
+        index: dict[str, list[str]] = {}
+        for path in files:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            rel = path.relative_to(self.kernel_dir).as_posix()
+            for m in _VAR.finditer(data):
+                index.setdefault(m.group(1).decode(), []).append(rel)
+        return index
 
     def files(self, name: str) -> list[str]:
         if self._index is None:

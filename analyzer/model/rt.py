@@ -50,8 +50,8 @@ __all__ = [
     "static", "gref", "bump", "first", "slot", "set_slot", "cdiv", "cmod", "once",
     "case_index", "iterate", "new_local", "truth", "compound", "cast_int", "Addr", "conv",
     "sizeof", "Obj", "Opaque", "Layout", "FieldSpec", "CArray", "Machine", "current_machine",
-    "run_in", "mcall", "goto_out", "tick", "alignof", "S", "to_ptr", "typed", "local_array",
-    "copy_string", "copy_into",
+    "run_in", "mcall", "goto_out", "tick", "offsetof", "alignof", "S", "to_ptr", "typed",
+    "local_array", "copy_string", "copy_into",
 ]
 
 def cell(value=None, name: str = "") -> Cell:
@@ -123,7 +123,7 @@ def static(function: str, name: str, init=0) -> Cell:
     m = current_machine()
     key = f"{function}.{name}"
     if key not in m.statics:
-        m.statics[key] = StaticCell(m, init, name)
+        m.dset(m.statics, key, StaticCell(m, init, name))
     return m.statics[key]
 
 
@@ -348,6 +348,19 @@ def tick() -> None:
 def mcall(name: str, file: str, line: int, body, void: bool = False):
     """A function-like macro's expansion, run as a step of its own."""
     return current_machine().call_macro(name, file, line, body, void)
+
+
+def offsetof(ctype: str, member: str, index=None):
+    """``offsetof(T, m)``, ``offsetof(T, m[i])``: a byte offset of T's layout
+    (it keeps T, so that ``kzalloc(offsetof(struct net_generic, ptr[n]))``
+    makes a net_generic)."""
+    m = current_machine()
+    if index is None:
+        return m.offsetof(ctype, member)
+    base, one = m.offsetof(ctype, member), m.offsetof(ctype, f"{member}[1]")
+    if isinstance(index, Sym) or not isinstance(base, SizeOf) or not isinstance(one, SizeOf):
+        return Sym(f"offsetof({ctype}, {member}[{display(index)}])", "an unknown offset")
+    return SizeOf(ctype, int(base) + int(index) * (int(one) - int(base)))
 
 
 def alignof(ctype: str):

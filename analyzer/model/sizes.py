@@ -203,6 +203,88 @@ class Sizes:
         total = size if is_union else (bit + 7) // 8
         return Layout(_up(total, align), align)
 
+    def offset(self, ctype: str, path: str) -> int:
+        """``offsetof(T, path)`` in bytes: ``sk_node.next``, ``ptr[13]``."""
+        m = re.fullmatch(r"\s*(struct|union)\s+(\w+)\s*", ctype)
+        if not m:
+            target = self.gen.aggregate(ctype)
+            if target is None:
+                raise Unsized(f"offsetof({ctype}, {path}): not a struct")
+            m = re.fullmatch(r"(struct|union) (\w+)", f"struct {target}")
+        rec = self.gen.facts.struct(m.group(2))
+        if rec is None:
+            raise Unsized(f"offsetof({ctype}, {path}): no definition of {ctype}")
+        node = _node_at(self.gen.file(rec.file).parsed.root, rec.line,
+                        ("struct_specifier", "union_specifier"), rec.name)
+        if node is None:
+            raise Unsized(f"offsetof({ctype}, {path}): {rec.file}:{rec.line} not found")
+        total, parts = 0, []
+        for part in path.replace("->", ".").split("."):
+            head = re.match(r"\s*(\w+)", part)
+            alias = self.gen.facts.alias(head.group(1)) if head else None
+            if alias:  # sk_node is __sk_common.skc_node
+                parts.extend(alias.replace("->", ".").split(".")[:-1])
+                part = alias.replace("->", ".").split(".")[-1] + part[head.end():]
+            parts.append(part)
+        for part in parts:
+            pm = re.fullmatch(r"\s*(\w+)\s*(?:\[(.+)\])?\s*", part)
+            if not pm or node is None:
+                raise Unsized(f"offsetof({ctype}, {path}): cannot follow {part!r}")
+            off, lay, inner = self._member_at(node, pm.group(1))
+            total += off
+            if pm.group(2):
+                index = evaluate_expr(pm.group(2), self._lookup)
+                elem = self._elem_size(inner, lay)
+                total += int(index) * elem
+            node = inner
+        return total
+
+    def _elem_size(self, decl: Node | None, lay: Layout) -> int:
+        """The size of one element of the array member ``decl`` (or its size)."""
+        if decl is None:
+            return lay.size
+        tnode = decl.child_by_field_name("type")
+        base = tnode.text.decode() if tnode is not None else "int"
+        text = decl.child_by_field_name("declarator").text.decode() \
+            if decl.child_by_field_name("declarator") is not None else ""
+        if "*" in text.split("[")[0]:
+            return self.pointer
+        return self.layout(base).size
+
+    def _member_at(self, spec: Node, name: str) -> tuple[int, Layout, Node | None]:
+        """(byte offset, layout, the struct specifier or field declaration) of a
+        member, through anonymous members."""
+        is_union = spec.type == "union_specifier"
+        bit = 0
+        for decl in _members(spec.child_by_field_name("body")):
+            if not self.gen.config.active(decl):
+                continue
+            tnode = decl.child_by_field_name("type")
+            declarators = decl.children_by_field_name("declarator")
+            if not declarators and tnode is not None and tnode.child_by_field_name("body"):
+                inner_lay = self.body(tnode)
+                start = 0 if is_union else _up(bit, inner_lay.align * 8)
+                try:
+                    off, lay, node = self._member_at(tnode, name)
+                    return start // 8 + off, lay, node
+                except Unsized:
+                    pass
+            for (lay, width), d in zip(self.member(decl), declarators or [None], strict=False):
+                start = 0 if is_union else (_up(bit, lay.align * 8) if width is None else bit)
+                if d is not None and _declared_name(d) == name:
+                    inner = tnode if tnode is not None and tnode.child_by_field_name("body") \
+                        else None
+                    if inner is None and tnode is not None:
+                        target = self.gen.aggregate(tnode.text.decode())
+                        rec = self.gen.facts.struct(target) if target else None
+                        inner = _node_at(self.gen.file(rec.file).parsed.root, rec.line,
+                                         ("struct_specifier", "union_specifier"),
+                                         rec.name) if rec else None
+                    return start // 8, lay, inner if inner is not None else decl
+                if not is_union:
+                    bit = _place(bit, lay, width)
+        raise Unsized(f"no member {name}")
+
     def member(self, decl: Node) -> list[tuple[Layout, int | None]]:
         """(layout, bit width or None) of each member a field_declaration declares."""
         tnode = decl.child_by_field_name("type")
@@ -266,6 +348,12 @@ def _place(bit: int, lay: Layout, width: int | None) -> int:
     if unit and bit // unit != (bit + width - 1) // unit:
         bit = _up(bit, unit)
     return bit + width
+
+
+def _declared_name(d: Node) -> str:
+    while d is not None and d.type not in ("field_identifier", "identifier"):
+        d = d.child_by_field_name("declarator")
+    return d.text.decode() if d is not None else ""
 
 
 def _members(body: Node | None) -> list[Node]:

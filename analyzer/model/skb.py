@@ -24,11 +24,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 
 from analyzer.config import Config
 from analyzer.errors import AnalyzerError
@@ -46,10 +43,11 @@ __all__ = ["Op", "parse_op", "parse_ops", "skb_table", "merged_table", "SkbGener
            "run_skb_with", "PRIMITIVES"]
 
 
-@cache
 def skb_table() -> dict:
-    """The buffer model's data table, ``kernel/skb.toml``."""
-    return tomllib.loads(resources.files("analyzer.kernel").joinpath("skb.toml").read_text())
+    """The buffer model's data table, ``kernel/skb.toml`` (see spec.py)."""
+    from analyzer.model.spec import load_table
+
+    return load_table("skb.toml")
 
 
 def merged_table(with_socket: bool) -> dict:

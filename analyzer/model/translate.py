@@ -86,6 +86,8 @@ class Names:
     is_type: Callable[[str], bool] = lambda name: False  # a typedef name
     #: the struct/union a type names through typedefs ("wait_queue_t" -> "__wait_queue")
     aggregate: Callable[[str], str | None] = lambda ctype: None
+    #: a string the build defines (CONFIG_DEFAULT_TCP_CONG is "cubic"), or None
+    config_string: Callable[[str], str | None] = lambda name: None
 
 
 @dataclass(frozen=True)
@@ -473,6 +475,15 @@ class _Translator:
 
     def statement(self, n: Node, ind: int) -> None:
         self.cur_line = n.start_point.row + 1
+        if n.has_error and n.type in ("declaration", "return_statement"):
+            line = self.at_line or n.start_point.row + 1
+            again = self.reparsed(n)
+            saved, self.at_line = self.at_line, line
+            try:
+                self.statement(again, ind)
+            finally:
+                self.at_line = saved
+            return
         handler = getattr(self, f"s_{n.type}", None)
         if handler is None:
             if n.type == "comment":
@@ -487,10 +498,36 @@ class _Translator:
     def s_expression_statement(self, n: Node, ind: int) -> None:
         if not n.named_children:
             return
+        if n.has_error:  # the grammar misread it: read the statement's text again
+            line = self.at_line or n.start_point.row + 1
+            again = self.reparsed(n)
+            saved, self.at_line = self.at_line, line
+            try:
+                self.s_expression_statement(again, ind)
+            finally:
+                self.at_line = saved
+            return
         e = n.named_children[0]
         if e.is_error:
             raise self.fail(n, "a statement with a parse error")
         self.expression_statement(e, ind)
+
+    def reparsed(self, n: Node) -> Node:
+        """A statement the grammar misreads (``offsetof(T, a[i])``), rewritten
+        so it reads it as C means it, parsed alone; its lines keep ``n``'s."""
+        text = self.written(n).decode(errors="replace")
+        fixed = _OFFSETOF.sub(lambda m: f'__model_offsetof("{m.group(1).strip()}", '
+                                         f'"{" ".join(m.group(2).split())}")', text)
+        parsed = parse(f"void __stmt(void) {{ {fixed}\n}}\n".encode())
+        body = parsed.root.named_children[0].child_by_field_name("body") \
+            if parsed.root.named_children else None
+        items = [c for c in body.named_children if c.type != "comment"] if body else []
+        if len(items) != 1 or items[0].has_error:
+            raise self.fail(n, "a statement with a parse error")
+        if items[0].type != n.type:
+            raise self.fail(n, "a statement with a parse error")
+        self._foreign.append(parsed)
+        return items[0]
 
     def expression_statement(self, e: Node, ind: int) -> None:
         if e.type == "assignment_expression":
@@ -1022,6 +1059,9 @@ class _Translator:
             return f"G.{field_name(name)}"
         if self.names.is_function(name):
             return f"rt.fn({name!r}, {self.file!r})"
+        text = self.names.config_string(name)
+        if text is not None:
+            return f"rt.S({text!r})"
         body = self.names.macro(name)
         if body and name not in self.expanding:
             self.expanding.add(name)
@@ -1192,9 +1232,14 @@ class _Translator:
         return f"rt.compound({tname!r}, [{', '.join(pairs)}])"
 
     def e_offsetof_expression(self, n: Node) -> str:
-        """``offsetof(T, m)``: a byte offset, which the model does not compute."""
-        text = re.sub(r"\s+", " ", _text(n))
-        return f"rt.unknown({text!r})"
+        """``offsetof(T, m)``: the byte offset, from T's layout."""
+        tdesc = n.child_by_field_name("type")
+        member = n.child_by_field_name("member")
+        if tdesc is None or member is None:
+            text = re.sub(r"\s+", " ", _text(n))
+            return f"rt.unknown({text!r})"
+        path = "".join(_text(member).split())
+        return f"rt.offsetof({_norm_type(_text(tdesc))!r}, {path!r})"
 
     def e_alignof_expression(self, n: Node) -> str:
         tdesc = n.child_by_field_name("type")
@@ -1285,6 +1330,13 @@ class _Translator:
                    f"({', '.join(self.args(args_node, n))})"
         if name in _CONFIG_TESTS:  # IS_ENABLED(CONFIG_X): the configuration decides
             return self.config_test(name, args_node)
+        if name == "__model_offsetof":  # offsetof(T, a[i]), see reparsed()
+            ctype, path = [self.string_value(a) for a in args_node.named_children]
+            m = re.fullmatch(r"(.*)\[(.*)\]", path.strip())
+            if m is None:
+                return f"rt.offsetof({ctype!r}, {path!r})"
+            index = self.expr(_parse_expression(m.group(2), n, self))
+            return f"rt.offsetof({ctype!r}, {m.group(1).strip()!r}, {index})"
         prim = self.names.primitive(name)
         if prim is None and name not in self.expanding:
             mac = self.names.function_macro(name)
@@ -1414,6 +1466,8 @@ class _Translator:
         raise self.fail(n, "a return inside a macro (it would return from the caller)")
 
 
+_OFFSETOF = re.compile(r"\boffsetof\s*\(\s*((?:struct|union)\s+\w+|\w+)\s*,\s*"
+                       r"([\w.\s]+\[[^()\]]*\][\w.\s\[\]]*)\)")
 _CONFIG_TESTS = frozenset({"IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE",
                            "config_enabled"})
 _TYPEOF = re.compile(r"\b(?:__typeof__|__typeof|typeof)\s*\(")

@@ -89,3 +89,36 @@ def xchg(ptr, new):
     current = deref(ptr)
     store(ptr, new)
     return current
+
+
+@primitive
+def test_and_set_bit(nr, ref_):
+    old = test_bit(nr, ref_)
+    set_bit(nr, ref_)
+    return old
+
+
+@primitive
+def test_and_clear_bit(nr, ref_):
+    old = test_bit(nr, ref_)
+    clear_bit(nr, ref_)
+    return old
+
+
+@primitive
+def get_unaligned32(p):
+    """A 32-bit little-endian load from a byte pointer (x86 loads unaligned)."""
+    from analyzer.model.objects import CArray, IndexRef
+    from analyzer.model.values import CharPtr, Sym
+
+    if isinstance(p, CArray):
+        p = IndexRef(p, 0)
+    if isinstance(p, (IndexRef, CharPtr)):
+        value = 0
+        for k in range(4):
+            b = p[k]
+            if isinstance(b, Sym):
+                return b.derived("an unaligned load")
+            value |= (int(b) & 0xFF) << (8 * k)
+        return value
+    return Sym("an unaligned load", "not bytes the model holds")

@@ -12,7 +12,7 @@ from analyzer.model.values import display
 
 def _record(kind: str, what, *details) -> None:
     m = current_machine()
-    m.registry.setdefault("deferred", []).append((kind, what, details))
+    m.record("deferred", (kind, what, details))
     m.note(f"{kind} {display(what)}: recorded; the model has no clock or scheduler to run it")
 
 
@@ -35,3 +35,11 @@ def arm_timer(timer, *args):
 def cancel(*args):
     """``del_timer()``, ``cancel_work_sync()``: nothing was pending."""
     return 0
+
+
+@primitive
+def new_workqueue(*args):
+    """``alloc_workqueue(fmt, flags, max_active)``: a work queue object; work
+    queued on it is recorded, never run."""
+    m = current_machine()
+    return m.new("workqueue_struct")

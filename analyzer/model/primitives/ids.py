@@ -11,7 +11,7 @@ from analyzer.model.values import Sym
 
 def _used(owner) -> dict[int, object]:
     m = current_machine()
-    return {i: p for o, i, p in m.registry.get("ids", []) if o is owner}
+    return {i: p for o, i, p in m.records("ids") if o is owner}
 
 
 def _take(owner, start: int, end: int, ptr=None):
@@ -22,7 +22,7 @@ def _take(owner, start: int, end: int, ptr=None):
         i += 1
     if end > 0 and i >= end:
         return -28  # -ENOSPC
-    current_machine().registry.setdefault("ids", []).append((owner, i, ptr))
+    current_machine().record("ids", (owner, i, ptr))
     return i
 
 
@@ -52,5 +52,4 @@ def idr_find(idr, i):
 @primitive
 def id_remove(owner, i):
     m = current_machine()
-    m.registry["ids"] = [e for e in m.registry.get("ids", []) if not (e[0] is owner
-                                                                      and e[1] == i)]
+    m.set_records("ids", [e for e in m.records("ids") if not (e[0] is owner and e[1] == i)])

@@ -190,3 +190,47 @@ def _zero(m, obj) -> None:
         else:
             spec = obj._index.get(k)
             setattr(obj, k, None if spec is not None and spec.kind == "ptr" else 0)
+
+
+def _pages() -> int:
+    return int(current_machine().machine_global("pages"))
+
+
+@primitive
+def get_free_pages(gfp, order=0):
+    """``__get_free_pages(gfp, order)``: zeroed pages, typed by their use."""
+    m = current_machine()
+    page = int(m.constant("PAGE_SIZE") or 4096)
+    return Block(m, page << int(order), m.label("pages"))
+
+
+@primitive
+def get_zeroed_page(gfp=0):
+    return get_free_pages(gfp, 0)
+
+
+@primitive
+def global_page_state(item):
+    """``global_page_state(item)``: free pages are the machine's memory
+    (``[machine].memory_mb``); every other counter of pages in use is 0 at boot."""
+    m = current_machine()
+    if isinstance(item, Sym):
+        return Sym("a page counter", "an unknown counter")
+    free = m.constant("NR_FREE_PAGES")
+    return _pages() if free is not None and int(item) == int(free) else 0
+
+
+@primitive
+def free_pages(*args):
+    """``nr_free_pages()``, ``nr_free_buffer_pages()``: the machine's free pages."""
+    return _pages()
+
+
+@primitive
+def si_meminfo(info):
+    """``si_meminfo(&si)`` (mm/page_alloc.c) for the model's machine."""
+    m = current_machine()
+    info.totalram = _pages()
+    info.freeram = _pages()
+    info.sharedram = info.bufferram = info.totalhigh = info.freehigh = 0
+    info.mem_unit = int(m.constant("PAGE_SIZE") or 4096)

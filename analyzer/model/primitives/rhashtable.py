@@ -13,7 +13,7 @@ from analyzer.model.values import FuncRef, Sym
 
 
 def _entries(ht) -> list:
-    return [o for t, o in current_machine().registry.get("rhashtable", []) if t is ht]
+    return [o for t, o in current_machine().records("rhashtable") if t is ht]
 
 
 def _object(head):
@@ -45,7 +45,7 @@ def rhashtable_lookup_fast(ht, key, params):
 
 @primitive
 def rhashtable_insert_fast(ht, head, params):
-    current_machine().registry.setdefault("rhashtable", []).append((ht, _object(head)))
+    current_machine().record("rhashtable", (ht, _object(head)))
     return 0
 
 
@@ -60,8 +60,8 @@ def rhashtable_lookup_insert_key(ht, key, head, params):
 def rhashtable_remove_fast(ht, head, params):
     m = current_machine()
     obj = _object(head)
-    entries = m.registry.get("rhashtable", [])
+    entries = m.records("rhashtable")
     if not any(t is ht and o is obj for t, o in entries):
         return -2  # -ENOENT
-    m.registry["rhashtable"] = [(t, o) for t, o in entries if not (t is ht and o is obj)]
+    m.set_records("rhashtable", [(t, o) for t, o in entries if not (t is ht and o is obj)])
     return 0

@@ -12,7 +12,7 @@ from analyzer.model.values import display
 
 def _register(path: str, table, net=None):
     m = current_machine()
-    m.registry.setdefault("sysctl", []).append((path, table, net))
+    m.record("sysctl", (path, table, net))
     header = m.new("ctl_table_header")
     m.note(f"sysctl table {display(table)} registered under /proc/sys/{path}")
     return header
