@@ -270,10 +270,12 @@ class Generator:
         return self.layouts[name]
 
     def _make_class(self, s: records.Struct) -> type:
-        inline = {f.name.rsplit(".", 1)[0] for f in s.fields if "." in f.name}
-        members = [(f.line, f.name, f.type) for f in s.fields
+        tagged = self._tagged_members(s)  # struct rtt_meas { ... } rtt_min[3]: a member
+        inline = {f.name.rsplit(".", 1)[0] for f in s.fields if "." in f.name} - set(tagged)
+        members = [(f.line, f.name, tagged.get(f.name, f.type)) for f in s.fields
                    if (not f.guard or self.config(f.guard)) and f.type not in ("struct", "union")
-                   and f.name not in inline]
+                   and f.name not in inline
+                   and not any(f.name.startswith(t + ".") for t in tagged)]
         members += self.macro_members(s)
         members.sort(key=lambda m: m[0])  # stable: a line's members keep their order
         specs = [self.spec(name, ctype, origin=s.file) for _, name, ctype in members]
@@ -291,6 +293,28 @@ class Generator:
         exec(compile(src, f"<model:struct {s.name}>", "exec"), ns)  # noqa: S102
         self.struct_src[s.name] = src
         return ns[cls]
+
+    def _tagged_members(self, s: records.Struct) -> dict[str, str]:
+        """Members defined with a struct of their own tag inside the struct
+        (``struct uid_gid_extent { ... } extent[5];``): name -> C type with dims."""
+        from analyzer.model.sizes import _members, _node_at
+
+        containers = {f.name: f.type for f in s.fields if "." not in f.name
+                      and re.fullmatch(r"(?:struct|union) \w+", f.type)
+                      and any(g.name.startswith(f.name + ".") for g in s.fields)}
+        if not containers:
+            return {}
+        pf = self.file(s.file)
+        node = _node_at(pf.parsed.root, s.line, ("struct_specifier", "union_specifier"),
+                        s.name)
+        out = {}
+        for decl in _members(node.child_by_field_name("body")) if node is not None else ():
+            for name, ctype in field_names(decl):
+                if name in containers:
+                    dims = re.search(r"(\[[^\]]*\])+$", ctype)
+                    stars = "*" if re.search(r"\}\s*\*", ctype) else ""
+                    out[name] = f"{containers[name]} {stars}{dims.group(0) if dims else ''}"
+        return {k: v.strip() for k, v in out.items()}
 
     def macro_members(self, s: records.Struct) -> list[tuple[int, str, str]]:
         """Members a struct declares through a macro (``DECLARE_BITMAP(b, 8);``,
@@ -902,6 +926,8 @@ class _InitTranslator(_Translator):
         value = self.brace_value(value)
         if value.type == "initializer_list":
             sub = self.fresh("o")
+            if path.startswith("rt.slot("):
+                path = "rt.aggregate_slot(" + path[len("rt.slot("):]
             self.emit(ind, f"{sub} = {path}", value)
             self.fill(sub, value, ind)
             return

@@ -50,8 +50,8 @@ __all__ = [
     "static", "gref", "bump", "first", "slot", "set_slot", "cdiv", "cmod", "once",
     "case_index", "iterate", "new_local", "truth", "compound", "cast_int", "Addr", "conv",
     "sizeof", "Obj", "Opaque", "Layout", "FieldSpec", "CArray", "Machine", "current_machine",
-    "run_in", "mcall", "goto_out", "tick", "offsetof", "alignof", "S", "to_ptr", "typed",
-    "local_array", "copy_string", "copy_into",
+    "run_in", "mcall", "goto_out", "tick", "offsetof", "cannot", "alignof", "S", "to_ptr", "typed",
+    "local_array", "copy_string", "copy_into", "aggregate_slot", "static_object",
 ]
 
 def cell(value=None, name: str = "") -> Cell:
@@ -113,8 +113,16 @@ def store(p, value):
         p[0] = value
     elif isinstance(p, Sym):
         drop_write(p, "", value)
+    elif isinstance(p, Obj):  # *p = v of a struct: the members are copied
+        if isinstance(value, Obj):
+            copy_into(p, value)
+        elif isinstance(p._parent, tuple) and isinstance(p._parent[0], (Obj, CArray)):
+            holder, key = p._parent  # an unknown struct value (the time): held as such
+            current_machine().write(holder, key, value)
+        else:
+            raise ModelError(f"store of {display(value)} into the struct {p!r}")
     else:
-        raise ModelError(f"store of a whole struct through {p!r} is not modelled")
+        raise ModelError(f"store through {p!r} is not modelled")
     return value
 
 
@@ -125,6 +133,21 @@ def static(function: str, name: str, init=0) -> Cell:
     if key not in m.statics:
         m.dset(m.statics, key, StaticCell(m, init, name))
     return m.statics[key]
+
+
+def static_object(function: str, name: str, type_name: str):
+    """A function's ``static`` struct: one object per machine; (object, made now)."""
+    m = current_machine()
+    key = f"{function}.{name}"
+    if key in m.statics:
+        return m.statics[key].v, False
+    saved, m.static_init = m.static_init, True
+    try:
+        obj = m.new(type_name, key)
+    finally:
+        m.static_init = saved
+    m.dset(m.statics, key, StaticCell(m, obj, name))
+    return obj, True
 
 
 def gref(g, name: str):
@@ -153,6 +176,18 @@ def slot(target, i):
     if isinstance(target, CArray):
         return target[i]
     return getattr(target, target._layout.fields[int(i)].name)
+
+
+def aggregate_slot(target, i):
+    """The ``i``-th member of ``target`` filled by a nested ``{ ... }``: an
+    element, a struct member, or (when the member at ``i`` is a flattened
+    anonymous struct or union, whose members are the object's own) the object."""
+    if isinstance(target, (CArray, Prefix)):
+        return slot(target, i)
+    fields = target._layout.fields
+    if int(i) < len(fields) and fields[int(i)].kind in ("struct", "array", "opaque"):
+        return slot(target, i)
+    return target
 
 
 def set_slot(target, i, value) -> None:
@@ -333,6 +368,11 @@ def goto_out(g: Goto):
 def S(text: str) -> CharPtr:  # noqa: N802 - reads as a literal
     """A C string literal."""
     return CharPtr(text)
+
+
+def cannot(reason: str):
+    """A statement the translator could not handle, reached by the run."""
+    raise ModelError(reason)
 
 
 def tick() -> None:

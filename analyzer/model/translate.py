@@ -474,6 +474,17 @@ class _Translator:
     cur_line = 0
 
     def statement(self, n: Node, ind: int) -> None:
+        """One statement; one the translator cannot handle becomes a statement
+        that stops the run with the reason, if the run ever gets there."""
+        out, prelude = len(self.out), len(self.prelude)
+        try:
+            self._statement(n, ind)
+        except Untranslatable as e:
+            del self.out[out:]
+            del self.prelude[prelude:]
+            self.emit(ind, f"rt.cannot({str(e)!r})", n)
+
+    def _statement(self, n: Node, ind: int) -> None:
         self.cur_line = n.start_point.row + 1
         if n.has_error and n.type in ("declaration", "return_statement"):
             line = self.at_line or n.start_point.row + 1
@@ -560,6 +571,14 @@ class _Translator:
             self.declare(loc, value, dims, d, ind)
 
     def declare(self, loc: _Local, value: Node | None, dims: list, d: Node, ind: int) -> None:
+        if loc.static and self._struct_name(loc.ctype) is not None:
+            tname = self._struct_name(loc.ctype)  # static const struct x ops; one object
+            self.emit(ind, f"{loc.py}, _new = rt.static_object({self.fname!r}, "
+                      f"{loc.name!r}, {tname!r})", d)
+            if value is not None and value.type == "initializer_list":
+                self.emit(ind, "if _new:", d)
+                self.init_fields(loc.py, value, ind + 1)
+            return
         if loc.static:
             init = self.expr(value) if value is not None and value.type != "initializer_list" \
                 else "0"
@@ -646,6 +665,8 @@ class _Translator:
             value = self.brace_value(value)
             if value.type == "initializer_list":
                 sub = self.fresh("o")
+                if path.startswith("rt.slot("):
+                    path = "rt.aggregate_slot(" + path[len("rt.slot("):]
                 self.emit(ind, f"{sub} = {path}", item)
                 self.init_fields(sub, value, ind)
             elif path.startswith("rt.slot("):
@@ -885,6 +906,12 @@ class _Translator:
                 self.s_preproc_if(alt, ind)
 
     def s_preproc_call(self, n: Node, ind: int) -> None:
+        return
+
+    def s_preproc_def(self, n: Node, ind: int) -> None:
+        return  # a #define inside a body: its uses are expanded where they are
+
+    def s_preproc_function_def(self, n: Node, ind: int) -> None:
         return
 
     def s_empty_statement(self, n: Node, ind: int) -> None:
@@ -1232,13 +1259,14 @@ class _Translator:
         return f"rt.compound({tname!r}, [{', '.join(pairs)}])"
 
     def e_offsetof_expression(self, n: Node) -> str:
-        """``offsetof(T, m)``: the byte offset, from T's layout."""
+        """``offsetof(T, m)``, ``offsetof(T, a.b)``: the byte offset, from T's layout
+        (the member path is read from the text: the grammar keeps one name)."""
         tdesc = n.child_by_field_name("type")
-        member = n.child_by_field_name("member")
-        if tdesc is None or member is None:
-            text = re.sub(r"\s+", " ", _text(n))
-            return f"rt.unknown({text!r})"
-        path = "".join(_text(member).split())
+        text = self.written(n).decode(errors="replace")
+        m = re.fullmatch(r"\s*offsetof\s*\((.*),([^,]*)\)\s*", text, re.S)
+        if tdesc is None or m is None:
+            return f"rt.unknown({' '.join(text.split())!r})"
+        path = "".join(m.group(2).split())
         return f"rt.offsetof({_norm_type(_text(tdesc))!r}, {path!r})"
 
     def e_alignof_expression(self, n: Node) -> str:
@@ -1332,7 +1360,7 @@ class _Translator:
             return self.config_test(name, args_node)
         if name == "__model_offsetof":  # offsetof(T, a[i]), see reparsed()
             ctype, path = [self.string_value(a) for a in args_node.named_children]
-            m = re.fullmatch(r"(.*)\[(.*)\]", path.strip())
+            m = re.fullmatch(r"(.*)\[([^\]]*)\]", path.strip())
             if m is None:
                 return f"rt.offsetof({ctype!r}, {path!r})"
             index = self.expr(_parse_expression(m.group(2), n, self))
@@ -1467,7 +1495,7 @@ class _Translator:
 
 
 _OFFSETOF = re.compile(r"\boffsetof\s*\(\s*((?:struct|union)\s+\w+|\w+)\s*,\s*"
-                       r"([\w.\s]+\[[^()\]]*\][\w.\s\[\]]*)\)")
+                       r"(\w+\s*(?:\.\s*\w+|\[[^()\]]*\])[\w.\s\[\]]*)\)")
 _CONFIG_TESTS = frozenset({"IS_ENABLED", "IS_BUILTIN", "IS_MODULE", "IS_REACHABLE",
                            "config_enabled"})
 _TYPEOF = re.compile(r"\b(?:__typeof__|__typeof|typeof)\s*\(")

@@ -122,3 +122,111 @@ def get_unaligned32(p):
             value |= (int(b) & 0xFF) << (8 * k)
         return value
     return Sym("an unaligned load", "not bytes the model holds")
+
+
+def _lockref_count(lr):
+    return FieldRef(lr, "count")
+
+
+@primitive
+def lockref_get(lr):
+    """``lockref_get(lr)`` (lib/lockref.c): one more reference, under its lock."""
+    c = _lockref_count(lr)
+    c.store(c.load() + 1)
+
+
+@primitive
+def lockref_get_not_zero(lr):
+    c = _lockref_count(lr)
+    if c.load() <= 0:
+        return 0
+    c.store(c.load() + 1)
+    return 1
+
+
+@primitive
+def lockref_get_not_dead(lr):
+    c = _lockref_count(lr)
+    if c.load() < 0:
+        return 0
+    c.store(c.load() + 1)
+    return 1
+
+
+@primitive
+def lockref_put_or_lock(lr):
+    """1 and one reference less, or 0 (the last one: the caller takes the lock)."""
+    c = _lockref_count(lr)
+    if c.load() <= 1:
+        return 0
+    c.store(c.load() - 1)
+    return 1
+
+
+@primitive
+def lockref_put_return(lr):
+    c = _lockref_count(lr)
+    if c.load() <= 0:
+        return -1
+    c.store(c.load() - 1)
+    return c.load()
+
+
+@primitive
+def lockref_mark_dead(lr):
+    _lockref_count(lr).store(-128)
+
+
+@primitive
+def atomic_add_return(i, a):
+    atomic_add(i, a)
+    return atomic_read(a)
+
+
+@primitive
+def atomic_sub_return(i, a):
+    atomic_add(-i, a)
+    return atomic_read(a)
+
+
+@primitive
+def atomic_dec_return(a):
+    return atomic_sub_return(1, a)
+
+
+@primitive
+def atomic_sub(i, a):
+    atomic_add(-i, a)
+
+
+@primitive
+def atomic_inc_not_zero(a) -> int:
+    if atomic_read(a) == 0:
+        return 0
+    atomic_add(1, a)
+    return 1
+
+
+@primitive
+def atomic_sub_and_test(i, a) -> int:
+    return int(atomic_sub_return(i, a) == 0)
+
+
+@primitive
+def atomic_inc_and_test(a) -> int:
+    return int(atomic_add_return(1, a) == 0)
+
+
+@primitive
+def atomic_cmpxchg(a, old, new):
+    current = atomic_read(a)
+    if current == old:
+        atomic_set(a, new)
+    return current
+
+
+@primitive
+def atomic_xchg(a, new):
+    current = atomic_read(a)
+    atomic_set(a, new)
+    return current

@@ -234,3 +234,9 @@ def build_bug_on(condition, *rest):
         file, line = m.caller_location() or ("?", 0)
         raise ModelError(f"BUILD_BUG_ON at {file}:{line}: this kernel would not compile")
     return 0
+
+
+@primitive
+def now(*args):
+    """The time (``current_fs_time``, ``ktime_get``...): not known statically."""
+    return Sym("the time", "the time is not known statically")

@@ -162,13 +162,25 @@ def kmemdup(src, size, flags=0):
 
 @primitive
 def memset(p, value, n):
-    """``memset(p, c, n)`` of a whole object or array with 0: every member back
-    to 0/NULL; other fills of part of an object are not followed (unknown)."""
+    """``memset(p, 0, n)``: every member of the object whose bytes lie in
+    ``[p, p + n)`` back to 0/NULL (offsets from the layouts); other fills, or
+    places the model cannot locate, are not followed (an assumption)."""
     m = current_machine()
-    if isinstance(p, IndexRef) and p.i == 0:
-        p = p.arr
-    if isinstance(p, (Obj, CArray)) and not isinstance(value, Sym) and int(value) == 0:
-        _zero(m, p)
+    if isinstance(p, CArray):
+        p = IndexRef(p, 0)
+    if isinstance(p, IndexRef) and isinstance(value, int) and int(value) == 0 \
+            and not isinstance(n, Sym) and isinstance(p.i, int):
+        size = m.sizeof(p.arr.elem.ctype)
+        if isinstance(size, int) and int(size) > 0:
+            for k in range(p.i, p.i + int(n) // int(size)):
+                if p.arr.count < 0 or k < p.arr.count:
+                    _zero_slot(m, p.arr, k)
+            return p
+    place = _place(m, p)
+    if place is not None and isinstance(value, int) and int(value) == 0 \
+            and not isinstance(n, Sym):
+        root, start = place
+        _zero_range(m, root, 0, start, start + int(n))
         return p
     if isinstance(p, IndexRef) and type(n) in (int, Named) and not isinstance(value, Sym):
         for k in range(int(n)):
@@ -176,9 +188,76 @@ def memset(p, value, n):
         return p
     from analyzer.model.assume import drop_write
 
-    drop_write(p if isinstance(p, Sym) else Sym(display(p), "a part of an object"),
+    drop_write(p if isinstance(p, Sym) else Sym(display(p), "a place the model cannot locate"),
                "", f"memset {display(value)} x {display(n)}")
     return p
+
+
+def _zero_slot(m, arr, k) -> None:
+    value = arr._v.get(k)
+    if isinstance(value, (Obj, CArray)):
+        _zero(m, value)
+    elif value not in (None, 0):
+        arr[k] = None if arr.elem.kind == "ptr" else 0
+
+
+def _offset(m, obj, name: str):
+    off = m.offsetof(f"struct {obj._layout.name}", name)
+    return int(off) if isinstance(off, int) else None
+
+
+def _place(m, p):
+    """(root object, byte offset) of a pointer into an object, or None."""
+    from analyzer.model.objects import FieldRef
+
+    if isinstance(p, FieldRef) and isinstance(p.obj, Obj):
+        base = _place(m, p.obj)
+        off = _offset(m, p.obj, p.name)
+        return None if base is None or off is None else (base[0], base[1] + off)
+    if isinstance(p, BytePtr):
+        return p.root, p.offset
+    if not isinstance(p, Obj):
+        return None
+    offset, obj = 0, p
+    while isinstance(obj._parent, tuple) and isinstance(obj._parent[0], Obj):
+        outer, key = obj._parent
+        off = _offset(m, outer, key)
+        if off is None:
+            return None
+        offset, obj = offset + off, outer
+    return obj, offset
+
+
+def _zero_range(m, obj, base: int, start: int, end: int) -> None:
+    """Members of ``obj`` (at ``base`` in its root) whose offset is in [start, end)."""
+    for spec in obj._layout.fields:
+        off = _offset(m, obj, spec.name)
+        if off is None:
+            continue
+        at = base + off
+        if spec.kind == "struct":
+            _zero_range(m, getattr(obj, spec.name), at, start, end)
+        elif start <= at < end and spec.kind in ("scalar", "ptr"):
+            if obj._v.get(spec.name) not in (None, 0):
+                setattr(obj, spec.name, None if spec.kind == "ptr" else 0)
+        elif start <= at < end and spec.kind == "array":
+            _zero(m, getattr(obj, spec.name))
+
+
+class BytePtr:
+    """A pointer past a member (``&sk->sk_node.pprev + 1``): its object and
+    byte offset, for ``memset`` and the like."""
+
+    def __init__(self, root, offset: int):
+        self.root, self.offset = root, offset
+
+    def __repr__(self) -> str:
+        return f"&{self.root._label} + {self.offset}"
+
+    shown = __repr__
+
+    def __bool__(self) -> bool:
+        return True
 
 
 def _zero(m, obj) -> None:
@@ -234,3 +313,10 @@ def si_meminfo(info):
     info.freeram = _pages()
     info.sharedram = info.bufferram = info.totalhigh = info.freehigh = 0
     info.mem_unit = int(m.constant("PAGE_SIZE") or 4096)
+
+
+@primitive
+def new_mempool(*args):
+    """``mempool_create(...)``: a pool object (mm/mempool.c); its elements
+    are allocated when taken."""
+    return current_machine().new("mempool_s")
