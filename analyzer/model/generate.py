@@ -419,8 +419,8 @@ class Generator:
 
     def _active_body(self, file: str, name: str) -> Node | None:
         pf = self.file(file)
-        for node in pf.functions.get(name, []):
-            if node.child_by_field_name("body") is not None and self.config.active(node) \
+        for node in pf.functions.get(name, []):  # the #if lines decide (read from the text)
+            if node.child_by_field_name("body") is not None \
                     and node.start_point.row + 1 not in self.inactive(pf):
                 return node
         return None
@@ -623,10 +623,12 @@ class Generator:
         boot.py); runs check it out and roll it back."""
         if self._booted is None:
             from analyzer.model.boot import boot, plan
+            from analyzer.model.process import build_task
 
             m = self.machine()
             caller = m.process
             m.process = replace(caller, label="kernel_init")  # initcalls run in pid 1, as root
+            m.task = rt.run_in(m, build_task, m, m.process)
             calls, left_out = plan(self, self.data)
             report = rt.run_in(m, boot, m, calls)
             m.process = caller
@@ -903,10 +905,7 @@ class _InitTranslator(_Translator):
                            tr.source, tr.lines)
 
     def fill(self, target: str, lst: Node, ind: int) -> None:
-        pos = 0
-        for item in lst.named_children:
-            if item.type == "comment" or item.start_point.row + 1 in self.inactive:
-                continue
+        for pos, item in enumerate(self.items(lst)):
             if item.type == "initializer_pair":
                 path = target
                 for des in item.children_by_field_name("designator"):
@@ -919,8 +918,19 @@ class _InitTranslator(_Translator):
                 value = item.child_by_field_name("value")
             else:
                 path, value = f"rt.slot({target}, {pos})", item
-            pos += 1
             self.put(path, value, ind)
+
+    def items(self, lst: Node) -> list[Node]:
+        """The kept items of an initializer list; an item that is a macro
+        expanding to designated members (``NEIGH_SYSCTL_ENTRY(...)`` is
+        ``[NEIGH_VAR_X] = { ... }``) gives those members."""
+        out = []
+        for item in lst.named_children:
+            if item.type == "comment" or item.start_point.row + 1 in self.inactive:
+                continue
+            expanded = self.designated_expansion(item)
+            out.extend(expanded if expanded is not None else [item])
+        return out
 
     def put(self, path: str, value: Node, ind: int) -> None:
         value = self.brace_value(value)

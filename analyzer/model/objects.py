@@ -542,8 +542,13 @@ class Outside:
                          f"struct {self.type_name}")
 
     def __getattr__(self, name: str):
+        """``x->m`` is the object at ``p`` itself (``elem->list.prev`` after a
+        walk over an empty list is the head's ``prev``); any other member does
+        not exist."""
         if name.startswith("__"):
             raise AttributeError(name)
+        if name == self.member.split(".")[0] or name == self.member:
+            return self.ptr
         raise ModelError(f"{self!r}->{name}: {display(self.ptr)} is not inside a "
                          f"struct {self.type_name}")
 

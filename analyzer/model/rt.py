@@ -153,8 +153,8 @@ def static_object(function: str, name: str, type_name: str):
 def gref(g, name: str):
     """``&global``: an aggregate global is its own address."""
     value = getattr(g, name)
-    if isinstance(value, (Obj, CArray)):
-        return value
+    if isinstance(value, (Obj, CArray, Sym)):
+        return value  # an unknown object's address is as unknown as it
     return FieldRef(g, name)
 
 

@@ -524,19 +524,34 @@ class _Translator:
         self.expression_statement(e, ind)
 
     def reparsed(self, n: Node) -> Node:
-        """A statement the grammar misreads (``offsetof(T, a[i])``), rewritten
-        so it reads it as C means it, parsed alone; its lines keep ``n``'s."""
+        """A statement the grammar misreads (``offsetof(T, a[i])``, a macro given
+        a type: ``alloc_percpu(struct sock *)``), rewritten so that it reads as
+        C means it, parsed alone; its lines keep ``n``'s."""
+        from analyzer.model.macros import expand_text
+
         text = self.written(n).decode(errors="replace")
         fixed = _OFFSETOF.sub(lambda m: f'__model_offsetof("{m.group(1).strip()}", '
                                          f'"{" ".join(m.group(2).split())}")', text)
-        parsed = parse(f"void __stmt(void) {{ {fixed}\n}}\n".encode())
+        found = self._parse_statement(fixed, n.type)
+        if found is None:  # expand the macros it uses, as the preprocessor would
+            names = self.names
+            try:
+                fixed = expand_text(fixed, lambda name: None if names.primitive(name)
+                                    else names.function_macro(name))
+            except AnalyzerError:
+                fixed = ""
+            found = self._parse_statement(_plain_typeof(fixed), n.type) if fixed else None
+        if found is None:
+            raise self.fail(n, "a statement with a parse error")
+        return found
+
+    def _parse_statement(self, text: str, kind: str) -> Node | None:
+        parsed = parse(f"void __stmt(void) {{ {text}\n}}\n".encode())
         body = parsed.root.named_children[0].child_by_field_name("body") \
             if parsed.root.named_children else None
         items = [c for c in body.named_children if c.type != "comment"] if body else []
-        if len(items) != 1 or items[0].has_error:
-            raise self.fail(n, "a statement with a parse error")
-        if items[0].type != n.type:
-            raise self.fail(n, "a statement with a parse error")
+        if len(items) != 1 or items[0].has_error or items[0].type != kind:
+            return None
         self._foreign.append(parsed)
         return items[0]
 
@@ -603,6 +618,30 @@ class _Translator:
         if loc.cell:
             init = f"rt.cell({init}, {loc.name!r})"
         self.emit(ind, f"{loc.py} = {init}", d)
+
+    def designated_expansion(self, item: Node) -> list[Node] | None:
+        """The initializer members a macro item expands to, when its expansion
+        is designated (``[X] = {...}``, ``.f = v``), else None."""
+        fn = item.child_by_field_name("function") if item.type == "call_expression" else None
+        if fn is None or fn.type != "identifier" or self.names.primitive(_text(fn)) \
+                or self.names.function_macro(_text(fn)) is None:
+            return None
+        from analyzer.model.macros import expand_text
+
+        names = self.names
+        text = expand_text(self.written(item).decode(errors="replace"),
+                           lambda n: None if names.primitive(n) else names.function_macro(n))
+        if not text.lstrip().startswith(("[", ".")):
+            return None
+        parsed = parse(f"int __init_value[] = {{ {_plain_typeof(text)} }};\n".encode())
+        decl = parsed.root.named_children[0] if parsed.root.named_children else None
+        init = decl.child_by_field_name("declarator") if decl is not None else None
+        found = init.child_by_field_name("value") if init is not None \
+            and init.type == "init_declarator" else None
+        if found is None or found.has_error:
+            raise self.fail(item, f"the expansion of {_text(fn)}: {text[:80]!r}")
+        self._foreign.append(parsed)
+        return [c for c in found.named_children if c.type != "comment"]
 
     def brace_value(self, value: Node) -> Node:
         """An initializer value that is a macro expanding to a brace list
@@ -1331,7 +1370,21 @@ class _Translator:
         return f"rt.deref({self.expr(fn)})({', '.join(args)})"
 
     def call_as_cast(self, fn: Node, args_node: Node) -> str | None:
-        """``(__be16)(x)``: a cast to a typedef that the grammar reads as a call."""
+        """``(__be16)(x)``: a cast to a typedef that the grammar reads as a call;
+        ``(__u16)(__be16)(x)``, two casts read as a call of a call."""
+        if fn.type == "call_expression":
+            inner_fn = fn.child_by_field_name("function")
+            inner_args = [a for a in fn.child_by_field_name("arguments").named_children
+                          if a.type != "comment"]
+            t1, t2 = self._cast_type(inner_fn), None
+            if len(inner_args) == 1 and inner_args[0].type == "identifier" \
+                    and not self.local(_text(inner_args[0])) \
+                    and self.names.is_type(_text(inner_args[0])):
+                t2 = _text(inner_args[0])
+            if t1 is not None and t2 is not None:
+                value = self.call_as_cast(_synthetic_paren(inner_args[0]), args_node)
+                if value is not None:
+                    return value if t1 == "__auto_type" else f"rt.cast_int({value}, {t1!r})"
         inner = fn
         while inner.type == "parenthesized_expression" and len(inner.named_children) == 1:
             inner = inner.named_children[0]
@@ -1345,6 +1398,16 @@ class _Translator:
             return None
         value = self.expr(args[0])
         return value if tname == "__auto_type" else f"rt.cast_int({value}, {tname!r})"
+
+    def _cast_type(self, fn: Node) -> str | None:
+        """The type of ``(T)`` when ``fn`` is a parenthesized type name."""
+        inner = fn
+        while inner.type == "parenthesized_expression" and len(inner.named_children) == 1:
+            inner = inner.named_children[0]
+        if inner is fn or inner.type != "identifier" or self.local(_text(inner)):
+            return None
+        name = _text(inner)
+        return name if name == "__auto_type" or self.names.is_type(name) else None
 
     def args(self, args_node: Node, call: Node) -> list[str]:
         if args_node.has_error:
@@ -1503,7 +1566,8 @@ _TYPEOF = re.compile(r"\b(?:__typeof__|__typeof|typeof)\s*\(")
 
 def _plain_typeof(text: str) -> str:
     """``typeof(x)`` becomes ``__auto_type`` (a type the model does not need:
-    values keep their own), so that ``const typeof(*p) *q = (p);`` parses."""
+    values keep their own), so that ``const typeof(*p) *q = (p);`` parses;
+    ``typeof(struct sock *)`` is that type."""
     out, pos = [], 0
     for m in _TYPEOF.finditer(text):
         if m.start() < pos:
@@ -1512,7 +1576,11 @@ def _plain_typeof(text: str) -> str:
         while j < len(text) and depth:
             depth += {"(": 1, ")": -1}.get(text[j], 0)
             j += 1
-        out.append(text[pos:m.start()] + "__auto_type")
+        inner = text[m.end():j - 1].strip()
+        is_type = re.fullmatch(r"(?:const\s+)?(?:(?:struct|union|enum)\s+\w+|unsigned\s+\w+|"
+                               r"int|long|short|char|u8|u16|u32|u64|s8|s16|s32|s64)"
+                               r"[\s*]*", inner)
+        out.append(text[pos:m.start()] + (inner if is_type else "__auto_type"))
         pos = j
     out.append(text[pos:])
     return "".join(out)
@@ -1550,6 +1618,15 @@ def eval_string(tr: _Translator, n: Node) -> str:
     if n.type == "string_literal":
         return tr.string_value(n)
     return "".join(tr.string_value(c) for c in n.named_children if c.type == "string_literal")
+
+
+class _synthetic_paren:  # noqa: N801 - stands in for a parenthesized_expression node
+    """``(T)`` around a type name found as an argument (see call_as_cast)."""
+
+    type = "parenthesized_expression"
+
+    def __init__(self, inner: Node):
+        self.named_children = [inner]
 
 
 def _unparen(n: Node) -> Node:

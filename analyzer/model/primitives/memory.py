@@ -66,28 +66,34 @@ def kmem_cache_create(name, size, *rest):
 def memcpy(dst, src, n):
     """``memcpy(dst, src, n)`` into array slots (``memcpy(dentry->d_iname,
     name->name, len)``): the bytes of a string, or the elements of an array,
-    one slot at a time; any other copy is noted and leaves ``dst`` as it was."""
+    one slot at a time; a whole object into an object of its type; any other
+    copy is not followed (an assumption: ``dst`` stays as it was)."""
+    from analyzer.model.values import CharPtr
+
     m = current_machine()
     if isinstance(dst, CArray):
         dst = IndexRef(dst, 0)
     if isinstance(src, CArray):
         src = IndexRef(src, 0)
-    if isinstance(dst, IndexRef) and type(n) in (int, Named):
-        if isinstance(src, str | bytes):
-            data = src.encode() if isinstance(src, str) else src
+    if isinstance(dst, IndexRef) and type(n) in (int, Named, SizeOf):
+        if isinstance(src, CharPtr):
             for k in range(int(n)):
-                dst.arr[dst.i + k] = data[k] if k < len(data) else 0
+                dst.arr[dst.i + k] = src[k]
             return dst
         if isinstance(src, IndexRef):
             for k in range(int(n)):
                 dst.arr[dst.i + k] = src.arr[src.i + k]
             return dst
-    m.note(f"memcpy({display(dst)}, {display(src)}, {display(n)}): a copy the model "
-           "does not follow")
+    if isinstance(dst, Obj) and isinstance(src, Obj) and dst._layout.name == src._layout.name:
+        _fill(m, dst, src)
+        return dst
+    from analyzer.model.assume import drop_write
+
+    drop_write(dst if isinstance(dst, Sym) else Sym(display(dst), "a copy the model cannot "
+                                                    "follow"), "", f"memcpy of {display(n)}")
     return dst
 
 
-@primitive
 def kmem_cache_of_struct(struct_name, flags=0, *rest):
     """``KMEM_CACHE(dentry, flags)``: ``kmem_cache_create("dentry",
     sizeof(struct dentry), ...)``, the macro's expansion (include/linux/slab.h)."""
