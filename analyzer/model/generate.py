@@ -447,9 +447,17 @@ class Generator:
             self.functions[key] = (tr, self._compile(tr, f"<model:{file}:{name}>"))
         return self.functions[key]
 
-    def returns_void(self, name: str, file: str) -> bool:
+    def return_type(self, name: str, file: str) -> str:
+        """The C return type of a function defined in ``file`` ("void", "int *")."""
         node = self._active_body(file, name)
-        return node is not None and returns_void(node)
+        if node is None:
+            return ""
+        if returns_void(node):
+            return "void"
+        t = node.child_by_field_name("type")
+        d = node.child_by_field_name("declarator")
+        stars = "*" if d is not None and d.type == "pointer_declarator" else ""
+        return f"{t.text.decode() if t is not None else 'int'} {stars}".strip()
 
     def macro(self, name: str, file: str) -> tuple[Translation, object]:
         """A function-like ``#define`` translated as a function of its parameters."""
@@ -516,6 +524,8 @@ class Generator:
     def outside_global(self, name: str, origin: str):
         """(Global, declaration node) of a global the model reads from kernel/,
         mm/ or lib/: a static of ``origin`` there, or a definition there."""
+        if self.facts.typedef(name):
+            return None  # a type name, not a variable
         candidates = [origin] if origin.split("/", 1)[0] in MODEL_PARTS else []
         candidates += [f for f in self.outside.variable_files(name) if f != origin]
         for file in candidates:
@@ -895,6 +905,7 @@ class _InitTranslator(_Translator):
     def translate(self) -> Translation:
         field_name(self.rec.name)
         self.emit(0, f"def init_{self.rec.name}(o):", self.value)
+        self.value = self.brace_value(self.value)  # = STATIC_KEY_INIT_FALSE: { ... }
         if self.value.type == "initializer_list":
             self.fill("o", self.value, 1)
             self.emit(1, "return o", self.value)

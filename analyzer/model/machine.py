@@ -373,7 +373,11 @@ class Machine:
             reason = " ".join(str(e).split())[:300]
             self.contained.append((self.frames[-1].function if self.frames else "", name,
                                    reason))
-            value = Sym(f"{name}()", f"it could not run: {reason}")
+            rtype = link.rtype
+            value = None if rtype == "void" else Sym(
+                f"{name}()", f"it could not run: {reason}",
+                True if "*" in rtype or rtype in ("bool", "_Bool") else
+                False if rtype else None)
             self.step("stub", name, link.file, link.line, via=via,
                       note=f"could not run: {reason}", value=display(value))
             return value

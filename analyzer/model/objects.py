@@ -24,8 +24,9 @@ if TYPE_CHECKING:
     from analyzer.model.machine import Machine
 
 __all__ = ["FieldSpec", "Layout", "Obj", "Opaque", "CArray", "Ref", "Cell", "FieldRef",
-           "IndexRef", "StaticCell", "Block", "typed", "cast", "container_of", "opaque_class",
-           "spec_of", "default_of", "unmangle", "Prefix", "Outside"]
+           "IndexRef", "StaticCell", "Block", "BytePtr", "place_of", "typed", "cast",
+           "container_of", "opaque_class", "spec_of", "default_of", "unmangle", "Prefix",
+           "Outside"]
 
 _OPAQUE: dict[str, type] = {}
 _CHAR = re.compile(r"(?:const )?(?:unsigned |signed )?char|u8|s8|__u8|__s8")
@@ -170,8 +171,19 @@ class Obj(_Ordered):
             raise ModelError(f"pointer arithmetic on {self._label}, not an array element")
         return pos[0].addr(pos[1] + int(n))
 
-    def __sub__(self, n: int):
+    def __sub__(self, n):
+        if isinstance(n, Obj) and n._pos() is not None and self._pos() is not None:
+            return self._pos()[1] - n._pos()[1]  # p - q: elements between
         return self.__add__(-int(n))
+
+    def __getitem__(self, i):
+        """``p[i]`` of a pointer to an array element."""
+        pos = self._pos()
+        if pos is None:
+            if int(i) == 0:
+                return self
+            raise ModelError(f"{self._label}[{display(i)}]: not an array element")
+        return pos[0][pos[1] + int(i)]
 
 
 class Opaque(Obj):
@@ -427,6 +439,84 @@ def _position(p) -> tuple[int, int]:
     raise ModelError(f"ordering of pointers that are not in one array: {p!r}")
 
 
+class BytePtr:
+    """A byte pointer into an object (``(char *)sk + off``): the outermost
+    object and a byte offset in it, from the layouts; cast back to a struct
+    pointer it is the member of that type found at that offset."""
+
+    def __init__(self, root, offset: int):
+        self.root, self.offset = root, offset
+
+    def __repr__(self) -> str:
+        return f"(char *)&{self.root._label} + {self.offset}"
+
+    shown = __repr__
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __add__(self, n):
+        if isinstance(n, Sym):
+            return n.derived(f"{self!r} + {n.name}")
+        return BytePtr(self.root, self.offset + int(n))
+
+    def __sub__(self, n):
+        if isinstance(n, BytePtr) and n.root is self.root:
+            return self.offset - n.offset
+        return self + (-int(n))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, BytePtr) and other.root is self.root \
+            and other.offset == self.offset
+
+    __hash__ = object.__hash__
+
+    def as_struct(self, m, name: str):
+        """The object of struct ``name`` at this byte, or an unknown."""
+        found = _object_at(m, self.root, 0, self.offset, name)
+        if found is not None:
+            return found
+        return Sym(f"(struct {name} *){self!r}", "no such member at that offset")
+
+
+def _object_at(m, obj, base: int, offset: int, name: str):
+    if base == offset and obj._layout.name == name:
+        return obj
+    for spec in obj._layout.fields:
+        if spec.kind != "struct":
+            continue
+        off = m.offsetof(f"struct {obj._layout.name}", spec.name)
+        if not isinstance(off, int):
+            continue
+        at = base + int(off)
+        size = m.sizeof(f"struct {spec.target}")
+        if at <= offset and (not isinstance(size, int) or offset < at + int(size)):
+            found = _object_at(m, getattr(obj, spec.name), at, offset, name)
+            if found is not None:
+                return found
+    return None
+
+
+def place_of(m, p):
+    """(outermost object, byte offset) of a pointer into an object, or None."""
+    if isinstance(p, FieldRef) and isinstance(p.obj, Obj):
+        base = place_of(m, p.obj)
+        off = m.offsetof(f"struct {p.obj._layout.name}", p.name)
+        return None if base is None or not isinstance(off, int) else (base[0], base[1] + off)
+    if isinstance(p, BytePtr):
+        return p.root, p.offset
+    if not isinstance(p, Obj):
+        return None
+    offset, obj = 0, p
+    while isinstance(obj._parent, tuple) and isinstance(obj._parent[0], Obj):
+        outer, key = obj._parent
+        off = m.offsetof(f"struct {outer._layout.name}", key)
+        if not isinstance(off, int):
+            return None
+        offset, obj = offset + int(off), outer
+    return obj, offset
+
+
 class Block:
     """Memory allocated by a size in bytes (``kzalloc(size)``): zeroed, and
     typed by its first typed use (a cast, or its store into a pointer of a
@@ -460,6 +550,8 @@ def typed(value, pointee: str):
 def cast(value, target: str):
     """``(struct T *)value``: the object itself, a first member of it or the
     struct it is the first member of."""
+    if isinstance(value, BytePtr):  # (struct T *)((char *)p + off)
+        return value.as_struct(current_machine(), target)
     if isinstance(value, Addr):  # (struct sock *)data: back from an integer
         value = value.pointer()
     elif type(value) is int and value == 0:

@@ -15,6 +15,7 @@ from analyzer.model.assume import case_of_unknown, drop_write, truth_of_unknown
 from analyzer.model.context import Goto, ModelError, current_machine, run_in
 from analyzer.model.machine import Machine
 from analyzer.model.objects import (
+    BytePtr,
     CArray,
     Cell,
     FieldRef,
@@ -29,6 +30,7 @@ from analyzer.model.objects import (
     StaticCell,
     cast,
     container_of,
+    place_of,
     typed,
 )
 from analyzer.model.values import (
@@ -343,6 +345,11 @@ def to_ptr(value, pointee: str = ""):
     block takes the type."""
     if pointee:
         value = typed(value, pointee)
+    if pointee in ("char", "unsigned char", "u8", "void", "const char") \
+            and isinstance(value, Obj):  # (char *)sk: the object's bytes
+        found = place_of(current_machine(), value)
+        if found is not None:
+            return BytePtr(*found)
     if isinstance(value, Addr):
         return value.pointer()
     if type(value) is int and value == 0:

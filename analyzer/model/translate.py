@@ -646,15 +646,23 @@ class _Translator:
     def brace_value(self, value: Node) -> Node:
         """An initializer value that is a macro expanding to a brace list
         (``LIST_HEAD_INIT(x)`` is ``{ &(x), &(x) }``): that list; else ``value``."""
-        fn = value.child_by_field_name("function") if value.type == "call_expression" else None
-        if fn is None or fn.type != "identifier" or self.names.primitive(_text(fn)) \
-                or self.names.function_macro(_text(fn)) is None:
-            return value
         from analyzer.model.macros import expand_text
 
         names = self.names
-        text = expand_text(self.written(value).decode(errors="replace"),
-                           lambda n: None if names.primitive(n) else names.function_macro(n))
+        if value.type == "identifier" and not self.local(_text(value)):
+            body = self.names.macro(_text(value))  # OSQ_LOCK_UNLOCKED is { ATOMIC_INIT(0) }
+            if not body or not body.lstrip().startswith("{"):
+                return value
+            text, fn = body, value
+        else:
+            fn = value.child_by_field_name("function") \
+                if value.type == "call_expression" else None
+            if fn is None or fn.type != "identifier" or self.names.primitive(_text(fn)) \
+                    or self.names.function_macro(_text(fn)) is None:
+                return value
+            text = self.written(value).decode(errors="replace")
+        text = expand_text(text, lambda n: None if names.primitive(n)
+                           else names.function_macro(n))
         if not text.lstrip().startswith("{"):
             return value
         parsed = parse(f"int __init_value = {_plain_typeof(text)};\n".encode())
@@ -1325,7 +1333,7 @@ class _Translator:
         if inner.type in ("string_literal", "concatenated_string"):  # sizeof("text")
             return f"rt.SizeOf('char []', {len(eval_string(self, inner)) + 1})"
         if inner.type == "identifier" and not self.local(_text(inner)) \
-                and not self.names.is_global(_text(inner)) and self.names.is_type(_text(inner)):
+                and self.names.is_type(_text(inner)):
             return f"rt.sizeof({_text(inner)!r})"  # sizeof (s32): a type in parentheses
         ctype = self.type_of(value)
         if ctype is None:
@@ -1336,6 +1344,8 @@ class _Translator:
         """The C type of a small expression (for ``sizeof(*wq)``)."""
         while n.type == "parenthesized_expression":
             n = n.named_children[0]
+        if n.type == "cast_expression":
+            return _norm_type(_text(n.child_by_field_name("type")))
         if n.type == "identifier":
             loc = self.local(_text(n))
             return _norm_type(loc.ctype) if loc else self.names.global_type(_text(n))

@@ -139,12 +139,23 @@ def random_value(*args):
 
 @primitive
 def random_bytes(buf, nbytes, *rest):
-    """``get_random_bytes(buf, n)``: random bytes, unknown."""
+    """``get_random_bytes(buf, n)``, ``prandom_bytes(buf, n)``: the elements
+    of ``buf`` become random numbers, unknown."""
     from analyzer.model.assume import drop_write
+    from analyzer.model.objects import CArray, IndexRef
 
     del rest
-    if isinstance(buf, Sym):
-        drop_write(buf, "", "random bytes")
+    if isinstance(buf, CArray):
+        buf = IndexRef(buf, 0)
+    m = current_machine()
+    size = m.sizeof(buf.arr.elem.ctype) if isinstance(buf, IndexRef) else None
+    if isinstance(size, int) and int(size) > 0 and not isinstance(nbytes, Sym):
+        for k in range(int(nbytes) // int(size)):
+            buf.arr[buf.i + k] = Sym("a random number", "random numbers are not known "
+                                     "statically")
+    elif buf is not None:
+        drop_write(buf if isinstance(buf, Sym) else Sym(display(buf), "random bytes"), "",
+                   "random bytes")
     return None
 
 
@@ -240,3 +251,10 @@ def build_bug_on(condition, *rest):
 def now(*args):
     """The time (``current_fs_time``, ``ktime_get``...): not known statically."""
     return Sym("the time", "the time is not known statically")
+
+
+@primitive
+def cpus(*args):
+    """``num_possible_cpus()``, ``cpumask_weight(cpu_online_mask)``: the CPUs of
+    the model's machine, all possible, present and online."""
+    return int(current_machine().cpus)

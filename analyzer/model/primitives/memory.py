@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from analyzer.model.context import current_machine
-from analyzer.model.objects import Block, CArray, FieldSpec, IndexRef, Obj
+from analyzer.model.objects import Block, CArray, FieldSpec, IndexRef, Obj, place_of
 from analyzer.model.primitives.registry import primitive
 from analyzer.model.values import Named, SizeOf, Sym, TypeSize, display
 
@@ -18,7 +18,7 @@ def _alloc(size, what: str):
     m = current_machine()
     if isinstance(size, (SizeOf, TypeSize)):
         name = _struct_name(size.ctype)
-        if re.match(r"(?:struct|union)\s", size.ctype.strip()):
+        if re.match(r"(?:struct|union)\s", size.ctype.strip()) and "*" not in size.ctype:
             return m.new(name)
         return m.materialize(size.ctype, int(size) if isinstance(size, SizeOf) else -1,
                              m.label(name))
@@ -94,6 +94,7 @@ def memcpy(dst, src, n):
     return dst
 
 
+@primitive
 def kmem_cache_of_struct(struct_name, flags=0, *rest):
     """``KMEM_CACHE(dentry, flags)``: ``kmem_cache_create("dentry",
     sizeof(struct dentry), ...)``, the macro's expansion (include/linux/slab.h)."""
@@ -182,7 +183,7 @@ def memset(p, value, n):
                 if p.arr.count < 0 or k < p.arr.count:
                     _zero_slot(m, p.arr, k)
             return p
-    place = _place(m, p)
+    place = place_of(m, p)
     if place is not None and isinstance(value, int) and int(value) == 0 \
             and not isinstance(n, Sym):
         root, start = place
@@ -212,28 +213,6 @@ def _offset(m, obj, name: str):
     return int(off) if isinstance(off, int) else None
 
 
-def _place(m, p):
-    """(root object, byte offset) of a pointer into an object, or None."""
-    from analyzer.model.objects import FieldRef
-
-    if isinstance(p, FieldRef) and isinstance(p.obj, Obj):
-        base = _place(m, p.obj)
-        off = _offset(m, p.obj, p.name)
-        return None if base is None or off is None else (base[0], base[1] + off)
-    if isinstance(p, BytePtr):
-        return p.root, p.offset
-    if not isinstance(p, Obj):
-        return None
-    offset, obj = 0, p
-    while isinstance(obj._parent, tuple) and isinstance(obj._parent[0], Obj):
-        outer, key = obj._parent
-        off = _offset(m, outer, key)
-        if off is None:
-            return None
-        offset, obj = offset + off, outer
-    return obj, offset
-
-
 def _zero_range(m, obj, base: int, start: int, end: int) -> None:
     """Members of ``obj`` (at ``base`` in its root) whose offset is in [start, end)."""
     for spec in obj._layout.fields:
@@ -248,22 +227,6 @@ def _zero_range(m, obj, base: int, start: int, end: int) -> None:
                 setattr(obj, spec.name, None if spec.kind == "ptr" else 0)
         elif start <= at < end and spec.kind == "array":
             _zero(m, getattr(obj, spec.name))
-
-
-class BytePtr:
-    """A pointer past a member (``&sk->sk_node.pprev + 1``): its object and
-    byte offset, for ``memset`` and the like."""
-
-    def __init__(self, root, offset: int):
-        self.root, self.offset = root, offset
-
-    def __repr__(self) -> str:
-        return f"&{self.root._label} + {self.offset}"
-
-    shown = __repr__
-
-    def __bool__(self) -> bool:
-        return True
 
 
 def _zero(m, obj) -> None:
