@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import re
 import sqlite3
 import sys
@@ -48,7 +47,7 @@ from pathlib import Path
 
 import networkx as nx
 
-from analyzer import records
+from analyzer import graphdata, records
 from analyzer.errors import AnalyzerError
 from analyzer.resolve import Index, Resolver, Site, Unresolved, strip_indexes, type_text
 from analyzer.store import fsync
@@ -67,8 +66,7 @@ CREATE TABLE sites(id INTEGER PRIMARY KEY, caller TEXT, file TEXT, line INTEGER,
 CREATE TABLE chains(tbl TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE constants(name TEXT PRIMARY KEY, value INTEGER, file TEXT, line INTEGER);
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE blobs(name TEXT PRIMARY KEY, data BLOB);
-"""
+""" + graphdata.SCHEMA
 INDEXES = """
 CREATE INDEX nodes_name ON nodes(name);
 CREATE INDEX edges_src ON edges(src, kind);
@@ -131,23 +129,7 @@ def build_graph(index: Index, source: Source | None = None,
     for nid, attrs in g.nodes(data=True):
         if "kind" not in attrs:  # a caller the extraction named but did not define
             attrs.update(kind="undefined", name=nid.split("@")[0], file="", line=0)
-    _intern(g)
     return g, sites
-
-
-_SHARED = ("kind", "file", "expr", "rtype", "struct", "field", "confidence", "table")
-
-
-def _intern(g: nx.MultiDiGraph) -> None:
-    """Share equal strings, so that the pickle stores each once (a smaller
-    graph database and a ~2x faster ``load()``)."""
-    for _, attrs in g.nodes(data=True):
-        attrs["kind"], attrs["file"] = sys.intern(attrs["kind"]), sys.intern(attrs["file"])
-    for _, _, attrs in g.edges(data=True):
-        for d in (attrs, attrs.get("via") or {}):
-            for k in _SHARED:
-                if isinstance(d.get(k), str):
-                    d[k] = sys.intern(d[k])
 
 
 def graph_from_facts(facts: Iterable[records.FileFacts],
@@ -309,10 +291,10 @@ def write_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Ind
         with conn:
             conn.executescript(SCHEMA)
             _write_rows(conn, g, sites, index)
+            meta = {**(meta or {}), "graph_format": graphdata.FORMAT}
             conn.executemany("INSERT INTO meta VALUES (?, ?)",
-                             [(k, json.dumps(v)) for k, v in (meta or {}).items()])
-            conn.execute("INSERT INTO blobs VALUES ('graph', ?)",
-                         (pickle.dumps(g, protocol=pickle.HIGHEST_PROTOCOL),))
+                             [(k, json.dumps(v)) for k, v in meta.items()])
+            graphdata.write_parts(conn, g)
             conn.executescript(INDEXES)
         conn.close()
         fsync(tmp)

@@ -37,12 +37,16 @@ from functools import cache
 from pathlib import Path
 
 from analyzer import records
+from analyzer.dbfile import database_problem, integrity_problem
 from analyzer.errors import AnalyzerError
 
 __all__ = ["Store", "Writer", "Scratch", "FileRow", "SCHEMA_VERSION", "KEY_FIELDS",
-           "encode", "decode", "fact_rows", "columns", "fsync"]
+           "encode", "decode", "fact_rows", "columns", "fsync", "database_problem",
+           "integrity_problem", "REBUILD_STORE"]
 
 SCHEMA_VERSION = "2"
+#: how to make a store again (the end of every message about a broken one)
+REBUILD_STORE = "rebuild it with `make analyze` (or `python -m analyzer extract`)"
 
 #: the field of each record kind that :meth:`Store.find` looks up
 KEY_FIELDS: dict[str, str] = {
@@ -296,15 +300,21 @@ class Store:
     def open(cls, path: str | os.PathLike) -> Store:
         """Open the store at ``path``; AnalyzerError if there is none."""
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise AnalyzerError(f"no analysis at {path}; run `make analyze` "
                                 "(or `python -m analyzer extract`)")
-        conn = _connect(path)
+        problem = database_problem(path)
+        if problem:
+            raise AnalyzerError(f"{path} {problem}: {REBUILD_STORE}")
+        try:
+            conn = _connect(path)
+        except sqlite3.DatabaseError as e:
+            raise AnalyzerError(f"{path} cannot be opened ({e}): {REBUILD_STORE}") from None
         meta = _meta(conn)
         if meta.get("schema") != SCHEMA_VERSION or "generation" not in meta:
             conn.close()
             raise AnalyzerError(f"{path} is not an analysis store of schema {SCHEMA_VERSION} "
-                                f"(found {meta.get('schema')!r}); run `make analyze`")
+                                f"(found {meta.get('schema')!r}): {REBUILD_STORE}")
         return cls(conn, path)
 
     def close(self) -> None:
@@ -562,12 +572,15 @@ def _alive(pid: int) -> bool:
 
 def _usable(path: Path, fingerprint: str) -> bool:
     """Is there a complete store of this schema and fingerprint at ``path``?"""
-    if not path.is_file():
+    if integrity_problem(path):  # missing, or damaged: made afresh
         return False
-    conn = _connect(path)
     try:
-        meta = _meta(conn)
-    finally:
-        conn.close()
+        conn = _connect(path)
+        try:
+            meta = _meta(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
     return (meta.get("schema") == SCHEMA_VERSION and "generation" in meta
             and meta.get("fingerprint") == fingerprint)
