@@ -251,7 +251,8 @@ def _message(e: BaseException, cfg: Config) -> str:
     while cause is not None:
         if isinstance(cause, sqlite3.DatabaseError) and not _is_write_error(cause):
             return _damaged(cfg, cause)
-        cause = cause.__cause__ or cause.__context__
+        cause = cause.__cause__ if cause.__cause__ is not None else \
+            None if cause.__suppress_context__ else cause.__context__
     if isinstance(e, AnalyzerError):
         return str(e)
     if isinstance(e, OSError):
@@ -263,7 +264,8 @@ def _message(e: BaseException, cfg: Config) -> str:
 
 def _is_write_error(e: sqlite3.Error) -> bool:
     text = str(e).lower()
-    return any(w in text for w in ("readonly", "read-only", "disk is full", "disk i/o"))
+    return any(w in text for w in ("readonly", "read-only", "disk is full", "disk i/o",
+                                   "unable to open"))
 
 
 def _damaged(cfg: Config, e: sqlite3.Error) -> str:

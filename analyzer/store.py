@@ -39,6 +39,7 @@ from pathlib import Path
 from analyzer import records
 from analyzer.dbfile import database_problem, integrity_problem
 from analyzer.errors import AnalyzerError
+from analyzer.tempfiles import remove_stale
 
 __all__ = ["Store", "Writer", "Scratch", "FileRow", "SCHEMA_VERSION", "KEY_FIELDS",
            "encode", "decode", "fact_rows", "columns", "fsync", "database_problem",
@@ -383,7 +384,7 @@ def _check_kind(kind: str) -> None:
 class Scratch:
     """The facts one worker process extracted, in a private SQLite file
     (tables without indexes, no journal), for :meth:`Writer.merge`.  Rows go
-    from the worker to the store without being pickled through a pipe."""
+    from the worker to the store without being serialised through a pipe."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -547,27 +548,8 @@ def fsync(path: Path) -> None:
 
 
 def _remove_stale_temps(path: Path) -> None:
-    """Delete temporary stores that killed writers left behind."""
-    for tmp in path.parent.glob(f"{path.name}.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # ours from an earlier, failed attempt
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed process not reaped yet is a zombie: dead for us
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    """Delete temporary stores and scratch files that killed writers left behind."""
+    remove_stale(path.parent, (f"{path.name}.tmp-",))
 
 
 def _usable(path: Path, fingerprint: str) -> bool:
