@@ -11,7 +11,11 @@ How it stays safe and atomic:
 
 - every member of the tarball is checked before anything is written: no absolute
   path, no ``..``, nothing outside ``linux-4.4.1/``, only files, folders and symlinks
-  whose target stays inside the tree; then Python's own ``filter="data"`` extracts it;
+  whose target stays inside the tree, no path taken by an earlier member or below a
+  symlink member, no more bytes than the release's largest file (the manifest's
+  ``# largest file: N bytes``); each file is written as a new file (never through a link)
+  and hashed as it lands; the release's symlink becomes a copy of its target; the whole
+  tree is then walked (no link, only the manifest's files, each re-hashed);
 - extraction goes into a temporary folder beside the target (``kernel-src/.fetch-tmp-*``),
   each file is hashed as it lands, and only a fully verified tree is renamed into place;
   on any error the temporary folder is removed and the old tree (if any) is untouched;

@@ -9,12 +9,13 @@ not shaped like a graph is refused with :class:`~analyzer.errors.AnalyzerError`.
 
 Layout: one row per source file, ``graph_parts(file, data)``.  ``file`` is
 the ``file`` attribute of the part's nodes (``""`` for ``undefined`` nodes);
-``data`` is the MessagePack map ``{"nodes": {id: attrs}, "adj": {id: {dst:
-{key: attrs}}}, "lists": [id, ...]}`` holding those nodes with their
-attributes, their outgoing edges (the networkx adjacency, multi-edge keys as
-integers) and the ids of the nodes that have list attributes (``fields``,
-``entries``, ``chains``).  A
-file's part can be rewritten alone.  The graph read back is equal to the
+``data`` is a MessagePack array of the columns named in :data:`_PART`: the
+part's string table (kinds, files, neighbour ids), then per node its id,
+kind, name, file, line and a map of its other attributes, then per node its
+number of neighbours, per neighbour its id and multi-edge keys, and per edge
+its kind, file, line and a map of its other attributes (a dispatch's
+evidence...).  Columns cost MessagePack and Python far less
+than a map per edge.  A file's part can be rewritten alone.  The graph read back is equal to the
 graph written (attributes, keys of multi-edges, the order of each node's
 neighbours); its nodes come part by part.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 import gc
 import sqlite3
 from collections.abc import Iterator
+from itertools import accumulate, islice
 from typing import TYPE_CHECKING
 
 from analyzer.errors import AnalyzerError
@@ -34,8 +36,14 @@ if TYPE_CHECKING:
 __all__ = ["FORMAT", "SCHEMA", "write_parts", "read_graph", "parts", "predecessors"]
 
 #: ``meta.graph_format`` of a database whose graph is stored by this module
-FORMAT = "parts-msgpack-1"
+FORMAT = "parts-msgpack-4"
 SCHEMA = "CREATE TABLE graph_parts(file TEXT PRIMARY KEY, data BLOB NOT NULL);\n"
+
+
+_NODE = ("kind", "name", "file", "line")  # every node's first attributes, in this order
+_EDGE = ("kind", "file", "line")  # every edge's first attributes, in this order
+_PART = ("strings", "ids", "kind", "name", "file", "line", "extra", "lists",
+         "pairs", "dst", "keys", "edge_kind", "edge_file", "edge_line", "edge_extra")
 
 
 def parts(g: nx.MultiDiGraph) -> Iterator[tuple[str, bytes]]:
@@ -45,13 +53,40 @@ def parts(g: nx.MultiDiGraph) -> Iterator[tuple[str, bytes]]:
     groups: dict[str, list] = {}
     for nid, attrs in g.nodes(data=True):
         groups.setdefault(attrs.get("file") or "", []).append(nid)
-    succ = g.succ
     for file, ids in groups.items():
-        nodes = {n: g.nodes[n] for n in ids}
-        adj = {n: {v: dict(kd) for v, kd in succ[n].items()} for n in ids if succ[n]}
-        lists = [n for n in ids if _LISTS.keys() & nodes[n].keys()]
-        yield file, msgpack.packb({"nodes": nodes, "adj": adj, "lists": lists},
-                                  use_bin_type=True)
+        yield file, msgpack.packb(_encode(g, ids), use_bin_type=True)
+
+
+def _encode(g: nx.MultiDiGraph, ids: list) -> list:
+    """One part as the columns of :data:`_PART` (strings by their index in
+    ``strings``; the other attributes as sparse maps)."""
+    strings: dict[str, int] = {}
+    ix = lambda text: strings.setdefault(text, len(strings))  # noqa: E731
+    cols: dict[str, list] = {name: [] for name in _PART[1:]}
+    for i, nid in enumerate(ids):
+        attrs = g.nodes[nid]
+        cols["ids"].append(nid)
+        for key, out in (("kind", ix), ("name", str), ("file", ix), ("line", int)):
+            cols[key].append(out(attrs[key]))
+        extra = {k: v for k, v in attrs.items() if k not in _NODE}
+        cols["extra"].append(extra)
+        if _LISTS.keys() & extra.keys():
+            cols["lists"].append(i)
+        _encode_edges(g.succ[nid], cols, ix)
+    return [list(strings), *cols.values()]
+
+
+def _encode_edges(nbrs, cols: dict[str, list], ix) -> None:
+    cols["pairs"].append(len(nbrs))
+    for v, keydict in nbrs.items():
+        keys = list(keydict)
+        cols["dst"].append(ix(v))
+        cols["keys"].append(len(keys) if keys == list(range(len(keys))) else keys)
+        for attrs in keydict.values():
+            cols["edge_kind"].append(ix(attrs["kind"]))
+            cols["edge_file"].append(ix(attrs["file"]))
+            cols["edge_line"].append(int(attrs["line"]))
+            cols["edge_extra"].append({k: v for k, v in attrs.items() if k not in _EDGE})
 
 
 def write_parts(conn: sqlite3.Connection, g: nx.MultiDiGraph) -> None:
@@ -136,57 +171,76 @@ def _read(conn: sqlite3.Connection, path) -> tuple[dict, dict]:
     import msgpack
 
     node: dict = {}
-    adj: dict = {}
-    listed: list = []
+    succ: dict = {}
     try:
         rows = conn.execute("SELECT data FROM graph_parts ORDER BY rowid").fetchall()
         for (blob,) in rows:
-            nodes, out, lists = _part(blob)
-            node.update(nodes)
-            adj.update(out)
-            listed.extend(lists)
-        succ = {n: adj.pop(n, None) or {} for n in node}
-        if adj:
-            raise ValueError(f"edges from {len(adj)} unknown node(s)")
-        _lists(node, listed)
+            _decode(blob, node, succ)
     except sqlite3.DatabaseError as e:
         raise AnalyzerError(f"{path}: the stored graph cannot be read ({e}): rebuild it with "
                             "`python -m analyzer graph`") from None
-    except (ValueError, TypeError, KeyError, AttributeError, msgpack.UnpackException) as e:
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, StopIteration,
+            msgpack.UnpackException) as e:
         raise AnalyzerError(f"{path}: the stored graph is damaged ({type(e).__name__}: "
                             f"{str(e)[:200]}): rebuild it with `python -m analyzer graph`"
                             ) from None
     return node, succ
 
 
-#: node attributes that the graph holds as lists (of tuples, or of lists)
-_LISTS = {"fields": tuple, "entries": tuple, "chains": list}
-
-
-def _lists(node: dict, ids: list) -> None:
-    """Arrays are read as tuples (a third faster than lists); the node
-    attributes that the built graph holds as lists (those of the nodes
-    ``ids``) become lists again, so that the graph read equals the graph built."""
-    for nid in ids:
-        attrs = node[nid]
-        for key, inner in _LISTS.items():
-            value = attrs.get(key)
-            if type(value) is tuple:
-                attrs[key] = [v if inner is tuple else list(v) for v in value]
-
-
-def _part(blob: bytes) -> tuple[dict, dict]:
-    """One part's nodes and adjacency, checked for shape."""
+def _decode(blob: bytes, node: dict, succ: dict) -> None:
+    """Add one part's nodes and their outgoing edges to ``node`` and ``succ``."""
     import msgpack
 
     if not isinstance(blob, bytes):
         raise TypeError("a part is not a blob")
-    part = msgpack.unpackb(blob, strict_map_key=False, use_list=False)
-    if type(part) is not dict or type(part.get("nodes")) is not dict \
-            or type(part.get("adj")) is not dict:
-        raise ValueError("a part is not {nodes, adj}")
-    nodes, adj, lists = part["nodes"], part["adj"], part.get("lists", ())
-    if not all(type(a) is dict for a in nodes.values()) or \
-            not all(type(a) is dict for a in adj.values()) or type(lists) is not tuple:
-        raise ValueError("node attributes or neighbours that are not a map")
-    return nodes, adj, lists
+    part = msgpack.unpackb(blob, use_list=False)
+    if type(part) is not tuple or len(part) != len(_PART) or \
+            not all(type(col) is tuple for col in part):
+        raise ValueError("a part is not the columns of a graph")
+    (strings, ids, kind, name, file, line, extra, lists, pairs, dst, keys,
+     edge_kind, edge_file, edge_line, edge_extra) = part
+    if not len(ids) == len(kind) == len(name) == len(file) == len(line) == len(extra) \
+            == len(pairs) or \
+            not len(dst) == len(keys) == sum(pairs) or \
+            not len(edge_kind) == len(edge_file) == len(edge_line) == len(edge_extra):
+        raise ValueError("columns of different lengths")
+    S = strings  # noqa: N806 - the part's string table, read at every step below
+    attrs = [{"kind": S[k], "name": n, "file": S[f], "line": ln, **more}
+             for k, n, f, ln, more in zip(kind, name, file, line, extra, strict=True)]
+    _lists(attrs, lists)
+    node.update(zip(ids, attrs, strict=True))
+    edges = [{"kind": S[k], "file": S[f], "line": ln, **more}
+             for k, f, ln, more in zip(edge_kind, edge_file, edge_line, edge_extra, strict=True)]
+    _adjacency(ids, pairs, [S[v] for v in dst], keys, edges, succ)
+
+
+def _adjacency(ids, pairs, dst: list, keys, edges: list, succ: dict) -> None:
+    """``succ[u] = {v: {key: attrs}}`` for the nodes ``ids``, from the number
+    of neighbours of each node, each neighbour's keys (a count for 0..n-1),
+    and the edges' attributes in the same order."""
+    it = iter(edges)
+    keydicts = [{0: next(it)} if k == 1 else
+                dict(zip(range(k), islice(it, k), strict=True)) if type(k) is int else
+                dict(zip(k, islice(it, len(k)), strict=True))
+                for k in keys]
+    if next(it, None) is not None:
+        raise ValueError("more edges than keys")
+    ends = list(accumulate(pairs))
+    succ.update({u: dict(zip(dst[end - count:end], keydicts[end - count:end], strict=True))
+                 for u, count, end in zip(ids, pairs, ends, strict=True)})
+
+
+#: node attributes that the graph holds as lists (of tuples, or of lists)
+_LISTS = {"fields": tuple, "entries": tuple, "chains": list}
+
+
+def _lists(attrs: list, at) -> None:
+    """Arrays are read as tuples (a third faster than lists); the node
+    attributes that the built graph holds as lists (those of the nodes at
+    ``at``) become lists again, so that the graph read equals the graph built."""
+    for i in at:
+        a = attrs[i]
+        for key, inner in _LISTS.items():
+            value = a.get(key)
+            if type(value) is tuple:
+                a[key] = [v if inner is tuple else list(v) for v in value]
