@@ -118,7 +118,7 @@ def _not_utf8(argv: Sequence[str]) -> str | None:
             arg.encode("utf-8")
         except UnicodeEncodeError as e:
             raw = arg.encode("utf-8", "surrogateescape")
-            return (f"argument {shorten(ascii(raw)[2:-1])!r} is not valid UTF-8 (byte "
+            return (f"argument '{shorten(ascii(raw)[2:-1])}' is not valid UTF-8 (byte "
                     f"0x{raw[e.start]:02x} at position {e.start}); names and paths must be "
                     "UTF-8 text")
     return None
@@ -256,7 +256,8 @@ def _message(e: BaseException, cfg: Config) -> str:
     if isinstance(e, AnalyzerError):
         return str(e)
     if isinstance(e, OSError):
-        where = f"{e.filename}: " if e.filename else ""
+        path = e.filename2 or e.filename  # a copy's or a rename's destination first
+        where = f"{path}: " if path else ""
         return f"{where}{e.strerror or e} (nothing was replaced; free the space or fix " \
                "the permissions and run the command again)"
     return f"{type(e).__name__}: {e}"
