@@ -218,16 +218,21 @@ def _adjacency(ids, pairs, dst: list, keys, edges: list, succ: dict) -> None:
     """``succ[u] = {v: {key: attrs}}`` for the nodes ``ids``, from the number
     of neighbours of each node, each neighbour's keys (a count for 0..n-1),
     and the edges' attributes in the same order."""
-    it = iter(edges)
-    keydicts = [{0: next(it)} if k == 1 else
-                dict(zip(range(k), islice(it, k), strict=True)) if type(k) is int else
-                dict(zip(k, islice(it, len(k)), strict=True))
-                for k in keys]
-    if next(it, None) is not None:
-        raise ValueError("more edges than keys")
-    ends = list(accumulate(pairs))
-    succ.update({u: dict(zip(dst[end - count:end], keydicts[end - count:end], strict=True))
-                 for u, count, end in zip(ids, pairs, ends, strict=True)})
+    if keys.count(1) == len(keys) == len(edges):  # no multi-edge: one key 0 each
+        keydicts = [{0: e} for e in edges]
+    else:  # each pair {0: its first edge}, then the pairs of several edges (or other keys)
+        starts = list(accumulate((k if type(k) is int else len(k) for k in keys), initial=0))
+        if starts[-1] != len(edges):
+            raise ValueError("edges and keys do not match")
+        keydicts = [{0: e} for e in map(edges.__getitem__, starts[:-1])]
+        for i in [i for i, k in enumerate(keys) if k != 1]:
+            k, at = keys[i], starts[i]
+            ks = range(k) if type(k) is int else k
+            keydicts[i] = dict(zip(ks, edges[at:at + len(ks)], strict=True))
+    nbrs = zip(dst, keydicts, strict=True)
+    succ.update({u: dict(islice(nbrs, count)) for u, count in zip(ids, pairs, strict=True)})
+    if next(nbrs, None) is not None:
+        raise ValueError("more neighbours than counted")
 
 
 #: node attributes that the graph holds as lists (of tuples, or of lists)
