@@ -258,8 +258,8 @@ def _message(e: BaseException, cfg: Config) -> str:
     if isinstance(e, OSError):
         path = e.filename2 or e.filename  # a copy's or a rename's destination first
         where = f"{path}: " if path else ""
-        return f"{where}{e.strerror or e} (nothing was replaced; free the space or fix " \
-               "the permissions and run the command again)"
+        return f"{where}{e.strerror or e}: free some space or make the folder writable, " \
+               "then run the command again"
     return f"{type(e).__name__}: {e}"
 
 
