@@ -14,9 +14,9 @@ part's string table (kinds, files, neighbour ids), then per node its id,
 kind, name, file, line and a map of its other attributes, then per node its
 number of neighbours, per neighbour its id and multi-edge keys, and per edge
 its kind, file, line and a map of its other attributes (a dispatch's
-evidence...).  Columns cost MessagePack and Python far less
-than a map per edge.  A file's part can be rewritten alone.  The graph read back is equal to the
-graph written (attributes, keys of multi-edges, the order of each node's
+evidence...).  Columns cost MessagePack and Python far less than a map per
+edge.  A file's part can be rewritten alone.  The graph read back is equal to
+the graph written (attributes, keys of multi-edges, the order of each node's
 neighbours); its nodes come part by part.
 """
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 import gc
 import sqlite3
 from collections.abc import Iterator
+from functools import cache
 from itertools import accumulate, islice
 from typing import TYPE_CHECKING
 
@@ -127,34 +128,38 @@ def predecessors(node: dict, succ: dict) -> dict:
     return pred
 
 
-_CLASS: list = []
+def __getattr__(name: str):
+    """``analyzer.graphdata.StoredGraph``, made on first use (so that importing
+    this module does not import networkx)."""
+    if name == "StoredGraph":
+        return _stored_graph_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+@cache
 def _stored_graph_class() -> type:
-    """:class:`StoredGraph`, made on first use (networkx is imported only then)."""
-    if not _CLASS:
-        import networkx as nx
+    """:class:`StoredGraph` (networkx is imported only now)."""
+    import networkx as nx
 
-        class StoredGraph(nx.MultiDiGraph):
-            """A ``MultiDiGraph`` read from the graph database.  Its predecessor
-            maps (``_pred``: ``g.pred``, ``in_edges``, ``predecessors``...) are
-            made from the successors on first use: reading the graph does not
-            pay for them when nothing asks (about 0.3 s on the real tree)."""
+    class StoredGraph(nx.MultiDiGraph):
+        """A ``MultiDiGraph`` read from the graph database.  Its predecessor
+        maps (``_pred``: ``g.pred``, ``in_edges``, ``predecessors``...) are
+        made from the successors on first use: reading the graph does not
+        pay for them when nothing asks (about 0.3 s on the real tree)."""
 
-            @property
-            def _pred(self) -> dict:
-                d = self.__dict__
-                if "_pred" not in d:
-                    d["_pred"] = predecessors(d["_node"], d["_succ"])
-                return d["_pred"]
+        @property
+        def _pred(self) -> dict:
+            d = self.__dict__
+            if "_pred" not in d:
+                d["_pred"] = predecessors(d["_node"], d["_succ"])
+            return d["_pred"]
 
-            @_pred.setter
-            def _pred(self, value: dict) -> None:
-                _base_pred().__set__(self, value)
+        @_pred.setter
+        def _pred(self, value: dict) -> None:
+            _base_pred().__set__(self, value)
 
-        StoredGraph.__module__ = __name__
-        _CLASS.append(StoredGraph)
-    return _CLASS[0]
+    StoredGraph.__module__, StoredGraph.__qualname__ = __name__, "StoredGraph"
+    return StoredGraph
 
 
 def _base_pred():

@@ -542,3 +542,13 @@ def test_random_argument_vectors_end_in_an_answer_or_a_clear_error(home, argv):
     if code == 2:
         assert err.strip().splitlines()[-1].startswith(("error: ", "python -m analyzer")), err
     assert digest(*stores) == before
+
+
+def test_the_read_graph_can_be_copied_and_pickled_by_its_user(home):
+    import copy
+
+    g = load(home.graph_path).graph
+    for other in (pickle.loads(pickle.dumps(g)), copy.deepcopy(g)):
+        assert type(other) is type(g)
+        assert list(other.edges(keys=True, data=True)) == list(g.edges(keys=True, data=True))
+        assert dict(other.pred) == dict(g.pred)
