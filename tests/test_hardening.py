@@ -194,14 +194,16 @@ def test_extract_replaces_a_damaged_store(own_home):
 
 
 @pytest.mark.parametrize("how", ["zero", "pages"])
-def test_docs_stops_on_a_damaged_graph_and_keeps_the_site(own_home, how):
+@pytest.mark.parametrize("which", ["graph_path", "store_path"])
+def test_docs_stops_on_a_damaged_database_and_keeps_the_site(own_home, how, which):
     from analyzer.docs import build_site
 
     site = own_home.build_dir / "site"
     site.mkdir(parents=True)
     (site / "index.html").write_text("the good site")
-    _damage(own_home.graph_path, how)
-    with pytest.raises(AnalyzerError, match=r"graph\.sqlite .*the site was not rebuilt"):
+    damaged = getattr(own_home, which)
+    _damage(damaged, how)
+    with pytest.raises(AnalyzerError, match=rf"{damaged.name} .*the site was not rebuilt"):
         build_site(own_home, progress=False)
     assert (site / "index.html").read_text() == "the good site"
     assert not (own_home.site_dir / "docs" / "generated").exists()
@@ -322,6 +324,16 @@ def test_pages_on_a_full_disk_leave_the_old_pages_and_no_temporary_folder(tmp_pa
         assert sorted(p.name for p in (docs / "generated").iterdir()) == \
             ["nav.yml", "page0.md", "page1.md", "page2.md"]
         assert sorted(p.name for p in docs.iterdir()) == ["generated"]
+
+
+@pytest.mark.parametrize("error", [
+    OSError(errno.EROFS, "Read-only file system", "/h/build/.site-stage-1"),
+    OSError(errno.ENOSPC, "No space left on device", "/venv/x.js", "/h/build/.site-out-1/x.js"),
+])
+def test_a_file_system_error_is_one_line_naming_the_path(home, error):
+    text = cli._message(error, home)
+    assert text.startswith((error.filename2 or error.filename) + ": " + error.strerror)
+    assert "\n" not in text
 
 
 # --- bad state: what killed runs leave, concurrent runs --------------------------------
