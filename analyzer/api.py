@@ -2,8 +2,9 @@
 
 Takes ``build/graph.sqlite`` (made by ``make analyze``) and gives a
 :class:`KernelGraph`: the questions people ask of the graph, answered from
-the database's indexed tables, and the networkx graph itself (unpickled from
-the database on first use of ``kg.graph``).  The questions: who calls what
+the database's indexed tables, and the networkx graph itself (read from the
+database's plain-data parts on first use of ``kg.graph``, see
+:mod:`analyzer.graphdata`).  The questions: who calls what
 (direct calls and resolved function-pointer dispatch), what an indirect call
 resolves to and why, call chains, structs, ops tables, definitions; and
 exports (GraphML, DOT, node-link JSON) of the whole graph or of a
@@ -21,16 +22,13 @@ True
 
 from __future__ import annotations
 
-import gc
 import json
-import pickle
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from analyzer.errors import AnalyzerError, NotFound
-from analyzer.query import GraphDB, chain_matches, key_value, norm_expr
+from analyzer.errors import NotFound
+from analyzer.query import GraphDB, chain_matches, family_key, norm_expr
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -131,8 +129,8 @@ class KernelGraph:
     """The call graph with resolved dispatch; see :func:`load`.
 
     Questions are answered from the graph database's indexed tables (each in
-    well under a millisecond); the networkx graph itself is unpickled on
-    first use of :attr:`graph` or of an export.
+    well under a millisecond); the networkx graph itself is read on first
+    use of :attr:`graph` or of an export.
     """
 
     def __init__(self, db: GraphDB, path: Path) -> None:
@@ -145,11 +143,9 @@ class KernelGraph:
         """The networkx ``MultiDiGraph`` itself (see :mod:`analyzer.graph`),
         loaded on first use."""
         if self._g is None:
-            row = self._db.conn.execute("SELECT data FROM blobs WHERE name = 'graph'").fetchone()
-            if row is None:
-                raise AnalyzerError(f"{self.path_to_db} holds no graph: run "
-                                    "`python -m analyzer graph`")
-            self._g = _unpickle(row[0])
+            from analyzer.graphdata import read_graph
+
+            self._g = read_graph(self._db.conn, self.path_to_db)
         return self._g
 
     # --- names ----------------------------------------------------------------
@@ -194,7 +190,7 @@ class KernelGraph:
         ['sock_create', '__sock_create', 'inet_create', 'tcp_v4_init_sock', 'tcp_init_sock']
         """
         s, d = self.node_id(src), self.node_id(dst)
-        want = key_value(family, self._db.constant) if family is not None else None
+        want = family_key(self._db, family) if family is not None else None
         return [_call(e) for e in self._db.path(s, d, max_depth, want=want)]
 
     # --- resolution -----------------------------------------------------------
@@ -215,7 +211,7 @@ class KernelGraph:
         if not sites:
             raise NotFound(f"no indirect call {norm_expr(expr)!r} in {fid}; its indirect "
                            f"calls: {', '.join(self._site_exprs(fid)) or 'none'}")
-        want = key_value(family, self._db.constant) if family is not None else None
+        want = family_key(self._db, family) if family is not None else None
         targets: dict[str, Target] = {}
         for site in sites:
             for e in self._db.site_targets(site["id"]):
@@ -367,30 +363,9 @@ def _call(e: dict) -> Call:
 
 def load(path=None) -> KernelGraph:
     """The analysis made by ``make analyze`` (``build/graph.sqlite``, or
-    ``path``), as a :class:`KernelGraph`."""
+    ``path``), as a :class:`KernelGraph`.  AnalyzerError if the file is
+    missing, is not a graph database of this version, or is damaged."""
     from analyzer.config import Config
 
     path = Path(path) if path else Config.default().graph_path
-    db = GraphDB.open(path)
-    try:
-        found = db.conn.execute("SELECT count(*) FROM blobs WHERE name = 'graph'").fetchone()
-    except sqlite3.DatabaseError as e:
-        raise AnalyzerError(f"{path} is not a graph database ({e}): run `make analyze`") from e
-    if not found[0]:
-        raise AnalyzerError(f"{path} holds no graph: run `python -m analyzer graph`")
-    return KernelGraph(db, path)
-
-
-def _unpickle(data: bytes) -> nx.MultiDiGraph:
-    """Unpickle without the cyclic garbage collector (3x faster: the graph's
-    half a million dicts would otherwise trigger full collections again and
-    again), then freeze them out of later collections."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        g = pickle.loads(data)
-        gc.freeze()
-        return g
-    finally:
-        if enabled:
-            gc.enable()
+    return KernelGraph(GraphDB.open(path), path)

@@ -2,7 +2,9 @@
 library function.  ``python -m analyzer --help`` lists them.
 
 User mistakes (a bad path, an unknown name, a broken tarball) are reported as
-one clear line on stderr with exit code 2, never as a traceback.
+one clear line on stderr with exit code 2, never as a traceback; so are bad
+states (a damaged database, a read-only folder, a full disk), naming the file.
+Arguments must be valid UTF-8; long values are shortened when echoed.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
@@ -88,8 +92,71 @@ def _emit(args, data, text: str) -> None:
         print(text)
 
 
+#: the longest run of characters an error message echoes in full
+_LONGEST = 120
+
+
+def shorten(text: str, longest: int = _LONGEST) -> str:
+    """``text`` on one line, each run of more than ``longest`` non-blank
+    characters cut to its start and end.
+
+    >>> shorten("no function named " + "x" * 1000, 20)
+    'no function named xxxxxxxxxxxxxx...(986 more characters)'
+    """
+    def cut(m: re.Match) -> str:
+        word = m.group(0)
+        return f"{word[:longest * 3 // 4]}...({len(word) - longest * 3 // 4} more characters)"
+
+    return re.sub(rf"\S{{{longest + 1},}}", cut, " ".join(str(text).split()))
+
+
+def _not_utf8(argv: Sequence[str]) -> str | None:
+    """The message for the first argument that is not valid UTF-8 (Python
+    keeps its bytes as surrogates), or None."""
+    for arg in argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raw = arg.encode("utf-8", "surrogateescape")
+            return (f"argument '{shorten(ascii(raw)[2:-1])}' is not valid UTF-8 (byte "
+                    f"0x{raw[e.start]:02x} at position {e.start}); names and paths must be "
+                    "UTF-8 text")
+    return None
+
+
+def _count(text: str) -> int:
+    """``--limit``: a whole number, 0 meaning no limit."""
+    if not re.fullmatch(r"[0-9]{1,9}", text.strip()):
+        raise argparse.ArgumentTypeError(
+            f"{shorten(text, 20)!r} is not a count: give 0 (no limit) or a whole number "
+            "up to 999999999")
+    return int(text)
+
+
+def _step(text: str) -> int:
+    """``--step``: a step number."""
+    if not re.fullmatch(r"-?[0-9]{1,9}", text.strip()):
+        raise argparse.ArgumentTypeError(f"{shorten(text, 20)!r} is not a step number")
+    return int(text)
+
+
+def _jobs(text: str) -> int:
+    """``--jobs``: 1 or more worker processes."""
+    if not re.fullmatch(r"[0-9]{1,4}", text.strip()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{shorten(text, 20)!r} is not a number of worker "
+                                         "processes (1 or more)")
+    return int(text)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with long values shortened in its error messages."""
+
+    def error(self, message: str):
+        super().error(shorten(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m analyzer",
         description="Static analysis of the Linux 4.4 socket path: extraction, call graph "
         "with resolved function-pointer dispatch, an executable model of socket(), and docs.",
@@ -105,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(fn=fn)
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
         if jobs:
-            sp.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+            sp.add_argument("-j", "--jobs", type=_jobs, default=os.cpu_count() or 1,
                             help="worker processes (default: all cores)")
         if json_flag:
             sp.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -131,14 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="callers F | callees F | path F G | resolve F EXPR | struct S | "
                     "table T | where NAME")
     sp.add_argument("names", nargs="+", metavar="NAME")
-    sp.add_argument("--family", help="narrow `resolve` by registration key, e.g. AF_INET")
-    sp.add_argument("--limit", type=int, default=0, help="at most this many answers")
+    sp.add_argument("--family", help="narrow `resolve` and `path` by registration key, "
+                    "e.g. AF_INET (a constant of the tree, a number, a file system name "
+                    "such as sockfs, or FIELD=VALUE such as type=SOCK_STREAM)")
+    sp.add_argument("--limit", type=_count, default=0,
+                    help="at most this many answers of `callers`/`callees` (0: all)")
 
     sp = cmd("model", _cmd_model, "run the executable model, e.g. `model socket AF_INET "
              "SOCK_STREAM 0`", json_flag=True)
     sp.add_argument("scenario", help="socket | skb | boot (what the boot ran and skipped)")
     sp.add_argument("args", nargs="*", help="the scenario's arguments")
-    sp.add_argument("--step", type=int, help="show the state after step N")
+    sp.add_argument("--step", type=_step, help="show the state after step N")
     sp.add_argument("--python", metavar="FUNCTION",
                     help="print the generated Python of one kernel function beside its C")
 
@@ -148,7 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    if problem := _not_utf8(argv):
+        parser.error(problem)
     args, extra = parser.parse_known_args(argv)
     # `model skb --json OP OP`: operands after an option still belong to the scenario
     if getattr(args, "command", "") == "model" and not any(e.startswith("-") for e in extra):
@@ -160,11 +233,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = cfg.with_home(args.home)
     try:
         return args.fn(args, cfg)
-    except AnalyzerError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except (AnalyzerError, sqlite3.Error, OSError) as e:
+        print(f"error: {shorten(_message(e, cfg))}", file=sys.stderr)
+        return 2
+
+
+def _message(e: BaseException, cfg: Config) -> str:
+    """What went wrong, naming the file: a damaged database found anywhere in
+    the chain of causes is named with how to make it again; a file system error
+    names its path."""
+    cause: BaseException | None = e
+    while cause is not None:
+        if isinstance(cause, sqlite3.DatabaseError) and not _is_write_error(cause):
+            return _damaged(cfg, cause)
+        cause = cause.__cause__ if cause.__cause__ is not None else \
+            None if cause.__suppress_context__ else cause.__context__
+    if isinstance(e, AnalyzerError):
+        return str(e)
+    if isinstance(e, OSError):
+        path = e.filename2 or e.filename  # a copy's or a rename's destination first
+        where = f"{path}: " if path else ""
+        return f"{where}{e.strerror or e}: free some space or make the folder writable, " \
+               "then run the command again"
+    return f"{type(e).__name__}: {e}"
+
+
+def _is_write_error(e: sqlite3.Error) -> bool:
+    text = str(e).lower()
+    return any(w in text for w in ("readonly", "read-only", "disk is full", "disk i/o",
+                                   "unable to open"))
+
+
+def _damaged(cfg: Config, e: sqlite3.Error) -> str:
+    """The damaged databases among the store and the graph (checked now)."""
+    from analyzer.dbfile import integrity_problem
+    from analyzer.query import REBUILD_GRAPH
+    from analyzer.store import REBUILD_STORE
+
+    found = [f"{path} {problem}: {how}" for path, how in
+             ((cfg.store_path, REBUILD_STORE), (cfg.graph_path, REBUILD_GRAPH))
+             if path.exists() and (problem := integrity_problem(path))]
+    return "; ".join(found) or f"a database could not be read ({e}): rebuild with " \
+        "`make analyze`"

@@ -11,7 +11,11 @@ How it stays safe and atomic:
 
 - every member of the tarball is checked before anything is written: no absolute
   path, no ``..``, nothing outside ``linux-4.4.1/``, only files, folders and symlinks
-  whose target stays inside the tree; then Python's own ``filter="data"`` extracts it;
+  whose target stays inside the tree, no path taken by an earlier member or below a
+  symlink member, no more bytes than the release's largest file (the manifest's
+  ``# largest file: N bytes``); each file is written as a new file (never through a link)
+  and hashed as it lands; the release's symlink becomes a copy of its target; the whole
+  tree is then walked (no link, only the manifest's files, each re-hashed);
 - extraction goes into a temporary folder beside the target (``kernel-src/.fetch-tmp-*``),
   each file is hashed as it lands, and only a fully verified tree is renamed into place;
   on any error the temporary folder is removed and the old tree (if any) is untouched;
@@ -36,8 +40,10 @@ import http.client
 import json
 import lzma
 import os
+import re
 import shutil
 import socket
+import stat
 import sys
 import tarfile
 import tempfile
@@ -61,6 +67,9 @@ __all__ = [
 ]
 
 STAMP_NAME = ".fetch-stamp.json"
+#: the member size limit when the manifest does not give the largest file
+DEFAULT_SIZE_LIMIT = 16 << 20
+_LARGEST = re.compile(r"#\s*largest file:\s*(\d+)\s*bytes")
 _TMP_PREFIX = ".fetch-tmp-"
 _CHUNK = 1 << 16
 _OFFLINE_HINT = (
@@ -101,6 +110,15 @@ class Manifest:
     path: Path
     entries: Mapping[str, str]
     digest: str
+    #: the size of the largest file of the release (``# largest file: N bytes``);
+    #: a bigger member is refused before it is written in full
+    largest: int = 0
+
+    @property
+    def size_limit(self) -> int:
+        """The most bytes a member may hold: :attr:`largest`, or
+        :data:`DEFAULT_SIZE_LIMIT` for a manifest without that line."""
+        return self.largest or DEFAULT_SIZE_LIMIT
 
     def select(self, parts: Iterable[str]) -> dict[str, str]:
         """The entries of the top-level files and of the folders ``parts``.
@@ -136,7 +154,10 @@ def read_manifest(path: Path) -> Manifest:
     except OSError as e:
         raise AnalyzerError(f"cannot read the manifest {path}: {e.strerror}") from None
     entries: dict[str, str] = {}
-    for n, line in enumerate(data.decode("utf-8").splitlines(), 1):
+    largest = 0
+    for n, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        if m := _LARGEST.match(line):
+            largest = int(m.group(1))
         if not line.strip() or line.startswith("#"):
             continue
         sha, sep, rel = line.partition("  ")
@@ -144,7 +165,7 @@ def read_manifest(path: Path) -> Manifest:
             raise AnalyzerError(f"{path}:{n}: not `<sha256>  <path>`: {line!r}")
         entries[rel] = sha
     listing = "".join(f"{sha}  {rel}\n" for rel, sha in sorted(entries.items()))
-    return Manifest(Path(path), entries, hashlib.sha256(listing.encode()).hexdigest())
+    return Manifest(Path(path), entries, hashlib.sha256(listing.encode()).hexdigest(), largest)
 
 
 def manifest_text(tarball: Path, header: str = "") -> str:
@@ -154,10 +175,12 @@ def manifest_text(tarball: Path, header: str = "") -> str:
     """
     hashes: dict[str, str] = {}
     links: dict[str, str] = {}
+    largest = 0
     with _tar_errors(tarball):
         for member, rel, tar in _members(Path(tarball)):
             if member.isreg():
                 hashes[rel] = _sha256_stream(tar.extractfile(member))
+                largest = max(largest, member.size)
             elif member.issym():
                 links[rel] = _link_target(rel, member.linkname)
     for rel, target in links.items():
@@ -165,7 +188,8 @@ def manifest_text(tarball: Path, header: str = "") -> str:
             raise AnalyzerError(f"{tarball}: symlink {rel} points to {target}, not a file")
         hashes[rel] = hashes[target]
     lines = [f"{sha}  {rel}" for rel, sha in sorted(hashes.items())]
-    return "".join(f"# {h}\n" for h in header.splitlines()) + "\n".join(lines) + "\n"
+    head = [*header.splitlines(), f"largest file: {largest} bytes (fetch refuses a bigger member)"]
+    return "".join(f"# {h}\n" for h in head) + "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- fetch
@@ -234,7 +258,7 @@ def _fetch_fresh(source: str, cfg: Config, man: Manifest, parts: tuple[str, ...]
     tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=cfg.kernel_root))
     try:
         tree, skipped = _extract_verified(tarball, wanted, tmp, cfg.kernel_dir.name,
-                                          man.path, progress)
+                                          man.path, progress, man.size_limit)
         _write_stamp(tree, man, parts, source, wanted)
         _swap_in(tree, cfg.kernel_dir)
     except AnalyzerError as e:
@@ -375,31 +399,123 @@ def _link_target(rel: str, linkname: str, tarball: Path | None = None) -> str:
 
 
 def _extract_verified(tarball: Path, wanted: Mapping[str, str], tmp: Path, top: str,
-                      manifest: Path, progress: bool) -> tuple[Path, int]:
-    """Extract the ``wanted`` files into ``tmp/top`` and check each; return (tree, skipped)."""
-    tree, seen, skipped, links = tmp / top, set(), 0, []
+                      manifest: Path, progress: bool, limit: int = DEFAULT_SIZE_LIMIT
+                      ) -> tuple[Path, int]:
+    """Extract the ``wanted`` files into ``tmp/top``, checking each as it is
+    written, then the whole tree; return (tree, skipped).
+
+    Every file is written by :func:`_write_member` (a new file, never through a
+    link, at most ``limit`` bytes); a member that names a path an earlier member
+    took is refused; a symlink of the release becomes a copy of its target, so
+    the tree holds no link at all; :func:`_check_tree` then checks that the
+    tree holds exactly the wanted files, each with its SHA-256."""
+    tree, seen, skipped, links, all_links = tmp / top, set(), 0, {}, set()
     tree.mkdir()
     with tqdm(total=len(wanted), unit="file", desc="extract", disable=_no_bar(progress),
               file=sys.stderr) as bar, _tar_errors(tarball):
         for member, rel, tar in _members(tarball, top):
             if member.isdir():
                 continue
-            if rel not in wanted:
-                skipped += 1
-                continue
-            tar.extract(member, tmp, filter="data")
+            if rel in seen:
+                raise AnalyzerError(f"{tarball}: member {member.name!r} refused: it would "
+                                    "overwrite an earlier member of the same path")
+            _check_not_through_link(member, rel, seen, all_links, tarball)
             seen.add(rel)
             if member.issym():
-                links.append(rel)
+                all_links.add(rel)
+            if rel not in wanted:
+                skipped += 1
+            elif member.issym():
+                links[rel] = _link_target(rel, member.linkname, tarball)
             else:
-                _check_file(tree, rel, wanted[rel], manifest)
+                _check_sha(rel, _write_member(tar, member, tree / rel, limit, tarball),
+                           wanted[rel], manifest)
+                bar.update()
+        for rel, target in links.items():
+            _copy_link(tree, rel, target, wanted, tarball)
             bar.update()
-    for rel in links:
-        _check_file(tree, rel, wanted[rel], manifest)
     if missing := sorted(set(wanted) - seen):
         raise AnalyzerError(f"{tarball} lacks {len(missing)} file(s) listed in {manifest}, "
                             f"e.g. {', '.join(missing[:3])}; is it Linux 4.4.1?")
+    _check_tree(tree, wanted, manifest)
     return tree, skipped
+
+
+def _check_not_through_link(member: tarfile.TarInfo, rel: str, seen: set[str],
+                            links: set[str], tarball: Path) -> None:
+    """Refuse a member below a path that an earlier symlink member took (it
+    would be written through the link), and a symlink over the folder of an
+    earlier member."""
+    parts = rel.split("/")
+    for i in range(1, len(parts)):
+        if "/".join(parts[:i]) in links:
+            raise AnalyzerError(f"{tarball}: member {member.name!r} refused: it would be "
+                                f"written through the link {'/'.join(parts[:i])}")
+    if member.issym() and any(p.startswith(rel + "/") for p in seen):
+        raise AnalyzerError(f"{tarball}: member {member.name!r} refused: a link over the "
+                            "folder of an earlier member")
+
+
+def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path, limit: int,
+                  tarball: Path) -> str:
+    """Write a regular member to ``path`` (a new file: never an existing one,
+    never through a link) and return its SHA-256; refuse it, before or while
+    writing, when it holds more than ``limit`` bytes."""
+    if member.size > limit:
+        raise AnalyzerError(f"{tarball}: member {member.name!r} refused: {member.size} bytes, "
+                            f"more than the largest file of the release ({limit} bytes)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    h, written = hashlib.sha256(), 0
+    with os.fdopen(fd, "wb") as out:
+        src = tar.extractfile(member)
+        while chunk := src.read(_CHUNK * 16):
+            written += len(chunk)
+            if written > limit:
+                raise AnalyzerError(f"{tarball}: member {member.name!r} refused: more than "
+                                    f"the largest file of the release ({limit} bytes)")
+            h.update(chunk)
+            out.write(chunk)
+    os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+    return h.hexdigest()
+
+
+def _copy_link(tree: Path, rel: str, target: str, wanted: Mapping[str, str],
+               tarball: Path) -> None:
+    """Install the symlink ``rel`` -> ``target`` of the release as a copy of its
+    target, a regular file of the release already written and checked."""
+    if target not in wanted or not (tree / target).is_file() or (tree / target).is_symlink():
+        raise AnalyzerError(f"{tarball}: symlink {rel} -> {target} refused: its target is "
+                            "not a file of the release")
+    (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(tree / rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as out, open(tree / target, "rb") as src:
+        shutil.copyfileobj(src, out)
+
+
+def _check_tree(tree: Path, wanted: Mapping[str, str], manifest: Path) -> None:
+    """After extraction: the tree holds no link and nothing but folders and the
+    wanted files, and every file has its SHA-256 (read again from disk)."""
+    found = set()
+    root = str(tree)
+    for folder, dirs, files in os.walk(root):
+        for name in (*dirs, *files):
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, root).replace(os.sep, "/")
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                raise AnalyzerError(f"{rel}: a link in the extracted tree; refused. "
+                                    "Nothing was installed.")
+            if stat.S_ISDIR(mode):
+                continue
+            if not stat.S_ISREG(mode) or rel not in wanted:
+                raise AnalyzerError(f"{rel}: not a file of {manifest}; refused. "
+                                    "Nothing was installed.")
+            found.add(rel)
+            _check_file(tree, rel, wanted[rel], manifest)
+    if missing := sorted(set(wanted) - found):
+        raise AnalyzerError(f"{missing[0]}: missing after extraction; refused. "
+                            "Nothing was installed.")
 
 
 def _check_file(tree: Path, rel: str, sha: str, manifest: Path) -> None:
@@ -412,6 +528,10 @@ def _check_file(tree: Path, rel: str, sha: str, manifest: Path) -> None:
             got = _sha256_stream(f)
     except (OSError, ValueError, RuntimeError):
         raise AnalyzerError(f"{rel}: missing, unreadable or outside the tree") from None
+    _check_sha(rel, got, sha, manifest)
+
+
+def _check_sha(rel: str, got: str, sha: str, manifest: Path) -> None:
     if got != sha:
         raise AnalyzerError(f"{rel}: SHA-256 {got[:16]}... differs from {manifest} "
                             f"({sha[:16]}...); the source is corrupt or not Linux 4.4.1. "
@@ -471,6 +591,10 @@ def _obtain(source: str, cfg: Config, progress: bool) -> tuple[Path, bool]:
             return dest, True
         return download(source, dest, progress=progress), True
     path = Path(source).expanduser()
+    if path.is_dir():
+        raise AnalyzerError(f"{source} is a folder, not a tarball (from KERNEL_TARBALL or the "
+                            "command line; give the path of linux-4.4.1.tar.xz or "
+                            "linux-4.4.1-subset.tar.xz, or an http(s) URL)")
     if not path.is_file():
         where = "" if path.is_absolute() else f", i.e. {path.absolute()}"
         raise AnalyzerError(f"kernel tarball not found: {source}{where} (from KERNEL_TARBALL "

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import re
 import sqlite3
 import sys
@@ -48,10 +47,11 @@ from pathlib import Path
 
 import networkx as nx
 
-from analyzer import records
+from analyzer import graphdata, records
 from analyzer.errors import AnalyzerError
 from analyzer.resolve import Index, Resolver, Site, Unresolved, strip_indexes, type_text
 from analyzer.store import fsync
+from analyzer.tempfiles import remove_stale
 
 __all__ = ["GraphReport", "build_graph", "graph_from_facts", "build_graph_store",
            "write_graph_db", "detect_casts", "struct_id", "SCHEMA"]
@@ -67,8 +67,7 @@ CREATE TABLE sites(id INTEGER PRIMARY KEY, caller TEXT, file TEXT, line INTEGER,
 CREATE TABLE chains(tbl TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE constants(name TEXT PRIMARY KEY, value INTEGER, file TEXT, line INTEGER);
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE blobs(name TEXT PRIMARY KEY, data BLOB);
-"""
+""" + graphdata.SCHEMA
 INDEXES = """
 CREATE INDEX nodes_name ON nodes(name);
 CREATE INDEX edges_src ON edges(src, kind);
@@ -131,23 +130,7 @@ def build_graph(index: Index, source: Source | None = None,
     for nid, attrs in g.nodes(data=True):
         if "kind" not in attrs:  # a caller the extraction named but did not define
             attrs.update(kind="undefined", name=nid.split("@")[0], file="", line=0)
-    _intern(g)
     return g, sites
-
-
-_SHARED = ("kind", "file", "expr", "rtype", "struct", "field", "confidence", "table")
-
-
-def _intern(g: nx.MultiDiGraph) -> None:
-    """Share equal strings, so that the pickle stores each once (a smaller
-    graph database and a ~2x faster ``load()``)."""
-    for _, attrs in g.nodes(data=True):
-        attrs["kind"], attrs["file"] = sys.intern(attrs["kind"]), sys.intern(attrs["file"])
-    for _, _, attrs in g.edges(data=True):
-        for d in (attrs, attrs.get("via") or {}):
-            for k in _SHARED:
-                if isinstance(d.get(k), str):
-                    d[k] = sys.intern(d[k])
 
 
 def graph_from_facts(facts: Iterable[records.FileFacts],
@@ -299,6 +282,7 @@ def write_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Ind
                    meta: dict | None = None) -> None:
     """Write the graph to ``path`` atomically (a temporary file renamed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path.parent, (f".{path.name}.",))  # those of killed runs
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
@@ -309,10 +293,10 @@ def write_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Ind
         with conn:
             conn.executescript(SCHEMA)
             _write_rows(conn, g, sites, index)
+            meta = {**(meta or {}), "graph_format": graphdata.FORMAT}
             conn.executemany("INSERT INTO meta VALUES (?, ?)",
-                             [(k, json.dumps(v)) for k, v in (meta or {}).items()])
-            conn.execute("INSERT INTO blobs VALUES ('graph', ?)",
-                         (pickle.dumps(g, protocol=pickle.HIGHEST_PROTOCOL),))
+                             [(k, json.dumps(v)) for k, v in meta.items()])
+            graphdata.write_parts(conn, g)
             conn.executescript(INDEXES)
         conn.close()
         fsync(tmp)
@@ -354,20 +338,31 @@ def build_graph_store(cfg, progress: bool = False) -> GraphReport:
 
     times: dict[str, float] = {}
     t0 = time.perf_counter()
+    source = _source_reader(cfg.kernel_dir)  # before the long work: is the tree there?
     with Store.open(cfg.store_path) as store:
         index = Index.from_store(store)
         generation = store.generation()
     times["load_store"] = _lap(t0, "read the store", progress)
     t1 = time.perf_counter()
-    g, sites = build_graph(index, _source_reader(cfg.kernel_dir))
+    g, sites = build_graph(index, source)
     times["build"] = _lap(t1, "built the graph", progress)
     t2 = time.perf_counter()
     report = _report(g, sites, times, cfg.graph_path)
-    write_graph_db(cfg.graph_path, g, sites, index,
-                   {"store_generation": generation, "report": report.to_json()})
+    try:
+        write_graph_db(cfg.graph_path, g, sites, index,
+                       {"store_generation": generation, "report": report.to_json()})
+    except (sqlite3.Error, OSError) as e:  # a full disk, a read-only folder
+        raise AnalyzerError(f"cannot write {cfg.graph_path} ({_why(e)}); the previous one "
+                            "is kept, nothing half-written is left") from None
     times["write"] = _lap(t2, f"wrote {cfg.graph_path}", progress)
     times["total"] = round(time.perf_counter() - t0, 3)
     return report
+
+
+def _why(e: BaseException) -> str:
+    if isinstance(e, OSError):
+        return f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}"
+    return str(e)
 
 
 def _report(g: nx.MultiDiGraph, sites: list[Site], times: dict, path: Path) -> GraphReport:
@@ -399,5 +394,6 @@ def _source_reader(root: Path) -> Source:
         return cache[rel]
 
     if not root.is_dir():
-        raise AnalyzerError(f"{root} is missing: run `python -m analyzer fetch`")
+        raise AnalyzerError(f"{root} is missing: the kernel sources are needed; run "
+                            "`python -m analyzer fetch` (or `make analyze`)")
     return read

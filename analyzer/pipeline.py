@@ -24,6 +24,7 @@ import importlib.util
 import json
 import os
 import re
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -363,6 +364,20 @@ def extract_tree(cfg: Config, jobs: int = 0, progress: bool = True) -> ExtractRe
     start = time.perf_counter()
     jobs = jobs if jobs > 0 else os.cpu_count() or 1
     files = discover(cfg)
+    try:
+        parsed, removed = _extract_into_store(cfg, files, jobs, progress)
+    except (sqlite3.OperationalError, OSError) as e:  # a full disk, a read-only folder
+        why = f"{e.filename + ': ' if getattr(e, 'filename', None) else ''}" \
+              f"{getattr(e, 'strerror', None) or e}"
+        raise AnalyzerError(f"cannot write {cfg.store_path} ({why}); the previous store is "
+                            "kept, nothing half-written is left") from None
+    return _report(cfg, len(files), parsed, removed, jobs, time.perf_counter() - start)
+
+
+def _extract_into_store(cfg: Config, files: list[str], jobs: int,
+                        progress: bool) -> tuple[int, int]:
+    """One transaction: the facts of new and changed files in, those of removed
+    out; (files extracted, files removed)."""
     with Writer(cfg.store_path, fingerprint()) as w:
         old = w.old_hashes()
         if old:  # the workers hash what they extract: a fresh store needs no hashes here
@@ -374,7 +389,7 @@ def extract_tree(cfg: Config, jobs: int = 0, progress: bool = True) -> ExtractRe
         w.remove(gone + [p for p in todo if p in old])
         _write(w, _run(str(cfg.kernel_dir), _order(cfg, todo), jobs,
                        f"{cfg.store_path}.tmp-"), len(todo), progress)
-    return _report(cfg, len(files), len(todo), len(gone), jobs, time.perf_counter() - start)
+    return len(todo), len(gone)
 
 
 def _write(w: Writer, results: Iterator[_Result], total: int, progress: bool) -> None:

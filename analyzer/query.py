@@ -15,12 +15,15 @@ import json
 import re
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
 from analyzer.errors import AnalyzerError, NotFound
 
 __all__ = ["GraphDB", "run_query", "CALL_KINDS", "norm_expr", "chain_matches", "key_value",
            "allowed"]
 
+#: how to make the graph database again (the end of every message about a broken one)
+REBUILD_GRAPH = "rebuild it with `python -m analyzer graph` (or `make analyze`)"
 #: edge kinds that are calls (direct, or resolved through a function pointer)
 CALL_KINDS = ("calls", "dispatches")
 _CALLS_SQL = "('calls','dispatches')"
@@ -60,6 +63,38 @@ def key_value(key: str | int, constant):
     return value if value is not None else str(key).strip('"')
 
 
+def family_key(db: GraphDB, family: str | int):
+    """The registration key ``family`` (``--family``) as a key value, checked
+    against the keys that registrations of the tree use; AnalyzerError naming
+    the value and listing them otherwise (a lowercase constant name, an empty
+    or unknown value, a number no table is registered under)."""
+    text = str(family).strip()
+    if not text:
+        raise AnalyzerError("--family is empty: give a registration key such as AF_INET")
+    if re.fullmatch(r"-?[0-9]+", text) and len(text) > 20:
+        raise AnalyzerError(f"--family {shorten_value(text)}: no registration key is that "
+                            "long a number")
+    constant = db.constant
+    want = key_value(text if isinstance(family, str) else family, constant)
+    known = db.keys()
+    if want not in known and text.upper() != text and constant(text.upper()) is not None:
+        raise AnalyzerError(f"--family {text!r}: constant names are case-sensitive; "
+                            f"did you mean {text.upper()}?")
+    if want not in known:
+        shown = sorted({v for k, v in known.items() if not isinstance(k, tuple)},
+                       key=lambda v: (v.startswith('"'), v))
+        raise AnalyzerError(f"--family {shorten_value(text)!r}: no table is registered "
+                            f"under this key in the analysed tree; {len(shown)} keys are, "
+                            f"e.g. {', '.join(shown[:12])}")
+    return want
+
+
+def shorten_value(text: str, keep: int = 40) -> str:
+    """A value to echo in a message: whole if short, else start, count and end."""
+    return text if len(text) <= keep else \
+        f"{text[:keep // 2]}...({len(text) - keep} more characters)...{text[-keep // 4:]}"
+
+
 def allowed(chains: list, want) -> bool:
     """Whether a dispatch through a table with these registration chains can
     happen under key ``want``: yes unless the table is registered under keys
@@ -89,12 +124,32 @@ class GraphDB:
 
     @classmethod
     def open(cls, path) -> GraphDB:
-        from pathlib import Path
+        """Open ``path`` read-only; AnalyzerError naming it (and how to make it
+        again) when it is missing, not a graph database of this version, or
+        damaged where its header and ``meta`` table are."""
+        from analyzer.dbfile import database_problem
+        from analyzer.graphdata import FORMAT
 
-        if not Path(path).is_file():
+        path = Path(path)
+        problem = database_problem(path)
+        if problem == "is missing":
             raise AnalyzerError(f"{path} is missing: run `make analyze` (or "
                                 "`python -m analyzer graph`)")
-        return cls(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+        if problem:
+            raise AnalyzerError(f"{path} {problem}: {REBUILD_GRAPH}")
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'graph_format'").fetchone()
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise AnalyzerError(f"{path} is damaged or not a graph database ({e}): "
+                                f"{REBUILD_GRAPH}") from None
+        if row is None or row[0] != json.dumps(FORMAT):
+            conn.close()
+            raise AnalyzerError(f"{path} was written by another version of the analyzer "
+                                f"(graph format {row[0][:40] if row else 'unknown'}, this one "
+                                f"reads {FORMAT!r}): {REBUILD_GRAPH}")
+        return cls(conn)
 
     def node(self, nid: str) -> dict | None:
         row = self.conn.execute("SELECT id, name, kind, file, line, data FROM nodes "
@@ -162,6 +217,22 @@ class GraphDB:
         row = self.conn.execute("SELECT data FROM chains WHERE tbl = ?", (table,)).fetchone()
         return json.loads(row[0]) if row else []
 
+    def keys(self) -> dict:
+        """Every registration key in use: key value -> how it is written
+        (``2`` -> ``"AF_INET"``), with ``(field, value)`` pairs for FIELD=VALUE keys."""
+        out: dict = {}
+        for (data,) in self.conn.execute("SELECT data FROM chains"):
+            for chain in json.loads(data):
+                last = chain[-1] if chain else {}
+                if "key_field" in last:
+                    value = last.get("key_value")
+                    if isinstance(value, list):
+                        value = tuple(value)
+                    shown = str(last.get("key_expr") or value)
+                    out.setdefault(value, shown)
+                    out.setdefault((last["key_field"], value), f".{last['key_field']} = {shown}")
+        return out
+
     def constant(self, name: str) -> int | None:
         row = self.conn.execute("SELECT value FROM constants WHERE name = ?",
                                 (name,)).fetchone()
@@ -170,7 +241,10 @@ class GraphDB:
     def path(self, src: str, dst: str, max_depth: int = 25, want=None) -> list[dict]:
         """One shortest call chain ``src`` -> ``dst`` (bidirectional BFS);
         with ``want`` (a key value), skipping dispatches through tables
-        registered under other keys."""
+        registered under other keys.  From a function to itself: the empty
+        chain."""
+        if src == dst:
+            return []
         self._want, self._chain_cache = want, {}
         fwd, bwd = {src: None}, {dst: None}
         ffront, bfront = [src], [dst]
@@ -244,16 +318,20 @@ def _edge(row) -> dict:
 # --- the questions ------------------------------------------------------------
 
 def _q_calls(db: GraphDB, names, direction: str, limit: int, **_):
+    _one_name(names, "callers F" if direction == "in" else "callees F")
     nid = db.one(names[0])
     edges = db.edges(nid, direction)
-    edges = edges[:limit] if limit else edges
     other = "dst" if direction == "out" else "src"
     groups: dict[tuple, list[dict]] = {}  # a dispatch bound many times: one line
     for e in edges:
         key = (e["file"], e["line"], e[other], e["kind"], e.get("expr"))
         groups.setdefault(key, []).append(e)
-    count = f"{len(groups)}" + (f" ({len(edges)} edges, one per binding)"
-                                if len(groups) < len(edges) else "")
+    total = len(groups)
+    if limit and limit < total:  # the first `limit` answers, each with all its edges
+        groups = dict(list(groups.items())[:limit])
+        edges = [e for group in groups.values() for e in group]
+    count = f"{len(groups)}" + (f" of {total} (--limit {limit})" if len(groups) < total else "")
+    count += (f" ({len(edges)} edges, one per binding)" if len(groups) < len(edges) else "")
     lines = [f"{'callees of' if direction == 'out' else 'callers of'} {nid}: {count}"]
     for (file, line, name, kind, expr), group in groups.items():
         how = ""
@@ -261,7 +339,13 @@ def _q_calls(db: GraphDB, names, direction: str, limit: int, **_):
             more = f" (+{len(group) - 1} more bindings)" if len(group) > 1 else ""
             how = f"  via {expr} [{_via(group[0])}]{more}"
         lines.append(f"  {file}:{line}  {name}{how}")
-    return {"function": nid, "edges": edges}, "\n".join(lines)
+    return {"function": nid, "edges": edges, "total": total}, "\n".join(lines)
+
+
+def _one_name(names: list[str], usage: str) -> None:
+    if len(names) != 1:
+        raise AnalyzerError(f"{usage.split()[0]} takes one name: {usage} "
+                            f"(got {len(names)}: {shorten_value(' '.join(names))})")
 
 
 def _via(e: dict) -> str:
@@ -287,8 +371,10 @@ def _q_path(db: GraphDB, names, family=None, **_):
     if len(names) != 2:
         raise AnalyzerError("path needs two names: path FROM TO")
     src, dst = db.one(names[0]), db.one(names[1])
-    want = key_value(family, db.constant) if family is not None else None
+    want = family_key(db, family) if family is not None else None
     hops = db.path(src, dst, want=want)
+    if src == dst:
+        return {"from": src, "to": dst, "path": []}, f"{src} -> itself: 0 calls (the empty chain)"
     if not hops:
         return {"from": src, "to": dst, "path": []}, f"no call chain from {src} to {dst}"
     lines = [f"{src} -> {dst}: {len(hops)} calls"]
@@ -304,8 +390,8 @@ def _q_resolve(db: GraphDB, names, family=None, **_):
     fid = db.one(names[0])
     sites = db.sites(fid, names[1])
     if not sites:
-        raise NotFound(f"no indirect call {names[1]!r} in {fid}")
-    want = key_value(family, db.constant) if family is not None else None
+        raise NotFound(f"no indirect call {shorten_value(names[1])!r} in {fid}")
+    want = family_key(db, family) if family is not None else None
     out, lines = [], []
     for site in sites:
         targets = _narrowed(db, db.site_targets(site["id"]), want, family)
@@ -349,6 +435,7 @@ def _target_lines(t: dict) -> str:
 
 
 def _q_struct(db: GraphDB, names, **_):
+    _one_name(names, "struct S")
     node = db.node(db.one(names[0], ("struct",)) if " " not in names[0] else names[0])
     if node is None:
         raise NotFound(f"no struct {names[0]!r}")
@@ -361,6 +448,7 @@ def _q_struct(db: GraphDB, names, **_):
 
 
 def _q_table(db: GraphDB, names, **_):
+    _one_name(names, "table T")
     node = db.node(db.one(names[0], ("table",)))
     lines = [f"{node['id']}: {node.get('type')}  {node['file']}:{node['line']}"]
     lines += [f"  {node['file']}:{ln}  .{path} = {value}"
@@ -398,8 +486,18 @@ def run_query(cfg, what: str, names: list[str], family: str | None = None,
     """
     if what not in _QUESTIONS:
         raise AnalyzerError(f"unknown question {what!r}: one of {', '.join(_QUESTIONS)}")
+    if family is not None and what not in ("resolve", "path"):
+        raise AnalyzerError(f"--family narrows only `resolve` and `path`; `{what}` does not "
+                            "use it")
+    if limit and what not in ("callers", "callees"):
+        raise AnalyzerError(f"--limit applies to `callers` and `callees`; `{what}` does not "
+                            "use it")
+    if limit < 0:
+        raise AnalyzerError(f"--limit {limit}: give 0 (no limit) or a positive count")
     db = GraphDB.open(cfg.graph_path)
     try:
         return _QUESTIONS[what](db, names, family=family, limit=limit)
+    except sqlite3.DatabaseError as e:
+        raise AnalyzerError(f"{cfg.graph_path} is damaged ({e}): {REBUILD_GRAPH}") from None
     finally:
         db.conn.close()

@@ -928,9 +928,13 @@ def stats(cfg) -> dict:
     ``python -m analyzer stats``): indirect call sites, the share resolved to
     a non-empty typed set, mean and median targets per resolved site, and the
     unresolved sites grouped by cause."""
-    if not cfg.graph_path.is_file():
-        raise AnalyzerError(f"{cfg.graph_path} is missing: run `python -m analyzer graph` "
-                            "(or `make analyze`)")
-    with sqlite3.connect(f"file:{cfg.graph_path}?mode=ro", uri=True) as conn:
-        rows = conn.execute("SELECT confidence, cause, ntargets FROM sites").fetchall()
+    from analyzer.query import REBUILD_GRAPH, GraphDB
+
+    db = GraphDB.open(cfg.graph_path)
+    try:
+        rows = db.conn.execute("SELECT confidence, cause, ntargets FROM sites").fetchall()
+    except sqlite3.DatabaseError as e:
+        raise AnalyzerError(f"{cfg.graph_path} is damaged ({e}): {REBUILD_GRAPH}") from None
+    finally:
+        db.conn.close()
     return site_stats(rows)

@@ -38,12 +38,17 @@ from functools import cache
 from pathlib import Path
 
 from analyzer import records
+from analyzer.dbfile import database_problem, integrity_problem
 from analyzer.errors import AnalyzerError
+from analyzer.tempfiles import remove_stale
 
 __all__ = ["Store", "Writer", "Scratch", "FileRow", "SCHEMA_VERSION", "KEY_FIELDS",
-           "encode", "decode", "fact_rows", "columns", "fsync"]
+           "encode", "decode", "fact_rows", "columns", "fsync", "database_problem",
+           "integrity_problem", "REBUILD_STORE"]
 
 SCHEMA_VERSION = "3"
+#: how to make a store again (the end of every message about a broken one)
+REBUILD_STORE = "rebuild it with `make analyze` (or `python -m analyzer extract`)"
 
 #: the field of each record kind that :meth:`Store.find` looks up
 KEY_FIELDS: dict[str, str] = {
@@ -315,15 +320,21 @@ class Store:
     def open(cls, path: str | os.PathLike) -> Store:
         """Open the store at ``path``; AnalyzerError if there is none."""
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise AnalyzerError(f"no analysis at {path}; run `make analyze` "
                                 "(or `python -m analyzer extract`)")
-        conn = _connect(path)
+        problem = database_problem(path)
+        if problem:
+            raise AnalyzerError(f"{path} {problem}: {REBUILD_STORE}")
+        try:
+            conn = _connect(path)
+        except sqlite3.DatabaseError as e:
+            raise AnalyzerError(f"{path} cannot be opened ({e}): {REBUILD_STORE}") from None
         meta = _meta(conn)
         if meta.get("schema") != SCHEMA_VERSION or "generation" not in meta:
             conn.close()
             raise AnalyzerError(f"{path} is not an analysis store of schema {SCHEMA_VERSION} "
-                                f"(found {meta.get('schema')!r}); run `make analyze`")
+                                f"(found {meta.get('schema')!r}): {REBUILD_STORE}")
         return cls(conn, path)
 
     def close(self) -> None:
@@ -392,7 +403,7 @@ def _check_kind(kind: str) -> None:
 class Scratch:
     """The facts one worker process extracted, in a private SQLite file
     (tables without indexes, no journal), for :meth:`Writer.merge`.  Rows go
-    from the worker to the store without being pickled through a pipe."""
+    from the worker to the store without being serialised through a pipe."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -556,37 +567,21 @@ def fsync(path: Path) -> None:
 
 
 def _remove_stale_temps(path: Path) -> None:
-    """Delete temporary stores that killed writers left behind."""
-    for tmp in path.parent.glob(f"{path.name}.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # ours from an earlier, failed attempt
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed process not reaped yet is a zombie: dead for us
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    """Delete temporary stores and scratch files that killed writers left behind."""
+    remove_stale(path.parent, (f"{path.name}.tmp-",))
 
 
 def _usable(path: Path, fingerprint: str) -> bool:
     """Is there a complete store of this schema and fingerprint at ``path``?"""
-    if not path.is_file():
+    if integrity_problem(path):  # missing, or damaged: made afresh
         return False
-    conn = _connect(path)
     try:
-        meta = _meta(conn)
-    finally:
-        conn.close()
+        conn = _connect(path)
+        try:
+            meta = _meta(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
     return (meta.get("schema") == SCHEMA_VERSION and "generation" in meta
             and meta.get("fingerprint") == fingerprint)

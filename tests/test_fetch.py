@@ -115,7 +115,8 @@ def test_fetch_extracts_only_the_requested_parts_and_verifies(cfg, tarball):
     assert (tree / "COPYING").is_file()
     assert not (tree / "kernel").exists() and not (tree / "arch").exists()
     link = tree / "include/dt-bindings/input/linux-event-codes.h"
-    assert link.is_symlink() and link.read_bytes() == b"#define EV_KEY 0x01\n"
+    # the release's symlink is installed as a copy: the tree holds no link
+    assert not link.is_symlink() and link.read_bytes() == b"#define EV_KEY 0x01\n"
     assert report.files == 9  # 2 top-level + 6 under net fs include + 1 symlink
     assert (tree / STAMP_NAME).is_file()
     assert verify_tree(cfg) == 9
@@ -288,6 +289,115 @@ def test_unsafe_members_are_refused(cfg, tmp_path, kind):
     assert not (tmp_path / "evil.c").exists() and not (tmp_path / "home/evil.c").exists()
 
 
+def _without(rel: str) -> dict[str, bytes]:
+    return {k: v for k, v in FILES.items() if k != rel}
+
+
+def _reg(rel: str, data: bytes) -> tuple[tarfile.TarInfo, bytes]:
+    return _info(f"{TOP}/{rel}", size=len(data), mode=0o644), data
+
+
+def _sym(rel: str, target: str) -> tuple[tarfile.TarInfo, None]:
+    return _info(f"{TOP}/{rel}", type=tarfile.SYMTYPE, linkname=target), None
+
+
+def test_symlink_swap_tarball_is_refused(cfg, tmp_path):
+    """A symlink net/socket.c -> ../COPYING, then a regular net/socket.c: written
+    through the link it would replace the already verified COPYING."""
+    evil = make_tarball(tmp_path / "swap.tar.xz", files=_without("net/socket.c"), extra=[
+        _sym("net/socket.c", "../COPYING"), _reg("net/socket.c", FILES["net/socket.c"])])
+    with pytest.raises(AnalyzerError, match=r"net/socket\.c' refused: it would overwrite"):
+        fetch(str(evil), cfg, progress=False)
+    assert_nothing_left(cfg)
+
+
+def test_member_overwriting_an_earlier_member_is_refused(cfg, tmp_path):
+    evil = make_tarball(tmp_path / "twice.tar.xz", extra=[_reg("COPYING", b"not the GPL\n")])
+    with pytest.raises(AnalyzerError, match=r"COPYING' refused: it would overwrite"):
+        fetch(str(evil), cfg, progress=False)
+    assert_nothing_left(cfg)
+
+
+def test_the_same_path_spelt_twice_is_an_overwrite(cfg, tmp_path):
+    evil = make_tarball(tmp_path / "dots.tar.xz", extra=[_reg("net/./socket.c", b"evil\n")])
+    with pytest.raises(AnalyzerError, match="it would overwrite"):
+        fetch(str(evil), cfg, progress=False)
+    assert_nothing_left(cfg)
+
+
+def test_member_written_through_a_link_of_the_tree_is_refused(cfg, tmp_path):
+    files = _without("net/ipv4/af_inet.c")
+    evil = make_tarball(tmp_path / "through.tar.xz", files=files, extra=[
+        _sym("net/ipv4", "../fs"), _reg("net/ipv4/af_inet.c", FILES["net/ipv4/af_inet.c"])])
+    with pytest.raises(AnalyzerError, match="written through the link net/ipv4"):
+        fetch(str(evil), cfg, progress=False)
+    assert_nothing_left(cfg)
+
+
+def test_link_over_the_folder_of_an_earlier_member_is_refused(cfg, tmp_path):
+    evil = make_tarball(tmp_path / "over.tar.xz", extra=[_sym("net/ipv4", "../fs")])
+    with pytest.raises(AnalyzerError, match="a link over the folder"):
+        fetch(str(evil), cfg, progress=False)
+    assert_nothing_left(cfg)
+
+
+def test_member_larger_than_the_largest_release_file_is_refused(cfg, tarball):
+    text = cfg.manifest.read_text()
+    cfg.manifest.write_text("# largest file: 1000 bytes\n" + text)  # net/blob.bin has 96 KiB
+    assert read_manifest(cfg.manifest).largest == 1000
+    with pytest.raises(AnalyzerError, match=r"blob\.bin' refused: 98304 bytes, more than the "
+                                            r"largest file of the release \(1000 bytes\)"):
+        fetch(str(tarball), cfg, progress=False)
+    assert_nothing_left(cfg)
+
+
+def test_a_member_over_the_limit_is_refused_before_anything_is_written(tmp_path):
+    data = b"x" * 5000
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.addfile(_info("big", size=len(data)), io.BytesIO(data))
+    buf.seek(0)
+    with tarfile.open(fileobj=buf, mode="r|") as tar:
+        member = next(iter(tar))
+        with pytest.raises(AnalyzerError, match="5000 bytes, more than the largest file"):
+            fetch_mod._write_member(tar, member, tmp_path / "big", 1000, Path("t.tar"))
+    assert not (tmp_path / "big").exists()
+
+
+@pytest.mark.parametrize("damage", ["link", "extra", "changed", "missing"])
+def test_the_extracted_tree_is_checked_as_a_whole(tmp_path, damage):
+    tree = tmp_path / "tree"
+    (tree / "net").mkdir(parents=True)
+    wanted = {}
+    for rel in ("COPYING", "net/socket.c"):
+        (tree / rel).write_bytes(FILES[rel])
+        wanted[rel] = hashlib.sha256(FILES[rel]).hexdigest()
+    fetch_mod._check_tree(tree, wanted, Path("MANIFEST"))  # sound
+    if damage == "link":
+        (tree / "net/socket.c").unlink()
+        (tree / "net/socket.c").symlink_to("../COPYING")
+    elif damage == "extra":
+        (tree / "net/stray.c").write_bytes(b"x")
+    elif damage == "changed":
+        (tree / "COPYING").write_bytes(b"changed")
+    else:
+        (tree / "COPYING").unlink()
+    with pytest.raises(AnalyzerError, match="Nothing was installed"):
+        fetch_mod._check_tree(tree, wanted, Path("MANIFEST"))
+
+
+def test_manifest_names_the_largest_file_size(tarball):
+    text = manifest_text(tarball, "header")
+    assert f"# largest file: {len(FILES['net/blob.bin'])} bytes" in text
+    path = tarball.with_name("M")
+    path.write_text(text)
+    assert read_manifest(path).largest == len(FILES["net/blob.bin"])
+
+
+def test_the_committed_manifest_gives_the_largest_file():
+    assert read_manifest(Config.default().manifest).largest > 100_000
+
+
 def test_unknown_part_and_bad_manifest_are_clear_errors(cfg, tarball):
     with pytest.raises(AnalyzerError, match="no file under 'drivers'"):
         fetch(str(tarball), cfg, parts=("drivers",), progress=False)
@@ -434,6 +544,12 @@ def test_cli_missing_path_is_one_clear_line(cfg, tmp_path):
     assert "Traceback" not in run.stderr
     assert run.stderr.startswith("error: kernel tarball not found:")
     assert "nowhere.tar.xz" in run.stderr
+
+
+def test_cli_folder_is_not_a_tarball(cfg, tmp_path):
+    run = _cli(cfg.home, str(tmp_path), "-q")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.startswith(f"error: {tmp_path} is a folder, not a tarball")
 
 
 def test_cli_truncated_xz_is_a_clear_error(cfg, tarball, tmp_path):

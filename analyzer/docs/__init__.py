@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,10 @@ from analyzer.docs.facts import Facts, RunView, StoreFacts
 from analyzer.docs.pages import ROOT, Site, generate
 from analyzer.docs.tour import Tour, load_tour
 from analyzer.errors import AnalyzerError
+from analyzer.tempfiles import remove_stale, swap_dir
 
 __all__ = ["build_site", "BuildReport", "open_facts", "write_pages", "run_mkdocs",
-           "generate_pages"]
+           "generate_pages", "check_inputs"]
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,8 @@ def _load_graph(cfg: Config, notices: list[str]):
     except ImportError:
         notices.append("the call graph (analyzer.api) is not available: calls are unresolved")
         return None
-    try:
-        params = inspect.signature(load).parameters
-        return load(cfg.graph_path) if params else load()
-    except AnalyzerError as e:
-        notices.append(f"the call graph did not load: {e}")
-        return None
+    params = inspect.signature(load).parameters
+    return load(cfg.graph_path) if params else load()  # a broken graph stops the build
 
 
 def _run_model(cfg: Config, tour: Tour, notices: list[str]) -> RunView | None:
@@ -80,8 +78,26 @@ def _run_model(cfg: Config, tour: Tour, notices: list[str]) -> RunView | None:
         return RunView([], lambda n: {}, error=f"the model did not run: {why}")
 
 
+def check_inputs(cfg: Config) -> None:
+    """AnalyzerError naming the store, the graph database or the kernel tree
+    when one is missing or damaged (SQLite's quick check): a site is never
+    built from a broken analysis, and the previous site stays."""
+    from analyzer.dbfile import integrity_problem
+    from analyzer.query import REBUILD_GRAPH
+    from analyzer.store import REBUILD_STORE
+
+    for path, how in ((cfg.store_path, REBUILD_STORE), (cfg.graph_path, REBUILD_GRAPH)):
+        if problem := integrity_problem(path):
+            raise AnalyzerError(f"{path} {problem}: {how}; the site was not rebuilt")
+    if not cfg.kernel_dir.is_dir():
+        raise AnalyzerError(f"{cfg.kernel_dir} is missing: the pages quote the sources; run "
+                            "`python -m analyzer fetch` (or `make analyze`); the site was "
+                            "not rebuilt")
+
+
 def open_facts(cfg: Config, tour: Tour) -> Facts:
-    """The real analysis as :class:`Facts`; the store must exist, graph and model may not."""
+    """The real analysis as :class:`Facts`; the store and the graph must load,
+    the model may fail (the pages say why)."""
     from analyzer.store import Store
 
     store = Store.open(cfg.store_path)
@@ -106,19 +122,25 @@ def generate_pages(tour: Tour, facts: Facts) -> Site:
 
 
 def write_pages(docs_dir: Path, site: Site) -> Path:
-    """Replace ``docs_dir/generated`` by the site's pages and its nav.yml."""
+    """Replace ``docs_dir/generated`` by the site's pages and its nav.yml.
+
+    The pages are written into a folder of this call's own
+    (``.generated-tmp-<pid>-*``), then swapped in whole: concurrent calls
+    each leave a complete set, a failed one (a full disk) leaves the old
+    pages and no temporary folder; those of killed runs are removed."""
     out = Path(docs_dir) / ROOT
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for rel, text in site.pages.items():
-        path = Path(docs_dir) / rel
-        path = tmp / path.relative_to(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    (tmp / "nav.yml").write_text(yaml.safe_dump(site.nav, allow_unicode=True,
-                                                sort_keys=False), encoding="utf-8")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    remove_stale(out.parent, (f".{out.name}-tmp-", f".{out.name}-old-"))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-tmp-{os.getpid()}-", dir=out.parent))
+    try:
+        for rel, text in site.pages.items():
+            path = tmp / (Path(docs_dir) / rel).relative_to(out)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        (tmp / "nav.yml").write_text(yaml.safe_dump(site.nav, allow_unicode=True,
+                                                    sort_keys=False), encoding="utf-8")
+        swap_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -140,27 +162,27 @@ def run_mkdocs(site_dir: Path, out_dir: Path, strict: bool) -> None:
 def _build_private(cfg: Config, site: Site, out: Path, strict: bool) -> None:
     """mkdocs on a private copy of ``site/`` into a fresh folder, then swapped in,
     so that two builds at once (a test and ``make analyze``) never mix pages."""
+    cfg.build_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale(cfg.build_dir, (".site-stage-", ".site-out-", ".site-old-"))
     stage = cfg.build_dir / f".site-stage-{os.getpid()}"
     fresh = cfg.build_dir / f".site-out-{os.getpid()}"
-    old = cfg.build_dir / f".site-old-{os.getpid()}"
-    for d in (stage, fresh, old):
+    for d in (stage, fresh):
         shutil.rmtree(d, ignore_errors=True)
     try:
         shutil.copytree(cfg.site_dir, stage, ignore=shutil.ignore_patterns(
-            ROOT, "__pycache__", "site"))
+            ROOT, f".{ROOT}-*", "__pycache__", "site"))
         write_pages(stage / "docs", site)
         run_mkdocs(stage, fresh, strict)
-        if out.exists():
-            out.rename(old)
-        fresh.rename(out)
+        swap_dir(fresh, out)
     finally:
-        for d in (stage, fresh, old):
+        for d in (stage, fresh):
             shutil.rmtree(d, ignore_errors=True)
 
 
 def build_site(cfg: Config, strict: bool = True, progress: bool = True) -> BuildReport:
     """Generate the pages from the analysis and build the site into ``build/site``."""
     t0 = time.perf_counter()
+    check_inputs(cfg)
     tour = load_tour(cfg.site_dir / "tour.yaml")
     _say(progress, "docs: reading the analysis, the call graph and the model ...")
     facts = open_facts(cfg, tour)

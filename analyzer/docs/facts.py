@@ -12,10 +12,12 @@ Source text is read only through the spans the analysis located (a function's
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from analyzer.errors import AnalyzerError
 from analyzer.records import Call, Function, Global, Initializer, Registration, Struct
 
 __all__ = ["Evidence", "Target", "Neighbour", "Step", "RunView", "Facts", "MemoryFacts",
@@ -268,6 +270,8 @@ class StoreFacts(Facts):
             return []
         try:
             found = self.graph.resolve(fn.id, call.expr)
+        except sqlite3.DatabaseError:
+            raise  # a damaged graph stops the build: no page says "no answer" for it
         except Exception:  # noqa: BLE001 - an unresolvable site is shown as such
             return []
         return [self._with_chains(_target(t), t) for t in _items(found)]
@@ -277,12 +281,25 @@ class StoreFacts(Facts):
         if any(e.kind in ("passed", "bound", "registered") for e in target.evidence):
             return target
         table = (_get(raw, "binding") or {}).get("table", "")
-        nodes = getattr(getattr(self.graph, "graph", None), "nodes", None)
-        if not table or nodes is None or table not in nodes:
+        chains = self._chains(table) if table else None
+        if not chains:
             return target
-        steps = [step for chain in nodes[table].get("chains", []) or [] for step in chain]
+        steps = [step for chain in chains for step in chain]
         extra = [e for e in _evidence(steps) if e not in target.evidence]
         return replace(target, evidence=target.evidence + tuple(dict.fromkeys(extra)))
+
+    def _chains(self, table: str) -> list | None:
+        """The table's registration chains: by SQL (``kg.chains``) when the graph
+        offers it, else from the networkx graph's table node."""
+        if callable(getattr(self.graph, "chains", None)):
+            try:
+                return self.graph.chains(table)
+            except AnalyzerError:
+                return None
+        nodes = getattr(getattr(self.graph, "graph", None), "nodes", None)
+        if nodes is None or table not in nodes:
+            return None
+        return nodes[table].get("chains", []) or []
 
     def callees(self, fn: Function) -> list[Neighbour]:
         return self._neighbours("callees", fn)
@@ -295,6 +312,8 @@ class StoreFacts(Facts):
             return []
         try:
             found = getattr(self.graph, how)(fn.id)
+        except sqlite3.DatabaseError:
+            raise  # a damaged graph stops the build
         except Exception:  # noqa: BLE001 - shown as "no answer from the graph"
             return []
         key = "callee" if how == "callees" else "caller"

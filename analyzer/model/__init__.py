@@ -14,12 +14,14 @@ primitives), :mod:`.generate` (classes, functions, globals; the path rule),
 
 from __future__ import annotations
 
+import re
 import time
 
 from analyzer.config import Config
 from analyzer.errors import AnalyzerError
 
-__all__ = ["run", "run_with", "generate_all", "open_generator", "Run", "Step", "parse_args"]
+__all__ = ["run", "run_with", "generate_all", "open_generator", "Run", "Step", "parse_args",
+           "int_arg"]
 
 from analyzer.model.trace import Run, Step  # noqa: E402
 
@@ -30,8 +32,8 @@ def parse_args(facts, args) -> list:
 
     out = []
     for a in args:
-        if isinstance(a, int) or (isinstance(a, str) and a.lstrip("-").isdigit()):
-            out.append(int(a))
+        if isinstance(a, int) or (isinstance(a, str) and re.fullmatch(r"-?[0-9]+", a)):
+            out.append(int_arg(a))
             continue
         value = facts.constant(str(a))
         if value is None:
@@ -39,6 +41,22 @@ def parse_args(facts, args) -> list:
                                 "analysed tree")
         out.append(rt.Named(str(a), value))
     return out
+
+
+def int_arg(a: int | str, what: str = "argument") -> int:
+    """An integer argument of the model: C values of at most 64 bits (a
+    longer number is refused before Python converts it).
+
+    >>> int_arg("-2")
+    -2
+    """
+    text = str(a) if isinstance(a, int) else a
+    digits = text.lstrip("-")
+    shown = text if len(text) <= 24 else f"{text[:10]}...{text[-4:]} ({len(digits)} digits)"
+    if len(digits) > 20 or not -(2**63) <= int(text) < 2**64:
+        raise AnalyzerError(f"{what} {shown} is out of range: the model's integers are C "
+                            "values of at most 64 bits")
+    return int(text)
 
 
 def open_generator(cfg: Config | None = None, config_file=None, data: dict | None = None):

@@ -93,7 +93,10 @@ def parse_op(text: str) -> Op:
     args: list[int | str] = []
     for raw in inner.split(",") if inner else []:
         a = raw.strip()
-        if re.fullmatch(r"-?(?:0[xX][0-9a-fA-F]+|\d+)[uUlL]*", a):
+        if re.fullmatch(r"-?(?:0[xX][0-9a-fA-F]+|[0-9]+)[uUlL]*", a):
+            if len(a) > 24:  # no C integer of 64 bits is written longer
+                raise AnalyzerError(f"operation {_short(text)!r}: the number {_short(a)} is "
+                                    "out of range: the model's integers have at most 64 bits")
             args.append(c_int(a))
         elif _LABEL.match(a):
             args.append(a)
@@ -101,6 +104,13 @@ def parse_op(text: str) -> Op:
             raise AnalyzerError(f"operation {text!r}: argument {a!r} is neither a number, "
                                 "a constant name nor a label")
     return Op(text.strip(), m.group(1), tuple(args))
+
+
+def _short(text: str, keep: int = 40) -> str:
+    """``text``, or its start and end around a count of the characters left out."""
+    if len(text) <= keep:
+        return text
+    return f"{text[:keep // 2]}...({len(text) - keep} more characters)...{text[-keep // 4:]}"
 
 
 def parse_ops(texts: Sequence[str]) -> list[Op]:
@@ -528,6 +538,11 @@ class _Driver:
         spec = self.data.get("scenarios", {}).get("socket")
         if spec is None:
             raise AnalyzerError("primitives.toml has no [scenarios.socket]")
+        params = spec.get("params", ())
+        if len(op.args) != len(params):
+            raise AnalyzerError(f"operation {op.text!r}: socket takes {len(params)} "
+                                f"arguments ({', '.join(params)}), e.g. "
+                                "socket(AF_INET, SOCK_STREAM, 0)")
         value = self.m.invoke(spec["entry"], tuple(parse_args(self.facts, op.args)))
         self.sock = self.find_sock()
         return spec["entry"], value
@@ -593,7 +608,7 @@ class _Driver:
             if a in (obj._label, f"skb{i}"):
                 return self.live(obj, op)
         raise AnalyzerError(f"operation {op.text!r}: no buffer {a!r}; buffers: "
-                            + ", ".join(self.names()) if self.skbs else "none")
+                            + (", ".join(self.names()) if self.skbs else "none"))
 
     def live(self, obj: rt.Obj, op: Op) -> rt.Obj:
         if obj._label in self.gen.prims.freed:
