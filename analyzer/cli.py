@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from analyzer.config import DEFAULT_PARTS, EXTRA_PARTS, Config
 from analyzer.errors import AnalyzerError
@@ -23,7 +24,8 @@ def _cmd_fetch(args, cfg: Config) -> int:
     from analyzer.fetch import fetch
 
     parts = DEFAULT_PARTS + (EXTRA_PARTS if args.all else ())
-    fetch(args.source or cfg.tarball, cfg, parts=parts, progress=not args.quiet)
+    fetch(args.source or cfg.tarball, cfg, parts=parts, progress=not args.quiet,
+          manifest=args.manifest)
     return 0
 
 
@@ -116,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: $KERNEL_TARBALL, else kernel.org)")
     sp.add_argument("--all", action="store_true",
                     help="also extract " + ", ".join(EXTRA_PARTS))
+    sp.add_argument("--manifest", type=Path, metavar="FILE",
+                    help="verify against this list of SHA-256 sums instead of the one "
+                    "shipped with the tool")
     cmd("extract", _cmd_extract, "parse net/, fs/, include/ into build/analysis.sqlite "
         "(re-parses only changed files)", jobs=True, json_flag=True)
     cmd("graph", _cmd_graph, "build the call graph and resolve indirect calls", json_flag=True)

@@ -1,7 +1,9 @@
 """Where things are: one typed configuration for every stage.
 
 Paths are relative to the project home: ``$ANALYZER_HOME`` if set, else the
-checkout that holds this package (so ``load()`` works from any folder).
+checkout that holds this package (so ``load()`` works from any folder).  What
+the tool reads and never writes ships inside the package: the manifest of the
+sources (``analyzer/kernel/MANIFEST``) and the MkDocs project (``analyzer/site/``).
 Nothing is read or created at import time.
 """
 
@@ -20,10 +22,16 @@ DEFAULT_PARTS = ("net", "fs", "include")
 #: further folders that ``fetch --all`` adds
 EXTRA_PARTS = ("arch/x86/include", "kernel", "mm", "lib")
 
+_PACKAGE = Path(__file__).resolve().parent
+
 
 @dataclass(frozen=True)
 class Config:
     home: Path
+    #: the SHA-256 of every file that fetch may extract (read-only, in the package)
+    manifest: Path = _PACKAGE / "kernel" / "MANIFEST"
+    #: the MkDocs project: mkdocs.yml, docs/, tour.yaml (read-only, in the package)
+    site_dir: Path = _PACKAGE / "site"
 
     @classmethod
     def default(cls) -> Config:
@@ -44,10 +52,6 @@ class Config:
         return self.kernel_root / f"linux-{KERNEL_VERSION}"
 
     @property
-    def manifest(self) -> Path:
-        return self.kernel_root / "MANIFEST"
-
-    @property
     def build_dir(self) -> Path:
         return self.home / "build"
 
@@ -63,11 +67,6 @@ class Config:
     def model_dir(self) -> Path:
         """Generated Python of the model: ``build/model``."""
         return self.build_dir / "model"
-
-    @property
-    def site_dir(self) -> Path:
-        """The MkDocs project: ``site/`` (mkdocs.yml, docs/)."""
-        return self.home / "site"
 
     @property
     def tarball(self) -> str:

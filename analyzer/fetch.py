@@ -2,7 +2,7 @@
 
 Takes a source tarball -- a local path or an http(s) URL, either the full release
 ``linux-4.4.1.tar.xz`` or the offline subset -- and the committed manifest
-``kernel-src/MANIFEST`` (``sha256sum`` format: ``<sha256>  <path>``, paths relative to
+``analyzer/kernel/MANIFEST`` (``sha256sum`` format: ``<sha256>  <path>``, paths relative to
 ``linux-4.4.1/``).  Produces ``kernel-src/linux-4.4.1/`` holding exactly the manifest's
 files of the requested parts (top-level folders such as ``net``) plus the top-level files
 (``COPYING``...), each checked against its SHA-256, and a stamp ``.fetch-stamp.json``.

@@ -30,7 +30,7 @@ from analyzer.records import (
     Var,
 )
 
-SITE = Path(__file__).resolve().parents[1] / "site"
+SITE = Path(__file__).resolve().parents[1] / "analyzer" / "site"
 
 SOCKET_C = """\
 /* filler */
