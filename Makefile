@@ -26,7 +26,7 @@ bench: $(SETUP)
 	done
 
 serve: analyze
-	$(VENV)/bin/mkdocs serve -f analyzer/site/mkdocs.yml -a 127.0.0.1:8000
+	$(VENV)/bin/mkdocs serve -f build/site-src/mkdocs.yml -a 127.0.0.1:8000
 
 lint: $(SETUP)
 	$(VENV)/bin/ruff check .
@@ -43,7 +43,7 @@ $(SETUP): pyproject.toml | $(PY)
 	touch $@
 
 clean:
-	rm -rf build analyzer/site/docs/generated kernel-src/linux-4.4.1 kernel-src/.fetch-tmp-*
+	rm -rf build kernel-src/linux-4.4.1 kernel-src/.fetch-tmp-*
 
 distclean: clean
 	rm -rf kernel-src/downloads $(VENV)

@@ -69,5 +69,16 @@ class Config:
         return self.build_dir / "model"
 
     @property
+    def site_src_dir(self) -> Path:
+        """The MkDocs project as built: a copy of ``site_dir`` with the generated
+        pages, ``build/site-src``."""
+        return self.build_dir / "site-src"
+
+    @property
+    def site_out_dir(self) -> Path:
+        """The built site: ``build/site``."""
+        return self.build_dir / "site"
+
+    @property
     def tarball(self) -> str:
         return os.environ.get("KERNEL_TARBALL", "") or DEFAULT_URL
