@@ -26,7 +26,7 @@ bench: $(SETUP)
 	done
 
 serve: analyze
-	$(VENV)/bin/mkdocs serve -f build/site-src/mkdocs.yml -a 127.0.0.1:8000
+	$(PY) -m analyzer serve --port 8000
 
 lint: $(SETUP)
 	$(VENV)/bin/ruff check .

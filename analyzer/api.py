@@ -148,7 +148,7 @@ class KernelGraph:
             row = self._db.conn.execute("SELECT data FROM blobs WHERE name = 'graph'").fetchone()
             if row is None:
                 raise AnalyzerError(f"{self.path_to_db} holds no graph: run "
-                                    "`python -m analyzer graph`")
+                                    "`kernel-analyzer graph`")
             self._g = _unpickle(row[0])
         return self._g
 
@@ -375,9 +375,10 @@ def load(path=None) -> KernelGraph:
     try:
         found = db.conn.execute("SELECT count(*) FROM blobs WHERE name = 'graph'").fetchone()
     except sqlite3.DatabaseError as e:
-        raise AnalyzerError(f"{path} is not a graph database ({e}): run `make analyze`") from e
+        raise AnalyzerError(f"{path} is not a graph database ({e}): "
+                            "run `kernel-analyzer analyze`") from e
     if not found[0]:
-        raise AnalyzerError(f"{path} holds no graph: run `python -m analyzer graph`")
+        raise AnalyzerError(f"{path} holds no graph: run `kernel-analyzer graph`")
     return KernelGraph(db, path)
 
 

@@ -1,7 +1,8 @@
 """Where things are: one typed configuration for every stage.
 
 Paths are relative to the project home: ``$ANALYZER_HOME`` if set, else the
-checkout that holds this package (so ``load()`` works from any folder).  What
+current folder (the command line's ``--home`` comes first); in a checkout the
+Makefile runs from its root, so the home is the checkout.  What
 the tool reads and never writes ships inside the package: the manifest of the
 sources (``analyzer/kernel/MANIFEST``) and the MkDocs project (``analyzer/site/``).
 Nothing is read or created at import time.
@@ -35,7 +36,8 @@ class Config:
 
     @classmethod
     def default(cls) -> Config:
-        home = os.environ.get("ANALYZER_HOME") or Path(__file__).resolve().parents[1]
+        """The home is ``$ANALYZER_HOME`` if set, else the current folder."""
+        home = os.environ.get("ANALYZER_HOME") or Path.cwd()
         return cls(Path(home).resolve())
 
     def with_home(self, home: Path) -> Config:

@@ -64,9 +64,9 @@ STAMP_NAME = ".fetch-stamp.json"
 _TMP_PREFIX = ".fetch-tmp-"
 _CHUNK = 1 << 16
 _OFFLINE_HINT = (
-    "Use a local copy of the sources instead: set KERNEL_TARBALL to its path, e.g. "
-    "`KERNEL_TARBALL=../shared/kernel/linux-4.4.1-subset.tar.xz make analyze`, "
-    "or run `python -m analyzer fetch PATH`."
+    "Use a local copy of the sources instead: give its path, "
+    "`kernel-analyzer analyze PATH` (or `fetch PATH`), or set KERNEL_TARBALL to it, e.g. "
+    "`KERNEL_TARBALL=../shared/kernel/linux-4.4.1-subset.tar.xz make analyze` in a checkout."
 )
 
 
@@ -257,7 +257,7 @@ def verify_tree(cfg: Config, manifest: Path | None = None) -> int:
     stamp = _read_stamp(cfg.kernel_dir)
     if not stamp:
         raise AnalyzerError(f"{cfg.kernel_dir} was not fetched (no {STAMP_NAME}): "
-                            "run `python -m analyzer fetch`")
+                            "run `kernel-analyzer fetch`")
     wanted = man.select(stamp["parts"])
     for rel, sha in wanted.items():
         _check_file(cfg.kernel_dir, rel, sha, man.path)

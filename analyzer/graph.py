@@ -399,5 +399,5 @@ def _source_reader(root: Path) -> Source:
         return cache[rel]
 
     if not root.is_dir():
-        raise AnalyzerError(f"{root} is missing: run `python -m analyzer fetch`")
+        raise AnalyzerError(f"{root} is missing: run `kernel-analyzer fetch`")
     return read

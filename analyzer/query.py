@@ -92,8 +92,8 @@ class GraphDB:
         from pathlib import Path
 
         if not Path(path).is_file():
-            raise AnalyzerError(f"{path} is missing: run `make analyze` (or "
-                                "`python -m analyzer graph`)")
+            raise AnalyzerError(f"{path} is missing: run `kernel-analyzer analyze` (or "
+                                "`kernel-analyzer graph`)")
         return cls(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
 
     def node(self, nid: str) -> dict | None:

@@ -925,8 +925,8 @@ def stats(cfg) -> dict:
     a non-empty typed set, mean and median targets per resolved site, and the
     unresolved sites grouped by cause."""
     if not cfg.graph_path.is_file():
-        raise AnalyzerError(f"{cfg.graph_path} is missing: run `python -m analyzer graph` "
-                            "(or `make analyze`)")
+        raise AnalyzerError(f"{cfg.graph_path} is missing: run `kernel-analyzer graph` "
+                            "(or `kernel-analyzer analyze`)")
     with sqlite3.connect(f"file:{cfg.graph_path}?mode=ro", uri=True) as conn:
         rows = conn.execute("SELECT confidence, cause, ntargets FROM sites").fetchall()
     return site_stats(rows)

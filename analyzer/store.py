@@ -297,14 +297,14 @@ class Store:
         """Open the store at ``path``; AnalyzerError if there is none."""
         path = Path(path)
         if not path.is_file():
-            raise AnalyzerError(f"no analysis at {path}; run `make analyze` "
-                                "(or `python -m analyzer extract`)")
+            raise AnalyzerError(f"no analysis at {path}; run `kernel-analyzer analyze` "
+                                "(or `kernel-analyzer extract`)")
         conn = _connect(path)
         meta = _meta(conn)
         if meta.get("schema") != SCHEMA_VERSION or "generation" not in meta:
             conn.close()
             raise AnalyzerError(f"{path} is not an analysis store of schema {SCHEMA_VERSION} "
-                                f"(found {meta.get('schema')!r}); run `make analyze`")
+                                f"(found {meta.get('schema')!r}); run `kernel-analyzer analyze`")
         return cls(conn, path)
 
     def close(self) -> None:

@@ -30,3 +30,8 @@ def test_test_installs_browser_deps_then_runs_pytest():
 
 def test_analyze_runs_the_pipeline_with_the_venv_python():
     assert ".venv/bin/python -m analyzer analyze" in _dry("analyze")
+
+
+def test_serve_serves_the_built_site_with_the_venv_python():
+    out = _dry("serve")
+    assert out.index("-m analyzer analyze") < out.index(".venv/bin/python -m analyzer serve")
