@@ -1,5 +1,6 @@
 # The project's commands: `make analyze` and `make test` (see README.md).
 # Needs only python3 (3.11+) and make; everything else goes into .venv.
+# The checkout is the project home (kernel-src/, build/): the recipes run from its root.
 # KERNEL_TARBALL (a path or URL of the Linux 4.4.1 sources) passes through the environment.
 
 PYTHON ?= python3
