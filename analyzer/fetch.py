@@ -11,7 +11,9 @@ How it stays safe and atomic:
 
 - every member of the tarball is checked before anything is written: no absolute
   path, no ``..``, nothing outside ``linux-4.4.1/``, only files, folders and symlinks
-  whose target stays inside the tree; then Python's own ``filter="data"`` extracts it;
+  whose target stays inside the tree; then Python's own ``filter="data"`` extracts it
+  (on a Python without extraction filters, 3.11.0-3.11.3 such as Debian 12's, the checks
+  alone, and no modes, owners or times are taken from the archive);
 - extraction goes into a temporary folder beside the target (``kernel-src/.fetch-tmp-*``),
   each file is hashed as it lands, and only a fully verified tree is renamed into place;
   on any error the temporary folder is removed and the old tree (if any) is untouched;
@@ -63,6 +65,10 @@ __all__ = [
 STAMP_NAME = ".fetch-stamp.json"
 _TMP_PREFIX = ".fetch-tmp-"
 _CHUNK = 1 << 16
+#: how members are written: the "data" filter where tarfile has it (Python 3.11.4+)
+_EXTRACT: dict = ({"filter": "data"} if hasattr(tarfile, "data_filter")
+                  else {"set_attrs": False})
+_FILTER_ERROR = getattr(tarfile, "FilterError", ())  # () catches nothing
 _OFFLINE_HINT = (
     "Use a local copy of the sources instead: give its path, "
     "`kernel-analyzer analyze PATH` (or `fetch PATH`), or set KERNEL_TARBALL to it, e.g. "
@@ -326,7 +332,7 @@ def _tar_errors(tarball: Path) -> Iterator[None]:
     """Turn the errors of a broken archive (truncated, not a tarball) into AnalyzerError."""
     try:
         yield
-    except tarfile.FilterError as e:
+    except _FILTER_ERROR as e:
         raise AnalyzerError(f"{tarball}: unsafe member refused: {e}") from None
     except (tarfile.TarError, EOFError, lzma.LZMAError, zlib.error) as e:
         raise AnalyzerError(f"{tarball}: cannot read the tarball ({e or type(e).__name__}); "
@@ -387,7 +393,7 @@ def _extract_verified(tarball: Path, wanted: Mapping[str, str], tmp: Path, top: 
             if rel not in wanted:
                 skipped += 1
                 continue
-            tar.extract(member, tmp, filter="data")
+            tar.extract(member, tmp, **_EXTRACT)
             seen.add(rel)
             if member.issym():
                 links.append(rel)
