@@ -1,5 +1,6 @@
 # The project's commands: `make analyze` and `make test` (see README.md).
 # Needs only python3 (3.11+) and make; everything else goes into .venv.
+# The checkout is the project home (kernel-src/, build/): the recipes run from its root.
 # KERNEL_TARBALL (a path or URL of the Linux 4.4.1 sources) passes through the environment.
 
 PYTHON ?= python3
@@ -26,7 +27,7 @@ bench: $(SETUP)
 	done
 
 serve: analyze
-	$(VENV)/bin/mkdocs serve -f site/mkdocs.yml -a 127.0.0.1:8000
+	$(PY) -m analyzer serve --port 8000
 
 lint: $(SETUP)
 	$(VENV)/bin/ruff check .
@@ -43,7 +44,7 @@ $(SETUP): pyproject.toml | $(PY)
 	touch $@
 
 clean:
-	rm -rf build site/docs/generated kernel-src/linux-4.4.1 kernel-src/.fetch-tmp-*
+	rm -rf build kernel-src/linux-4.4.1 kernel-src/.fetch-tmp-*
 
 distclean: clean
 	rm -rf kernel-src/downloads $(VENV)

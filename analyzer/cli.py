@@ -1,5 +1,8 @@
 """The command line: a thin layer, one subcommand per stage, each calling one
-library function.  ``python -m analyzer --help`` lists them.
+library function.  ``kernel-analyzer --help`` (or ``python -m analyzer --help``)
+lists them.  Every command works on the project home: ``--home``, else
+``$ANALYZER_HOME``, else the current folder, where ``kernel-src/`` and ``build/``
+are made.
 
 User mistakes (a bad path, an unknown name, a broken tarball) are reported as
 one clear line on stderr with exit code 2, never as a traceback; so are bad
@@ -16,6 +19,7 @@ import re
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from analyzer.config import EXTRA_PARTS, FETCH_PARTS, Config
 from analyzer.errors import AnalyzerError
@@ -27,7 +31,8 @@ def _cmd_fetch(args, cfg: Config) -> int:
     from analyzer.fetch import fetch
 
     parts = FETCH_PARTS + tuple(p for p in EXTRA_PARTS if args.all and p not in FETCH_PARTS)
-    fetch(args.source or cfg.tarball, cfg, parts=parts, progress=not args.quiet)
+    fetch(args.source or cfg.tarball, cfg, parts=parts, progress=not args.quiet,
+          manifest=args.manifest)
     return 0
 
 
@@ -50,7 +55,9 @@ def _cmd_graph(args, cfg: Config) -> int:
 def _cmd_analyze(args, cfg: Config) -> int:
     from analyzer.pipeline import analyze
 
-    analyze(cfg, jobs=args.jobs, progress=not args.quiet, docs=not args.no_docs)
+    print(f"home     {cfg.home} (kernel-src/, build/)", flush=True)
+    analyze(cfg, jobs=args.jobs, progress=not args.quiet, docs=not args.no_docs,
+            source=args.source)
     return 0
 
 
@@ -80,6 +87,13 @@ def _cmd_docs(args, cfg: Config) -> int:
     from analyzer.docs import build_site
 
     build_site(cfg, strict=not args.no_strict, progress=not args.quiet)
+    return 0
+
+
+def _cmd_serve(args, cfg: Config) -> int:
+    from analyzer.serve import serve
+
+    serve(cfg, host=args.bind, port=args.port, quiet=args.quiet)
     return 0
 
 
@@ -155,16 +169,18 @@ class _Parser(argparse.ArgumentParser):
         super().error(shorten(message))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "kernel-analyzer") -> argparse.ArgumentParser:
     p = _Parser(
-        prog="python -m analyzer",
+        prog=prog,
         description="Static analysis of the Linux 4.4 socket path: extraction, call graph "
         "with resolved function-pointer dispatch, an executable model of socket(), and docs.",
-        epilog="Start with `make analyze`; then e.g. `python -m analyzer query callers "
-        "sock_alloc_inode` or `python -m analyzer model socket AF_INET SOCK_STREAM 0`.",
+        epilog=f"Start with `{prog} analyze` in an empty folder (`{prog} analyze "
+        "linux-4.4.1.tar.xz` without network); then e.g. "
+        f"`{prog} query callers sock_alloc_inode`, "
+        f"`{prog} model socket AF_INET SOCK_STREAM 0` or `{prog} serve`.",
     )
-    p.add_argument("--home", help="project folder holding kernel-src/ and build/ "
-                   "(default: $ANALYZER_HOME or this checkout)")
+    p.add_argument("--home", help="project folder where kernel-src/ and build/ are made "
+                   "(default: $ANALYZER_HOME, else the current folder)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def cmd(name: str, fn: Callable, help: str, jobs=False, json_flag=False):
@@ -183,11 +199,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: $KERNEL_TARBALL, else kernel.org)")
     sp.add_argument("--all", action="store_true",
                     help="also extract " + ", ".join(EXTRA_PARTS))
+    sp.add_argument("--manifest", type=Path, metavar="FILE",
+                    help="verify against this list of SHA-256 sums instead of the one "
+                    "shipped with the tool")
     cmd("extract", _cmd_extract, "parse net/, fs/, include/ into build/analysis.sqlite "
         "(re-parses only changed files)", jobs=True, json_flag=True)
     cmd("graph", _cmd_graph, "build the call graph and resolve indirect calls", json_flag=True)
     sp = cmd("analyze", _cmd_analyze, "the main job: fetch, extract, graph, model, docs",
              jobs=True)
+    sp.add_argument("source", nargs="?", help="the Linux 4.4.1 tarball: a path or http(s) URL "
+                    "(default: $KERNEL_TARBALL, else kernel.org)")
     sp.add_argument("--no-docs", action="store_true", help="stop before building the site")
     cmd("stats", _cmd_stats, "parse errors, extraction counts and resolution figures",
         json_flag=True)
@@ -212,14 +233,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--python", metavar="FUNCTION",
                     help="print the generated Python of one kernel function beside its C")
 
-    sp = cmd("docs", _cmd_docs, "generate and build the documentation site")
+    sp = cmd("docs", _cmd_docs, "generate and build the documentation site into build/site/")
     sp.add_argument("--no-strict", action="store_true", help="do not fail on warnings")
+
+    sp = cmd("serve", _cmd_serve, "serve the built site (build/site/) over HTTP")
+    sp.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000; "
+                    "0 picks a free one)")
+    sp.add_argument("--bind", default="127.0.0.1", metavar="ADDRESS",
+                    help="address to listen on (default: 127.0.0.1, this machine only)")
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "kernel-analyzer") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(prog)
     if problem := _not_utf8(argv):
         parser.error(problem)
     args, extra = parser.parse_known_args(argv)

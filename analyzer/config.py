@@ -1,7 +1,10 @@
 """Where things are: one typed configuration for every stage.
 
 Paths are relative to the project home: ``$ANALYZER_HOME`` if set, else the
-checkout that holds this package (so ``load()`` works from any folder).
+current folder (the command line's ``--home`` comes first); in a checkout the
+Makefile runs from its root, so the home is the checkout.  What
+the tool reads and never writes ships inside the package: the manifest of the
+sources (``analyzer/kernel/MANIFEST``) and the MkDocs project (``analyzer/site/``).
 Nothing is read or created at import time.
 """
 
@@ -26,14 +29,21 @@ FETCH_PARTS = DEFAULT_PARTS + MODEL_PARTS
 #: further folders that ``fetch --all`` adds
 EXTRA_PARTS = ("arch/x86/include", "kernel", "mm", "lib")
 
+_PACKAGE = Path(__file__).resolve().parent
+
 
 @dataclass(frozen=True)
 class Config:
     home: Path
+    #: the SHA-256 of every file that fetch may extract (read-only, in the package)
+    manifest: Path = _PACKAGE / "kernel" / "MANIFEST"
+    #: the MkDocs project: mkdocs.yml, docs/, tour.yaml (read-only, in the package)
+    site_dir: Path = _PACKAGE / "site"
 
     @classmethod
     def default(cls) -> Config:
-        home = os.environ.get("ANALYZER_HOME") or Path(__file__).resolve().parents[1]
+        """The home is ``$ANALYZER_HOME`` if set, else the current folder."""
+        home = os.environ.get("ANALYZER_HOME") or Path.cwd()
         return cls(Path(home).resolve())
 
     def with_home(self, home: Path) -> Config:
@@ -48,10 +58,6 @@ class Config:
     def kernel_dir(self) -> Path:
         """The source tree: ``kernel-src/linux-4.4.1``."""
         return self.kernel_root / f"linux-{KERNEL_VERSION}"
-
-    @property
-    def manifest(self) -> Path:
-        return self.kernel_root / "MANIFEST"
 
     @property
     def build_dir(self) -> Path:
@@ -71,9 +77,15 @@ class Config:
         return self.build_dir / "model"
 
     @property
-    def site_dir(self) -> Path:
-        """The MkDocs project: ``site/`` (mkdocs.yml, docs/)."""
-        return self.home / "site"
+    def site_src_dir(self) -> Path:
+        """The MkDocs project as built: a copy of ``site_dir`` with the generated
+        pages, ``build/site-src``."""
+        return self.build_dir / "site-src"
+
+    @property
+    def site_out_dir(self) -> Path:
+        """The built site: ``build/site``."""
+        return self.build_dir / "site"
 
     @property
     def tarball(self) -> str:

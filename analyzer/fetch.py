@@ -2,7 +2,7 @@
 
 Takes a source tarball -- a local path or an http(s) URL, either the full release
 ``linux-4.4.1.tar.xz`` or the offline subset -- and the committed manifest
-``kernel-src/MANIFEST`` (``sha256sum`` format: ``<sha256>  <path>``, paths relative to
+``analyzer/kernel/MANIFEST`` (``sha256sum`` format: ``<sha256>  <path>``, paths relative to
 ``linux-4.4.1/``).  Produces ``kernel-src/linux-4.4.1/`` holding exactly the manifest's
 files of the requested parts (top-level folders such as ``net``) plus the top-level files
 (``COPYING``...), each checked against its SHA-256, and a stamp ``.fetch-stamp.json``.
@@ -72,10 +72,14 @@ DEFAULT_SIZE_LIMIT = 16 << 20
 _LARGEST = re.compile(r"#\s*largest file:\s*(\d+)\s*bytes")
 _TMP_PREFIX = ".fetch-tmp-"
 _CHUNK = 1 << 16
+#: how members are written: the "data" filter where tarfile has it (Python 3.11.4+)
+_EXTRACT: dict = ({"filter": "data"} if hasattr(tarfile, "data_filter")
+                  else {"set_attrs": False})
+_FILTER_ERROR = getattr(tarfile, "FilterError", ())  # () catches nothing
 _OFFLINE_HINT = (
-    "Use a local copy of the sources instead: set KERNEL_TARBALL to its path, e.g. "
-    "`KERNEL_TARBALL=../shared/kernel/linux-4.4.1-subset.tar.xz make analyze`, "
-    "or run `python -m analyzer fetch PATH`."
+    "Use a local copy of the sources instead: give its path, "
+    "`kernel-analyzer analyze PATH` (or `fetch PATH`), or set KERNEL_TARBALL to it, e.g. "
+    "`KERNEL_TARBALL=../shared/kernel/linux-4.4.1-subset.tar.xz make analyze` in a checkout."
 )
 
 
@@ -281,7 +285,7 @@ def verify_tree(cfg: Config, manifest: Path | None = None) -> int:
     stamp = _read_stamp(cfg.kernel_dir)
     if not stamp:
         raise AnalyzerError(f"{cfg.kernel_dir} was not fetched (no {STAMP_NAME}): "
-                            "run `python -m analyzer fetch`")
+                            "run `kernel-analyzer fetch`")
     wanted = man.select(stamp["parts"])
     for rel, sha in wanted.items():
         _check_file(cfg.kernel_dir, rel, sha, man.path)
@@ -350,7 +354,7 @@ def _tar_errors(tarball: Path) -> Iterator[None]:
     """Turn the errors of a broken archive (truncated, not a tarball) into AnalyzerError."""
     try:
         yield
-    except tarfile.FilterError as e:
+    except _FILTER_ERROR as e:
         raise AnalyzerError(f"{tarball}: unsafe member refused: {e}") from None
     except (tarfile.TarError, EOFError, lzma.LZMAError, zlib.error) as e:
         raise AnalyzerError(f"{tarball}: cannot read the tarball ({e or type(e).__name__}); "

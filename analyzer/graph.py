@@ -394,6 +394,5 @@ def _source_reader(root: Path) -> Source:
         return cache[rel]
 
     if not root.is_dir():
-        raise AnalyzerError(f"{root} is missing: the kernel sources are needed; run "
-                            "`python -m analyzer fetch` (or `make analyze`)")
+        raise AnalyzerError(f"{root} is missing: run `kernel-analyzer fetch`")
     return read

@@ -123,7 +123,7 @@ def predecessors(node: dict, succ: dict) -> dict:
                 pred[v][u] = keydict
     except KeyError as e:
         raise AnalyzerError(f"the stored graph is damaged: an edge to {str(e)[:100]}, "
-                            "which is no node: rebuild it with `python -m analyzer graph`"
+                            "which is no node: rebuild it with `kernel-analyzer graph`"
                             ) from None
     return pred
 
@@ -187,7 +187,7 @@ def _read(conn: sqlite3.Connection, path) -> tuple[dict, dict]:
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, StopIteration,
             msgpack.UnpackException) as e:
         raise AnalyzerError(f"{path}: the stored graph is damaged ({type(e).__name__}: "
-                            f"{str(e)[:200]}): rebuild it with `python -m analyzer graph`"
+                            f"{str(e)[:200]}): rebuild it with `kernel-analyzer graph`"
                             ) from None
     return node, succ
 

@@ -98,7 +98,7 @@ def _require_tree(cfg: Config) -> None:
     if not any((cfg.kernel_dir / part).is_dir() for part in DEFAULT_PARTS):
         raise AnalyzerError(
             f"no kernel sources at {cfg.kernel_dir} (expected {', '.join(DEFAULT_PARTS)}/); "
-            "run `python -m analyzer fetch` (set KERNEL_TARBALL to a local "
+            "run `kernel-analyzer fetch` (set KERNEL_TARBALL to a local "
             "linux-4.4.1 tarball to work offline)")
 
 
@@ -469,9 +469,11 @@ def _one_line(result) -> str:
     return text[0][:120] if text else ""
 
 
-def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True) -> None:
-    """Fetch (a no-op on a verified tree), extract, build the graph, generate
-    the model and, when ``docs``, build the site: one line per stage."""
+def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True,
+            source: str | None = None) -> None:
+    """Fetch from ``source`` or ``cfg.tarball`` (a no-op on a verified tree),
+    extract, build the graph, generate the model and, when ``docs``, build the
+    site: one line per stage."""
     _stage("fetch", "analyzer.fetch", "fetch",
            lambda f: f(cfg.tarball, cfg, parts=FETCH_PARTS, progress=progress))
     _stage("extract", "analyzer.pipeline", "extract_tree",

@@ -23,7 +23,7 @@ __all__ = ["GraphDB", "run_query", "CALL_KINDS", "norm_expr", "chain_matches", "
            "allowed"]
 
 #: how to make the graph database again (the end of every message about a broken one)
-REBUILD_GRAPH = "rebuild it with `python -m analyzer graph` (or `make analyze`)"
+REBUILD_GRAPH = "rebuild it with `kernel-analyzer graph` (or `kernel-analyzer analyze`)"
 #: edge kinds that are calls (direct, or resolved through a function pointer)
 CALL_KINDS = ("calls", "dispatches")
 _CALLS_SQL = "('calls','dispatches')"
@@ -133,8 +133,8 @@ class GraphDB:
         path = Path(path)
         problem = database_problem(path)
         if problem == "is missing":
-            raise AnalyzerError(f"{path} is missing: run `make analyze` (or "
-                                "`python -m analyzer graph`)")
+            raise AnalyzerError(f"{path} is missing: run `kernel-analyzer analyze` (or "
+                                "`kernel-analyzer graph`)")
         if problem:
             raise AnalyzerError(f"{path} {problem}: {REBUILD_GRAPH}")
         conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)

@@ -103,7 +103,7 @@ def render(data: dict) -> str:
 
 def _render_resolution(res: dict | None) -> list[str]:
     if res is None:
-        return ["resolution  (no call graph yet: run `python -m analyzer graph`)"]
+        return ["resolution  (no call graph yet: run `kernel-analyzer graph`)"]
     lines = ["resolution"]
     for key, value in res.items():
         if isinstance(value, dict):

@@ -48,7 +48,7 @@ __all__ = ["Store", "Writer", "Scratch", "FileRow", "SCHEMA_VERSION", "KEY_FIELD
 
 SCHEMA_VERSION = "3"
 #: how to make a store again (the end of every message about a broken one)
-REBUILD_STORE = "rebuild it with `make analyze` (or `python -m analyzer extract`)"
+REBUILD_STORE = "rebuild it with `kernel-analyzer analyze` (or `kernel-analyzer extract`)"
 
 #: the field of each record kind that :meth:`Store.find` looks up
 KEY_FIELDS: dict[str, str] = {
@@ -321,8 +321,8 @@ class Store:
         """Open the store at ``path``; AnalyzerError if there is none."""
         path = Path(path)
         if not path.exists():
-            raise AnalyzerError(f"no analysis at {path}; run `make analyze` "
-                                "(or `python -m analyzer extract`)")
+            raise AnalyzerError(f"no analysis at {path}; run `kernel-analyzer analyze` "
+                                "(or `kernel-analyzer extract`)")
         problem = database_problem(path)
         if problem:
             raise AnalyzerError(f"{path} {problem}: {REBUILD_STORE}")

@@ -12,6 +12,9 @@ from ci import unavailable
 
 from analyzer.config import FETCH_PARTS, Config
 
+#: the tests' project home is this checkout, wherever pytest was started from
+os.environ.setdefault("ANALYZER_HOME", str(Path(__file__).resolve().parents[1]))
+
 
 @pytest.fixture(scope="session")
 def kernel_cfg() -> Config:

@@ -33,6 +33,7 @@ def test_top_level_help_lists_every_subcommand():
     run = _run("--help")
     assert run.returncode == 0, run.stderr
     assert all(name in run.stdout for name in _subcommands())
+    assert run.stdout.startswith("usage: python -m analyzer")  # named as it was started
 
 
 @pytest.mark.parametrize("name", _subcommands())
@@ -41,7 +42,7 @@ def test_each_subcommand_has_help(name, capsys):
         cli.main([name, "--help"])
     assert done.value.code == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"usage: python -m analyzer {name}")
+    assert out.startswith(f"usage: kernel-analyzer {name}")
     assert "--quiet" in out
 
 

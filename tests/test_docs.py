@@ -30,7 +30,7 @@ from analyzer.records import (
     Var,
 )
 
-SITE = Path(__file__).resolve().parents[1] / "site"
+SITE = Path(__file__).resolve().parents[1] / "analyzer" / "site"
 
 SOCKET_C = """\
 /* filler */
@@ -403,7 +403,9 @@ def test_real_site_builds(graph_cfg, tmp_path):
     assert "sock_alloc_inode" in step and "245" in step
     lines = (out / "generated/tour/lines/index.html").read_text()
     assert "2480" in lines and "985" in lines  # sock_init, inet_family_ops really are there
-    tour_md = graph_cfg.site_dir / "docs/generated/tour"
+    assert not (graph_cfg.site_dir / "docs/generated").exists()  # the package is never written
+    assert (graph_cfg.site_src_dir / "docs/generated/nav.yml").is_file()
+    tour_md = graph_cfg.site_src_dir / "docs/generated/tour"
     for page in tour_md.glob("*.md"):  # every cited symbol and focus line was found
         text = page.read_text()
         assert "Not found in the 4.4.1 source" not in text and "!!! failure" not in text, page

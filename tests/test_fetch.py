@@ -84,8 +84,8 @@ def write_manifest(path: Path, files=FILES, links=LINKS) -> Path:
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> Config:
-    """A project home in tmp_path whose kernel-src/MANIFEST matches FILES and LINKS."""
-    config = Config(tmp_path / "home")
+    """A project home in tmp_path with a manifest that matches FILES and LINKS."""
+    config = Config(tmp_path / "home", manifest=tmp_path / "MANIFEST")
     write_manifest(config.manifest)
     return config
 
@@ -159,10 +159,20 @@ def test_a_tree_copied_by_hand_without_stamp_is_not_trusted(cfg, tarball):
     assert not (cfg.kernel_dir / "net/stray.c").exists()
 
 
+def test_python_without_extraction_filters_extracts_and_verifies(cfg, tarball, monkeypatch):
+    """Python 3.11.0-3.11.3 (Debian 12's) has no tarfile filters: the checks alone."""
+    monkeypatch.setattr(fetch_mod, "_EXTRACT", {"set_attrs": False})
+    monkeypatch.setattr(fetch_mod, "_FILTER_ERROR", ())
+    assert fetch(str(tarball), cfg, progress=False).action == "extracted"
+    assert (cfg.kernel_dir / "net/socket.c").read_bytes() == FILES["net/socket.c"]
+    assert verify_tree(cfg) > 0
+
+
 def test_a_symlinked_tree_is_replaced_without_touching_its_target(cfg, tarball, tmp_path):
     elsewhere = tmp_path / "my-copy"
     (elsewhere / "net").mkdir(parents=True)
     (elsewhere / "net/socket.c").write_bytes(b"mine\n")
+    cfg.kernel_root.mkdir(parents=True)
     cfg.kernel_dir.symlink_to(elsewhere)
     fetch(str(tarball), cfg, progress=False)
     assert not cfg.kernel_dir.is_symlink()
@@ -222,14 +232,14 @@ def slow_check(*args):
         Path(sys.argv[3]).write_text("3 files in")
         time.sleep(60)
 f._check_file = slow_check
-f.fetch(sys.argv[1], Config(Path(sys.argv[2])), progress=False)
+f.fetch(sys.argv[1], Config(Path(sys.argv[2]), manifest=Path(sys.argv[4])), progress=False)
 """
 
 
 def test_sigkill_mid_extraction_leaves_no_tree_and_next_fetch_recovers(cfg, tarball, tmp_path):
     marker = tmp_path / "marker"
     proc = subprocess.Popen([sys.executable, "-c", _HANG_AFTER_3_FILES, str(tarball),
-                             str(cfg.home), str(marker)])
+                             str(cfg.home), str(marker), str(cfg.manifest)])
     try:
         deadline = time.monotonic() + 30
         while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -532,14 +542,15 @@ def test_refused_connection_retries_then_tells_about_kernel_tarball(tmp_path):
 # ---------------------------------------------------------------- through the CLI
 
 
-def _cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+def _cli(cfg: Config, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "KERNEL_TARBALL": ""}
-    return subprocess.run([sys.executable, "-m", "analyzer", "--home", str(home), "fetch",
-                           *args], capture_output=True, text=True, env=env, timeout=60)
+    return subprocess.run([sys.executable, "-m", "analyzer", "--home", str(cfg.home), "fetch",
+                           "--manifest", str(cfg.manifest), *args],
+                          capture_output=True, text=True, env=env, timeout=60)
 
 
 def test_cli_missing_path_is_one_clear_line(cfg, tmp_path):
-    run = _cli(cfg.home, str(tmp_path / "nowhere.tar.xz"), "-q")
+    run = _cli(cfg, str(tmp_path / "nowhere.tar.xz"), "-q")
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
     assert run.stderr.startswith("error: kernel tarball not found:")
@@ -555,7 +566,7 @@ def test_cli_folder_is_not_a_tarball(cfg, tmp_path):
 def test_cli_truncated_xz_is_a_clear_error(cfg, tarball, tmp_path):
     cut = tmp_path / "cut.tar.xz"
     cut.write_bytes(tarball.read_bytes()[: tarball.stat().st_size // 2])
-    run = _cli(cfg.home, str(cut), "-q")
+    run = _cli(cfg, str(cut), "-q")
     assert run.returncode == 2
     assert "Traceback" not in run.stderr
     assert "cut.tar.xz: cannot read the tarball" in run.stderr and "truncated" in run.stderr
@@ -563,9 +574,9 @@ def test_cli_truncated_xz_is_a_clear_error(cfg, tarball, tmp_path):
 
 
 def test_cli_fetch_then_no_op(cfg, tarball):
-    first = _cli(cfg.home, str(tarball))
+    first = _cli(cfg, str(tarball))
     assert first.returncode == 0, first.stderr
-    second = _cli(cfg.home, str(tarball))
+    second = _cli(cfg, str(tarball))
     assert second.returncode == 0 and "already verified" in second.stderr
 
 

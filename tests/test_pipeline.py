@@ -298,7 +298,7 @@ def test_killed_first_run_leaves_no_store(tmp_path, after):
     cfg = make_tree(tmp_path, _tree_files(1))
     assert not _run_and_kill(cfg, after_lines=after)
     assert _state(cfg) is None
-    with pytest.raises(AnalyzerError, match="run `make analyze`"):
+    with pytest.raises(AnalyzerError, match="run `kernel-analyzer analyze`"):
         Store.open(cfg.store_path)
     assert _run_and_kill(cfg, after_lines=10**6, delay=0)
     assert len(_state(cfg)[0]) == 12

@@ -96,7 +96,7 @@ def test_unknown_and_ambiguous_names(cfg):
 def test_missing_graph_is_a_clear_error(tmp_path):
     from analyzer.config import Config
 
-    with pytest.raises(AnalyzerError, match="make analyze"):
+    with pytest.raises(AnalyzerError, match="kernel-analyzer analyze"):
         run_query(Config(tmp_path), "callers", ["x"])
 
 

@@ -44,7 +44,7 @@ def test_warning_kinds_group_by_message():
 
 def test_without_a_store_the_cli_says_run_make_analyze(tmp_path, capsys):
     assert main(["--home", str(tmp_path), "stats"]) == 2
-    assert "run `make analyze`" in capsys.readouterr().err
+    assert "run `kernel-analyzer analyze`" in capsys.readouterr().err
     with pytest.raises(AnalyzerError):
         stats.collect(make_tree(tmp_path, {}))
 

@@ -66,7 +66,7 @@ def test_find_functions_by_name_and_calls_by_caller_id(tmp_path):
 
 
 def test_open_missing_store_says_run_make_analyze(tmp_path):
-    with pytest.raises(AnalyzerError, match=r"no analysis at .*run `make analyze`"):
+    with pytest.raises(AnalyzerError, match=r"no analysis at .*run `kernel-analyzer analyze`"):
         Store.open(tmp_path / "none.sqlite")
 
 

@@ -1,4 +1,4 @@
-"""Write kernel-src/MANIFEST: the SHA-256 of every file that ``analyzer.fetch`` may extract.
+"""Write analyzer/kernel/MANIFEST: the SHA-256 of every file that ``analyzer.fetch`` may extract.
 
 Takes the offline copy of the sources (a tarball with the top folder ``linux-4.4.1/``),
 produces a ``sha256sum``-style list (symlinks get the SHA-256 of their target), sorted by
@@ -28,14 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("tarball", type=Path, help="the offline subset (or the release) tarball")
     p.add_argument("-o", "--output", type=Path, default=Config.default().manifest,
-                   help="where to write (default: kernel-src/MANIFEST)")
+                   help="where to write (default: analyzer/kernel/MANIFEST)")
     args = p.parse_args(argv)
     try:
         digest = hashlib.sha256(args.tarball.read_bytes()).hexdigest()
         header = (f"SHA-256 of the Linux 4.4.1 files that `python -m analyzer fetch` extracts.\n"
                   f"Made by tools/make_manifest.py from {args.tarball.name} (sha256 {digest}).\n"
-                  "Check a fetched tree with: cd kernel-src/linux-4.4.1 && "
-                  "sha256sum --quiet --ignore-missing -c ../MANIFEST")
+                  "Check a fetched tree (in a checkout) with: cd kernel-src/linux-4.4.1 && "
+                  "sha256sum --quiet --ignore-missing -c ../../analyzer/kernel/MANIFEST")
         text = manifest_text(args.tarball, header)
     except (OSError, AnalyzerError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,10 +1,11 @@
 """The documentation site: generated Markdown pages, then ``mkdocs build``.
 
-Takes the analysis (the store, the call graph, the model's run) and the tour
-``site/tour.yaml``, writes pages into ``site/docs/generated/`` (with the
-navigation in ``generated/nav.yml``, read by ``site/hooks/nav.py``) and builds
-the MkDocs site into ``build/site/``.  ``python -m analyzer docs`` calls
-:func:`build_site`.
+Takes the analysis (the store, the call graph, the model's run) and the MkDocs
+project shipped in the package (``analyzer/site/``: mkdocs.yml, the tour
+``tour.yaml``), copies the project to ``build/site-src/``, writes pages into its
+``docs/generated/`` (with the navigation in ``generated/nav.yml``, read by
+``hooks/nav.py``) and builds the MkDocs site into ``build/site/``.
+``kernel-analyzer docs`` calls :func:`build_site`.
 """
 
 from __future__ import annotations
@@ -159,11 +160,13 @@ def run_mkdocs(site_dir: Path, out_dir: Path, strict: bool) -> None:
         raise AnalyzerError(f"{site_dir}/mkdocs.yml: the site did not build: {e}") from None
 
 
-def _build_private(cfg: Config, site: Site, out: Path, strict: bool) -> None:
-    """mkdocs on a private copy of ``site/`` into a fresh folder, then swapped in,
-    so that two builds at once (a test and ``make analyze``) never mix pages."""
+def _build_private(cfg: Config, site: Site, strict: bool) -> None:
+    """mkdocs on a private copy of the MkDocs project (``cfg.site_dir``, never
+    written) with the generated pages, into a fresh folder; then the copy and the
+    site are swapped in whole as ``build/site-src`` and ``build/site``, so that
+    two builds at once (a test and ``make analyze``) never mix pages."""
     cfg.build_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale(cfg.build_dir, (".site-stage-", ".site-out-", ".site-old-"))
+    remove_stale(cfg.build_dir, (".site-stage-", ".site-out-", ".site-old-", ".site-src-old-"))
     stage = cfg.build_dir / f".site-stage-{os.getpid()}"
     fresh = cfg.build_dir / f".site-out-{os.getpid()}"
     for d in (stage, fresh):
@@ -173,7 +176,8 @@ def _build_private(cfg: Config, site: Site, out: Path, strict: bool) -> None:
             ROOT, f".{ROOT}-*", "__pycache__", "site"))
         write_pages(stage / "docs", site)
         run_mkdocs(stage, fresh, strict)
-        swap_dir(fresh, out)
+        swap_dir(fresh, cfg.site_out_dir)
+        swap_dir(stage, cfg.site_src_dir)
     finally:
         for d in (stage, fresh):
             shutil.rmtree(d, ignore_errors=True)
@@ -190,12 +194,10 @@ def build_site(cfg: Config, strict: bool = True, progress: bool = True) -> Build
     from analyzer.docs.skb import add_skb_section  # the socket-buffer pages (site/skb.yaml)
 
     facts.notices.extend(add_skb_section(site, facts, cfg.site_dir, cfg))
-    write_pages(cfg.site_dir / "docs", site)  # for `make serve` (mkdocs serve)
     t1 = time.perf_counter()
     _say(progress, f"docs: {len(site.pages)} pages generated; mkdocs build ...")
-    out = cfg.build_dir / "site"
-    _build_private(cfg, site, out, strict)
-    report = BuildReport(len(site.pages), out, t1 - t0, time.perf_counter() - t1,
+    _build_private(cfg, site, strict)
+    report = BuildReport(len(site.pages), cfg.site_out_dir, t1 - t0, time.perf_counter() - t1,
                          tuple(facts.notices))
     _say(progress, str(report))
     return report

@@ -56,8 +56,8 @@ def open_facts(store_path: Path, kernel_dir: Path) -> Facts:
     from analyzer.store import Store
 
     if not Path(store_path).exists():
-        raise AnalyzerError(f"no analysis at {store_path}: run `make analyze` "
-                            "(or `python -m analyzer extract`) first")
+        raise AnalyzerError(f"no analysis at {store_path}: run `kernel-analyzer analyze` "
+                            "(or `kernel-analyzer extract`) first")
     return Facts(Store.open(store_path), Path(kernel_dir))
 
 

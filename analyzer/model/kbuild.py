@@ -666,7 +666,7 @@ def built(cfg_or_tree, kconfig) -> Build:
     release's Makefile, each with status y."""
     root = Path(getattr(cfg_or_tree, "kernel_dir", cfg_or_tree))
     if not root.is_dir():
-        raise AnalyzerError(f"no kernel tree at {root}; run `make analyze`")
+        raise AnalyzerError(f"no kernel tree at {root}; run `kernel-analyzer analyze`")
     lookup = _lookup(kconfig)
     build = Build()
     order = _top_order(root, lookup, build.warnings)

@@ -417,8 +417,8 @@ def _load(cfg, path: Path | None, text: str | None, use_cache: bool,
 def _kernel_dir(cfg) -> Path:
     kernel_dir = Path(cfg.kernel_dir)
     if not kernel_dir.is_dir():
-        raise AnalyzerError(f"no kernel tree at {kernel_dir}; run `make analyze` "
-                            "(or `python -m analyzer fetch`)")
+        raise AnalyzerError(f"no kernel tree at {kernel_dir}; run `kernel-analyzer analyze` "
+                            "(or `kernel-analyzer fetch`)")
     return kernel_dir
 
 
