@@ -475,7 +475,7 @@ def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True
     extract, build the graph, generate the model and, when ``docs``, build the
     site: one line per stage."""
     _stage("fetch", "analyzer.fetch", "fetch",
-           lambda f: f(cfg.tarball, cfg, parts=FETCH_PARTS, progress=progress))
+           lambda f: f(source or cfg.tarball, cfg, parts=FETCH_PARTS, progress=progress))
     _stage("extract", "analyzer.pipeline", "extract_tree",
            lambda f: f(cfg, jobs=jobs, progress=progress))
     _stage("graph", "analyzer.graph", "build_graph_store",

@@ -558,7 +558,7 @@ def test_cli_missing_path_is_one_clear_line(cfg, tmp_path):
 
 
 def test_cli_folder_is_not_a_tarball(cfg, tmp_path):
-    run = _cli(cfg.home, str(tmp_path), "-q")
+    run = _cli(cfg, str(tmp_path), "-q")
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.startswith(f"error: {tmp_path} is a folder, not a tarball")
 

@@ -113,7 +113,8 @@ def test_a_graph_db_of_the_pickle_format_is_refused_not_loaded(own_home):
 
 
 def test_no_module_loads_stored_data_with_pickle_marshal_or_eval():
-    found = subprocess.run(["grep", "-rnI", r"pickle\|marshal\|eval(", "analyzer/"],
+    found = subprocess.run(["grep", "-rnI", "--include=*.py", r"pickle\|marshal\|eval(",
+                            "analyzer/"],
                            cwd=ROOT, capture_output=True, text=True).stdout
     assert found == "", found
 
@@ -181,7 +182,8 @@ def test_a_damaged_graph_db_is_named_with_how_to_rebuild(own_home, how, command)
 def test_a_damaged_store_is_named_with_how_to_rebuild(own_home, how, command):
     _damage(own_home.store_path, how)
     code, _, err = run_cli(own_home, *command)
-    assert_one_error(code, err, str(own_home.store_path), "rebuild it with `make analyze`")
+    assert_one_error(code, err, str(own_home.store_path),
+                     "rebuild it with `kernel-analyzer analyze`")
 
 
 def test_extract_replaces_a_damaged_store(own_home):
@@ -206,7 +208,7 @@ def test_docs_stops_on_a_damaged_database_and_keeps_the_site(own_home, how, whic
     with pytest.raises(AnalyzerError, match=rf"{damaged.name} .*the site was not rebuilt"):
         build_site(own_home, progress=False)
     assert (site / "index.html").read_text() == "the good site"
-    assert not (own_home.site_dir / "docs" / "generated").exists()
+    assert not (own_home.site_src_dir / "docs" / "generated").exists()
 
 
 def test_docs_without_kernel_sources_is_a_clear_error(own_home):
@@ -359,7 +361,7 @@ def test_site_temporaries_of_killed_runs_are_removed(own_home, monkeypatch):
     from analyzer import docs
 
     dead = dead_pid()
-    build, gen_parent = own_home.build_dir, own_home.site_dir / "docs"
+    build, gen_parent = own_home.build_dir, own_home.build_dir / "site-src" / "docs"
     stale = [build / f".site-out-{dead}", build / f".site-stage-{dead}",
              build / f".site-old-{dead}-x", gen_parent / f".generated-tmp-{dead}-x"]
     for d in stale:
@@ -372,7 +374,7 @@ def test_site_temporaries_of_killed_runs_are_removed(own_home, monkeypatch):
         (Path(out_dir) / "index.html").write_text("new")
 
     monkeypatch.setattr(docs, "run_mkdocs", fake_mkdocs)
-    docs._build_private(own_home, _site("p", 2), build / "site", strict=True)
+    docs._build_private(own_home, _site("p", 2), strict=True)
     docs.write_pages(gen_parent, _site("p", 2))
     assert [d for d in stale if d.exists()] == []
     assert live.exists() and (build / "site" / "index.html").read_text() == "new"
@@ -552,7 +554,7 @@ def test_random_argument_vectors_end_in_an_answer_or_a_clear_error(home, argv):
     assert code in (0, 2), (argv, err)
     assert "Traceback" not in err, (argv, err)
     if code == 2:
-        assert err.strip().splitlines()[-1].startswith(("error: ", "python -m analyzer")), err
+        assert err.strip().splitlines()[-1].startswith(("error: ", "kernel-analyzer")), err
     assert digest(*stores) == before
 
 

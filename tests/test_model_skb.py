@@ -133,7 +133,7 @@ def test_conditions_see_the_abi_and_the_directives(tmp_path):
                                   "#define OFF 2\n#endif\n#define N OFF\n")
     gen = SkbGenerator(facts_from_files(tmp_path, ["t.h"]), merged_table(False))
     assert gen.config("BITS_PER_LONG > 32") and gen.config("defined(CONFIG_SLUB)")
-    assert not gen.config("defined(BITS_PER_LONG)")  # a value, not a defined symbol
+    assert gen.config("defined(BITS_PER_LONG)")  # asm-generic/bitsperlong.h, via [arch]
     assert gen.facts.constant("N") == 1  # the #else definition is dropped
 
 

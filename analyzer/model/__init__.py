@@ -77,7 +77,10 @@ def run(scenario: str, *args, cfg: Config | None = None, write: bool = True,
     """Boot the model and run ``scenario`` (see :func:`run_with`) on the analysis
     in ``cfg`` (default: ``Config.default()``), under the default configuration
     or a user's ``.config``, as ``process`` (default: root)."""
+    from analyzer.model.facts import open_facts
+
     cfg = cfg or Config.default()
+    parse_args(open_facts(cfg.store_path, cfg.kernel_dir), args)  # bad input before the work
     gen = open_generator(cfg, config_file)
     return run_with(gen.facts, scenario, args, model_dir=cfg.model_dir if write else None,
                     generator=gen, process=process)

@@ -633,12 +633,11 @@ class Generator:
         boot.py); runs check it out and roll it back."""
         if self._booted is None:
             from analyzer.model.boot import boot, plan
-            from analyzer.model.process import build_task
 
             m = self.machine()
             caller = m.process
             m.process = replace(caller, label="kernel_init")  # initcalls run in pid 1, as root
-            m.task = rt.run_in(m, build_task, m, m.process)
+            m.task = None  # made on first use of `current`
             calls, left_out = plan(self, self.data)
             report = rt.run_in(m, boot, m, calls)
             m.process = caller

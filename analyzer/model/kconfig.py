@@ -429,7 +429,7 @@ def kconfig_tree(cfg, tab: Table | None = None):
 
     tab = tab or table()
     with tempfile.TemporaryDirectory(prefix="analyzer-kconfig-") as tmp:
-        kconf = _parse(kconfiglib, _overlay(Path(tmp), _kernel_dir(cfg), tab))
+        kconf = _parse(kconfiglib, _overlay(Path(tmp), _kernel_dir(cfg), tab), _kernel_dir(cfg))
     _apply_defconfig(kconf, tab)
     return kconf
 
@@ -542,7 +542,7 @@ def _resolve(kernel_dir: Path, tab: Table, path: Path | None,
 
     with tempfile.TemporaryDirectory(prefix="analyzer-kconfig-") as tmp:
         overlay = _overlay(Path(tmp), kernel_dir, tab)
-        kconf = _parse(kconfiglib, overlay)
+        kconf = _parse(kconfiglib, overlay, kernel_dir)
         files = {rel: _file_key(str(kernel_dir / rel)) for rel in kconf.kconfig_filenames
                  if rel != _TOP}
     if text is None:
@@ -597,14 +597,21 @@ def _top_kconfig(tab: Table) -> str:
     return "\n".join(out) + "\n"
 
 
-def _parse(kconfiglib, overlay: Path):
+def _parse(kconfiglib, overlay: Path, kernel_dir: Path):
+    """The Kconfig tree of ``overlay``; AnalyzerError naming a missing file."""
     with _SRCTREE_LOCK:
         old = os.environ.get(_SRCTREE)
         os.environ[_SRCTREE] = str(overlay)
         try:
             return kconfiglib.Kconfig(_TOP, warn_to_stderr=False)
         except kconfiglib.KconfigError as e:
-            raise AnalyzerError(f"Kconfig: {' '.join(str(e).split())}") from None
+            text = " ".join(str(e).split())
+            if missing := re.search(r"'([^']+)' not found", text):
+                raise AnalyzerError(
+                    f"{kernel_dir / missing.group(1)} is missing: the kernel tree is incomplete "
+                    "(the configuration reads its Kconfig files); fetch it again with "
+                    "`kernel-analyzer fetch`") from None
+            raise AnalyzerError(f"Kconfig: {text}") from None
         finally:
             if old is None:
                 os.environ.pop(_SRCTREE, None)
