@@ -65,19 +65,67 @@ def _load_graph(cfg: Config, notices: list[str]):
         return None
 
 
-def _run_model(cfg: Config, tour: Tour, notices: list[str]) -> RunView | None:
+def _label(scenario: str, args) -> str:
+    return f"{scenario}({', '.join(map(str, args))})"
+
+
+def _run_model(cfg: Config, tour: Tour, notices: list[str]) -> tuple[RunView | None, dict]:
+    """The tour's run and every scenario the model generates (``make analyze``'s
+    examples), by label; the tour's run carries the error when it failed."""
     try:
         from analyzer.model import run
     except ImportError:
         notices.append("the executable model (analyzer.model) is not available")
-        return None
-    kwargs = {"cfg": cfg} if "cfg" in inspect.signature(run).parameters else {}
+        return None, {}
+    name, *args = tour.scenario
+    wanted = [(name, tuple(args))] + [(n, tuple(a)) for n, a in _examples()
+                                      if (n, tuple(map(str, a))) != (name, tuple(map(str, args)))]
+    runner = _shared_runner(cfg) or (lambda n, a: run(n, *a, **_cfg_kw(run, cfg)))
+    views: dict[str, RunView] = {}
+    tour_view = None
+    for i, (n, a) in enumerate(wanted):
+        try:
+            views[_label(n, a)] = RunView.of(runner(n, a), _label(n, a))
+        except Exception as e:  # noqa: BLE001 - the pages say why there is no object table
+            why = str(e) if isinstance(e, AnalyzerError) else f"{type(e).__name__}: {e}"
+            notices.append(f"the model did not run {_label(n, a)}: {why}")
+            if i == 0:
+                tour_view = RunView([], lambda n: {}, error=f"the model did not run: {why}")
+    tour_view = tour_view or views.get(_label(name, args))
+    return tour_view, views
+
+
+def _cfg_kw(fn, cfg: Config) -> dict:
+    return {"cfg": cfg} if "cfg" in inspect.signature(fn).parameters else {}
+
+
+def _examples() -> list[tuple[str, list]]:
+    """The scenarios ``make analyze`` generates (kernel/primitives.toml ``examples``)."""
     try:
-        return RunView.of(run(*tour.scenario, **kwargs))
-    except Exception as e:  # noqa: BLE001 - the pages say why there is no object table
-        why = str(e) if isinstance(e, AnalyzerError) else f"{type(e).__name__}: {e}"
-        notices.append(f"the model did not run: {why}")
-        return RunView([], lambda n: {}, error=f"the model did not run: {why}")
+        from analyzer.model.generate import table
+    except ImportError:
+        return []
+    return [(n, list(a)) for n, spec in table().get("scenarios", {}).items()
+            for a in spec.get("examples", [])]
+
+
+def _shared_runner(cfg: Config):
+    """Runs that share one generator (one translation for all of them), when the
+    model offers it; None otherwise."""
+    try:
+        from analyzer.model import run_with
+        from analyzer.model.facts import open_facts as model_facts
+        from analyzer.model.generate import Generator, table
+    except ImportError:
+        return None
+    state: dict = {}
+
+    def runner(name: str, args):
+        if not state:
+            state["facts"] = model_facts(cfg.store_path, cfg.kernel_dir)
+            state["gen"] = Generator(state["facts"], table())
+        return run_with(state["facts"], name, args, generator=state["gen"])
+    return runner
 
 
 def open_facts(cfg: Config, tour: Tour) -> Facts:
@@ -87,8 +135,10 @@ def open_facts(cfg: Config, tour: Tour) -> Facts:
     store = Store.open(cfg.store_path)
     notices: list[str] = []
     graph = _load_graph(cfg, notices)
-    run = _run_model(cfg, tour, notices)
-    return StoreFacts(store, cfg.kernel_dir, graph, run, notices, _primitives())
+    run, scenarios = _run_model(cfg, tour, notices)
+    facts = StoreFacts(store, cfg.kernel_dir, graph, run, notices, _primitives())
+    facts.scenarios = scenarios
+    return facts
 
 
 def _primitives() -> frozenset[str]:

@@ -13,10 +13,12 @@ import re
 from dataclasses import dataclass, field
 
 from analyzer.docs import diagrams as dg
+from analyzer.docs.codeview import Excerpt
 from analyzer.docs.facts import Facts, Step, initializer_end
-from analyzer.docs.render import admonition, code, esc, fence, link, rel_link, table
+from analyzer.docs.render import admonition, code, esc, link, rel_link, table
 from analyzer.docs.tour import Page, Placed, Show, Tour, place
-from analyzer.records import Function, Struct, base_struct, pointer_depth
+from analyzer.docs.xref import SYMBOL_PAGE, PageIndex, Xref, field_anchor
+from analyzer.records import Function, Initializer, Struct, base_struct, pointer_depth
 
 __all__ = ["Site", "generate", "ROOT"]
 
@@ -37,6 +39,18 @@ class Site:
     tables: dict[str, str] = field(default_factory=dict)
     placed: list[tuple[str, Placed]] = field(default_factory=list)  # (page id, placed)
     nav: list = field(default_factory=list)
+    xref: Xref | None = None  # links and cards of the code excerpts
+
+    def code(self, here: str, excerpt: Excerpt, function: Function | None = None) -> str:
+        """An excerpt as linked HTML (identifiers are links or carry a card)."""
+        if self.xref is None:
+            self.xref = Xref(self.facts, PageIndex())
+        return self.xref.html(here, excerpt, function)
+
+    def finish(self) -> None:
+        """Write the cards of every symbol so far as the site's data files."""
+        if self.xref is not None:
+            self.pages.update(self.xref.data_files())
 
     def ref(self, here: str, kind: str, name: str, text: str = "") -> str:
         """A link to the page of a function/struct/table, or plain code if it has none."""
@@ -57,11 +71,17 @@ def generate(tour: Tour, facts: Facts) -> Site:
     """Every page of the site: the tour, the lecture-vs-source page, the reference."""
     site = Site(tour, facts)
     _collect(site)
+    site.xref = Xref(facts, PageIndex(site.functions, site.structs, site.tables,
+                                      _tour_steps(tour)))
     tour_nav = [_tour_page(site, p) for p in tour.pages]
     site.pages[f"{TOUR}/lines.md"] = _lines_page(site)
     steps = [e for p, e in zip(tour.pages, tour_nav, strict=True) if p.kind == "step"]
     intro = [e for p, e in zip(tour.pages, tour_nav, strict=True) if p.kind != "step"]
     ref_nav = _reference(site)
+    site.xref.cover()
+    site.pages[SYMBOL_PAGE] = _symbol_page()
+    ref_nav.append({"Symbol card": SYMBOL_PAGE})
+    site.finish()
     site.nav = [{"Home": "index.md"},
                 {"Tour": intro + [{"Steps": steps},
                                   {"Lecture vs 4.4.1 lines": f"{TOUR}/lines.md"}]},
@@ -70,6 +90,16 @@ def generate(tour: Tour, facts: Facts) -> Site:
 
 
 # --- which symbols get a page -------------------------------------------------------------
+
+
+def _tour_steps(tour: Tour) -> dict[str, str]:
+    """Each function the tour shows -> the first tour page that shows it."""
+    out: dict[str, str] = {}
+    for p in tour.pages:
+        for s in p.show:
+            if s.kind == "function":
+                out.setdefault(s.name, f"{TOUR}/{p.id}.md")
+    return out
 
 
 def _collect(site: Site) -> None:
@@ -142,8 +172,12 @@ def _tour_page(site: Site, page: Page) -> dict[str, str]:
         parts.append(_dispatch(site, path, *page.call))
     if page.kind == "hierarchy":
         parts.append(_hierarchy(site, path, page))
-    for show in page.show if page.kind != "hierarchy" else ():
-        parts.append(_excerpt(site, path, page, show))
+    excerpts = [_excerpt(site, path, page, show)
+                for show in (page.show if page.kind != "hierarchy" else ())]
+    if excerpts:
+        parts.append(_legend(site, any(' class="cl ran' in e or ' class="cl not-ran' in e
+                                       for e in excerpts)))
+    parts += excerpts
     if page.kind == "chain":
         parts.append(_chain(site, path, next((s.name for s in page.show), "")))
     if page.state_function:
@@ -210,7 +244,8 @@ def _excerpt(site: Site, here: str, page: Page, show: Show) -> str:
     kind = {"function": "functions", "struct": "structs", "table": "tables"}.get(show.kind, "")
     title = site.ref(here, kind, show.name) if kind else code(show.name)
     out = [f"## {title}\n", _where(show, file, start, end)]
-    out.append(fence(lines, start, [n for n in focus if n]))
+    out.append(site.code(here, _excerpt_of(site, show, rec, file, start, lines, focus),
+                         rec if isinstance(rec, Function) else None))
     missing = [f for f, n in zip(show.focus, focus, strict=True) if not n]
     if missing:
         out.append(admonition("warning", "Not found in the 4.4.1 source", "\n".join(
@@ -223,6 +258,33 @@ def _excerpt(site: Site, here: str, page: Page, show: Show) -> str:
     if isinstance(rec, Function) and page.kind != "chain":
         out.append(_calls_section(site, here, rec))
     return "\n".join(o for o in out if o)
+
+
+def _excerpt_of(site: Site, show: Show, rec, file: str, start: int, lines: list[str],
+                focus: list[int]) -> Excerpt:
+    """What the code view needs of an excerpt: its kind, the lines cited, what ran."""
+    run = site.facts.run
+    executed = None
+    if isinstance(rec, Function) and run is not None:
+        found = run.executed_lines(rec.name, rec.file)
+        executed = frozenset(found) if found is not None else None
+    struct = base_struct(rec.type) if isinstance(rec, Initializer) else ""
+    return Excerpt(file, start, tuple(lines), show.kind, show.name, struct,
+                   frozenset(n for n in focus if n), executed)
+
+
+def _legend(site: Site, ran: bool) -> str:
+    """What the marks on the code mean."""
+    items = ['<span class="lg-hll">highlighted</span>: a line the lecture cites']
+    if ran:
+        label = esc(getattr(site.facts.run, "label", "") or "the scenario")
+        items = [f'<span class="lg-ran">green bar</span>: ran in {code(label)}',
+                 '<span class="lg-not-ran">dimmed</span>: did not run',
+                 '<span class="lg-taken">▶</span> the arm of an <code>if</code> / '
+                 '<code>switch</code> taken, <span class="lg-untaken">▷</span> an arm not taken, '
+                 '<span class="lg-jump">↪</span> a <code>goto</code> that jumped'] + items
+    items.append("a name is a link to its page or shows its card when you point at it")
+    return '<p class="code-legend">' + " · ".join(items) + "</p>\n"
 
 
 def _where(show: Show, file: str, start: int, end: int) -> str:
@@ -669,6 +731,15 @@ def _lines_page(site: Site) -> str:
 # --- reference pages ----------------------------------------------------------------------
 
 
+def _symbol_page() -> str:
+    """The page that shows the card of any symbol named in its URL (``#<id>``)."""
+    return ("---\nsearch:\n  exclude: true\n---\n\n# Symbol\n\n"
+            '<div id="lsa-symbol" markdown="0"><p>The card of the symbol named after '
+            "<code>#</code> in this page's address shows here: where it is defined, what "
+            "it is, and links onward. Point at a name in any code excerpt of the site to see "
+            "its card there.</p></div>\n")
+
+
 def _reference(site: Site) -> list:
     for name, path in site.functions.items():
         site.pages[path] = _function_page(site, path, name)
@@ -710,7 +781,9 @@ def _function_page(site: Site, here: str, name: str) -> str:
            _tour_links(site, here, name)]
     out.append("## Callers\n\n" + _neighbours(site, here, site.facts.callers(fn)))
     out.append("## Callees\n\n" + _neighbours(site, here, site.facts.callees(fn)))
-    out.append("## Code\n\n" + fence(site.facts.lines(fn.file, fn.line, fn.end_line), fn.line))
+    lines = tuple(site.facts.lines(fn.file, fn.line, fn.end_line))
+    out.append("## Code\n\n" + site.code(here, Excerpt(fn.file, fn.line, lines, "function",
+                                                      name), fn))
     return "\n".join(o for o in out if o)
 
 
@@ -740,8 +813,8 @@ def _struct_page(site: Site, here: str, name: str) -> str:
             site.ref(here, "structs", s) for s in outer) + "\n")
     out.append(_made(site, here, name))
     out.append("## Fields\n\n" + table(["field", "type", "line", "bits", "only with"], [
-        (code(f.name), _type(site, here, f.type), str(f.line), esc(f.bits), esc(f.guard))
-        for f in st.fields]))
+        (f'<span id="{field_anchor(f.name)}"></span>' + code(f.name), _type(site, here, f.type),
+         str(f.line), esc(f.bits), esc(f.guard)) for f in st.fields]))
     return "\n".join(o for o in out if o)
 
 
@@ -781,7 +854,9 @@ def _table_page(site: Site, here: str, name: str) -> str:
             f" {code(f'{r.file}:{r.line}')}" for r in regs) + "\n")
     rows = [(code(e.path), _value(site, here, e), str(e.line)) for e in init.entries]
     out.append("## Fields\n\n" + table(["field", "value", "line"], rows))
-    out.append("## Code\n\n" + fence(site.facts.lines(init.file, init.line, end), init.line))
+    lines = tuple(site.facts.lines(init.file, init.line, end))
+    out.append("## Code\n\n" + site.code(here, Excerpt(init.file, init.line, lines, "table",
+                                                      name, base_struct(init.type))))
     return "\n".join(o for o in out if o)
 
 
