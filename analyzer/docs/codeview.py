@@ -750,9 +750,8 @@ def _token_html(block: Block, tok: Tok, resolve: Resolve) -> str:
     text = escape(tok.text, quote=False)
     role = block.roles.get(tok.start)
     ref = resolve(block, tok, role) if role is not None else None
-    css = f' class="{tok.css}"' if tok.css else ""
-    if ref is None or not (ref.id or ref.href):
-        return f"<span{css}>{text}</span>" if tok.css else text
+    if ref is None or not (ref.id or ref.href):  # whitespace needs no span
+        return f'<span class="{tok.css}">{text}</span>' if tok.css not in ("", "w") else text
     sym = f' data-s="{escape(ref.id)}"' if ref.id else ""
     tip = f' title="{escape(ref.title)}"' if ref.title else ""
     if ref.href:

@@ -359,6 +359,10 @@ class Facts:
         """Where ``enum name { ... }`` is defined: (file, line)."""
         return None
 
+    def aliases_of(self, fn: Function) -> list[str]:
+        """Other names of a function (``sys_socket`` for ``SyS_socket``)."""
+        return []
+
     def function(self, name: str, file: str = "") -> Function | None:
         raise NotImplementedError
 
@@ -448,6 +452,10 @@ class MemoryFacts(Facts):
     def structs_with_member(self, name: str) -> list[str]:
         return sorted({s.name for s in self._of(Struct) if any(f.name == name
                                                                for f in s.fields)})
+
+    def aliases_of(self, fn: Function) -> list[str]:
+        return [f.name for f in self._of(Function) if f.alias_of == fn.name
+                and f.file == fn.file]
 
     def enum(self, name: str) -> tuple[str, int] | None:
         m = re.search(r"(?<!\w)enum[ \t]+" + re.escape(name) + r"\s*\{", "\n".join(
@@ -569,6 +577,10 @@ class StoreFacts(Facts):
         from analyzer.records import RECORD_KINDS
 
         return "macros" in RECORD_KINDS and self.store is not None
+
+    def aliases_of(self, fn: Function) -> list[str]:
+        return [f.name for f in self.store.in_file("functions", fn.file)
+                if f.alias_of == fn.name and f.line == fn.line]
 
     def structs_with_member(self, name: str) -> list[str]:
         if self._members is None:

@@ -289,6 +289,9 @@ class Xref(Types):
 
     def _function_ref(self, ctx: _Ctx, name: str, file: str) -> Ref | None:
         rec = self.facts.function(name, file)
+        if rec is not None and rec.alias_of:  # sys_socket: the SyS_socket it names
+            rec = self.facts.function(rec.alias_of, rec.file) or rec
+            name = rec.name
         if rec is None:
             return None
         sid = self._function_card(rec)
