@@ -39,10 +39,11 @@ class BuildReport:
     generate_s: float
     mkdocs_s: float
     notices: tuple[str, ...] = field(default=())
+    cards: int = 0  # symbols with a card in the code browser's data files
 
     def __str__(self) -> str:
-        text = (f"docs: {self.pages} generated pages, site in {self.site_dir} "
-                f"(generate {self.generate_s:.1f} s, mkdocs {self.mkdocs_s:.1f} s)")
+        text = (f"docs: {self.pages} generated pages, {self.cards} symbol cards, site in "
+                f"{self.site_dir} (generate {self.generate_s:.1f} s, mkdocs {self.mkdocs_s:.1f} s)")
         return "\n".join([text, *(f"  note: {n}" for n in self.notices)])
 
 
@@ -220,10 +221,11 @@ def build_site(cfg: Config, strict: bool = True, progress: bool = True) -> Build
     facts.notices.extend(add_skb_section(site, facts, cfg.site_dir, cfg))
     write_pages(cfg.site_dir / "docs", site)  # for `make serve` (mkdocs serve)
     t1 = time.perf_counter()
-    _say(progress, f"docs: {len(site.pages)} pages generated; mkdocs build ...")
+    pages = sum(1 for p in site.pages if p.endswith(".md"))
+    _say(progress, f"docs: {pages} pages generated; mkdocs build ...")
     out = cfg.build_dir / "site"
     _build_private(cfg, site, out, strict)
-    report = BuildReport(len(site.pages), out, t1 - t0, time.perf_counter() - t1,
-                         tuple(facts.notices))
+    report = BuildReport(pages, out, t1 - t0, time.perf_counter() - t1,
+                         tuple(facts.notices), len(site.xref.cards) if site.xref else 0)
     _say(progress, str(report))
     return report

@@ -151,6 +151,9 @@ class Block:
     roles: dict[int, Role] = field(default_factory=dict)  # token start -> role
     labels: dict[str, int] = field(default_factory=dict)  # label -> absolute line
     branch: dict[int, tuple[str, str]] = field(default_factory=dict)  # line -> (class, why)
+    #: line -> the first line of the statement on it (lines that can run: not blank
+    #: lines, comments, braces, labels, signatures or declarations without a value)
+    statements: dict[int, int] = field(default_factory=dict)
 
     def line_of(self, offset: int) -> int:
         return self.excerpt.start + self.text.count("\n", 0, offset)
@@ -560,6 +563,7 @@ def analyse(excerpt: Excerpt, types: Types, scope: dict[str, str] | None = None)
             block.labels.setdefault(tok.text, block.line_of(tok.start))
     if excerpt.executed is not None:
         block.branch = branches(parsed.root, excerpt.start, excerpt.executed)
+        block.statements = statement_lines(parsed.root, excerpt.start)
     return block
 
 
@@ -637,7 +641,7 @@ def branches(root: Node, start: int, executed: frozenset[int]) -> dict[int, tupl
         elif node.type == "case_statement":
             first = _arm_first(node, start)
             if first is not None and _line(first, start) in executed:
-                out.setdefault(line, ("taken", "the case that ran"))
+                _mark(out, line, "taken", "the case that ran")
         elif node.type == "labeled_statement":
             label = node.child_by_field_name("label")
             labels[_text(label) if label else ""] = line
@@ -645,9 +649,55 @@ def branches(root: Node, start: int, executed: frozenset[int]) -> dict[int, tupl
             label = node.child_by_field_name("label")
             gotos.append((line, _text(label) if label else ""))
     for line, label in gotos:
-        out[line] = ("jump", f"goto {label} ran")
+        _mark(out, line, "jump", f"goto {label} ran")
         if label in labels:
-            out.setdefault(labels[label], ("target", f"reached by goto {label}"))
+            _mark(out, labels[label], "target", f"reached by goto {label}")
+    return out
+
+
+def _mark(out: dict[int, tuple[str, str]], line: int, cls: str, why: str) -> None:
+    """Add a mark to a line (a line can be an arm taken and a goto that jumped)."""
+    if line in out:
+        old_cls, old_why = out[line]
+        if cls not in old_cls.split():
+            out[line] = (f"{old_cls} {cls}", f"{old_why}; {why}")
+    else:
+        out[line] = (cls, why)
+
+
+_SIMPLE = ("expression_statement", "return_statement", "break_statement",
+           "continue_statement", "goto_statement")
+_HEADED = {"if_statement": "consequence", "while_statement": "body",
+           "for_statement": "body", "switch_statement": "body"}
+
+
+def statement_lines(root: Node, start: int) -> dict[int, int]:
+    """Line -> first line of the statement on it, for the lines that can run:
+    simple statements and declarations that give a value (all their lines), the
+    heads of ``if``/``for``/``while``/``switch`` (up to their body) and ``case``
+    labels."""
+    out: dict[int, int] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        first = _line(node, start)
+        if node.type in _SIMPLE or (node.type == "declaration" and any(
+                c.type == "init_declarator" for c in node.children)):
+            last = start + node.end_point.row
+        elif node.type in _HEADED:
+            body = node.child_by_field_name(_HEADED[node.type])
+            last = _line(body, start) - 1 if body is not None else first
+            if body is not None and body.type != "compound_statement":
+                last = max(first, last)
+            elif body is not None and _line(body, start) == first:
+                last = first
+        elif node.type in ("case_statement", "do_statement"):
+            last = first
+        else:
+            continue
+        for n in range(first, max(first, last) + 1):
+            out.setdefault(n, first)
     return out
 
 
@@ -677,16 +727,16 @@ def _mark_if(node: Node, start: int, executed: frozenset[int],
     t, e = _line(then, start), (_line(other, start) if other is not None else 0)
     if t == cond:  # "if (x) return y;" on one line: the line ran either way
         if e and e != cond and e in executed:
-            out.setdefault(e, ("taken", "the condition failed: the else arm ran"))
+            _mark(out, e, "taken", "the condition failed: the else arm ran")
         return
     if t in executed:
-        out.setdefault(t, ("taken", "the condition held"))
+        _mark(out, t, "taken", "the condition held")
         if e and e != t:
-            out.setdefault(e, ("untaken", "the else arm did not run"))
+            _mark(out, e, "untaken", "the else arm did not run")
         return
-    out.setdefault(t, ("untaken", "the condition failed"))
+    _mark(out, t, "untaken", "the condition failed")
     if e and e in executed:
-        out.setdefault(e, ("taken", "the condition failed: the else arm ran"))
+        _mark(out, e, "taken", "the condition failed: the else arm ran")
 
 
 # --- HTML ---------------------------------------------------------------------------------
@@ -725,8 +775,9 @@ def render(block: Block, resolve: Resolve, block_id: int, title: str = "") -> st
 def _line_classes(block: Block, n: int) -> list[str]:
     ex = block.excerpt
     out = []
-    if ex.executed is not None:
-        out.append("ran" if n in ex.executed else "not-ran")
+    if ex.executed is not None and (n in ex.executed or n in block.statements):
+        out.append("ran" if n in ex.executed or block.statements[n] in ex.executed
+                   else "not-ran")
     if n in block.branch:
         out.append(block.branch[n][0])
     if n in ex.cited:
