@@ -441,3 +441,29 @@ def test_lecture_page_compares_by_content(built):
         assert needle in text, needle
     headline = re.search(r"<strong>(\d+) lines of code</strong>", text)
     assert headline and int(headline.group(1)) > 300
+
+
+@pytest.mark.kernel
+def test_two_calls_around_every_scenario_have_a_card(built, graph_cfg):
+    from analyzer.docs import open_facts
+    from analyzer.docs.linkcheck import load_cards
+    from analyzer.docs.tour import load_tour
+
+    cards = load_cards(built)
+    facts = open_facts(graph_cfg, load_tour(graph_cfg.site_dir / "tour.yaml"))
+    assert len(facts.scenarios) >= 7, facts.notices
+    ring = {n for run in facts.scenarios.values() for n in run.functions()}
+    seen: set[str] = set()
+    for _ in range(3):  # the path, its callees, theirs
+        nxt = set()
+        for name in ring - seen:
+            seen.add(name)
+            fn = facts.function(name)
+            ids = ({f"f:{fn.id}"} if fn else set()) | {f"M:{name}", f"x:{name}"}
+            assert ids & set(cards), name
+            if fn is not None:
+                nxt |= {n.name for n in facts.callees(fn)}
+        ring = nxt
+    assert len(seen) > 500
+    structs = {c["n"] for k, c in cards.items() if k.startswith("s:")}
+    assert {"socket", "sock", "tcp_sock", "unix_sock", "netlink_sock", "packet_sock"} <= structs

@@ -808,9 +808,3 @@ def _token_html(block: Block, tok: Tok, resolve: Resolve) -> str:
     if ref.href:
         return (f'<a class="{tok.css} xr" href="{escape(ref.href)}"{sym}{tip}>{text}</a>')
     return f'<span class="{tok.css} xs"{sym}{tip}>{text}</span>'
-
-
-def identifier_texts(block: Block) -> list[str]:
-    """The identifier tokens of a block, in order (for tests and measures)."""
-    return [t.text for t in block.tokens if t.start in block.roles]
-
