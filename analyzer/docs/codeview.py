@@ -44,7 +44,7 @@ _Noreturn _Static_assert _Thread_local asm __asm__ typeof __typeof__ __attribute
 C_KEYWORDS = frozenset(_KEYWORDS.split())
 
 #: Pygments short classes of name tokens (an identifier that may be linked)
-NAME_CLASSES = frozenset({"n", "nf", "nc", "nl", "nb", "nv", "nx", "bp", "nn", "nd", "kt"})
+NAME_CLASSES = frozenset({"n", "nf", "nc", "nl", "nb", "nv", "nx", "bp", "nn", "nd", "no", "kt"})
 
 
 def is_identifier_token(css: str, text: str) -> bool:
