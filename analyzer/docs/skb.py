@@ -515,9 +515,10 @@ def add_skb_section(site, facts: Facts, site_dir: Path, cfg) -> list[str]:
     gives notices (a scenario that did not run)."""
     tour = load_skb_tour(Path(site_dir) / "skb.yaml")
     runs, notices = _runs(tour, cfg)
-    pages, nav = skb_pages(tour, facts, runs, code=site.code)
+    pages, nav = skb_pages(tour, facts, runs, code=getattr(site, "code", None))
     site.pages.update(pages)
-    site.finish()
+    if hasattr(site, "finish"):  # the cards of the names in these pages too
+        site.finish()
     at = next((i + 1 for i, e in enumerate(site.nav) if "Tour" in e), len(site.nav))
     site.nav.insert(at, {"Socket buffers": nav})
     return notices

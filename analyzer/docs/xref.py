@@ -98,6 +98,7 @@ class Xref(Types):
         self._fields: dict[str, dict[str, Field] | None] = {}
         self._macros: dict[str, MacroDef] = {}
         self._no_macro: set[str] = set()
+        self._near = ""  # the file of the excerpt being rendered
         self._aliases: dict[str, set[str]] = {}  # member id -> alias notes
         self._taken = _taken_by_site(facts)
         self._first_steps = _first_steps(facts)
@@ -175,29 +176,11 @@ class Xref(Types):
     def html(self, here: str, excerpt: Excerpt, function: Function | None = None,
              title: str = "") -> str:
         """The excerpt as linked HTML for the page ``here``."""
+        self._near = excerpt.file  # a macro of the excerpt's own file comes first
         block = self.block(excerpt, function)
-        self._prefetch_macros(block, excerpt.file)
         ctx = _Ctx(here, function)
         self.blocks += 1
         return render(block, lambda b, t, r: self.resolve(ctx, b, t, r), self.blocks, title)
-
-    def _prefetch_macros(self, block: Block, file: str) -> None:
-        """One search for every name of the block that no record explains."""
-        names = set()
-        for tok in block.tokens:
-            role = block.roles.get(tok.start)
-            if role is None or role.kind not in ("call", "name", "macro", "typename"):
-                continue
-            n = tok.text
-            if n in self._macros or self._known(n):
-                continue
-            names.add(n)
-        if names:
-            self._macros.update(self.facts.macros(names, near=[file]))
-
-    def _known(self, name: str) -> bool:
-        f = self.facts
-        return bool(f.function(name) or f.constant(name) or f.global_(name) or f.typedef(name))
 
     # --- resolution -------------------------------------------------------------------
 
@@ -589,7 +572,7 @@ class Xref(Types):
     def _macro(self, name: str) -> MacroDef | None:
         m = self._macros.get(name)
         if m is None and name not in self._no_macro:
-            m = self.facts.macros([name]).get(name)
+            m = self.facts.macros([name], near=[self._near] if self._near else []).get(name)
             if m is None:
                 self._no_macro.add(name)
             else:
