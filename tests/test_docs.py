@@ -226,7 +226,8 @@ def test_escaping_keeps_source_text_inert():
 
 def test_step_page_has_real_lines_highlight_and_differences(site):
     page = site.pages["generated/tour/make.md"]
-    assert 'linenums="7"' in page and 'hl_lines="6"' in page  # line 12 is row 6
+    assert re.search(r'<span class="normal"><a href="#__codelineno-\d+-7">7</a>', page)
+    assert re.search(r'name="__codelineno-\d+-12"></a><span class="cl hll">', page)  # cited
     assert "the lecture cites" not in page.split("## ")[1]  # make: cited 7, real 7
     lines = site.pages["generated/tour/lines.md"]
     assert "nowhere" in lines and "**not found**" in lines

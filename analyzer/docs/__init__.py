@@ -42,10 +42,11 @@ class BuildReport:
     generate_s: float
     mkdocs_s: float
     notices: tuple[str, ...] = field(default=())
+    cards: int = 0  # symbols with a card in the code browser's data files
 
     def __str__(self) -> str:
-        text = (f"docs: {self.pages} generated pages, site in {self.site_dir} "
-                f"(generate {self.generate_s:.1f} s, mkdocs {self.mkdocs_s:.1f} s)")
+        text = (f"docs: {self.pages} generated pages, {self.cards} symbol cards, site in "
+                f"{self.site_dir} (generate {self.generate_s:.1f} s, mkdocs {self.mkdocs_s:.1f} s)")
         return "\n".join([text, *(f"  note: {n}" for n in self.notices)])
 
 
@@ -64,19 +65,64 @@ def _load_graph(cfg: Config, notices: list[str]):
     return load(cfg.graph_path) if params else load()  # a broken graph stops the build
 
 
-def _run_model(cfg: Config, tour: Tour, notices: list[str]) -> RunView | None:
+def _label(scenario: str, args) -> str:
+    return f"{scenario}({', '.join(map(str, args))})"
+
+
+def _run_model(cfg: Config, tour: Tour, notices: list[str]) -> tuple[RunView | None, dict]:
+    """The tour's run and every scenario the model generates (``make analyze``'s
+    examples), by label; the tour's run carries the error when it failed."""
     try:
         from analyzer.model import run
     except ImportError:
         notices.append("the executable model (analyzer.model) is not available")
-        return None
-    kwargs = {"cfg": cfg} if "cfg" in inspect.signature(run).parameters else {}
+        return None, {}
+    name, *args = tour.scenario
+    wanted = [(name, tuple(args))] + [(n, tuple(a)) for n, a in _examples()
+                                      if (n, tuple(map(str, a))) != (name, tuple(map(str, args)))]
+    runner = _shared_runner(cfg) or (lambda n, a: run(n, *a, **_cfg_kw(run, cfg)))
+    views: dict[str, RunView] = {}
+    tour_view = None
+    for i, (n, a) in enumerate(wanted):
+        try:
+            views[_label(n, a)] = RunView.of(runner(n, a), _label(n, a))
+        except Exception as e:  # noqa: BLE001 - the pages say why there is no object table
+            why = str(e) if isinstance(e, AnalyzerError) else f"{type(e).__name__}: {e}"
+            notices.append(f"the model did not run {_label(n, a)}: {why}")
+            if i == 0:
+                tour_view = RunView([], lambda n: {}, error=f"the model did not run: {why}")
+    tour_view = tour_view or views.get(_label(name, args))
+    return tour_view, views
+
+
+def _cfg_kw(fn, cfg: Config) -> dict:
+    return {"cfg": cfg} if "cfg" in inspect.signature(fn).parameters else {}
+
+
+def _examples() -> list[tuple[str, list]]:
+    """The scenarios ``make analyze`` generates (kernel/primitives.toml ``examples``)."""
     try:
-        return RunView.of(run(*tour.scenario, **kwargs))
-    except Exception as e:  # noqa: BLE001 - the pages say why there is no object table
-        why = str(e) if isinstance(e, AnalyzerError) else f"{type(e).__name__}: {e}"
-        notices.append(f"the model did not run: {why}")
-        return RunView([], lambda n: {}, error=f"the model did not run: {why}")
+        from analyzer.model.generate import table
+    except ImportError:
+        return []
+    return [(n, list(a)) for n, spec in table().get("scenarios", {}).items()
+            for a in spec.get("examples", [])]
+
+
+def _shared_runner(cfg: Config):
+    """Runs that share one generator (one translation for all of them), when the
+    model offers it; None otherwise."""
+    try:
+        from analyzer.model import open_generator, run_with
+    except ImportError:
+        return None
+    state: dict = {}
+
+    def runner(name: str, args):
+        if not state:
+            state["gen"] = open_generator(cfg)
+        return run_with(state["gen"].facts, name, args, generator=state["gen"])
+    return runner
 
 
 def check_inputs(cfg: Config) -> None:
@@ -92,7 +138,7 @@ def check_inputs(cfg: Config) -> None:
             raise AnalyzerError(f"{path} {problem}: {how}; the site was not rebuilt")
     if not cfg.kernel_dir.is_dir():
         raise AnalyzerError(f"{cfg.kernel_dir} is missing: the pages quote the sources; run "
-                            "`python -m analyzer fetch` (or `make analyze`); the site was "
+                            "`kernel-analyzer fetch` (or `kernel-analyzer analyze`); the site was "
                             "not rebuilt")
 
 
@@ -104,8 +150,10 @@ def open_facts(cfg: Config, tour: Tour) -> Facts:
     store = Store.open(cfg.store_path)
     notices: list[str] = []
     graph = _load_graph(cfg, notices)
-    run = _run_model(cfg, tour, notices)
-    return StoreFacts(store, cfg.kernel_dir, graph, run, notices, _primitives())
+    run, scenarios = _run_model(cfg, tour, notices)
+    facts = StoreFacts(store, cfg.kernel_dir, graph, run, notices, _primitives())
+    facts.scenarios = scenarios
+    return facts
 
 
 def _primitives() -> frozenset[str]:
@@ -195,9 +243,11 @@ def build_site(cfg: Config, strict: bool = True, progress: bool = True) -> Build
 
     facts.notices.extend(add_skb_section(site, facts, cfg.site_dir, cfg))
     t1 = time.perf_counter()
-    _say(progress, f"docs: {len(site.pages)} pages generated; mkdocs build ...")
+    pages = sum(1 for p in site.pages if p.endswith(".md"))
+    _say(progress, f"docs: {pages} pages generated; mkdocs build ...")
+    out = cfg.site_out_dir
     _build_private(cfg, site, strict)
-    report = BuildReport(len(site.pages), cfg.site_out_dir, t1 - t0, time.perf_counter() - t1,
-                         tuple(facts.notices))
+    report = BuildReport(pages, out, t1 - t0, time.perf_counter() - t1,
+                         tuple(facts.notices), len(site.xref.cards) if site.xref else 0)
     _say(progress, str(report))
     return report

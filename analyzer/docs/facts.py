@@ -12,16 +12,29 @@ Source text is read only through the spans the analysis located (a function's
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from analyzer.constants import definition_order, evaluate_expr
 from analyzer.errors import AnalyzerError
-from analyzer.records import Call, Function, Global, Initializer, Registration, Struct
+from analyzer.records import (
+    Alias,
+    Call,
+    Constant,
+    Function,
+    Global,
+    Initializer,
+    Registration,
+    Struct,
+    Typedef,
+)
 
 __all__ = ["Evidence", "Target", "Neighbour", "Step", "RunView", "Facts", "MemoryFacts",
-           "StoreFacts", "initializer_end"]
+           "StoreFacts", "initializer_end", "MacroDef", "find_defines"]
 
 
 @dataclass(frozen=True)
@@ -79,21 +92,49 @@ def _get(obj: object, name: str, default=None):
     return getattr(obj, name, default)
 
 
-class RunView:
-    """The model's run: steps as :class:`Step`, snapshots as plain data."""
+#: the lines a run executed in a function: ``(function, file) -> lines or None``
+Executed = Callable[[str, str], "set[int] | None"]
 
-    def __init__(self, steps: Iterable[object], snapshot, error: str = ""):
+
+class RunView:
+    """The model's run: steps as :class:`Step`, snapshots as plain data, and
+    (when the model says) the source lines it executed in each function."""
+
+    def __init__(self, steps: Iterable[object], snapshot, error: str = "",
+                 executed: Executed | dict | None = None, label: str = ""):
         self.steps: list[Step] = [_step(s) for s in steps]
         self._snapshot = snapshot
         self.error = error
+        self.label = label
+        if isinstance(executed, dict):
+            table = {k: set(v) for k, v in executed.items()}
+            self._executed: Executed | None = lambda fn, file: table.get((fn, file))
+        else:
+            self._executed = executed
 
     @classmethod
-    def of(cls, run: object) -> RunView:
-        """Wrap an ``analyzer.model.Run`` (or anything with ``steps`` and ``snapshot``)."""
-        return cls(_get(run, "steps", []), run.snapshot)
+    def of(cls, run: object, label: str = "") -> RunView:
+        """Wrap an ``analyzer.model.Run`` (or anything with ``steps`` and ``snapshot``);
+        a run that has ``executed_lines(function, file)`` gives the lines that ran."""
+        executed = getattr(run, "executed_lines", None)
+        return cls(_get(run, "steps", []), run.snapshot,
+                   executed=executed if callable(executed) else None, label=label)
 
     def snapshot(self, n: int) -> dict[str, dict]:
         return self._snapshot(n) or {}
+
+    def executed_lines(self, function: str, file: str) -> set[int] | None:
+        """The lines of ``function`` (defined in ``file``) that the run executed;
+        None when the model does not say (then no line is marked ran or not-ran)."""
+        if self._executed is None:
+            return None
+        lines = self._executed(function, file)
+        return set(lines) if lines is not None else None
+
+    def functions(self) -> list[str]:
+        """The functions the run called or stubbed, in order, once each."""
+        return list(dict.fromkeys(s.function for s in self.steps
+                                  if s.event in ("call", "stub") and s.function))
 
     def last(self) -> int:
         return self.steps[-1].n if self.steps else 0
@@ -108,13 +149,221 @@ def _step(s: object) -> Step:
                 value=str(_get(s, "value", "") or ""))
 
 
+@dataclass(frozen=True)
+class MacroDef:
+    """A ``#define``: where it is, its parameters (None: object-like) and body.
+
+    The shape of the extraction's ``Macro`` record; until the store has those
+    records, :func:`find_defines` fills it from a plain search of the files
+    (``body`` is then the first line's replacement text)."""
+
+    name: str
+    file: str
+    line: int
+    params: tuple[str, ...] | None = None
+    body: str = ""
+    found_by: str = "records"  # "records" | "search"
+
+
+_DEFINE = re.compile(rb"#[ \t]*define[ \t]+(\w+)(\([^)]*\))?[ \t]*(.*)")
+_DEFINE_NAME = re.compile(rb"#[ \t]*define[ \t]+(\w+)")
+_ENUM = re.compile(rb"enum[ \t]+(\w+)\s*\{")
+_TYPEDEF = re.compile(rb"typedef[ \t]+([^;{}()#]*?[\w\*])[ \t]*\b(\w+)[ \t]*;")
+
+
+_WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _line_at(data: bytes, pos: int) -> int:
+    return data.count(b"\n", 0, pos) + 1
+
+
+def _define_rank(file: str, near: Sequence[str]) -> tuple:
+    return (file not in near, file.startswith("arch/"), not file.startswith("include/linux/"),
+            not file.startswith("include/"), file)
+
+
+def find_defines(files: Iterable[tuple[str, bytes]], names: Iterable[str],
+                 near: Sequence[str] = ()) -> dict[str, MacroDef]:
+    """The ``#define`` of each of ``names`` found by a plain search of ``files``
+    (``(path, bytes)`` pairs); of several, the one in a file of ``near``, then
+    include/linux/, include/, the rest (arch/ last), then by file and line.
+
+    >>> src = b"int x;" + bytes([10]) + b"#define  MAX(a, b) ((a) > (b) ? (a) : (b))"
+    >>> d = find_defines([("a.h", src)], ["MAX"])["MAX"]
+    >>> d.line, d.params, d.body
+    (2, ('a', 'b'), '((a) > (b) ? (a) : (b))')
+    """
+    wanted = {n.encode() for n in names if n.isidentifier()}
+    if not wanted:
+        return {}
+    found: dict[str, list[MacroDef]] = {}
+    for path, data in files:
+        if b"define" not in data:
+            continue
+        for m in _DEFINE.finditer(data):
+            if m.group(1) not in wanted or not _at_line_start(data, m.start()):
+                continue
+            params = m.group(2)
+            args = tuple(a.strip() for a in params[1:-1].decode(errors="replace").split(",")
+                         if a.strip()) if params else None
+            body = _body(data, m.start(3))
+            name = m.group(1).decode()
+            found.setdefault(name, []).append(MacroDef(
+                name, path, data.count(b"\n", 0, m.start()) + 1, args, body.strip(),
+                "search"))
+    return {n: min(defs, key=lambda d: (_define_rank(d.file, near), d.line))
+            for n, defs in found.items()}
+
+
+def _body(data: bytes, start: int, most: int = 16) -> str:
+    """A #define's replacement text from ``start``: its continuation lines (ending
+    in a backslash) joined by newlines, at most ``most`` lines."""
+    lines = []
+    pos = start
+    for _ in range(most):
+        end = data.find(b"\n", pos)
+        end = len(data) if end < 0 else end
+        line = data[pos:end].rstrip(b"\r")
+        more = line.endswith(b"\\")
+        lines.append(line.rstrip(b"\\").rstrip().decode(errors="replace"))
+        if not more or end >= len(data):
+            break
+        pos = end + 1
+    return "\n".join(lines).strip()
+
+
+def _at_line_start(data: bytes, pos: int) -> bool:
+    i = pos - 1
+    while i >= 0 and data[i] in b" \t":
+        i -= 1
+    return i < 0 or data[i] == 10  # "\n"
+
+
+class DefineIndex:
+    """Where each ``#define`` of a tree is, by name: a plain search of its headers
+    (and of the ``.c`` files added), read once; :meth:`lookup` reads the one asked for."""
+
+    def __init__(self) -> None:
+        self.where: dict[bytes, list[tuple[str, int]]] = {}  # name -> (file, offset)
+        self.enums: dict[str, tuple[str, int]] = {}  # name -> (file, offset)
+        self.typedefs: dict[str, tuple[str, int, bytes]] = {}  # name -> (file, offset, type)
+        self.files: set[str] = set()
+        self._data: dict[str, bytes] = {}
+        self._root = Path(".")
+
+    @classmethod
+    def of_headers(cls, root: Path) -> DefineIndex:
+        index = cls()
+        index._root = Path(root)
+        for d, _, files in os.walk(root):
+            for f in files:
+                if f.endswith(".h"):
+                    index.add_file(root, os.path.relpath(os.path.join(d, f), root))
+        return index
+
+    def add_file(self, root: Path, rel: str) -> None:
+        if rel in self.files:
+            return
+        self.files.add(rel)
+        try:
+            data = (Path(root) / rel).read_bytes()
+        except OSError:
+            return
+        self.add_text(rel, data)
+
+    def add_text(self, rel: str, data: bytes) -> None:
+        """Index the ``#define``s, ``enum NAME {`` and one-line typedefs of a file."""
+        if b"define" in data:
+            where = self.where
+            for m in _DEFINE_NAME.finditer(data):
+                key = m.group(1)
+                if key in where:
+                    where[key].append((rel, m.start()))
+                else:
+                    where[key] = [(rel, m.start())]
+        if b"enum" in data:
+            for m in _ENUM.finditer(data):
+                if not (m.start() and data[m.start() - 1] in _WORD_BYTES):
+                    self.enums.setdefault(m.group(1).decode(), (rel, m.start()))
+        if b"typedef" in data:
+            for m in _TYPEDEF.finditer(data):
+                if _at_line_start(data, m.start()):
+                    self.typedefs.setdefault(m.group(2).decode(), (rel, m.start(), m.group(1)))
+
+    def enum(self, name: str) -> tuple[str, int] | None:
+        found = self.enums.get(name)
+        return (found[0], self._line(*found)) if found else None
+
+    def typedef(self, name: str) -> Typedef | None:
+        found = self.typedefs.get(name)
+        if found is None:
+            return None
+        rel, pos, text = found
+        ctype = re.sub(r"\s+", " ", text.decode(errors="replace")).strip()
+        return Typedef(name, ctype, rel, self._line(rel, pos))
+
+    def _line(self, rel: str, pos: int) -> int:
+        return _line_at(self._bytes(rel), pos)
+
+    def _bytes(self, rel: str) -> bytes:
+        if rel not in self._data:
+            self._data[rel] = (self._root / rel).read_bytes()
+        return self._data[rel]
+
+    def lookup(self, name: str, near: Sequence[str] = ()) -> MacroDef | None:
+        places = [p for p in self.where.get(name.encode(), ())
+                  if _at_line_start(self._bytes(p[0]), p[1])]
+        if not places:
+            return None
+        rel, pos = min(places, key=lambda p: (_define_rank(p[0], near), p[1]))
+        data = self._bytes(rel)
+        found = find_defines([(rel, data[pos:])], [name])
+        d = found.get(name)
+        if d is None:
+            return None
+        return replace(d, line=data.count(b"\n", 0, pos) + d.line)
+
+
 class Facts:
     """The read-only view pages are generated from.  Subclasses fill it in."""
 
     run: RunView | None = None
+    #: every scenario the model generates, by label ("socket(AF_INET, SOCK_STREAM, 0)")
+    scenarios: dict[str, RunView] = {}
     notices: list[str]
     #: names the model runs as runtime primitives (allocation, locks, lists...)
     primitives: frozenset[str] = frozenset()
+
+    def typedef(self, name: str) -> Typedef | None:
+        return None
+
+    def alias(self, name: str) -> Alias | None:
+        """A field-alias macro: ``sk_family`` -> ``__sk_common.skc_family``."""
+        return None
+
+    def constant(self, name: str) -> Constant | None:
+        """The enum constant or ``#define`` of that name (the first definition)."""
+        return None
+
+    def constant_value(self, name: str) -> int | None:
+        return None
+
+    def macros(self, names: Iterable[str], near: Sequence[str] = ()) -> dict[str, MacroDef]:
+        """The ``#define`` of each name that has one (see :class:`MacroDef`)."""
+        return {}
+
+    def structs_with_member(self, name: str) -> list[str]:
+        """The structs and unions (with a definition) that have a member ``name``."""
+        return []
+
+    def enum(self, name: str) -> tuple[str, int] | None:
+        """Where ``enum name { ... }`` is defined: (file, line)."""
+        return None
+
+    def aliases_of(self, fn: Function) -> list[str]:
+        """Other names of a function (``sys_socket`` for ``SyS_socket``)."""
+        return []
 
     def function(self, name: str, file: str = "") -> Function | None:
         raise NotImplementedError
@@ -183,9 +432,50 @@ class MemoryFacts(Facts):
     run: RunView | None = None
     notices: list[str] = field(default_factory=list)
     primitives: frozenset[str] = frozenset()
+    scenarios: dict[str, RunView] = field(default_factory=dict)
 
     def _of(self, cls: type) -> list:
         return [r for r in self.records if isinstance(r, cls)]
+
+    def typedef(self, name: str) -> Typedef | None:
+        return _pick([t for t in self._of(Typedef) if t.name == name], "")
+
+    def alias(self, name: str) -> Alias | None:
+        return _pick([a for a in self._of(Alias) if a.name == name], "")
+
+    def constant(self, name: str) -> Constant | None:
+        found = sorted((c for c in self._of(Constant) if c.name == name), key=definition_order)
+        return found[0] if found else None
+
+    def constant_value(self, name: str) -> int | None:
+        return _constant_value(name, lambda n: [c for c in self._of(Constant) if c.name == n],
+                               {})
+
+    def structs_with_member(self, name: str) -> list[str]:
+        return sorted({s.name for s in self._of(Struct) if any(f.name == name
+                                                               for f in s.fields)})
+
+    def aliases_of(self, fn: Function) -> list[str]:
+        return [f.name for f in self._of(Function) if f.alias_of == fn.name
+                and f.file == fn.file]
+
+    def enum(self, name: str) -> tuple[str, int] | None:
+        m = re.search(r"(?<!\w)enum[ \t]+" + re.escape(name) + r"\s*\{", "\n".join(
+            f"\0{f}\0{s}" for f, s in self.sources.items()))
+        if m is None:
+            return None
+        for f, s in self.sources.items():
+            found = re.search(r"(?<!\w)enum[ \t]+" + re.escape(name) + r"\s*\{", s)
+            if found:
+                return f, s.count("\n", 0, found.start()) + 1
+        return None
+
+    def macros(self, names: Iterable[str], near: Sequence[str] = ()) -> dict[str, MacroDef]:
+        names = set(names)
+        out = {m.name: m for m in self._of(MacroDef) if m.name in names}
+        rest = names - set(out)
+        files = [(f, s.encode()) for f, s in self.sources.items()]
+        return out | find_defines(files, rest, near)
 
     def function(self, name: str, file: str = "") -> Function | None:
         return _pick([f for f in self._of(Function) if f.name == name], file)
@@ -240,6 +530,67 @@ class StoreFacts(Facts):
         self._files: dict[str, list[str]] = {}
         self._cache: dict[tuple[str, str], list] = {}
         self._regs: dict[str, list[Registration]] | None = None
+        self._values: dict[str, int | None] = {}
+        self._defines: DefineIndex | None = None
+        self._members: dict[str, set[str]] | None = None
+        self.scenarios: dict[str, RunView] = {}
+
+    def typedef(self, name: str) -> Typedef | None:
+        """From the store, else (``typedef _Bool bool;``, which the parser reads as a
+        base type) from a plain search of the headers."""
+        return _pick(self._find("typedefs", name), "") or self._index().typedef(name)
+
+    def alias(self, name: str) -> Alias | None:
+        return _pick(self._find("aliases", name), "")
+
+    def constant(self, name: str) -> Constant | None:
+        found = sorted(self._find("constants", name), key=definition_order)
+        return found[0] if found else None
+
+    def constant_value(self, name: str) -> int | None:
+        return _constant_value(name, lambda n: self._find("constants", n), self._values)
+
+    def enum(self, name: str) -> tuple[str, int] | None:
+        return self._index().enum(name)
+
+    def _index(self) -> DefineIndex:
+        """The plain search of the headers (built on first use, ~0.3 s)."""
+        if self._defines is None:
+            self._defines = DefineIndex.of_headers(self.kernel_dir)
+        return self._defines
+
+    def macros(self, names: Iterable[str], near: Sequence[str] = ()) -> dict[str, MacroDef]:
+        """From the store's ``macros`` records when extraction has them, otherwise
+        by a plain search of the files of ``near`` and of every header."""
+        names = set(names)
+        if self._has_macro_records():
+            out = {}
+            for n in names:
+                found = sorted(self._find("macros", n), key=definition_order)
+                if found:
+                    out[n] = _macro_def(found[0])
+            return out
+        index = self._index()
+        for f in near:
+            index.add_file(self.kernel_dir, f)
+        return {n: d for n in names if (d := index.lookup(n, near)) is not None}
+
+    def _has_macro_records(self) -> bool:
+        from analyzer.records import RECORD_KINDS
+
+        return "macros" in RECORD_KINDS and self.store is not None
+
+    def aliases_of(self, fn: Function) -> list[str]:
+        return [f.name for f in self.store.in_file("functions", fn.file)
+                if f.alias_of == fn.name and f.line == fn.line]
+
+    def structs_with_member(self, name: str) -> list[str]:
+        if self._members is None:
+            self._members = {}
+            for st in self.store.all("structs"):
+                for f in st.fields:
+                    self._members.setdefault(f.name, set()).add(st.name)
+        return sorted(self._members.get(name, ()))
 
     def _find(self, kind: str, key: str) -> list:
         """``store.find``, remembered: pages ask for the same records many times."""
@@ -337,6 +688,35 @@ class StoreFacts(Facts):
             text = path.read_text(encoding="utf-8", errors="replace")
             self._files[file] = text.splitlines()
         return self._files[file][start - 1:end]
+
+
+def _constant_value(name: str, find: Callable[[str], list], memo: dict) -> int | None:
+    """The value of a constant through the others it names; of several
+    definitions, the first (by :func:`analyzer.constants.definition_order`) that
+    evaluates."""
+    if name in memo:
+        return memo[name]
+    memo[name] = None  # a cycle evaluates to None
+
+    def lookup(other: str) -> int:
+        value = _constant_value(other, find, memo)
+        if value is None:
+            raise KeyError(other)
+        return value
+
+    for c in sorted(find(name), key=definition_order):
+        value = c.value if c.value is not None else evaluate_expr(c.expr, lookup)
+        if value is not None:
+            memo[name] = value
+            break
+    return memo[name]
+
+
+def _macro_def(rec: object) -> MacroDef:
+    params = _get(rec, "params")
+    return MacroDef(str(_get(rec, "name")), str(_get(rec, "file")), int(_get(rec, "line")),
+                    tuple(params) if params is not None else None,
+                    str(_get(rec, "body", "") or ""))
 
 
 def _items(found: object) -> list:

@@ -13,10 +13,13 @@ import re
 from dataclasses import dataclass, field
 
 from analyzer.docs import diagrams as dg
+from analyzer.docs.codeview import Excerpt
 from analyzer.docs.facts import Facts, Step, initializer_end
-from analyzer.docs.render import admonition, code, esc, fence, link, rel_link, table
+from analyzer.docs.lecture import LineCheck, NameDiff, compare_excerpt, entry_point, summarize
+from analyzer.docs.render import admonition, code, esc, link, rel_link, table
 from analyzer.docs.tour import Page, Placed, Show, Tour, place
-from analyzer.records import Function, Struct, base_struct, pointer_depth
+from analyzer.docs.xref import SYMBOL_PAGE, PageIndex, Xref, field_anchor
+from analyzer.records import Function, Initializer, Struct, base_struct, pointer_depth
 
 __all__ = ["Site", "generate", "ROOT"]
 
@@ -36,7 +39,22 @@ class Site:
     structs: dict[str, str] = field(default_factory=dict)
     tables: dict[str, str] = field(default_factory=dict)
     placed: list[tuple[str, Placed]] = field(default_factory=list)  # (page id, placed)
+    #: the lecture's excerpts compared with the source: (page id, show, slide, file, checks)
+    checked: list[tuple[str, Show, int, str, list[LineCheck]]] = field(default_factory=list)
+    entry_points: list[tuple[str, Show, NameDiff, str]] = field(default_factory=list)
     nav: list = field(default_factory=list)
+    xref: Xref | None = None  # links and cards of the code excerpts
+
+    def code(self, here: str, excerpt: Excerpt, function: Function | None = None) -> str:
+        """An excerpt as linked HTML (identifiers are links or carry a card)."""
+        if self.xref is None:
+            self.xref = Xref(self.facts, PageIndex())
+        return self.xref.html(here, excerpt, function)
+
+    def finish(self) -> None:
+        """Write the cards of every symbol so far as the site's data files."""
+        if self.xref is not None:
+            self.pages.update(self.xref.data_files())
 
     def ref(self, here: str, kind: str, name: str, text: str = "") -> str:
         """A link to the page of a function/struct/table, or plain code if it has none."""
@@ -57,19 +75,35 @@ def generate(tour: Tour, facts: Facts) -> Site:
     """Every page of the site: the tour, the lecture-vs-source page, the reference."""
     site = Site(tour, facts)
     _collect(site)
+    site.xref = Xref(facts, PageIndex(site.functions, site.structs, site.tables,
+                                      _tour_steps(tour)))
     tour_nav = [_tour_page(site, p) for p in tour.pages]
     site.pages[f"{TOUR}/lines.md"] = _lines_page(site)
     steps = [e for p, e in zip(tour.pages, tour_nav, strict=True) if p.kind == "step"]
     intro = [e for p, e in zip(tour.pages, tour_nav, strict=True) if p.kind != "step"]
     ref_nav = _reference(site)
+    site.xref.cover()
+    site.pages[SYMBOL_PAGE] = _symbol_page()
+    ref_nav.append({"Symbol card": SYMBOL_PAGE})
+    site.finish()
     site.nav = [{"Home": "index.md"},
                 {"Tour": intro + [{"Steps": steps},
-                                  {"Lecture vs 4.4.1 lines": f"{TOUR}/lines.md"}]},
+                                  {"Lecture vs 4.4.1": f"{TOUR}/lines.md"}]},
                 {"Reference": ref_nav}]
     return site
 
 
 # --- which symbols get a page -------------------------------------------------------------
+
+
+def _tour_steps(tour: Tour) -> dict[str, str]:
+    """Each function the tour shows -> the first tour page that shows it."""
+    out: dict[str, str] = {}
+    for p in tour.pages:
+        for s in p.show:
+            if s.kind == "function":
+                out.setdefault(s.name, f"{TOUR}/{p.id}.md")
+    return out
 
 
 def _collect(site: Site) -> None:
@@ -142,8 +176,12 @@ def _tour_page(site: Site, page: Page) -> dict[str, str]:
         parts.append(_dispatch(site, path, *page.call))
     if page.kind == "hierarchy":
         parts.append(_hierarchy(site, path, page))
-    for show in page.show if page.kind != "hierarchy" else ():
-        parts.append(_excerpt(site, path, page, show))
+    excerpts = [_excerpt(site, path, page, show)
+                for show in (page.show if page.kind != "hierarchy" else ())]
+    if excerpts:
+        parts.append(_legend(site, any(' class="cl ran' in e or ' class="cl not-ran' in e
+                                       for e in excerpts)))
+    parts += excerpts
     if page.kind == "chain":
         parts.append(_chain(site, path, next((s.name for s in page.show), "")))
     if page.state_function:
@@ -151,7 +189,9 @@ def _tour_page(site: Site, page: Page) -> dict[str, str]:
     if page is site.tour.pages[-1]:
         parts.append(_object_graph_section(site, path))
     parts.append(_named(site, path, page))
-    site.pages[path] = "\n".join(p for p in parts if p)
+    names = [s.name for s in page.show] + ([n for s in page.show if s.lecture_name
+                                            for n in _lecture_names(s.lecture_name)])
+    site.pages[path] = _front(names) + "\n".join(p for p in parts if p)
     return {page.title: path}
 
 
@@ -210,7 +250,9 @@ def _excerpt(site: Site, here: str, page: Page, show: Show) -> str:
     kind = {"function": "functions", "struct": "structs", "table": "tables"}.get(show.kind, "")
     title = site.ref(here, kind, show.name) if kind else code(show.name)
     out = [f"## {title}\n", _where(show, file, start, end)]
-    out.append(fence(lines, start, [n for n in focus if n]))
+    out.append(site.code(here, _excerpt_of(site, show, rec, file, start, lines, focus),
+                         rec if isinstance(rec, Function) else None))
+    out.append(_against_lecture(site, page, show, rec, file, start, end))
     missing = [f for f, n in zip(show.focus, focus, strict=True) if not n]
     if missing:
         out.append(admonition("warning", "Not found in the 4.4.1 source", "\n".join(
@@ -223,6 +265,110 @@ def _excerpt(site: Site, here: str, page: Page, show: Show) -> str:
     if isinstance(rec, Function) and page.kind != "chain":
         out.append(_calls_section(site, here, rec))
     return "\n".join(o for o in out if o)
+
+
+def _excerpt_of(site: Site, show: Show, rec, file: str, start: int, lines: list[str],
+                focus: list[int]) -> Excerpt:
+    """What the code view needs of an excerpt: its kind, the lines cited, what ran."""
+    run = site.facts.run
+    executed = None
+    if isinstance(rec, Function) and run is not None:
+        found = run.executed_lines(rec.name, rec.file)
+        executed = frozenset(found) if found is not None else None
+    struct = base_struct(rec.type) if isinstance(rec, Initializer) else ""
+    return Excerpt(file, start, tuple(lines), show.kind, show.name, struct,
+                   frozenset(n for n in focus if n), executed)
+
+
+def _against_lecture(site: Site, page: Page, show: Show, rec, file: str, start: int,
+                     end: int) -> str:
+    """Compare the slides' text of the excerpt with the source; a note of what differs."""
+    if not show.lecture and not show.lecture_name:
+        return ""
+    whole = site.facts.lines(file, 1, 10**7)
+    notes = []
+    for i, text in enumerate(show.lecture):
+        checks = compare_excerpt(text, whole, start, end, show.cite_line)
+        site.checked.append((page.id, show, i, file, checks))
+        notes += [_difference_item(c, file) for c in checks if c.status in ("differs",
+                                                                           "missing")]
+    out = ""
+    if show.lecture_name and isinstance(rec, Function):
+        diff = entry_point(show.lecture_name, _names_of(site, rec))
+        if diff is not None:
+            site.entry_points.append((page.id, show, diff, f"{rec.file}:{rec.line}"))
+            out += _lecture_name_section(site, page, show, rec)
+    if notes:
+        out += admonition("warning", "The lecture's text differs from 4.4.1 here",
+                          "\n".join(dict.fromkeys(notes)))
+    return out
+
+
+def _difference_item(c: LineCheck, file: str) -> str:
+    names = "; ".join(_name_change(d) for d in c.names)
+    where = code(f"{file}:{c.real_line}") if c.real_line else ""
+    if c.status == "missing":
+        near = (f"; the nearest line is {where}: {code(c.source_text)}"
+                if c.real_line else "")
+        return (f"- line {c.lecture_line} {code(c.lecture_text)} is not in the source"
+                f"{near}")
+    return (f"- line {c.lecture_line} {code(c.lecture_text)}: 4.4.1 has {code(c.source_text)} "
+            f"at {where} ({names})")
+
+
+def _name_change(d: NameDiff) -> str:
+    ours = code(d.lecture) if d.lecture else "nothing"
+    theirs = code(d.source) if d.source else "nothing"
+    return f"{esc(d.kind)}: {ours} where the source has {theirs}"
+
+
+def _names_of(site: Site, fn: Function) -> list[str]:
+    """The names a function goes by: its own and its aliases (``sys_socket``)."""
+    return [fn.name, *site.facts.aliases_of(fn)]
+
+
+def _lecture_name_section(site: Site, page: Page, show: Show, rec: Function) -> str:
+    """Why the lecture's name for the entry point is not the function it shows."""
+    here = f"{TOUR}/{page.id}.md"
+    name = show.lecture_name.strip().rstrip("()")
+    other = site.facts.function(name)
+    names = " / ".join(code(n + "()") for n in _names_of(site, rec))
+    head = (f"## The lecture's {code(name + '()')}: the {esc(name.removeprefix('sys_'))} "
+            "system call\n\n")
+    shown = (f"The lecture calls this function {code(name + '()')}. The code it shows is "
+             f"{code(rec.macro + '(...)') if rec.macro else code(rec.name)} at "
+             f"{code(f'{rec.file}:{rec.line}')}, which defines {names}.")
+    if other is None:
+        return head + shown + f" The 4.4.1 source has no function {code(name)}.\n"
+    real = site.facts.function(other.alias_of) if other.alias_of else other
+    real = real or other
+    calls = [c for c in site.facts.calls(real) if c.callee in (rec.name, *_names_of(site, rec))
+             or c.expr in _names_of(site, rec)]
+    text = (f" In 4.4.1, {code(name + '()')} is another system call: "
+            f"{code((real.macro or '') + '(' + name.removeprefix('sys_') + ', ...)')} at "
+            f"{code(f'{real.file}:{real.line}')}")
+    if not calls:
+        return head + shown + text + ".\n"
+    c = calls[0]
+    text += (f", which calls {code(c.expr or c.callee)} at line {c.line} (below): both "
+             f"system calls reach {names}.\n\n")
+    lines = tuple(site.facts.lines(real.file, c.line - 1, c.line + 1))
+    return head + shown + text + site.code(here, Excerpt(real.file, c.line - 1, lines, "function",
+                                                        real.name), real)
+
+
+def _legend(site: Site, ran: bool) -> str:
+    """What the marks on the code mean."""
+    items = ['<span class="lg-hll">highlighted</span>: a line the lecture cites']
+    if ran:
+        label = esc(getattr(site.facts.run, "label", "") or "the scenario")
+        items = [f'<span class="lg-ran">green bar</span>: ran in {code(label)}',
+                 '<span class="lg-not-ran">dimmed</span>: did not run',
+                 '<span class="lg-taken">▶</span> the arm of an <code>if</code> / '
+                 '<code>switch</code> taken, <span class="lg-untaken">▷</span> an arm not taken, '
+                 '<span class="lg-jump">↪</span> a <code>goto</code> that jumped'] + items
+    items.append("a name is a link to its page or shows its card when you point at it")
+    return '<p class="code-legend">' + " · ".join(items) + "</p>\n"
 
 
 def _where(show: Show, file: str, start: int, end: int) -> str:
@@ -650,6 +796,55 @@ def _named(site: Site, here: str, page: Page) -> str:
 
 def _lines_page(site: Site) -> str:
     here = f"{TOUR}/lines.md"
+    return "\n".join([
+        "# Lecture vs 4.4.1\n",
+        _content_section(site, here),
+        _numbers_section(site, here),
+    ])
+
+
+def _content_section(site: Site, here: str) -> str:
+    """The slides' code compared with the source token by token."""
+    checks = [c for *_, cs in site.checked for c in cs]
+    s = summarize(checks, len(site.entry_points))
+    excerpts = len(site.checked)
+    head = (f"The lecture prints **{s.lines} lines of code** in {excerpts} excerpts. Compared "
+            "with the Linux 4.4.1 source token by token (comments and spacing aside), "
+            f"**{s.same + s.cut} match** ({s.cut} of them cut off at the slide's edge), "
+            f"**{s.differs} differ** and **{s.missing} are not in the source**; the lecture "
+            f"uses **{s.names} names** that 4.4.1 does not have at that place"
+            + (", counting its name for the entry point" if site.entry_points else "")
+            + ".\n")
+    rows = []
+    for page_id, _, diff, where in site.entry_points:
+        rows.append((link(here, f"{TOUR}/{page_id}.md", esc(page_id)), esc(diff.kind),
+                     code(diff.lecture), code(diff.source), code(where)))
+    for page_id, show, i, file, cs in site.checked:
+        slide = f" (slide {i + 1})" if len(show.lecture) > 1 else ""
+        for c in cs:
+            if c.status not in ("differs", "missing"):
+                continue
+            kinds = sorted({d.kind for d in c.names})
+            rows.append((link(here, f"{TOUR}/{page_id}.md", esc(page_id)) + esc(slide),
+                         esc(", ".join(kinds) or c.status),
+                         f"{c.lecture_line}: " + code(c.lecture_text.strip()),
+                         (code(c.source_text) if c.status == "differs" else
+                          "not in the source" + (f"; nearest {code(c.source_text)}"
+                                                 if c.source_text else "")),
+                         code(f"{file}:{c.real_line}") if c.real_line else ""))
+    table_ = table(["page", "what", "the lecture (its line)", "4.4.1", "where"], rows) \
+        if rows else "Every line of the lecture's code is in the source.\n"
+    names = [(code(d.lecture) if d.lecture else "—", code(d.source) if d.source else "—",
+              esc(d.kind)) for *_, cs in site.checked for c in cs for d in c.names
+             if d.kind != "keyword"]
+    names = [(code(d.lecture), code(d.source), esc(d.kind)) for _, _, d, _ in
+             site.entry_points] + list(dict.fromkeys(names))
+    name_table = ("### The names that differ\n\n" + table(["the lecture", "4.4.1", "as"],
+                                                         names)) if names else ""
+    return ("## By content\n\n" + head + "\n" + table_ + "\n" + name_table)
+
+
+def _numbers_section(site: Site, here: str) -> str:
     rows, same = [], 0
     for page_id, p in site.placed:
         if not p.differs:
@@ -659,7 +854,7 @@ def _lines_page(site: Site) -> str:
         rows.append((link(here, f"{TOUR}/{page_id}.md", esc(page_id)), code(p.what),
                      code(f"{p.cite_file}:{p.cite_line}"), real,
                      f"{p.real_line - p.cite_line:+d}" if p.real_line else ""))
-    return ("# Lecture vs 4.4.1 lines\n\nThe lecture prints line numbers beside its "
+    return ("## By line number\n\nThe lecture prints line numbers beside its "
             "excerpts. Each cited symbol and line is looked up in the Linux 4.4.1 source "
             "by its text; these are the ones where the source differs from the slide "
             f"({len(rows)} of {len(site.placed)}; the other {same} agree).\n\n"
@@ -669,13 +864,35 @@ def _lines_page(site: Site) -> str:
 # --- reference pages ----------------------------------------------------------------------
 
 
+def _front(names: list[str]) -> str:
+    """Front matter naming the symbols a page is about: the search hook
+    (analyzer/site/hooks/search.py) makes a search for one of them rank the page first."""
+    shown = [n for n in dict.fromkeys(names) if re.fullmatch(r"\w+", n)]
+    return ("---\nsymbols: [" + ", ".join(shown) + "]\n---\n\n") if shown else ""
+
+
+def _lecture_names(name: str) -> list[str]:
+    """``sys_socketcall`` and the word a reader may type for it, ``socketcall``."""
+    bare = name.strip().rstrip("()")
+    return [bare, bare.removeprefix("sys_")]
+
+
+def _symbol_page() -> str:
+    """The page that shows the card of any symbol named in its URL (``#<id>``)."""
+    return ("---\nsearch:\n  exclude: true\n---\n\n# Symbol\n\n"
+            '<div id="lsa-symbol" markdown="0"><p>The card of the symbol named after '
+            "<code>#</code> in this page's address shows here: where it is defined, what "
+            "it is, and links onward. Point at a name in any code excerpt of the site to see "
+            "its card there.</p></div>\n")
+
+
 def _reference(site: Site) -> list:
     for name, path in site.functions.items():
-        site.pages[path] = _function_page(site, path, name)
+        site.pages[path] = _front([name]) + _function_page(site, path, name)
     for name, path in site.structs.items():
-        site.pages[path] = _struct_page(site, path, name)
+        site.pages[path] = _front([name]) + _struct_page(site, path, name)
     for name, path in site.tables.items():
-        site.pages[path] = _table_page(site, path, name)
+        site.pages[path] = _front([name]) + _table_page(site, path, name)
     index = f"{REF}/index.md"
     site.pages[index] = _ref_index(site, index)
     return [{"Overview": index},
@@ -710,7 +927,9 @@ def _function_page(site: Site, here: str, name: str) -> str:
            _tour_links(site, here, name)]
     out.append("## Callers\n\n" + _neighbours(site, here, site.facts.callers(fn)))
     out.append("## Callees\n\n" + _neighbours(site, here, site.facts.callees(fn)))
-    out.append("## Code\n\n" + fence(site.facts.lines(fn.file, fn.line, fn.end_line), fn.line))
+    lines = tuple(site.facts.lines(fn.file, fn.line, fn.end_line))
+    out.append("## Code\n\n" + site.code(here, Excerpt(fn.file, fn.line, lines, "function",
+                                                      name), fn))
     return "\n".join(o for o in out if o)
 
 
@@ -740,8 +959,8 @@ def _struct_page(site: Site, here: str, name: str) -> str:
             site.ref(here, "structs", s) for s in outer) + "\n")
     out.append(_made(site, here, name))
     out.append("## Fields\n\n" + table(["field", "type", "line", "bits", "only with"], [
-        (code(f.name), _type(site, here, f.type), str(f.line), esc(f.bits), esc(f.guard))
-        for f in st.fields]))
+        (f'<span id="{field_anchor(f.name)}"></span>' + code(f.name), _type(site, here, f.type),
+         str(f.line), esc(f.bits), esc(f.guard)) for f in st.fields]))
     return "\n".join(o for o in out if o)
 
 
@@ -781,7 +1000,9 @@ def _table_page(site: Site, here: str, name: str) -> str:
             f" {code(f'{r.file}:{r.line}')}" for r in regs) + "\n")
     rows = [(code(e.path), _value(site, here, e), str(e.line)) for e in init.entries]
     out.append("## Fields\n\n" + table(["field", "value", "line"], rows))
-    out.append("## Code\n\n" + fence(site.facts.lines(init.file, init.line, end), init.line))
+    lines = tuple(site.facts.lines(init.file, init.line, end))
+    out.append("## Code\n\n" + site.code(here, Excerpt(init.file, init.line, lines, "table",
+                                                      name, base_struct(init.type))))
     return "\n".join(o for o in out if o)
 
 

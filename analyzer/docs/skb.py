@@ -20,11 +20,12 @@ from pathlib import Path
 
 import yaml
 
+from analyzer.docs.codeview import Excerpt
 from analyzer.docs.facts import Facts
 from analyzer.docs.render import admonition, code, esc, fence, link, table
 from analyzer.docs.tour import Note
 from analyzer.errors import AnalyzerError
-from analyzer.records import Field, Struct
+from analyzer.records import Field, Function, Struct
 
 __all__ = ["Note", "Group", "SkbPage", "SkbTour", "load_skb_tour", "parse_skb_tour",
            "group_fields", "source_blocks", "buffer_svg", "queue_svg", "skb_pages",
@@ -220,6 +221,17 @@ class _Ctx:
     facts: Facts
     runs: dict[str, object]  # scenario -> SkbRun, or an error string
     pages: dict[str, str] = field(default_factory=dict)
+    #: (page, excerpt, function) -> linked HTML (the site's code view); None: plain fences
+    code: Callable | None = None
+    here: str = ""
+
+
+def _code(ctx: _Ctx, file: str, start: int, end: int, kind: str, name: str,
+          fn: Function | None = None) -> str:
+    lines = ctx.facts.lines(file, start, end)
+    if ctx.code is None:
+        return fence(lines, start)
+    return ctx.code(ctx.here, Excerpt(file, start, tuple(lines), kind, name), fn)
 
 
 def _path(pid: str) -> str:
@@ -234,14 +246,16 @@ def _notes_table(notes: tuple[Note, ...]) -> str:
         [(esc(n.ko), esc(n.en)) for n in notes]) + "\n</div>\n"
 
 
-def skb_pages(tour: SkbTour, facts: Facts, runs: dict[str, object]) -> tuple[dict, list]:
-    """The pages (docs-relative path -> Markdown) and their navigation entries."""
-    ctx = _Ctx(tour, facts, runs)
+def skb_pages(tour: SkbTour, facts: Facts, runs: dict[str, object],
+              code: Callable | None = None) -> tuple[dict, list]:
+    """The pages (docs-relative path -> Markdown) and their navigation entries;
+    ``code`` renders the code excerpts (:meth:`analyzer.docs.pages.Site.code`)."""
+    ctx = _Ctx(tour, facts, runs, code=code)
     makers: dict[str, Callable[[_Ctx, SkbPage], str]] = {
         "intro": _intro, "struct": _struct, "functions": _functions, "relation": _relation}
     nav = []
     for p in tour.pages:
-        here = _path(p.id)
+        here = ctx.here = _path(p.id)
         body = makers[p.kind](ctx, p)
         ctx.pages[here] = "\n".join(x for x in (f"# {esc(p.title)}\n", _notes_table(p.notes),
                                                  body) if x)
@@ -344,8 +358,8 @@ def _struct(ctx: _Ctx, p: SkbPage) -> str:
                 f": {esc(caption)}" if caption else "")
             out.append(_field_table(title, members, level="###"))
     out.append(_in_order(st, p.groups))
-    out.append("## The definition\n\n" + fence(ctx.facts.lines(st.file, st.line, st.end_line),
-                                               st.line))
+    out.append("## The definition\n\n" + _code(ctx, st.file, st.line, st.end_line, "struct",
+                                               st.name))
     return "\n".join(out)
 
 
@@ -417,7 +431,7 @@ def _function(ctx: _Ctx, name: str, run, kind: str) -> str:
                           f"No function {code(name)} in the analysed tree.")
     out = [f"## {code(name + '()')}\n",
            f'<p class="where">{code(f"{fn.file}:{fn.line}")} to line {fn.end_line}</p>\n',
-           fence(ctx.facts.lines(fn.file, fn.line, fn.end_line), fn.line)]
+           _code(ctx, fn.file, fn.line, fn.end_line, "function", name, fn)]
     for op in _ops_calling(run, name) if run else []:
         out.append(_after(run, op, name))
     return "\n".join(out)
@@ -501,8 +515,10 @@ def add_skb_section(site, facts: Facts, site_dir: Path, cfg) -> list[str]:
     gives notices (a scenario that did not run)."""
     tour = load_skb_tour(Path(site_dir) / "skb.yaml")
     runs, notices = _runs(tour, cfg)
-    pages, nav = skb_pages(tour, facts, runs)
+    pages, nav = skb_pages(tour, facts, runs, code=getattr(site, "code", None))
     site.pages.update(pages)
+    if hasattr(site, "finish"):  # the cards of the names in these pages too
+        site.finish()
     at = next((i + 1 for i, e in enumerate(site.nav) if "Tour" in e), len(site.nav))
     site.nav.insert(at, {"Socket buffers": nav})
     return notices

@@ -1,4 +1,4 @@
-"""The lecture's tour as data: loading ``site/tour.yaml`` and placing its citations.
+"""The lecture's tour as data: loading ``analyzer/site/tour.yaml`` and placing its citations.
 
 Takes the YAML file that holds the lecture's order, cited lines and notes
 (never facts) and produces frozen :class:`Tour` records.  :func:`place` then
@@ -50,6 +50,8 @@ class Show:
     cite_file: str = ""
     cite_line: int = 0
     focus: tuple[Focus, ...] = ()
+    lecture: tuple[str, ...] = ()  # the excerpt as each slide prints it, line numbers too
+    lecture_name: str = ""  # the name the slide gives it, when not the symbol's
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,15 @@ def _show(item: object, where: str) -> Show:
         focus.append(Focus(f["line"], f["text"]))
     line = cite.get("line", 0)
     _need(isinstance(line, int), where, f"cite line must be an integer, not {line!r}")
-    return Show(kinds[0], str(item[kinds[0]]), str(cite.get("file", "")), line, tuple(focus))
+    lecture = item.get("lecture") or []
+    if isinstance(lecture, str):
+        lecture = [lecture]
+    _need(isinstance(lecture, list) and all(isinstance(x, str) for x in lecture), where,
+          "`lecture` must be a list of excerpts as the slides print them")
+    name = item.get("lecture_name") or ""
+    _need(isinstance(name, str), where, "`lecture_name` must be a name")
+    return Show(kinds[0], str(item[kinds[0]]), str(cite.get("file", "")), line, tuple(focus),
+                tuple(lecture), name)
 
 
 def _page(item: object, where: str) -> Page:

@@ -111,3 +111,49 @@ def test_site_in_headless_chromium(browser_ready, served, tmp_path):
     assert any("inet_create" in r for r in report["search"]), report["search"]
     for name in SHOTS:
         assert (shots / f"{name}.png").stat().st_size > 10_000
+
+
+def test_code_browser_cards_offline(browser_ready, served, tmp_path):
+    """Pointing at a name shows its card, over http and from file:// with no
+    network; the card page shows any card; exact names rank their page first."""
+    base, cfg = served
+    shots = cfg.build_dir / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    site = cfg.build_dir / "site"
+    job = {"base": base, "file_base": site.as_uri() + "/", "chromium": CHROMIUM,
+           "user_data_dir": str(tmp_path / "profile"), "shot_dir": str(shots),
+           "hovers": [
+               {"path": "generated/tour/inet_create/index.html",
+                "selector": 'a[data-s$=":sk->sk_prot->init"]'},
+               {"path": "generated/tour/sock_alloc_inode/index.html",
+                "selector": '[data-s="k:SS_UNCONNECTED"]'},
+               {"path": "generated/tour/sk_alloc/index.html",
+                "selector": '[data-s="m:sock_common.skc_family"]'}],
+           "symbol": {"path": "generated/ref/symbol/", "id": "f:sock_alloc@net/socket.c"},
+           "searches": ["struct sock", "sock_alloc", "socketcall"]}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    proc = subprocess.run(["node", str(HERE / "check_codebrowser.mjs"), str(tmp_path / "job.json")],
+                          capture_output=True, text=True, timeout=240, cwd=HERE)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    # Material's own search does not run from file:// (it needs a web worker)
+    errors = [e for e in report["errors"] if "search_index" not in e
+              and not (e.startswith("file:") and "ERR_FILE_NOT_FOUND" in e)]
+    assert not errors, errors
+    assert not report["blocked"], report["blocked"]
+    icall, const, alias = (report["hovers"][i:i + 2] for i in (0, 2, 4))
+    for h in icall:
+        assert "INDIRECT CALL" in h["text"].upper() and "tcp_v4_init_sock" in h["text"], h
+        assert "taken in socket(AF_INET, SOCK_STREAM, 0)" in h["text"], h
+        assert h["hidden"], h  # Escape closes the card
+    assert icall[0]["href"].endswith("tcp_v4_init_sock/")
+    for h in const:
+        assert "SS_UNCONNECTED = 1" in h["text"], h
+    for h in alias:
+        assert "sk_family: #define sk_family __sk_common.skc_family" in h["text"], h
+    assert "sock_alloc" in report["symbol"] and "net/socket.c" in report["symbol"]
+    first = {s["query"]: s["first"][0] for s in report["searches"]}
+    assert first["struct sock"].endswith("/generated/ref/structs/sock/"), first
+    assert first["sock_alloc"].rstrip("/").endswith("/sock_alloc"), first
+    assert first["socketcall"].endswith("/generated/tour/call-chain/"), first
+    assert (shots / "card.png").stat().st_size > 10_000
