@@ -34,7 +34,7 @@ from analyzer.records import (
     Var,
 )
 
-SITE = Path(__file__).resolve().parents[1] / "site"
+SITE = Path(__file__).resolve().parents[1] / "analyzer" / "site"
 
 SOCK_H = """\
 struct sock_common {
