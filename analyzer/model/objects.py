@@ -387,6 +387,18 @@ class FieldRef(Ref):
     def store(self, value) -> None:
         setattr(self.obj, self.name, value)
 
+    def __add__(self, n):
+        """``&obj->member + n``: a byte pointer ``n`` members past it (the
+        kernel's ``memset(&inet->pinet6 + 1, 0, size)``)."""
+        m = current_machine()
+        place = place_of(m, self)
+        spec = self.obj._layout.index.get(self.name) if isinstance(self.obj, Obj) else None
+        size = m.sizeof(spec.ctype) if spec is not None else None
+        if place is None or not isinstance(size, int) or isinstance(n, Sym):
+            return Sym(f"{self!r} + {display(n)}", "a pointer past a member the layouts "
+                       "do not place")
+        return BytePtr(place[0], place[1] + int(size) * int(n))
+
 
 class IndexRef(_Ordered, Ref):
     def __init__(self, arr: CArray, i: int):
