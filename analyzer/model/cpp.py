@@ -34,6 +34,7 @@ class Conditions:
         self.tree_defines = tree_defines
         self.read: set[str] = set()  # the CONFIG_ names conditions looked at
         self._busy: set[str] = set()
+        self._active: dict[tuple, bool] = {}
 
     def defined(self, name: str) -> bool:
         """``defined(NAME)``: the build defines it, or the tree does (include
@@ -116,7 +117,15 @@ class Conditions:
         return outer
 
     def active(self, node: Node) -> bool:
-        """Is ``node`` in a branch of #if/#ifdef that the build keeps?"""
+        """Is ``node`` in a branch of #if/#ifdef that the build keeps? (once
+        per node: the configuration does not change)"""
+        key = (node.id, node.start_byte, node.end_byte, node.type)
+        found = self._active.get(key)
+        if found is None:
+            found = self._active[key] = self._active_uncached(node)
+        return found
+
+    def _active_uncached(self, node: Node) -> bool:
         child, parent = node, node.parent
         while parent is not None:
             if parent.type in ("preproc_ifdef", "preproc_if", "preproc_elif"):

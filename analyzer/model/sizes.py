@@ -57,6 +57,7 @@ class Sizes:
         self.pointer = int(abi.get("pointer", 8))
         self._cache: dict[str, Layout] = {}
         self._int_cache: dict[str, tuple[int, bool] | None] = {}
+        self._offsets: dict[tuple[str, str], int | Unsized] = {}
 
     def constant(self, name: str) -> int | None:
         """A constant of the tree, or of the ``[abi]`` table (arch values)."""
@@ -204,7 +205,20 @@ class Sizes:
         return Layout(_up(total, align), align)
 
     def offset(self, ctype: str, path: str) -> int:
-        """``offsetof(T, path)`` in bytes: ``sk_node.next``, ``ptr[13]``."""
+        """``offsetof(T, path)`` in bytes: ``sk_node.next``, ``ptr[13]`` (each
+        answer, or its Unsized, computed once)."""
+        key = (ctype, path)
+        if key not in self._offsets:
+            try:
+                self._offsets[key] = self._offset(ctype, path)
+            except Unsized as e:
+                self._offsets[key] = e
+        found = self._offsets[key]
+        if isinstance(found, Unsized):
+            raise found
+        return found
+
+    def _offset(self, ctype: str, path: str) -> int:
         m = re.fullmatch(r"\s*(struct|union)\s+(\w+)\s*", ctype)
         if not m:
             target = self.gen.aggregate(ctype)
