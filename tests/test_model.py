@@ -194,3 +194,15 @@ def test_is_err_takes_max_errno_from_the_tree():
     assert rt.run_in(m, is_err, -12) == 0
     m.constant = lambda name: None
     assert isinstance(rt.run_in(m, is_err, -12), rt.Sym)  # unknown, and said so
+
+
+def test_lines_that_ran_and_the_stack_at_each(tmp_path):
+    r, _ = run_fixture(tmp_path, (FIXTURES / "flow.c").read_text(), 2)
+    ran = r.executed_lines("make", "t.c")
+    # the switch (line 44) went to case 2 (line 48): case 1's statement and the
+    # default's did not run
+    assert {36, 44, 48, 53} <= ran and 46 not in ran and 51 not in ran
+    event = next(e for e in r.lines if e.function == "make")
+    assert [f.function for f in event.stack] == ["entry", "get", "make"]
+    assert dict((v.name, v.value) for v in event.stack[-1].locals)["x"] == "2"
+    assert r.to_json()["lines"][0][1:3] == ["entry", "t.c"]

@@ -94,6 +94,7 @@ def run_with(facts, scenario: str, args, model_dir=None, generator=None,
     generator and put back in its booted state after the run."""
     from analyzer.model import rt
     from analyzer.model.generate import Generator, table
+    from analyzer.model.lines import recording
 
     start = time.perf_counter()
     data = data or (generator.data if generator is not None else table())
@@ -111,8 +112,10 @@ def run_with(facts, scenario: str, args, model_dir=None, generator=None,
     try:
         m.process, m.task = process or caller, None  # `current` is made on first use
         boot_count = m.boot_count = len(m.steps)
-        result = rt.run_in(m, m.invoke, spec["entry"], tuple(values))
+        with recording(lambda: len(m.steps) - boot_count, gen.locate) as lines:
+            result = rt.run_in(m, m.invoke, spec["entry"], tuple(values))
         r = Run.from_machine(m, scenario, tuple(args), result, boot_count)
+        r.lines = lines
     except AnalyzerError as e:  # keep the trace up to the failure for the caller
         e.partial = Run.from_machine(m, scenario, tuple(args), None, m.boot_count)
         raise

@@ -70,6 +70,12 @@ class Run:
     assumptions: list[Assumption] = field(default_factory=list)
     #: the boot the run started from (analyzer.model.boot.BootReport)
     boot_report: object = None
+    #: each new C line the run reached, with the stack (analyzer.model.lines)
+    lines: list = field(default_factory=list)
+
+    def executed_lines(self, function: str, file: str) -> set[int]:
+        """The lines of ``function`` (defined in ``file``) that the run executed."""
+        return {e.line for e in self.lines if e.function == function and e.file == file}
 
     @classmethod
     def from_machine(cls, m: rt.Machine, scenario: str, args: tuple, result,
@@ -123,6 +129,7 @@ class Run:
                             self.objects],
                 "writes": [list(w) for w in self.writes],
                 "assumptions": [asdict(a) for a in self.assumptions],
+                "lines": [[e.after, e.function, e.file, e.line] for e in self.lines],
                 "final": self.snapshot()}
 
 
