@@ -354,6 +354,11 @@ class Store:
         """A number that changes on every write of the store."""
         return int(self.meta()["generation"])
 
+    def file_hashes(self) -> list[tuple[str, str]]:
+        """(path, SHA-256) of every analysed file, by path: what the store was made from."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT path, sha256 FROM files ORDER BY path")]
+
     def _rows(self, kind: str, where: str, args: tuple) -> Iterator:
         _check_kind(kind)
         return map(_builder(records.RECORD_KINDS[kind]),

@@ -69,7 +69,8 @@ def open_generator(cfg: Config | None = None, config_file=None, data: dict | Non
     cfg = cfg or Config.default()
     facts = open_facts(cfg.store_path, cfg.kernel_dir)
     return Generator(facts, data or table(), KernelConfig.load(cfg, config_file),
-                     cache_dir=cfg.build_dir / "model" / "index")
+                     cache_dir=cfg.build_dir / "model" / "index",
+                     image_dir=cfg.build_dir / "model" / "boot")
 
 
 def run(scenario: str, *args, cfg: Config | None = None, write: bool = True,

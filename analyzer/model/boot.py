@@ -57,6 +57,8 @@ class BootReport:
     left_out: list[tuple[str, str, str]] = field(default_factory=list)  # (fn, file, why)
     seconds: float = 0.0
     steps: int = 0
+    #: the boot image: "read" (this boot was loaded), "written", or why not
+    image: str = ""
 
     @property
     def skipped(self) -> list[BootEntry]:

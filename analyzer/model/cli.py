@@ -56,10 +56,14 @@ def _call_text(s: Step) -> str:
     return text
 
 
+def _boot_steps(r: Run) -> int:
+    return r.boot_report.steps if r.boot_report is not None else len(r.boot)
+
+
 def render_trace(r: Run) -> str:
     """The indented call trace, with the objects each function changed."""
     out = [f"{r.scenario}({', '.join(map(str, r.args))}) = {r.result}    "
-           f"[{len(r.boot)} boot steps, {len(r.steps)} steps, {r.seconds:.2f} s]"]
+           f"[{_boot_steps(r)} boot steps, {len(r.steps)} steps, {r.seconds:.2f} s]"]
     for s in r.steps:
         pad = "  " * s.depth
         if s.event == "call":

@@ -25,6 +25,11 @@ _TESTS = re.compile(r"\b(defined|IS_ENABLED|IS_BUILTIN|IS_MODULE|IS_REACHABLE|co
 _GUARD = re.compile(r"_H_?_?$|_INCLUDED$")
 
 
+#: a conditional directive, with its continuation lines
+_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(ifdef|ifndef|if|elif|else|endif)\b((?:[^\n]*\\\n)*[^\n]*)",
+                        re.M)
+
+
 class Conditions:
     """Decides preprocessor conditions for one build."""
 
@@ -78,20 +83,20 @@ class Conditions:
     def inactive_lines(self, src: bytes) -> frozenset[int]:
         """Lines (1-based) that #if/#ifdef branches drop (read from the text:
         tree-sitter keeps no directives inside initializer lists)."""
-        dropped, stack, active = set(), [], True
-        lines = src.decode(errors="replace").split("\n")
-        i = 0
-        while i < len(lines):
-            text, start = lines[i], i
-            while text.endswith("\\") and i + 1 < len(lines):
-                i += 1
-                text = text[:-1] + " " + lines[i]
-            m = re.match(r"\s*#\s*(ifdef|ifndef|if|elif|else|endif)\b(.*)", text)
-            if m:
-                active = self._directive(m.group(1), m.group(2), stack, active)
-            elif not active:
-                dropped.update(range(start + 1, i + 2))
-            i += 1
+        text = src.decode(errors="replace")
+        dropped: set[int] = set()
+        stack: list = []
+        active, line, pos, after = True, 1, 0, 1  # after: the first line past a directive
+        for m in _DIRECTIVE.finditer(text):
+            line += text.count("\n", pos, m.start())
+            pos = m.start()
+            if not active:
+                dropped.update(range(after, line))
+            rest = m.group(2).replace("\\\n", " ")
+            active = self._directive(m.group(1), rest, stack, active)
+            after = line + m.group(0).count("\n") + 1
+        if not active:
+            dropped.update(range(after, text.count("\n", pos) + line + 1))
         return frozenset(dropped)
 
     def _directive(self, word: str, rest: str, stack: list, active: bool) -> bool:

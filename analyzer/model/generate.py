@@ -103,8 +103,10 @@ class Generator:
     """Translates on demand and keeps every generated text for :meth:`write`."""
 
     def __init__(self, facts: Facts, data: dict | None = None, kconfig=None,
-                 cache_dir=None):
+                 cache_dir=None, image_dir=None):
         self.data = data or table()
+        #: where boot images are kept (analyzer.model.image), or None: boot every time
+        self.image_dir = Path(image_dir) if image_dir is not None else None
         #: the kernel configuration (analyzer.model.kconfig.KernelConfig), or None
         self.kconfig = kconfig
         defines = self.build_defines()
@@ -172,6 +174,19 @@ class Generator:
             self._dropped[rec.file] = self.config.inactive_lines(raw)
         return rec.line not in self._dropped[rec.file]
 
+    def derived(self) -> dict:
+        """What the generator read from the tree and the store, as plain data
+        (kept in the boot image: a later process skips reading it again)."""
+        return {"sizes": self.sizes.state(), "outside": self.outside.state(),
+                "dropped": {f: sorted(lines) for f, lines in self._dropped.items()}}
+
+    def restore_derived(self, state: dict) -> None:
+        """Take back :meth:`derived` of the same analysis and configuration."""
+        self.sizes.restore(state.get("sizes", {}))
+        self.outside.restore(state.get("outside", {}))
+        for f, lines in state.get("dropped", {}).items():
+            self._dropped.setdefault(str(f), frozenset(map(int, lines)))
+
     # --- files ------------------------------------------------------------------
     def file(self, rel: str) -> ParsedFile:
         if rel not in self.files:
@@ -189,7 +204,9 @@ class Generator:
         """Lines of ``pf`` that the configuration's #if/#ifdef drop (from the raw
         text: the parse stage may blank directives)."""
         if pf.inactive is None:
-            pf.inactive = self.config.inactive_lines(pf.raw)
+            pf.inactive = self._dropped.get(pf.rel)
+        if pf.inactive is None:
+            pf.inactive = self._dropped[pf.rel] = self.config.inactive_lines(pf.raw)
         return pf.inactive
 
     # --- names ------------------------------------------------------------------
@@ -281,18 +298,19 @@ class Generator:
         specs = [self.spec(name, ctype, origin=s.file) for _, name, ctype in members]
         if s.kind not in ("struct", "union"):
             raise AnalyzerError(f"{s.file}:{s.line}: unknown aggregate kind {s.kind!r}")
-        cls = f"{s.kind}_{field_name(s.name)}"
-        lines = [f"class {cls}(rt.Obj):",
-                 f"    __doc__ = {f'{s.kind} {s.name}: {s.file}:{int(s.line)}'!r}",
-                 "    __slots__ = ()",
-                 f"    LAYOUT = rt.Layout({s.name!r}, {s.kind!r}, {s.file!r}, {int(s.line)}, ("]
-        lines += [f"        {_spec_src(sp)}," for sp in specs]
+        return self.class_of(rt.Layout(s.name, s.kind, s.file, int(s.line), tuple(specs)))
+
+    def class_of(self, layout: rt.Layout) -> type:
+        """The class of objects of ``layout`` (its text is kept for :meth:`write`)."""
+        name = f"{layout.kind}_{field_name(layout.name)}"
+        doc = f"{layout.kind} {layout.name}: {layout.file}:{layout.line}"
+        lines = [f"class {name}(rt.Obj):", f"    __doc__ = {doc!r}", "    __slots__ = ()",
+                 f"    LAYOUT = rt.Layout({layout.name!r}, {layout.kind!r}, {layout.file!r}, "
+                 f"{layout.line}, ("]
+        lines += [f"        {_spec_src(sp)}," for sp in layout.fields]
         lines.append("    ))")
-        src = "\n".join(lines) + "\n"
-        ns = {"rt": rt}
-        exec(compile(src, f"<model:struct {s.name}>", "exec"), ns)  # noqa: S102
-        self.struct_src[s.name] = src
-        return ns[cls]
+        self.struct_src[layout.name] = "\n".join(lines) + "\n"
+        return type(name, (rt.Obj,), {"__doc__": doc, "__slots__": (), "LAYOUT": layout})
 
     def _tagged_members(self, s: records.Struct) -> dict[str, str]:
         """Members defined with a struct of their own tag inside the struct
@@ -632,19 +650,46 @@ class Generator:
         """(machine, BootReport): a machine booted once for this generator (see
         boot.py); runs check it out and roll it back."""
         if self._booted is None:
-            from analyzer.model.boot import boot, plan
-
-            m = self.machine()
-            caller = m.process
-            m.process = replace(caller, label="kernel_init")  # initcalls run in pid 1, as root
-            m.task = None  # made on first use of `current`
-            calls, left_out = plan(self, self.data)
-            report = rt.run_in(m, boot, m, calls)
-            m.process = caller
-            report.left_out = left_out
-            m.boot_count = len(m.steps)
-            self._booted = (m, report)
+            self._booted = self._boot_image() or self._boot()
         return self._booted
+
+    def _boot(self):
+        from analyzer.model.boot import boot, plan
+
+        m = self.machine()
+        caller = m.process
+        m.process = replace(caller, label="kernel_init")  # initcalls run in pid 1, as root
+        m.task = None  # made on first use of `current`
+        calls, left_out = plan(self, self.data)
+        report = rt.run_in(m, boot, m, calls)
+        m.process = caller
+        report.left_out = left_out
+        m.compact_boot()
+        if self.image_dir is not None:
+            from analyzer.model import image
+
+            try:
+                key = image.image_key(self)
+                image.save(image.path_for(self.image_dir, key), key, self, m, report)
+                report.image = "written"
+            except (image.ImageError, OSError) as e:
+                report.image = f"not written: {e}"
+        return m, report
+
+    def _boot_image(self):
+        """The booted machine from the image of this analysis, if there is one."""
+        if self.image_dir is None:
+            return None
+        from analyzer.model import image
+
+        try:
+            key = image.image_key(self)
+        except image.ImageError:
+            return None
+        found = image.load(image.path_for(self.image_dir, key), key, self)
+        if found is not None:
+            found[1].image = "read"
+        return found
 
     def initcalls(self):
         """The initcalls the configuration builds in, in boot order, as

@@ -320,6 +320,19 @@ class Machine:
             del self.assumptions[cp.assumptions:]
         del self.frames[cp.frames:]
 
+    def compact_boot(self) -> None:
+        """After the boot: keep the state and drop its history (the boot's steps
+        are counted in its report; each field keeps its last write; the objects
+        are there from step 0), so that a run's trace starts at step 1."""
+        last: dict[tuple[str, str], tuple] = {}
+        for _, label, name, shown in self.writes:
+            last.pop((label, name), None)  # re-inserted: the order of last writes
+            last[(label, name)] = (0, label, name, shown)
+        self.writes = list(last.values())
+        self.objects = [(label, kind, 0, obj) for label, kind, _, obj in self.objects]
+        self.steps, self.assumptions, self.assumed_at = [], [], {}
+        self.boot_count = 0
+
     def commit(self) -> None:
         """Stop journaling (the state is final)."""
         self._journal = None

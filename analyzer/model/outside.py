@@ -84,6 +84,20 @@ class OutsideIndex:
             pass  # a read-only build folder: the index is rebuilt next time
         return value
 
+    def state(self) -> dict:
+        """The indexes built so far, as plain data (kept in the boot image)."""
+        return {k: v for k, v in (("definitions", self._index), ("prototypes", self._types),
+                                  ("variables", getattr(self, "_vars", None))) if v is not None}
+
+    def restore(self, state: dict) -> None:
+        """Take back :meth:`state` for the same tree."""
+        if "definitions" in state and self._index is None:
+            self._index = state["definitions"]
+        if "prototypes" in state and self._types is None:
+            self._types = state["prototypes"]
+        if "variables" in state and getattr(self, "_vars", None) is None:
+            self._vars = state["variables"]
+
     def return_type(self, name: str) -> str | None:
         """The return type a prototype of ``name`` declares (``struct sock *``)."""
         if self._types is None:

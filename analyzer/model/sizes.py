@@ -59,6 +59,19 @@ class Sizes:
         self._int_cache: dict[str, tuple[int, bool] | None] = {}
         self._offsets: dict[tuple[str, str], int | Unsized] = {}
 
+    def state(self) -> dict:
+        """What was computed, as plain data (kept in the boot image)."""
+        return {"layouts": {k: [v.size, v.align] for k, v in self._cache.items()},
+                "offsets": [[c, p, v] for (c, p), v in self._offsets.items()
+                            if type(v) is int]}
+
+    def restore(self, state: dict) -> None:
+        """Take back what :meth:`state` gave (same analysis and configuration)."""
+        for k, (size, align) in state.get("layouts", {}).items():
+            self._cache.setdefault(str(k), Layout(int(size), int(align)))
+        for c, p, v in state.get("offsets", []):
+            self._offsets.setdefault((str(c), str(p)), int(v))
+
     def constant(self, name: str) -> int | None:
         """A constant of the tree, or of the ``[abi]`` table (arch values)."""
         table = self.abi.get("constants", {})

@@ -84,7 +84,7 @@ class Run:
         boot = [_step(s, 0) for s in m.steps[:boot_count]]
         objects = []
         for label, kind, created, obj in m.objects:
-            specs = tuple((f.name, default_display(f)) for f in obj._layout.fields) \
+            specs = _defaults(obj._layout) \
                 if isinstance(obj, rt.Obj) and not isinstance(obj, rt.Opaque) else ()
             objects.append((label, kind, max(0, created - boot_count), specs))
         writes = [(max(0, n - boot_count), obj, fld, shown) for n, obj, fld, shown in m.writes]
@@ -124,13 +124,26 @@ class Run:
         return {"scenario": self.scenario, "args": list(self.args), "result": self.result,
                 "seconds": round(self.seconds, 3),
                 "steps": [asdict(s) for s in self.steps],
-                "boot": [asdict(s) for s in self.boot],
+                "boot": self.boot_report.to_json() if self.boot_report is not None
+                else [asdict(s) for s in self.boot],
                 "objects": [{"label": lb, "type": t, "created": c} for lb, t, c, _ in
                             self.objects],
                 "writes": [list(w) for w in self.writes],
                 "assumptions": [asdict(a) for a in self.assumptions],
                 "lines": [[e.after, e.function, e.file, e.line] for e in self.lines],
                 "final": self.snapshot()}
+
+
+_DEFAULTS: dict[int, tuple] = {}
+
+
+def _defaults(layout) -> tuple:
+    """(member, zero value shown) of each member of a layout, once per layout."""
+    found = _DEFAULTS.get(id(layout))
+    if found is None or found[0] is not layout:
+        found = _DEFAULTS[id(layout)] = (
+            layout, tuple((f.name, default_display(f)) for f in layout.fields))
+    return found[1]
 
 
 def _step(s: dict, offset: int) -> Step:
