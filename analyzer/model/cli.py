@@ -70,7 +70,8 @@ def render_trace(r: Run) -> str:
             out.append(f"{s.n:4} {pad}{_call_text(s)}")
         elif s.event == "stub":
             note = f"  [{s.note}]" if s.note else ""
-            out.append(f"{s.n:4} {pad}~ {s.function} -> {s.value} (not modelled){note}")
+            how = "stand-in" if s.note.startswith("stand-in") else "not modelled"
+            out.append(f"{s.n:4} {pad}~ {s.function} -> {s.value} ({how}){note}")
         elif s.event == "assume":
             out.append(f"{s.n:4} {pad}? ASSUMED {s.note}")
         else:

@@ -4,7 +4,9 @@ Takes the generator (for translations and facts) and the data table; gives a
 :class:`Link` per (name, file that calls it): ``func`` (a C function of the
 analysed tree, translated), ``macro`` (a function-like ``#define`` translated
 like a function), ``prim`` (a primitive of :mod:`analyzer.model.primitives`),
-``stub`` (a function the model does not run, with the value it gives and why).
+``stub`` (a function the model does not run, with the value it gives and why),
+``standin`` (a function of a part the fetched tree lacks, transcribed in
+:mod:`analyzer.model.primitives`, shown in the trace as such).
 One place decides the rule, :meth:`Linker.link`.
 """
 
@@ -24,7 +26,7 @@ __all__ = ["Link", "Linker"]
 class Link:
     """What runs for one called name."""
 
-    kind: str  # "func" | "macro" | "prim" | "stub"
+    kind: str  # "func" | "macro" | "prim" | "stub" | "standin"
     target: Callable | None = None
     file: str = ""
     line: int = 0
@@ -85,6 +87,13 @@ class Linker:
 
     def _function(self, m, name: str, origin: str) -> Link:
         found = self.gen.function(name, origin)
+        standin = self.data.get("standins", {}).get(name)
+        if found is None and standin is not None:
+            file, _, line = standin["source"].partition(":")
+            return Link("standin", PRIMITIVES[standin["impl"]], file, int(line or 0),
+                        note=f"stand-in: {standin['source']} is not in the fetched tree; "
+                        "its 4.4.1 text runs as transcribed (kernel/primitives.toml "
+                        "[standins])")
         if found is None:
             rtype = self.gen.outside.return_type(name) or ""
             if rtype == "void":

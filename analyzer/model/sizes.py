@@ -48,6 +48,10 @@ def _up(n: int, a: int) -> int:
     return (n + a - 1) // a * a if a > 1 else n
 
 
+#: a macro body that names a type (words and stars, no operator or number)
+_TYPE_WORDS = re.compile(r"(?:struct |union |enum )?[A-Za-z_]\w*(?: [A-Za-z_]\w*)*[ *]*")
+
+
 class Sizes:
     """sizeof() of the analysed types, cached."""
 
@@ -107,7 +111,11 @@ class Sizes:
         if base is not None:
             return Layout(base, base)
         errors = []
-        for target in self.typedefs(t):
+        targets = self.typedefs(t)
+        body = self.gen.facts.macro(t) if re.fullmatch(r"\w+", t) else None
+        if body and _TYPE_WORDS.fullmatch(body):  # `#define pgoff_t unsigned long`
+            targets.append(body)
+        for target in targets:
             try:
                 return self.layout(target, depth + 1)
             except Unsized as e:

@@ -36,6 +36,11 @@ def _check(where: str, data: dict) -> None:
     for cname, entry in data.get("primitives", {}).items():
         if not isinstance(entry, dict) or not isinstance(entry.get("impl"), str):
             raise AnalyzerError(f"{where}: [primitives] {cname}: needs impl = \"...\"")
+    for cname, entry in data.get("standins", {}).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("impl"), str) \
+                or not isinstance(entry.get("source"), str):
+            raise AnalyzerError(f"{where}: [standins] {cname}: needs impl and source "
+                                "(\"file.c:line\")")
     machine = data.get("machine", {})
     for key in ("cpus", "memory_mb"):
         if key in machine and (not isinstance(machine[key], int) or machine[key] < 1):

@@ -53,12 +53,15 @@ def kcalloc(n, size, flags=0):
 
 
 @primitive
-def kmem_cache_create(name, size, *rest):
-    """A cache object of the opaque type kmem_cache that remembers the object size."""
+def kmem_cache_create(name, size, align=0, flags=0, ctor=None, *rest):
+    """A cache object of type kmem_cache that remembers the object size and the
+    constructor (mm/slab_common.c)."""
     m = current_machine()
     cache = m.new("kmem_cache")
     cache.name = name
     cache.object_size = size
+    if ctor is not None:
+        cache.ctor = ctor
     return cache
 
 
@@ -110,10 +113,18 @@ def _cache_alloc(cache):
 
 @primitive
 def kmem_cache_alloc(cache, flags=0, *rest):
+    """A new object of the cache: zeroed memory that the cache's constructor,
+    if it has one, sets up (SLUB calls ``s->ctor(object)`` when it makes a new
+    slab's objects, mm/slub.c setup_object)."""
+    m = current_machine()
     obj = _cache_alloc(cache)
     if isinstance(obj, Obj):
-        current_machine().note(f"{obj._label} from cache {display(cache.name)}: the model's "
-                               "slab gives zeroed objects")
+        ctor = getattr(cache, "ctor", None)
+        if ctor:
+            ctor(obj)
+        else:
+            m.note(f"{obj._label} from cache {display(cache.name)}: a new slab object "
+                   "(zeroed memory; the cache has no constructor)")
     return obj
 
 
