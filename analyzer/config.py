@@ -22,10 +22,12 @@ DEFAULT_URL = "https://cdn.kernel.org/pub/linux/kernel/v4.x/linux-4.4.1.tar.xz"
 #: the folders of the release that the analysis reads
 DEFAULT_PARTS = ("net", "fs", "include")
 #: folders the model also reads, not analysed: the functions of kernel/, mm/ and
-#: lib/ that the analysed code calls (rb-trees, sysctl helpers, id allocators)
-MODEL_PARTS = ("kernel", "mm", "lib")
+#: lib/ that the analysed code calls (rb-trees, sysctl helpers, id allocators),
+#: and security/ when the tree has it (the offline subset does not: then the
+#: model's [standins] give cap_capable)
+MODEL_PARTS = ("kernel", "mm", "lib", "security")
 #: what a fetch extracts by default
-FETCH_PARTS = DEFAULT_PARTS + MODEL_PARTS
+FETCH_PARTS = DEFAULT_PARTS + ("kernel", "mm", "lib")
 #: further folders that ``fetch --all`` adds
 EXTRA_PARTS = ("arch/x86/include", "kernel", "mm", "lib")
 

@@ -74,26 +74,33 @@ def open_generator(cfg: Config | None = None, config_file=None, data: dict | Non
 
 
 def run(scenario: str, *args, cfg: Config | None = None, write: bool = True,
-        config_file=None, process=None) -> Run:
+        config_file=None, user: str | None = None, sysctls=()) -> Run:
     """Boot the model and run ``scenario`` (see :func:`run_with`) on the analysis
     in ``cfg`` (default: ``Config.default()``), under the default configuration
-    or a user's ``.config``, as ``process`` (default: root)."""
+    or a user's ``.config``, as root or ``user`` (``"UID:GID"``), after the
+    runtime ``sysctls`` (``"NAME=VALUE"`` strings)."""
     from analyzer.model.facts import open_facts
+    from analyzer.model.process import Process, parse_user
+    from analyzer.model.sysctl import parse_setting
 
     cfg = cfg or Config.default()
-    parse_args(open_facts(cfg.store_path, cfg.kernel_dir), args)  # bad input before the work
+    settings = [parse_setting(s) for s in sysctls]  # bad input before the work
+    parse_args(open_facts(cfg.store_path, cfg.kernel_dir), args)
     gen = open_generator(cfg, config_file)
+    base = Process.from_table(gen.data.get("process", {}))
+    process = parse_user(user, base) if user is not None else None
     return run_with(gen.facts, scenario, args, model_dir=cfg.model_dir if write else None,
-                    generator=gen, process=process)
+                    generator=gen, process=process, sysctls=settings)
 
 
 def run_with(facts, scenario: str, args, model_dir=None, generator=None,
-             data: dict | None = None, process=None) -> Run:
+             data: dict | None = None, process=None, sysctls=()) -> Run:
     """Run ``scenario`` on ``facts`` with the data table ``data`` (default:
-    ``kernel/primitives.toml``), as ``process`` (default: the table's); write
-    the generated modules to ``model_dir``.  The machine is booted once per
+    ``kernel/primitives.toml``), as ``process`` (default: the table's), after
+    writing the runtime ``sysctls`` (:class:`analyzer.model.sysctl.Setting`);
+    write the generated modules to ``model_dir``.  The machine is booted once per
     generator and put back in its booted state after the run."""
-    from analyzer.model import rt
+    from analyzer.model import rt, sysctl
     from analyzer.model.generate import Generator, table
     from analyzer.model.lines import recording
 
@@ -114,6 +121,8 @@ def run_with(facts, scenario: str, args, model_dir=None, generator=None,
         m.process, m.task = process or caller, None  # `current` is made on first use
         boot_count = m.boot_count = len(m.steps)
         with recording(lambda: len(m.steps) - boot_count, gen.locate) as lines:
+            for setting in sysctls:  # written as /proc/sys does, before the call
+                rt.run_in(m, sysctl.write, m, setting, m.glob(m.process.net_ns)[1])
             result = rt.run_in(m, m.invoke, spec["entry"], tuple(values))
         r = Run.from_machine(m, scenario, tuple(args), result, boot_count)
         r.lines = lines

@@ -216,7 +216,7 @@ class Generator:
             facts = self.facts
             self.names_cache[file] = Names(
                 is_function=lambda n: facts.has_function(n) or n in prims
-                or n in self.data.get("offpath", {}),
+                or n in self.data.get("standins", {}) or bool(self.outside.files(n)),
                 is_global=lambda n: facts.definition(n, file) is not None
                 or bool(facts.globals(n)) or n in self.macro_globals(file)
                 or n in self.data.get("machine", {}).get("globals", {})

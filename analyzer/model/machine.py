@@ -171,7 +171,7 @@ class Machine:
         if spec.kind == "opaque":
             return opaque_class(spec.target or spec.ctype)(self, label, parent)
         if spec.kind == "array":
-            arr = CArray(self, label, spec.elem, spec.count)
+            arr = CArray(self, label, spec.elem, spec.count, parent)
             self.created(arr)
             return arr
         return None if spec.kind == "ptr" else 0

@@ -235,9 +235,12 @@ def unmangle(name: str) -> str:
 class CArray(_Ordered):
     """A C array: elements made zeroed on first use, writes recorded."""
 
-    def __init__(self, m: Machine, label: str, elem: FieldSpec, count: int):
+    def __init__(self, m: Machine, label: str, elem: FieldSpec, count: int,
+                 parent: tuple | None = None):
         self._m, self._label, self.elem, self.count = m, label, elem, count
         self._v: dict[int, object] = {}
+        #: (the struct, the member) of an array member; None for one of its own
+        self._parent = parent
 
     def __repr__(self) -> str:
         return f"&{self._label}[0]"
@@ -601,6 +604,9 @@ def container_of(ptr, type_name: str, member: str):
     """The struct of type ``type_name`` whose ``member`` is ``ptr``."""
     if isinstance(ptr, Sym):
         return ptr.derived(f"container_of({ptr.name}, {type_name}, {member})")
+    found = _container(ptr, type_name, member)
+    if found is not None:
+        return found
     obj = ptr
     while isinstance(obj, Obj):
         parent = obj._parent
@@ -619,6 +625,31 @@ def container_of(ptr, type_name: str, member: str):
                 and found._layout.fields[0].name == member:
             return found
     return Outside(ptr, type_name, member)
+
+
+def _container(ptr, type_name: str, member: str):
+    """The T whose member path ``member`` (``ipv4.ping_group_range.range``) is
+    ``ptr`` (an object, an array, or an array's first element), going up
+    through the members that hold it; None when no container has that path."""
+    want = re.sub(r"\s+", "", member).replace("->", ".")
+    starts = [ptr]
+    up = getattr(ptr, "_parent", None) if isinstance(ptr, (Obj, CArray)) else None
+    if isinstance(up, tuple) and isinstance(up[0], CArray) and up[1] == 0:
+        starts.append(up[0])  # a pointer to an array's first element is the array
+    for node in starts:
+        path = ""
+        while isinstance(node, (Obj, CArray)):
+            up = node._parent
+            if not (isinstance(up, tuple) and isinstance(up[0], (Obj, CArray))):
+                break
+            outer, key = up
+            path = f"[{key}]{path}" if isinstance(outer, CArray) else \
+                f"{key}{'.' if path and not path.startswith('[') else ''}{path}"
+            if isinstance(outer, Obj) and path == want and \
+                    (outer._layout.name == type_name or type_name == "__auto_type"):
+                return outer
+            node = outer
+    return None
 
 
 class Outside:

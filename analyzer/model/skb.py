@@ -26,6 +26,7 @@ import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from analyzer.config import Config
 from analyzer.errors import AnalyzerError
@@ -316,10 +317,10 @@ _TYPEOF_CAST = re.compile(rb"\(\s*typeof\s*\((?:[^()]|\([^()]*\))*\)\s*\)(?=\s*[
 class SkbGenerator(Generator):
     """The socket model's generator, plus buffer primitives and translated macros."""
 
-    def __init__(self, facts, data: dict, kconfig=None):
+    def __init__(self, facts, data: dict, kconfig=None, **where):
         abi = {**data.get("abi", {}), **data["skb"]["abi"],
                "constants": data.get("arch", {}).get("constants", {})}
-        super().__init__(facts, data, kconfig)
+        super().__init__(facts, data, kconfig, **where)
         self.sizes = Sizes(self, abi)
         self.prims = _Prims(self)
         self.base_link, self.linker.link = self.linker.link, self.link
@@ -454,16 +455,23 @@ def run_skb(texts: Sequence[str], cfg: Config | None = None, write: bool = True)
     cfg = cfg or Config.default()
     facts = open_facts(cfg.store_path, cfg.kernel_dir)
     return run_skb_with(facts, ops, model_dir=cfg.model_dir if write else None,
-                        kconfig=KernelConfig.load(cfg))
+                        kconfig=KernelConfig.load(cfg), build_dir=cfg.build_dir)
 
 
-def run_skb_with(facts, ops: Sequence[Op], model_dir=None, kconfig=None) -> SkbRun:
-    """Run parsed ``ops`` on ``facts``; write the generated modules to ``model_dir``."""
+def run_skb_with(facts, ops: Sequence[Op], model_dir=None, kconfig=None,
+                 build_dir=None) -> SkbRun:
+    """Run parsed ``ops`` on ``facts``; write the generated modules to ``model_dir``
+    (the boot image and prototype index go under ``build_dir``/model when given)."""
     with_socket = bool(ops) and ops[0].name == "socket"
     data = merged_table(with_socket)
-    gen = SkbGenerator(facts, data, kconfig)
-    m = gen.machine()
-    driver = _Driver(gen, m, facts, data)
+    where = {} if build_dir is None else {
+        "cache_dir": Path(build_dir) / "model" / "index",
+        "image_dir": Path(build_dir) / "model" / "boot"}
+    gen = SkbGenerator(facts, data, kconfig, **where)
+    # a socket needs the kernel booted as for `model socket` (boot.py); buffers
+    # alone need only skb.toml's [boot] entries
+    m = gen.booted()[0] if with_socket else gen.machine()
+    driver = _Driver(gen, m, facts, data, booted=with_socket)
     try:
         rt.run_in(m, driver.run, list(ops))
     finally:
@@ -487,8 +495,9 @@ def _sizes(gen: SkbGenerator, data: dict) -> dict[str, int]:
 class _Driver:
     """Runs the operations one by one on a machine and records the state after each."""
 
-    def __init__(self, gen: SkbGenerator, m: Machine, facts, data: dict):
+    def __init__(self, gen: SkbGenerator, m: Machine, facts, data: dict, booted=False):
         self.gen, self.m, self.facts, self.data = gen, m, facts, data
+        self.booted = booted
         self.results: list[OpResult] = []
         self.skbs: list[rt.Obj] = []
         self.queues: dict[str, rt.Obj] = {}
@@ -499,7 +508,7 @@ class _Driver:
 
     def run(self, ops: list[Op]) -> None:
         self.m.phase = "boot"
-        for fn in self.data.get("boot", {}).get("entries", []):
+        for fn in () if self.booted else self.data.get("boot", {}).get("entries", []):
             self.m.invoke(fn, ())
         self.boot_count = len(self.m.steps)
         self.m.phase = "run"
@@ -550,8 +559,8 @@ class _Driver:
     def find_sock(self) -> rt.Obj | None:
         """The outermost object made by socket() that embeds the queues' struct."""
         what = self.data["skb"]["scenarios"]["socket"]["queues"].split()[-1]
-        for _, _, _created, obj in self.m.objects:
-            if isinstance(obj, rt.Obj) and obj._parent is None and \
+        for _, _, created, obj in self.m.objects:
+            if created > self.boot_count and isinstance(obj, rt.Obj) and obj._parent is None and \
                     any(o._layout.name == what for o in _chain(obj)):
                 return obj
         return None

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from analyzer.model.context import current_machine
 from analyzer.model.primitives.registry import primitive
-from analyzer.model.values import display
+from analyzer.model.values import CharPtr, display
+
+
+def _text(path) -> str:
+    return path.string() if isinstance(path, CharPtr) else str(path)
 
 
 def _register(path: str, table, net=None):
@@ -21,12 +25,12 @@ def _register(path: str, table, net=None):
 @primitive
 def register_net_sysctl(net, path, table):
     """``register_net_sysctl(net, "net/ipv4", table)`` (net/sysctl_net.c)."""
-    return _register(str(path), table, net)
+    return _register(_text(path), table, net)
 
 
 @primitive
 def register_sysctl(path, table):
-    return _register(str(path), table)
+    return _register(_text(path), table)
 
 
 @primitive
