@@ -227,8 +227,17 @@ def build_parser(prog: str = "kernel-analyzer") -> argparse.ArgumentParser:
 
     sp = cmd("model", _cmd_model, "run the executable model, e.g. `model socket AF_INET "
              "SOCK_STREAM 0`", json_flag=True)
-    sp.add_argument("scenario", help="socket | skb | boot (what the boot ran and skipped)")
+    sp.add_argument("scenario", help="socket | skb | boot (what the boot ran and skipped) | "
+                    "config (the CONFIG_ options the model read, with their sources; "
+                    "`model config socket AF_INET SOCK_STREAM 0` adds those of that run)")
     sp.add_argument("args", nargs="*", help="the scenario's arguments")
+    sp.add_argument("--config", metavar="FILE",
+                    help="a kernel .config to model instead of the tree's defaults")
+    sp.add_argument("--user", metavar="UID:GID",
+                    help="call as this user (default: root, 0:0), e.g. --user 1000:1000")
+    sp.add_argument("--sysctl", metavar="NAME=VALUE", action="append", default=[],
+                    help="write a runtime sysctl before the call, as /proc/sys does "
+                    "(repeatable), e.g. --sysctl net.ipv4.ping_group_range='0 2147483647'")
     sp.add_argument("--step", type=_step, help="show the state after step N")
     sp.add_argument("--python", metavar="FUNCTION",
                     help="print the generated Python of one kernel function beside its C")

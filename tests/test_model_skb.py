@@ -25,7 +25,6 @@ from analyzer.model.skb import (
     parse_ops,
     run_skb,
     run_skb_with,
-    skb_table,
 )
 from analyzer.model.skb_report import bar, render
 
@@ -171,7 +170,7 @@ def test_sizes_come_from_the_definitions(lecture, store_cfg):
 
     gen = SkbGenerator(open_facts(store_cfg.store_path, store_cfg.kernel_dir),
                        merged_table(False))
-    page = skb_table()["abi"]["constants"]["PAGE_SIZE"]
+    page = merged_table(False)["arch"]["constants"]["PAGE_SIZE"]  # shared with the socket model
     # `#if (65536/PAGE_SIZE + 1) < 16` drops the 16UL definition on x86-64
     assert gen.facts.constant("MAX_SKB_FRAGS") == 65536 // page + 1
     shinfo = gen.sizes.sizeof("struct skb_shared_info")

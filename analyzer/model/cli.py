@@ -29,7 +29,10 @@ def run_cli(cfg: Config, args) -> int:
         return _python(cfg, args.python)
     if args.scenario == "boot":
         return _boot(cfg, args)
-    r = run(args.scenario, *args.args, cfg=cfg)
+    if args.scenario == "config":
+        return _config(cfg, args)
+    r = run(args.scenario, *args.args, cfg=cfg, config_file=getattr(args, "config", None),
+            user=getattr(args, "user", None), sysctls=getattr(args, "sysctl", ()))
     if args.step is not None and not 0 <= args.step <= len(r.steps):
         raise AnalyzerError(f"--step {args.step}: the run has steps 0..{len(r.steps)}")
     if args.json:
@@ -169,6 +172,31 @@ def _boot(cfg: Config, args) -> int:
         sys.stdout.write("\n")
     else:
         print(render_boot(report))
+    return 0
+
+
+def _config(cfg: Config, args) -> int:
+    """``model config [SCENARIO ARGS...]``: the configuration options the boot (and
+    the run, if one is named) read, each with its value and where it comes from."""
+    from analyzer.model import open_generator, run_with
+
+    gen = open_generator(cfg, getattr(args, "config", None))
+    gen.booted()
+    if args.args:
+        run_with(gen.facts, args.args[0], args.args[1:], generator=gen)
+    kc = gen.kconfig
+    rows = [{"option": name, "value": kc.value(name) if kc else "n",
+             "source": kc.source(name) if kc else "no configuration"}
+            for name in sorted(gen.config.read)]
+    if args.json:
+        json.dump({"configuration": kc.origin if kc else "", "options": rows}, sys.stdout,
+                  indent=1)
+        sys.stdout.write("\n")
+        return 0
+    print(f"{len(rows)} options read by the model ({kc.origin if kc else 'no'} configuration)")
+    width = max((len(r["option"]) for r in rows), default=0)
+    for r in rows:
+        print(f"  {r['option']:<{width}}  {r['value']:<6}  {r['source']}")
     return 0
 
 

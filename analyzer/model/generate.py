@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from tree_sitter import Node
 
@@ -107,7 +107,13 @@ class Generator:
         self.data = data or table()
         #: where boot images are kept (analyzer.model.image), or None: boot every time
         self.image_dir = Path(image_dir) if image_dir is not None else None
-        #: the kernel configuration (analyzer.model.kconfig.KernelConfig), or None
+        #: the kernel configuration (analyzer.model.kconfig.KernelConfig): the one
+        #: given, else the default one of a tree that has its Kconfig files (a tree
+        #: of snippets has none: then only the table's [config] decides)
+        if kconfig is None and (Path(facts.kernel_dir) / "net" / "Kconfig").is_file():
+            from analyzer.model.kconfig import KernelConfig
+
+            kconfig = KernelConfig.of_tree(facts.kernel_dir)
         self.kconfig = kconfig
         defines = self.build_defines()
         if not isinstance(facts, ConfigFacts):
@@ -134,6 +140,7 @@ class Generator:
         self._keep_alive: list = []  # parses whose nodes are in use
         self.outside = OutsideIndex(self.facts.kernel_dir, cache_dir)
         self._macro_globals: dict[str, dict] = {}
+        self._own_constants: dict[str, dict] = {}
 
     def config_string(self, name: str) -> str | None:
         """A string macro the build defines: ``CONFIG_DEFAULT_TCP_CONG`` is cubic."""
@@ -178,7 +185,8 @@ class Generator:
         """What the generator read from the tree and the store, as plain data
         (kept in the boot image: a later process skips reading it again)."""
         return {"sizes": self.sizes.state(), "outside": self.outside.state(),
-                "dropped": {f: sorted(lines) for f, lines in self._dropped.items()}}
+                "dropped": {f: sorted(lines) for f, lines in self._dropped.items()},
+                "read": sorted(self.config.read)}
 
     def restore_derived(self, state: dict) -> None:
         """Take back :meth:`derived` of the same analysis and configuration."""
@@ -186,6 +194,7 @@ class Generator:
         self.outside.restore(state.get("outside", {}))
         for f, lines in state.get("dropped", {}).items():
             self._dropped.setdefault(str(f), frozenset(map(int, lines)))
+        self.config.read.update(map(str, state.get("read", [])))
 
     # --- files ------------------------------------------------------------------
     def file(self, rel: str) -> ParsedFile:
@@ -221,7 +230,7 @@ class Generator:
                 or bool(facts.globals(n)) or n in self.macro_globals(file)
                 or n in self.data.get("machine", {}).get("globals", {})
                 or self.outside_global(n, file) is not None,
-                constant=facts.constant,
+                constant=lambda n: self.constant_in(n, file),
                 alias=facts.alias,
                 field_type=facts.field_type,
                 primitive=prims.get,
@@ -263,6 +272,45 @@ class Generator:
             if defined is not None and defined[0] == origin:
                 return None
         return found[0]
+
+    def constant_in(self, name: str, file: str) -> int | None:
+        """A constant as ``file`` sees it: the analysis's, else, for a file of
+        MODEL_PARTS (not in the store), a ``#define`` or enumerator of the file
+        itself or of a header it includes with quotes (lib/kstrtox.h)."""
+        value = self.facts.constant(name)
+        if value is not None or not file or file.split("/", 1)[0] not in MODEL_PARTS:
+            return value
+        if file not in self._own_constants:
+            self._own_constants[file] = self._scan_constants(file)
+        found = self._own_constants[file]
+        rec = found.get(name)
+        if rec is None or rec.value is not None:
+            return None if rec is None else rec.value
+
+        def lookup(other: str) -> int:
+            v = self.constant_in(other, file) if other != name else None
+            if v is None:
+                raise KeyError(other)
+            return v
+
+        return evaluate_expr(rec.expr, lookup)
+
+    def _scan_constants(self, file: str) -> dict:
+        from analyzer.extract import extract_file
+
+        found: dict = {}
+        pf = self.file(file)
+        headers = re.findall(rb'^#\s*include\s+"([^"]+)"', pf.raw, re.M)
+        for rel in [file] + [str(PurePosixPath(file).parent / h.decode()) for h in headers]:
+            try:
+                src = (Path(self.facts.kernel_dir) / rel).read_bytes()
+            except OSError:
+                continue
+            dropped = self.config.inactive_lines(src)
+            for c in extract_file(rel, src).constants:
+                if c.line not in dropped:
+                    found.setdefault(c.name, c)
+        return found
 
     def _own_macro(self, name: str, file: str):
         from analyzer.model.macros import MacroDef

@@ -147,6 +147,11 @@ class KernelConfig:
         text = _read_config(path) if path is not None else None
         return _load(cfg, path, text, use_cache, tab or table())
 
+    @classmethod
+    def of_tree(cls, kernel_dir: str | os.PathLike) -> KernelConfig:
+        """The default configuration of the tree at ``kernel_dir`` (not cached)."""
+        return _resolve(Path(kernel_dir), table(), None, None)[0]
+
     # --- lookups ---------------------------------------------------------------
 
     def option(self, name: str) -> Option | None:

@@ -316,6 +316,10 @@ class CArray(_Ordered):
     def __add__(self, n: int):
         return self.addr(int(n))
 
+    def __sub__(self, n):
+        """``p - q`` (elements between) or ``p - n``, the array as its first element."""
+        return IndexRef(self, 0) - n
+
     def addr(self, i):
         """``&a[i]``: the element object, or a slot pointer (also one past the end)."""
         if isinstance(i, Sym):
@@ -427,6 +431,8 @@ class IndexRef(_Ordered, Ref):
         return self.arr.addr(self.i + int(n))
 
     def __sub__(self, n):
+        if isinstance(n, CArray) and n is self.arr:
+            n = IndexRef(n, 0)
         if isinstance(n, IndexRef) and n.arr is self.arr:  # p - q: elements between
             return self.i - n.i
         return self.arr.addr(self.i - int(n))

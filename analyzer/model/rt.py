@@ -419,3 +419,17 @@ def sizeof(ctype: str):
     """``sizeof(T)``: a :class:`SizeOf` (an int keeping the type), or an unknown
     when the model cannot lay the type out."""
     return current_machine().sizeof(ctype)
+
+
+def sizeof_value(value, text: str):
+    """``sizeof x`` of a variable whose type the translator does not know (a global
+    of a file outside the analysis): from the object itself, an array's elements
+    or a struct's layout; an unknown otherwise."""
+    m = current_machine()
+    if isinstance(value, CArray) and value.count >= 0:
+        elem = m.sizeof(value.elem.ctype)
+        if isinstance(elem, int) and not isinstance(elem, Sym):
+            return SizeOf(f"{value.elem.ctype} []", value.count * int(elem))
+    if isinstance(value, Obj) and value._parent is None:
+        return m.sizeof(f"{value._layout.kind} {value._layout.name}")
+    return unknown(f"sizeof {text}", "the type of the variable is not known")

@@ -93,19 +93,22 @@ class Run:
         return cls(scenario, tuple(args), rt.display(result), steps, boot, objects, writes,
                    assumptions=assumptions)
 
-    def snapshot(self, n: int | None = None) -> dict[str, dict]:
+    def snapshot(self, n: int | None = None, own: bool = False) -> dict[str, dict]:
         """Every object as it is when step ``n`` happens (after the last step if
         None): a ``return`` step includes all the function did, a ``call`` step
         the state the function starts from.  Objects made at boot or statically
-        are there from step 0.
+        are there from step 0; ``own`` leaves them out (only what the run made).
         ``{label: {"type": ..., "fields": [[name, display], ...]}}``."""
         last = len(self.steps) + 1 if n is None else n
         out: dict[str, dict] = {}
         for label, kind, created, specs in self.objects:
+            if own and created == 0:
+                continue
             if created < last or created == 0:
                 out[label] = {"type": kind, "fields": [list(p) for p in specs]}
         for step, label, name, shown in self.writes:
-            if not (step < last or step == 0) or label not in out and label != "globals":
+            if not (step < last or step == 0) or label not in out and (
+                    own or label != "globals"):
                 continue
             obj = out.setdefault(label, {"type": "globals", "fields": []})
             for pair in obj["fields"]:

@@ -1163,6 +1163,8 @@ class _Translator:
 
     def e_conditional_expression(self, n: Node) -> str:
         c = self.expr(n.child_by_field_name("condition"))
+        if n.child_by_field_name("consequence") is None:  # GNU `c ?: b`: c, evaluated once
+            return f"({c} or {self.expr(n.child_by_field_name('alternative'))})"
         a = self.expr(n.child_by_field_name("consequence"))
         b = self.expr(n.child_by_field_name("alternative"))
         return f"({a} if {c} else {b})"
@@ -1194,7 +1196,17 @@ class _Translator:
 
     def e_binary_expression(self, n: Node) -> str:
         op = _text(n.child_by_field_name("operator"))
-        a = self.expr(n.child_by_field_name("left"))
+        left = n.child_by_field_name("left")
+        ctype = self.cast_type(left) if op in ("-", "+", "*", "&") else None
+        if ctype is not None:  # `(gid_t) -1`: the grammar reads a cast to a typedef as `gid_t - 1`
+            right = n.child_by_field_name("right")
+            if op == "&":
+                value = self.address(right)
+            else:
+                operand = self.expr(right)
+                value = {"-": f"(-{operand})", "+": operand, "*": f"rt.deref({operand})"}[op]
+            return f"rt.cast_int({value}, {ctype!r})"
+        a = self.expr(left)
         b = self.expr(n.child_by_field_name("right"))
         if op == "&&":
             return f"(bool({a}) and bool({b}))"
@@ -1203,6 +1215,16 @@ class _Translator:
         if op in ("/", "%") or op in _BINOPS:
             return f"({self.binop(op, a, b)})"
         raise self.fail(n, f"the operator {op}")
+
+    def cast_type(self, n: Node) -> str | None:
+        """The integer typedef of ``(T)`` when ``n`` is one in parentheses, else None."""
+        if n.type != "parenthesized_expression" or len(n.named_children) != 1:
+            return None
+        inner = n.named_children[0]
+        if inner.type != "identifier" or self.local(_text(inner)) \
+                or not self.names.is_type(_text(inner)):
+            return None
+        return _norm_type(_text(inner))
 
     def e_unary_expression(self, n: Node) -> str:
         op = _text(n.child_by_field_name("operator"))
@@ -1336,6 +1358,12 @@ class _Translator:
                 and self.names.is_type(_text(inner)):
             return f"rt.sizeof({_text(inner)!r})"  # sizeof (s32): a type in parentheses
         ctype = self.type_of(value)
+        loc = self.local(_text(inner)) if inner.type == "identifier" else None
+        if loc is not None and loc.ctype.endswith("[]"):  # gid_t urange[2]: the whole array
+            elem = _norm_type(loc.ctype[:-2])
+            return f"rt.SizeOf({ctype!r}, {loc.py}.count * rt.sizeof({elem!r}))"
+        if ctype is None and inner.type == "identifier" and self.names.is_global(_text(inner)):
+            return f"rt.sizeof_value({self.expr(inner)}, {_text(inner)!r})"
         if ctype is None:
             return f"rt.unknown({('sizeof ' + _text(value))!r})"
         return f"rt.sizeof({ctype!r})"
