@@ -206,3 +206,25 @@ def test_lines_that_ran_and_the_stack_at_each(tmp_path):
     assert [f.function for f in event.stack] == ["entry", "get", "make"]
     assert dict((v.name, v.value) for v in event.stack[-1].locals)["x"] == "2"
     assert r.to_json()["lines"][0][1:3] == ["entry", "t.c"]
+
+
+def test_gnu_elvis_typedef_casts_and_array_sizes(tmp_path):
+    """``a ?: b``; ``(gid_t) -1`` (the grammar reads it as ``gid_t - 1``);
+    ``sizeof`` of a local array and of a global one; user copies."""
+    r, _ = run_fixture(tmp_path, """
+typedef unsigned int gid_t;
+static char sep[] = { ' ', '\\t', '\\n' };
+int entry(int x)
+{
+	gid_t range[2];
+	int err = 0;
+	char buf[4];
+	if (copy_from_user(buf, "ab", 3))
+		return -1;
+	range[0] = (gid_t) -1;
+	return (err ?: x) * 1000000 + (range[0] == 4294967295U) * 100000
+		+ sizeof(range) * 1000 + sizeof(sep) * 10 + (buf[1] == 'b');
+}
+""", 7)
+    assert r.result == str(7 * 1000000 + 100000 + 8 * 1000 + 3 * 10 + 1)
+    assert not r.assumptions

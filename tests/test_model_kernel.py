@@ -179,8 +179,9 @@ def test_no_hand_written_values(store_cfg, tmp_path):
     gen = Generator(facts)
     run_with(facts, "socket", ["AF_INET", "SOCK_STREAM", 0], generator=gen)
     cfg = store_cfg.with_home(tmp_path)
-    kconfigs = {str(p.relative_to(store_cfg.kernel_dir))
-                for p in store_cfg.kernel_dir.rglob("Kconfig*")}  # the configuration
+    kconfigs = {str(p.relative_to(store_cfg.kernel_dir))  # the configuration and the build
+                for pattern in ("Kconfig*", "Makefile", "Kbuild")
+                for p in store_cfg.kernel_dir.rglob(pattern)}
     for rel in facts.files_read() | set(gen.files) | kconfigs:
         (cfg.kernel_dir / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(store_cfg.kernel_dir / rel, cfg.kernel_dir / rel)
@@ -188,6 +189,10 @@ def test_no_hand_written_values(store_cfg, tmp_path):
           "ei->socket.state = SS_CONNECTED;")
     _edit(cfg.kernel_dir / "net/ipv4/tcp_ipv4.c", ".init\t\t\t= tcp_v4_init_sock,",
           ".init\t\t\t= NULL,")
+    _edit(cfg.kernel_dir / "net/ipv4/tcp.c", "sysctl_tcp_rmem[1] = 87380;",
+          "sysctl_tcp_rmem[1] = 65536;")  # in tcp_init, run by the boot (inet_init)
+    _edit(cfg.kernel_dir / "net/ipv4/af_inet.c",  # inet_init_net, the per-namespace init
+          "range[0] = make_kgid(&init_user_ns, 1);", "range[0] = make_kgid(&init_user_ns, 0);")
     extract_tree(cfg, jobs=2, progress=False)
     r = run("socket", "AF_INET", "SOCK_STREAM", 0, cfg=cfg, write=False)
     after_inode = _socket(r, _step(r, "return", "sock_alloc_inode").n)
@@ -196,6 +201,12 @@ def test_no_hand_written_values(store_cfg, tmp_path):
     icsk = next(dict(v["fields"]) for v in r.snapshot().values()
                 if v["type"] == "struct inet_connection_sock")
     assert icsk["icsk_af_ops"] == "NULL"
+    tcp6 = run("socket", "AF_INET6", "SOCK_STREAM", 0, cfg=cfg, write=False)  # tcp_init_sock
+    sk = next(dict(v["fields"]) for v in tcp6.snapshot(own=True).values()
+              if v["type"] == "struct sock")
+    assert sk["sk_rcvbuf"] == "65536"  # was 87380: tcp_init's line decides, not a table
+    ping = run("socket", "AF_INET", "SOCK_DGRAM", "IPPROTO_ICMP", cfg=cfg, write=False)
+    assert ping.result == "3"  # root's group 0 is inside the range "0 0" the edit made
 
 
 def _edit(path, old: str, new: str) -> None:

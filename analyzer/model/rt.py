@@ -421,10 +421,10 @@ def sizeof(ctype: str):
     return current_machine().sizeof(ctype)
 
 
-def sizeof_value(value, text: str):
-    """``sizeof x`` of a variable whose type the translator does not know (a global
-    of a file outside the analysis): from the object itself, an array's elements
-    or a struct's layout; an unknown otherwise."""
+def sizeof_value(value, text: str, ctype: str | None = None):
+    """``sizeof x`` of a global: from the object itself (an array's elements, a
+    struct's layout), else from its declared ``ctype``; an unknown when neither
+    is known (a global of a file outside the analysis)."""
     m = current_machine()
     if isinstance(value, CArray) and value.count >= 0:
         elem = m.sizeof(value.elem.ctype)
@@ -432,4 +432,6 @@ def sizeof_value(value, text: str):
             return SizeOf(f"{value.elem.ctype} []", value.count * int(elem))
     if isinstance(value, Obj) and value._parent is None:
         return m.sizeof(f"{value._layout.kind} {value._layout.name}")
+    if ctype:
+        return m.sizeof(ctype)
     return unknown(f"sizeof {text}", "the type of the variable is not known")

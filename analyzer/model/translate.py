@@ -1362,8 +1362,9 @@ class _Translator:
         if loc is not None and loc.ctype.endswith("[]"):  # gid_t urange[2]: the whole array
             elem = _norm_type(loc.ctype[:-2])
             return f"rt.SizeOf({ctype!r}, {loc.py}.count * rt.sizeof({elem!r}))"
-        if ctype is None and inner.type == "identifier" and self.names.is_global(_text(inner)):
-            return f"rt.sizeof_value({self.expr(inner)}, {_text(inner)!r})"
+        if inner.type == "identifier" and self.names.is_global(_text(inner)):
+            # a global array's count is the object's (records give `char` for `char x[]`)
+            return f"rt.sizeof_value({self.expr(inner)}, {_text(inner)!r}, {ctype!r})"
         if ctype is None:
             return f"rt.unknown({('sizeof ' + _text(value))!r})"
         return f"rt.sizeof({ctype!r})"
