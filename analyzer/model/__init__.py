@@ -157,6 +157,7 @@ def generate_all(cfg: Config | None = None) -> str:
             except AnalyzerError as e:  # the others still run; the summary names it
                 failed.append(f"{name}({', '.join(map(str, args))}): {str(e)[:160]}")
     written = gen.write(cfg.model_dir)
+    gen.save_image()  # with what the runs derived: later runs skip computing it again
     summary = (f"{runs} runs, {len(gen.functions)} functions and {len(gen.struct_src)} "
                f"structs generated into {len(written)} modules in "
                f"{time.perf_counter() - start:.1f} s")

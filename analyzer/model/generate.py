@@ -140,6 +140,7 @@ class Generator:
         self._keep_alive: list = []  # parses whose nodes are in use
         self.outside = OutsideIndex(self.facts.kernel_dir, cache_dir)
         self._macro_globals: dict[str, dict] = {}
+        self._macro_global_names: dict[str, frozenset[str]] = {}
         self._own_constants: dict[str, dict] = {}
 
     def config_string(self, name: str) -> str | None:
@@ -186,7 +187,8 @@ class Generator:
         (kept in the boot image: a later process skips reading it again)."""
         return {"sizes": self.sizes.state(), "outside": self.outside.state(),
                 "dropped": {f: sorted(lines) for f, lines in self._dropped.items()},
-                "read": sorted(self.config.read)}
+                "read": sorted(self.config.read),
+                "macro_globals": {f: sorted(n) for f, n in self._macro_global_names.items()}}
 
     def restore_derived(self, state: dict) -> None:
         """Take back :meth:`derived` of the same analysis and configuration."""
@@ -195,6 +197,8 @@ class Generator:
         for f, lines in state.get("dropped", {}).items():
             self._dropped.setdefault(str(f), frozenset(map(int, lines)))
         self.config.read.update(map(str, state.get("read", [])))
+        for f, names in state.get("macro_globals", {}).items():
+            self._macro_global_names.setdefault(str(f), frozenset(map(str, names)))
 
     # --- files ------------------------------------------------------------------
     def file(self, rel: str) -> ParsedFile:
@@ -227,7 +231,7 @@ class Generator:
                 is_function=lambda n: facts.has_function(n) or n in prims
                 or n in self.data.get("standins", {}) or bool(self.outside.files(n)),
                 is_global=lambda n: facts.definition(n, file) is not None
-                or bool(facts.globals(n)) or n in self.macro_globals(file)
+                or bool(facts.globals(n)) or n in self.macro_global_names(file)
                 or n in self.data.get("machine", {}).get("globals", {})
                 or self.outside_global(n, file) is not None,
                 constant=lambda n: self.constant_in(n, file),
@@ -616,6 +620,12 @@ class Generator:
             self._macro_globals[file] = self._scan_macro_globals(file) if file else {}
         return self._macro_globals[file]
 
+    def macro_global_names(self, file: str) -> frozenset[str]:
+        """The names of :meth:`macro_globals` (kept in the boot image)."""
+        if file not in self._macro_global_names:
+            self._macro_global_names[file] = frozenset(self.macro_globals(file))
+        return self._macro_global_names[file]
+
     def _scan_macro_globals(self, file: str) -> dict:
         try:
             pf = self.file(file)
@@ -713,16 +723,25 @@ class Generator:
         m.process = caller
         report.left_out = left_out
         m.compact_boot()
-        if self.image_dir is not None:
-            from analyzer.model import image
-
-            try:
-                key = image.image_key(self)
-                image.save(image.path_for(self.image_dir, key), key, self, m, report)
-                report.image = "written"
-            except (image.ImageError, OSError) as e:
-                report.image = f"not written: {e}"
+        self._booted = m, report
+        self.save_image()
         return m, report
+
+    def save_image(self) -> None:
+        """Write the booted machine and what the generator has derived so far
+        (offsets, #if lines ...) as this analysis's boot image, when it has an
+        image folder; the boot report says whether it was written."""
+        if self.image_dir is None or self._booted is None:
+            return
+        from analyzer.model import image
+
+        m, report = self._booted
+        try:
+            key = image.image_key(self)
+            image.save(image.path_for(self.image_dir, key), key, self, m, report)
+            report.image = "written"
+        except (image.ImageError, OSError) as e:
+            report.image = f"not written: {e}"
 
     def _boot_image(self):
         """The booted machine from the image of this analysis, if there is one."""
