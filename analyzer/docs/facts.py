@@ -123,6 +123,16 @@ class RunView:
     def snapshot(self, n: int) -> dict[str, dict]:
         return self._snapshot(n) or {}
 
+    def scenario_snapshot(self, n: int, written: set[str]) -> dict[str, dict]:
+        """The objects at step ``n`` that the scenario made, and the boot's objects
+        it wrote (labels in ``written``); without the boot's other objects."""
+        try:
+            return self._snapshot(n, own=True, also=written) or {}
+        except TypeError:  # a snapshot function of plain data: filter its answer
+            boot = self.snapshot(0)
+            return {label: obj for label, obj in self.snapshot(n).items()
+                    if label not in boot or label in written}
+
     def executed_lines(self, function: str, file: str) -> set[int] | None:
         """The lines of ``function`` (defined in ``file``) that the run executed;
         None when the model does not say (then no line is marked ran or not-ran)."""

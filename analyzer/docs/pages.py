@@ -595,10 +595,10 @@ def _up_to_now(site: Site, here: str, fname: str) -> str:
     call, ret = win
     here_changes = _changes(run.steps, call.n, ret.n)
     ever = _changes(run.steps, 0, ret.n)
-    before = run.snapshot(call.n - 1) if call.n > 0 else {}
     out = [f"## Up to now\n\nThe objects after {code(fname)} returns (step {ret.n} of "
            f"{run.last()} in the model's trace); ✎ marks what this step changed.\n"]
     objs = _scenario_objects(site, ret.n, ever)
+    before = run.scenario_snapshot(call.n - 1, set(objs)) if call.n > 0 else {}
     first = {}
     for label in objs:
         first.setdefault(_root(label), len(first))
@@ -628,11 +628,7 @@ def _featured_structs(site: Site) -> set[str]:
 
 def _scenario_objects(site: Site, n: int, ever: dict) -> dict[str, dict]:
     """The objects after step ``n`` that the scenario made or wrote (not boot's own)."""
-    run = site.facts.run
-    boot = run.snapshot(0)
-    written = {label for label, _ in ever}
-    return {label: obj for label, obj in run.snapshot(n).items()
-            if label not in boot or label in written}
+    return site.facts.run.scenario_snapshot(n, {label for label, _ in ever})
 
 
 def _object_table(site: Site, here: str, label: str, obj: dict, changed: dict, ever: dict,
@@ -664,8 +660,8 @@ def _object_graph(site: Site, here: str, n: int) -> str:
     """Top-level objects of the scenario and the pointers between them."""
     run = site.facts.run
     snap = _scenario_objects(site, n, _changes(run.steps, 0, n))
-    full = run.snapshot(n)
     roots = list(dict.fromkeys(_root(lab) for lab in snap))
+    full = run.scenario_snapshot(n, set(roots))
     edges, rows = [], {r: [] for r in roots}
     for lab, obj in snap.items():
         sub = lab[len(_root(lab)):].lstrip(".")
@@ -969,7 +965,7 @@ def _made(site: Site, here: str, name: str) -> str:
     out = []
     run = site.facts.run
     if run and run.steps:
-        for label, obj in run.snapshot(run.last()).items():
+        for label, obj in run.scenario_snapshot(run.last(), set()).items():
             if base_struct(str(obj.get("type", ""))) == name:
                 first = next((s for s in run.steps for c in s.changes
                               if c.get("object") == label), None)

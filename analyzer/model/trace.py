@@ -93,24 +93,39 @@ class Run:
         return cls(scenario, tuple(args), rt.display(result), steps, boot, objects, writes,
                    assumptions=assumptions)
 
-    def snapshot(self, n: int | None = None, own: bool = False) -> dict[str, dict]:
+    def snapshot(self, n: int | None = None, own: bool = False,
+                 also: frozenset[str] | set[str] = frozenset()) -> dict[str, dict]:
         """Every object as it is when step ``n`` happens (after the last step if
         None): a ``return`` step includes all the function did, a ``call`` step
         the state the function starts from.  Objects made at boot or statically
-        are there from step 0; ``own`` leaves them out (only what the run made).
-        ``{label: {"type": ..., "fields": [[name, display], ...]}}``."""
+        are there from step 0; ``own`` leaves them out (only what the run made,
+        and the boot's objects named in ``also``).
+        ``{label: {"type": ..., "fields": [[name, display], ...]}}``; the fields of
+        objects no step changed are shared tuples (read them, do not change them)."""
         last = len(self.steps) + 1 if n is None else n
-        out: dict[str, dict] = {}
-        for label, kind, created, specs in self.objects:
-            if own and created == 0:
-                continue
-            if created < last or created == 0:
-                out[label] = {"type": kind, "fields": [list(p) for p in specs]}
-        for step, label, name, shown in self.writes:
-            if not (step < last or step == 0) or label not in out and (
-                    own or label != "globals"):
-                continue
-            obj = out.setdefault(label, {"type": "globals", "fields": []})
+        base = self._base()
+        if own:
+            base = {label: base[label] for label in also if label in base}
+        out: dict[str, dict] = {label: {"type": kind, "fields": fields}
+                                for label, (kind, fields) in base.items()}
+        fresh: set[str] = set()  # objects whose field list is this call's own
+        made, later = self._later()
+        for label, kind, created, specs in made:
+            if created >= last:
+                break
+            out[label] = {"type": kind, "fields": [list(p) for p in specs]}
+            fresh.add(label)
+        for step, label, name, shown in later:
+            if step >= last:
+                break
+            if label not in out:
+                if own or label != "globals":
+                    continue
+                out[label] = {"type": "globals", "fields": []}
+            obj = out[label]
+            if label not in fresh:  # copy the shared base's list before changing it
+                obj["fields"] = [list(p) for p in obj["fields"]]
+                fresh.add(label)
             for pair in obj["fields"]:
                 if pair[0] == name:
                     pair[1] = shown
@@ -118,6 +133,43 @@ class Run:
             else:
                 obj["fields"].append([name, shown])
         return out
+
+    def _later(self) -> tuple[list, list]:
+        """(objects made by the run, writes after step 0), by step, once."""
+        cached = self.__dict__.get("_later_state")
+        if cached is None:
+            made = sorted((o for o in self.objects if o[2] > 0), key=lambda o: o[2])
+            later = sorted((w for w in self.writes if w[0] > 0), key=lambda w: w[0])
+            cached = self.__dict__["_later_state"] = (made, later)
+        return cached
+
+    def _base(self) -> dict[str, tuple[str, list]]:
+        """The state at step 0 (boot and static objects, their step-0 writes), once."""
+        cached = self.__dict__.get("_base_state")
+        if cached is not None:
+            return cached
+        base: dict[str, tuple[str, list]] = {}
+        for label, kind, created, specs in self.objects:
+            if created == 0:
+                base[label] = (kind, [tuple(p) for p in specs])
+        index: dict[str, dict[str, int]] = {}
+        for step, label, name, shown in self.writes:
+            if step != 0:
+                continue
+            if label not in base:
+                if label != "globals":
+                    continue
+                base[label] = ("globals", [])
+            fields = base[label][1]
+            where = index.setdefault(label, {k: i for i, (k, _) in enumerate(fields)})
+            if name in where:
+                fields[where[name]] = (name, shown)
+            else:
+                where[name] = len(fields)
+                fields.append((name, shown))
+        base = {k: (kind, tuple(fields)) for k, (kind, fields) in base.items()}
+        self.__dict__["_base_state"] = base
+        return base
 
     def functions(self) -> list[str]:
         """The called functions in order (calls and stubs)."""
