@@ -228,3 +228,30 @@ int entry(int x)
 """, 7)
     assert r.result == str(7 * 1000000 + 100000 + 8 * 1000 + 3 * 10 + 1)
     assert not r.assumptions
+
+
+def test_python_of_names_one_definition(tmp_path):
+    """``--python NAME`` refuses an ambiguous name and lists ``NAME@FILE`` forms;
+    ``NAME@FILE`` picks one; an empty name is its own clear error."""
+    from analyzer.errors import AnalyzerError
+
+    (tmp_path / "a.c").write_text("static int init(int x) { return x + 1; }\n")
+    (tmp_path / "b.c").write_text("static int init(int x) { return x + 2; }\n")
+    gen = Generator(facts_from_files(tmp_path, ["a.c", "b.c"]), _data())
+    with pytest.raises(AnalyzerError, match="init@a.c, init@b.c"):
+        gen.python_of("init")
+    tr, c_text = gen.python_of("init@b.c")
+    assert tr.file == "b.c" and "x + 2" in c_text
+    with pytest.raises(AnalyzerError, match="needs a function name"):
+        gen.python_of("")
+    with pytest.raises(AnalyzerError, match="not defined in c.c; it is in a.c, b.c"):
+        gen.python_of("init@c.c")
+
+
+def test_modules_are_written_only_when_changed(tmp_path):
+    out = tmp_path / "model"
+    run_fixture(tmp_path, (FIXTURES / "flow.c").read_text(), out=out)
+    first = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    run_fixture(tmp_path, (FIXTURES / "flow.c").read_text(), out=out)
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == first
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]

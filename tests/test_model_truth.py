@@ -117,3 +117,10 @@ def test_config_lists_what_the_model_read(store_cfg, capsys):
     data = json.loads(capsys.readouterr().out)
     names = {o["option"]: o for o in data["options"]}
     assert names["CONFIG_INET"]["value"] == "y" and names["CONFIG_INET"]["source"]
+
+
+def test_arguments_take_the_type_of_the_entrys_parameters(gen):
+    """SYSCALL_DEFINE3(socket, int, family, int, type, ...): 4294967297 is 1 as an int."""
+    r = _run(gen, "AF_INET", "4294967297", "0")
+    assert r.result == "3"
+    assert _own(r, "struct socket")["type"] == "SOCK_STREAM (1)"

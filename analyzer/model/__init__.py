@@ -15,6 +15,7 @@ primitives), :mod:`.generate` (classes, functions, globals; the path rule),
 from __future__ import annotations
 
 import re
+import sys
 import time
 
 from analyzer.config import Config
@@ -115,6 +116,7 @@ def run_with(facts, scenario: str, args, model_dir=None, generator=None,
         raise AnalyzerError(f"scenario {scenario} takes {len(spec['params'])} arguments: "
                             + " ".join(spec["params"]))
     gen = generator or Generator(facts, data)
+    values = entry_values(gen, spec["entry"], values)
     m, report = gen.booted()
     cp, caller, boot_task = m.checkpoint(), m.process, m.task
     try:
@@ -133,10 +135,33 @@ def run_with(facts, scenario: str, args, model_dir=None, generator=None,
         m.rollback(cp)
         m.process, m.task = caller, boot_task
         if model_dir is not None:
-            gen.write(model_dir)
+            _write_modules(gen, model_dir)
     r.boot_report = report
     r.seconds = time.perf_counter() - start
     return r
+
+
+def _write_modules(gen, model_dir) -> None:
+    """Write the generated modules after a run; a run's answer does not depend on
+    it, so a folder that cannot be written is a warning, not a failure."""
+    try:
+        gen.write(model_dir)
+    except OSError as e:
+        print(f"warning: the generated modules were not written to {model_dir}: "
+              f"{e.strerror or e}", file=sys.stderr)
+
+
+def entry_values(gen, entry: str, values: list) -> list:
+    """The arguments as the entry's parameters hold them: a system call's
+    ``int type`` given 4294967297 sees 1, as the kernel's SYSCALL_DEFINE casts."""
+    found = gen.facts.functions(entry)
+    params = found[0].params if found else ()
+    out = []
+    for i, v in enumerate(values):
+        held = gen.sizes.convert(params[i].type, int(v)) \
+            if isinstance(v, int) and i < len(params) else v
+        out.append(v if held == v else held)  # a constant keeps its name when it fits
+    return out
 
 
 def generate_all(cfg: Config | None = None) -> str:

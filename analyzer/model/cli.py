@@ -21,11 +21,11 @@ def run_cli(cfg: Config, args) -> int:
     """Entry point of ``python -m analyzer model``."""
     from analyzer.model import run
 
-    if args.scenario == "skb" and not getattr(args, "python", None):
+    if args.scenario == "skb" and getattr(args, "python", None) is None:
         from analyzer.model.skb_report import skb_cli  # socket buffers: model/skb.py
 
         return skb_cli(cfg, args)
-    if getattr(args, "python", None):
+    if getattr(args, "python", None) is not None:
         return _python(cfg, args.python)
     if args.scenario == "boot":
         return _boot(cfg, args)

@@ -844,18 +844,51 @@ class Generator:
         return out
 
     def write(self, folder: Path) -> list[Path]:
+        """Write the generated modules into ``folder``: each one atomically (a
+        temporary file renamed), and only when its text changed."""
+        import os
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written = []
         for name, text in self.modules().items():
             path = folder / name
-            path.write_text(text)
+            data = text.encode()
+            try:
+                same = path.read_bytes() == data
+            except OSError:
+                same = False
+            if not same:
+                tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+                try:
+                    tmp.write_bytes(data)
+                    os.replace(tmp, path)
+                finally:
+                    tmp.unlink(missing_ok=True)
             written.append(path)
         return written
 
     def python_of(self, name: str) -> tuple[Translation, str]:
-        """The generated Python of ``name`` and the C it comes from."""
-        found = self.definition(name, "")
+        """The generated Python of ``name`` (or ``name@file``) and the C it comes
+        from; AnalyzerError when no such function, or when several files define
+        ``name`` (the message lists the ``name@file`` forms to choose from)."""
+        name, _, file = name.strip().partition("@")
+        if not name:
+            raise AnalyzerError("--python needs a function name, e.g. --python sock_alloc "
+                                "or --python raw_init@net/ipv4/raw.c")
+        if file:
+            if not any(f.file == file for f in self.facts.functions(name)):
+                where = ", ".join(sorted({f.file for f in self.facts.functions(name)}))
+                raise AnalyzerError(f"{name} is not defined in {file}"
+                                    + (f"; it is in {where}" if where else ""))
+        else:
+            files = sorted({f.file for f in self.facts.functions(name)
+                            if not f.header})
+            if len(files) > 1:
+                raise AnalyzerError(f"{name} is defined in {len(files)} files; name one: "
+                                    + ", ".join(f"{name}@{f}" for f in files[:8])
+                                    + (" ..." if len(files) > 8 else ""))
+        found = self.definition(name, file)
         if found is None:
             raise AnalyzerError(f"{name} is not a function defined in the analysed tree")
         tr, _ = self.function(name, found[0])
