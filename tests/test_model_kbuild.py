@@ -213,9 +213,11 @@ def test_a_default_build_of_the_release(default_build):
     assert b.status("net/dccp/ipv4.c") is None
     assert b.why("net/dccp/ipv4.c") == "net/Makefile:44: CONFIG_IP_DCCP is n"
     assert b.status("net/ipv4/tcp_bic.c") == "m"  # default m with TCP_CONG_ADVANCED
-    assert b.top == ("fs", "net")
+    # the release Makefile's link order: core-y (kernel/ mm/ fs/), libs-y (lib/), net-y
+    assert b.top == ("kernel", "mm", "fs", "lib", "net")
     assert b.order("fs/dcache.c") < b.order("net/socket.c")  # core-y before net-y
-    assert b.warnings == []
+    # only compiler flags of lib/ are beyond the interpreter (no object list depends on them)
+    assert all("CFLAGS" in w and w.startswith("lib/Makefile:") for w in b.warnings)
 
 
 @pytest.mark.kernel
