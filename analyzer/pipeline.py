@@ -471,11 +471,21 @@ def _one_line(result) -> str:
 
 def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True,
             source: str | None = None) -> None:
-    """Fetch from ``source`` or ``cfg.tarball`` (a no-op on a verified tree),
+    """Fetch from ``source`` or ``cfg.tarball`` (a no-op on a verified tree;
+    skipped for a tree given by ``cfg.tree``, which is only checked), say which
+    files of the tree differ from the release (they are analysed as they are),
     extract, build the graph, generate the model and, when ``docs``, build the
     site: one line per stage."""
-    _stage("fetch", "analyzer.fetch", "fetch",
-           lambda f: f(source or cfg.tarball, cfg, parts=FETCH_PARTS, progress=progress))
+    if cfg.tree is not None:
+        from analyzer.edits import check_tree
+
+        check_tree(cfg.tree)
+        print(f"{'fetch':<8} skipped: the tree {cfg.tree} is given by --tree or KERNEL_TREE",
+              flush=True)
+    else:
+        _stage("fetch", "analyzer.fetch", "fetch",
+               lambda f: f(source or cfg.tarball, cfg, parts=FETCH_PARTS, progress=progress))
+    _stage("tree", "analyzer.edits", "tree_info", lambda f: f(cfg))
     _stage("extract", "analyzer.pipeline", "extract_tree",
            lambda f: f(cfg, jobs=jobs, progress=progress))
     _stage("graph", "analyzer.graph", "build_graph_store",
