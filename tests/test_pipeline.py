@@ -171,9 +171,9 @@ def test_analyze_runs_stages_and_skips_missing_ones(tmp_path, standin, monkeypat
     monkeypatch.setattr(pipeline, "_has_module", lambda name: name in present)
     pipeline.analyze(cfg, jobs=1, progress=False, docs=True)
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
-    assert list(lines) == ["fetch", "extract", "graph", "model", "docs"]
+    assert list(lines) == ["fetch", "tree", "extract", "graph", "model", "docs"]
     assert "4 parsed" in lines["extract"] and "skipped" not in lines["extract"]
-    for stage in ("fetch", "graph", "model", "docs"):
+    for stage in ("fetch", "tree", "graph", "model", "docs"):
         assert "skipped" in lines[stage]
     assert Store.open(cfg.store_path).count("functions") == 3
 

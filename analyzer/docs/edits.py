@@ -10,10 +10,11 @@ changes that fall inside the excerpt, as a diff against the release.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 
 from analyzer.config import KERNEL_VERSION
-from analyzer.docs.render import admonition, code, esc, fence, table
+from analyzer.docs.render import admonition, code, esc, table
 from analyzer.edits import TreeInfo
 
 __all__ = ["home_section", "excerpt_note"]
@@ -55,9 +56,16 @@ def excerpt_note(tree: TreeInfo | None, released: Mapping[str, bytes], file: str
                           "so the changes are not shown.")
     diff = _diff_within(old.decode("utf-8", "replace").splitlines(), list(current),
                         start, end)
-    body = head + (" Inside the excerpt:\n\n" + fence(diff, 1, lang="diff")
+    body = head + (" Inside the excerpt:\n\n" + _diff_block(diff)
                    if diff else f" Nothing differs inside lines {start}-{end}.")
     return admonition("note", f"Edited: differs from {KERNEL_VERSION}", body)
+
+
+def _diff_block(lines: list[str]) -> str:
+    """A fenced ``diff`` block (no line numbers: the hunk heads give both files')."""
+    body = "\n".join(line.replace("\t", "    ").rstrip() for line in lines)
+    ticks = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", body)), default=0))
+    return f"{ticks}diff\n{body}\n{ticks}\n"
 
 
 def _diff_within(old: list[str], new: list[str], start: int, end: int) -> list[str]:
