@@ -273,6 +273,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "kernel-analyzer") -> in
     if args.tree:
         cfg = cfg.with_tree(args.tree)
     try:
+        if cfg.tree is not None and args.command != "fetch":
+            from analyzer.edits import check_tree
+
+            check_tree(cfg.tree)  # a tree without net/ fs/ include/: one line, whatever the command
         return args.fn(args, cfg)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -104,11 +104,18 @@ def test_tree_version_and_a_tree_without_the_folders(tmp_path):
         check_tree(tmp_path / "nope")
 
 
-def test_the_cli_says_a_bad_tree_in_one_line(tmp_path, capsys):
-    rc = main(["--home", str(tmp_path), "--tree", str(tmp_path / "nope"), "analyze",
-               "--no-docs"], prog="t")
+@pytest.mark.parametrize("command", [["analyze", "--no-docs"], ["extract"], ["stats"],
+                                     ["query", "where", "x"]])
+def test_the_cli_says_a_bad_tree_in_one_line(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.delenv("KERNEL_TREE", raising=False)
+    rc = main(["--home", str(tmp_path), "--tree", str(tmp_path / "nope"), *command], prog="t")
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "is not a folder" in err
+    (tmp_path / "nope").mkdir()
+    monkeypatch.setenv("KERNEL_TREE", str(tmp_path / "nope"))  # the same from the environment
+    rc = main(["--home", str(tmp_path), *command], prog="t")
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "has no net/, fs/, include/" in err
 
 
 def test_doctests_of_the_module():
