@@ -233,7 +233,7 @@ def _build_private(cfg: Config, site: Site, strict: bool) -> None:
         shutil.copytree(cfg.site_dir, stage, ignore=shutil.ignore_patterns(
             ROOT, f".{ROOT}-*", "__pycache__", "site"))
         write_pages(stage / "docs", site)
-        _add_tree_section(stage / "docs" / "index.md", site.facts)
+        _add_tree_section(stage / "docs" / "index.md", getattr(site, "facts", None))
         run_mkdocs(stage, fresh, strict)
         swap_dir(fresh, cfg.site_out_dir)
         swap_dir(stage, cfg.site_src_dir)
@@ -242,12 +242,12 @@ def _build_private(cfg: Config, site: Site, strict: bool) -> None:
             shutil.rmtree(d, ignore_errors=True)
 
 
-def _add_tree_section(home: Path, facts: Facts) -> None:
+def _add_tree_section(home: Path, facts: Facts | None) -> None:
     """Append the analysed tree (version, edited files) to the home page of the
-    private copy of the project."""
+    private copy of the project (nothing when the facts have no tree)."""
     from analyzer.docs.edits import home_section
 
-    if home.is_file() and (section := home_section(facts.tree)):
+    if home.is_file() and (section := home_section(getattr(facts, "tree", None))):
         home.write_text(home.read_text(encoding="utf-8").rstrip("\n") + "\n" + section,
                         encoding="utf-8")
 
