@@ -557,8 +557,8 @@ def _graph_inputs(cfg: Config) -> str:
     h = hashlib.sha256(fp.encode())
     for path, sha in files:
         h.update(f"{path}\0{sha}\0".encode())
-    _hash_code(h, sorted([*_PACKAGE.glob("*.py"), *_PACKAGE.glob("kernel/*"),
-                          *_PACKAGE.glob("queries/*")]))
+    _hash_code(h, sorted(p for p in [*_PACKAGE.glob("*.py"), *_PACKAGE.glob("kernel/*"),
+                                     *_PACKAGE.glob("queries/*")] if p.is_file()))
     return h.hexdigest()
 
 
