@@ -30,6 +30,11 @@ __all__ = ["main", "build_parser"]
 def _cmd_fetch(args, cfg: Config) -> int:
     from analyzer.fetch import fetch
 
+    if args.restore is not None:
+        from analyzer.edits import restore
+
+        print(restore(cfg, args.restore, source=args.source or ""))
+        return 0
     parts = FETCH_PARTS + tuple(p for p in EXTRA_PARTS if args.all and p not in FETCH_PARTS)
     fetch(args.source or cfg.tarball, cfg, parts=parts, progress=not args.quiet,
           manifest=args.manifest)
@@ -181,6 +186,9 @@ def build_parser(prog: str = "kernel-analyzer") -> argparse.ArgumentParser:
     )
     p.add_argument("--home", help="project folder where kernel-src/ and build/ are made "
                    "(default: $ANALYZER_HOME, else the current folder)")
+    p.add_argument("--tree", metavar="PATH", help="analyse this kernel source tree (a checkout "
+                   "holding net/, fs/, include/; read, never written) instead of the fetched "
+                   "one (default: $KERNEL_TREE, else kernel-src/linux-4.4.1)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def cmd(name: str, fn: Callable, help: str, jobs=False, json_flag=False):
@@ -202,6 +210,10 @@ def build_parser(prog: str = "kernel-analyzer") -> argparse.ArgumentParser:
     sp.add_argument("--manifest", type=Path, metavar="FILE",
                     help="verify against this list of SHA-256 sums instead of the one "
                     "shipped with the tool")
+    sp.add_argument("--restore", nargs="*", metavar="PATH",
+                    help="put the released text back into these files of the fetched tree "
+                    "(e.g. net/socket.c; all files that differ from the release when none "
+                    "is given), and do nothing else")
     cmd("extract", _cmd_extract, "parse net/, fs/, include/ into build/analysis.sqlite "
         "(re-parses only changed files)", jobs=True, json_flag=True)
     cmd("graph", _cmd_graph, "build the call graph and resolve indirect calls", json_flag=True)
@@ -267,7 +279,13 @@ def main(argv: Sequence[str] | None = None, prog: str = "kernel-analyzer") -> in
     cfg = Config.default()
     if args.home:
         cfg = cfg.with_home(args.home)
+    if args.tree:
+        cfg = cfg.with_tree(args.tree)
     try:
+        if cfg.tree is not None and args.command != "fetch":
+            from analyzer.edits import check_tree
+
+            check_tree(cfg.tree)  # a tree without net/ fs/ include/: one line, whatever the command
         return args.fn(args, cfg)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -2,7 +2,10 @@
 
 Paths are relative to the project home: ``$ANALYZER_HOME`` if set, else the
 current folder (the command line's ``--home`` comes first); in a checkout the
-Makefile runs from its root, so the home is the checkout.  What
+Makefile runs from its root, so the home is the checkout.  The analysed tree is
+the fetched one (``kernel-src/linux-4.4.1``) unless ``tree`` names an existing
+checkout (the command line's ``--tree``, else ``$KERNEL_TREE``): that tree is
+only read, never written.  What
 the tool reads and never writes ships inside the package: the manifest of the
 sources (``analyzer/kernel/MANIFEST``) and the MkDocs project (``analyzer/site/``).
 Nothing is read or created at import time.
@@ -41,15 +44,23 @@ class Config:
     manifest: Path = _PACKAGE / "kernel" / "MANIFEST"
     #: the MkDocs project: mkdocs.yml, docs/, tour.yaml (read-only, in the package)
     site_dir: Path = _PACKAGE / "site"
+    #: a kernel tree to analyse in place of the fetched one (read, never written)
+    tree: Path | None = None
 
     @classmethod
     def default(cls) -> Config:
-        """The home is ``$ANALYZER_HOME`` if set, else the current folder."""
+        """The home is ``$ANALYZER_HOME`` if set, else the current folder; the
+        tree is ``$KERNEL_TREE`` if set, else the fetched one."""
         home = os.environ.get("ANALYZER_HOME") or Path.cwd()
-        return cls(Path(home).resolve())
+        tree = os.environ.get("KERNEL_TREE") or None
+        return cls(Path(home).resolve(), tree=Path(tree).expanduser().resolve() if tree else None)
 
     def with_home(self, home: Path) -> Config:
         return replace(self, home=Path(home).resolve())
+
+    def with_tree(self, tree: Path | None) -> Config:
+        """Analyse ``tree`` (an existing checkout) instead of the fetched tree."""
+        return replace(self, tree=Path(tree).expanduser().resolve() if tree else None)
 
     @property
     def kernel_root(self) -> Path:
@@ -57,9 +68,14 @@ class Config:
         return self.home / "kernel-src"
 
     @property
-    def kernel_dir(self) -> Path:
-        """The source tree: ``kernel-src/linux-4.4.1``."""
+    def fetched_dir(self) -> Path:
+        """Where fetch installs the release: ``kernel-src/linux-4.4.1``."""
         return self.kernel_root / f"linux-{KERNEL_VERSION}"
+
+    @property
+    def kernel_dir(self) -> Path:
+        """The analysed source tree: :attr:`tree` if given, else :attr:`fetched_dir`."""
+        return self.tree if self.tree is not None else self.fetched_dir
 
     @property
     def build_dir(self) -> Path:

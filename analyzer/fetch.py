@@ -25,10 +25,18 @@ How it stays safe and atomic:
 
 How much a second fetch re-verifies: the stamp (written inside the tree, so it is renamed
 into place with it) records the manifest's SHA-256, the parts, and the size and mtime of
-every file.  A fetch whose manifest and parts match the stamp ``stat()``s every file and
-is a no-op when none changed (well under a second); otherwise, or when there is no stamp
-(a tree copied by hand is never trusted), the tree is extracted and verified afresh and
-replaces the old one.  :func:`verify_tree` re-hashes every file on demand.
+every file.  A fetch whose manifest and parts match the stamp is a no-op (well under a
+second); otherwise, or when there is no stamp (a tree copied by hand), the tree is
+extracted and verified afresh and replaces the old one.  :func:`verify_tree` re-hashes
+every file on demand.
+
+Edits are the user's: a file of the tree that differs from the release is never
+overwritten or deleted.  The no-op above does not look at the files' content (the
+analysis reads the tree as it is; :mod:`analyzer.edits` tells which files differ), and
+a fresh extraction over an existing tree carries into the new tree every file of the old
+one that differs from the release or that the release lacks (a file of the release that
+the user deleted stays deleted) before it is swapped in.  Only ``fetch --restore``
+(:func:`analyzer.edits.restore`) puts released files back.
 """
 
 from __future__ import annotations
@@ -95,6 +103,8 @@ class FetchReport:
     seconds: float
     downloaded: bool = False
     skipped: int = 0
+    #: files of the old tree that differ from the release, carried into the new one
+    kept: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         return self.summary()
@@ -102,8 +112,9 @@ class FetchReport:
     def summary(self) -> str:
         """One line for the terminal."""
         what = "already verified" if self.action == "up-to-date" else "extracted and verified"
+        kept = f"; kept your {len(self.kept)} edited file(s)" if self.kept else ""
         return (f"{self.tree}: {self.files} files of {' '.join(self.parts)} {what} "
-                f"({self.seconds:.2f} s)")
+                f"({self.seconds:.2f} s){kept}")
 
 
 @dataclass(frozen=True)
@@ -201,12 +212,12 @@ def manifest_text(tarball: Path, header: str = "") -> str:
 
 def fetch(source: str, cfg: Config, parts: Iterable[str] = DEFAULT_PARTS,
           progress: bool = True, manifest: Path | None = None) -> FetchReport:
-    """Obtain, check and install the sources of ``parts`` into ``cfg.kernel_dir``.
+    """Obtain, check and install the sources of ``parts`` into ``cfg.fetched_dir``.
 
     Parameters
     ----------
     source : a tarball path or an http(s) URL (the release or the offline subset)
-    cfg : the project configuration (``cfg.kernel_dir`` is the target)
+    cfg : the project configuration (``cfg.fetched_dir`` is the target)
     parts : top-level folders to extract; the top-level files always come along
     progress : show progress bars and a summary line on stderr
     manifest : the manifest to verify against (default ``cfg.manifest``)
@@ -239,14 +250,14 @@ def _fetch_locked(source: str, cfg: Config, man: Manifest, parts: tuple[str, ...
     cfg.kernel_root.mkdir(parents=True, exist_ok=True)
     with _lock(cfg.kernel_root, progress):
         _remove_leftovers(cfg.kernel_root)
-        stamp = _read_stamp(cfg.kernel_dir)
-        reason = _stale_reason(stamp, man, parts, cfg.kernel_dir)
+        stamp = _read_stamp(cfg.fetched_dir)
+        reason = _stale_reason(stamp, man, parts, cfg.fetched_dir)
         if reason is None:
-            report = FetchReport("up-to-date", stamp["source"], cfg.kernel_dir,
+            report = FetchReport("up-to-date", stamp["source"], cfg.fetched_dir,
                                  tuple(stamp["parts"]), len(stamp["files"]),
                                  time.monotonic() - start)
         else:
-            _say(progress, f"{cfg.kernel_dir}: {reason}; fetching from {source}")
+            _say(progress, f"{cfg.fetched_dir}: {reason}; fetching from {source}")
             report = _fetch_fresh(source, cfg, man, parts, progress, start)
     return report
 
@@ -254,17 +265,18 @@ def _fetch_locked(source: str, cfg: Config, man: Manifest, parts: tuple[str, ...
 def _fetch_fresh(source: str, cfg: Config, man: Manifest, parts: tuple[str, ...],
                  progress: bool, start: float) -> FetchReport:
     """Get the tarball, extract it beside the target, verify, rename into place."""
-    if stamp := _read_stamp(cfg.kernel_dir):  # keep the parts fetched before
+    if stamp := _read_stamp(cfg.fetched_dir):  # keep the parts fetched before
         parts = tuple(dict.fromkeys(parts + tuple(p for p in stamp["parts"]
                                                   if man.has_part(p))))
     tarball, downloaded = _obtain(source, cfg, progress)
     wanted = man.select(parts)
     tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=cfg.kernel_root))
     try:
-        tree, skipped = _extract_verified(tarball, wanted, tmp, cfg.kernel_dir.name,
+        tree, skipped = _extract_verified(tarball, wanted, tmp, cfg.fetched_dir.name,
                                           man.path, progress, man.size_limit)
         _write_stamp(tree, man, parts, source, wanted)
-        _swap_in(tree, cfg.kernel_dir)
+        kept = _keep_edits(cfg.fetched_dir, tree, stamp)
+        _swap_in(tree, cfg.fetched_dir)
     except AnalyzerError as e:
         if downloaded:
             tarball.unlink(missing_ok=True)
@@ -272,23 +284,23 @@ def _fetch_fresh(source: str, cfg: Config, man: Manifest, parts: tuple[str, ...]
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return FetchReport("extracted", source, cfg.kernel_dir, parts, len(wanted),
-                       time.monotonic() - start, downloaded, skipped)
+    return FetchReport("extracted", source, cfg.fetched_dir, parts, len(wanted),
+                       time.monotonic() - start, downloaded, skipped, tuple(kept))
 
 
 def verify_tree(cfg: Config, manifest: Path | None = None) -> int:
-    """Re-hash every file that the stamp of ``cfg.kernel_dir`` lists; return their count.
+    """Re-hash every file that the stamp of ``cfg.fetched_dir`` lists; return their count.
 
     Raises AnalyzerError naming the first file that is missing or differs.
     """
     man = read_manifest(manifest or cfg.manifest)
-    stamp = _read_stamp(cfg.kernel_dir)
+    stamp = _read_stamp(cfg.fetched_dir)
     if not stamp:
-        raise AnalyzerError(f"{cfg.kernel_dir} was not fetched (no {STAMP_NAME}): "
+        raise AnalyzerError(f"{cfg.fetched_dir} was not fetched (no {STAMP_NAME}): "
                             "run `kernel-analyzer fetch`")
     wanted = man.select(stamp["parts"])
     for rel, sha in wanted.items():
-        _check_file(cfg.kernel_dir, rel, sha, man.path)
+        _check_file(cfg.fetched_dir, rel, sha, man.path)
     return len(wanted)
 
 
@@ -315,14 +327,55 @@ def _stale_reason(stamp: dict | None, man: Manifest, parts: tuple[str, ...],
         return f"{man.path} changed since the last fetch"
     if not set(parts) <= set(stamp["parts"]):
         return f"parts {' '.join(sorted(set(parts) - set(stamp['parts'])))} are missing"
-    for rel, (size, mtime) in stamp["files"].items():
-        try:
-            st = os.stat(tree / rel)
-        except OSError:
-            return f"{rel} is missing"
-        if (st.st_size, st.st_mtime_ns) != (size, mtime):
-            return f"{rel} changed since it was verified"
-    return None
+    return None  # files changed since: the user's edits, kept (see analyzer.edits)
+
+
+def _keep_edits(old: Path, new: Path, stamp: dict | None) -> list[str]:
+    """Before ``new`` replaces ``old``: copy into ``new`` every file of ``old``
+    that differs from the release (or that the release lacks), and delete from
+    ``new`` the files of the old stamp that the user deleted; their paths.
+
+    A file whose size and mtime are the stamp's is the release's (not read);
+    others are compared byte for byte with the new tree's.  Links are not
+    followed below ``old`` (an ``old`` that is itself a link is read, never
+    written)."""
+    if not old.is_dir():
+        return []
+    listed = stamp["files"] if stamp else {}
+    kept = []
+    root = str(old)
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, root).replace(os.sep, "/")
+            st = os.lstat(path)
+            if rel == STAMP_NAME or not stat.S_ISREG(st.st_mode):
+                continue
+            if listed.get(rel) == [st.st_size, st.st_mtime_ns] or _same_file(path, new / rel):
+                continue
+            (new / rel).parent.mkdir(parents=True, exist_ok=True)
+            (new / rel).unlink(missing_ok=True)
+            shutil.copy2(path, new / rel, follow_symlinks=False)
+            kept.append(rel)
+    for rel in listed:
+        if not os.path.lexists(old / rel) and (new / rel).is_file():
+            (new / rel).unlink()
+            kept.append(rel)
+    return sorted(kept)
+
+
+def _same_file(path: str, other: Path) -> bool:
+    """Do two files hold the same bytes (False when ``other`` is missing)?"""
+    try:
+        if os.path.getsize(path) != other.stat().st_size:
+            return False
+        with open(path, "rb") as a, open(other, "rb") as b:
+            while chunk := a.read(_CHUNK * 16):
+                if chunk != b.read(len(chunk)):
+                    return False
+        return True
+    except OSError:
+        return False
 
 
 def _write_stamp(tree: Path, man: Manifest, parts: tuple[str, ...], source: str,

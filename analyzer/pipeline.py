@@ -17,6 +17,7 @@ graph, model and docs stages that exist, one line per stage with its time.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import importlib
@@ -471,16 +472,116 @@ def _one_line(result) -> str:
 
 def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True,
             source: str | None = None) -> None:
-    """Fetch from ``source`` or ``cfg.tarball`` (a no-op on a verified tree),
+    """Fetch from ``source`` or ``cfg.tarball`` (a no-op on a verified tree;
+    skipped for a tree given by ``cfg.tree``, which is only checked), say which
+    files of the tree differ from the release (they are analysed as they are),
     extract, build the graph, generate the model and, when ``docs``, build the
     site: one line per stage."""
-    _stage("fetch", "analyzer.fetch", "fetch",
-           lambda f: f(source or cfg.tarball, cfg, parts=FETCH_PARTS, progress=progress))
+    if cfg.tree is not None:
+        from analyzer.edits import check_tree
+
+        check_tree(cfg.tree)
+        print(f"{'fetch':<8} skipped: the tree {cfg.tree} is given by --tree or KERNEL_TREE",
+              flush=True)
+    else:
+        _stage("fetch", "analyzer.fetch", "fetch",
+               lambda f: f(source or cfg.tarball, cfg, parts=FETCH_PARTS, progress=progress))
+    _stage("tree", "analyzer.edits", "tree_info", lambda f: f(cfg))
     _stage("extract", "analyzer.pipeline", "extract_tree",
            lambda f: f(cfg, jobs=jobs, progress=progress))
-    _stage("graph", "analyzer.graph", "build_graph_store",
-           lambda f: f(cfg, progress=progress))
-    _stage("model", "analyzer.model", "generate_all", lambda f: f(cfg))
+    graph_key = _graph_inputs(cfg)
+    _unless_unchanged(cfg, "graph", cfg.graph_path, graph_key, lambda: _stage(
+        "graph", "analyzer.graph", "build_graph_store", lambda f: f(cfg, progress=progress)))
+    model_key = _model_inputs(cfg, graph_key)
+    _unless_unchanged(cfg, "model", cfg.model_dir, model_key, lambda: _stage(
+        "model", "analyzer.model", "generate_all", lambda f: f(cfg)))
     if docs:
-        _stage("docs", "analyzer.docs", "build_site",
-               lambda f: f(cfg, strict=True, progress=progress))
+        _unless_unchanged(cfg, "docs", cfg.site_out_dir / "index.html", model_key,
+                          lambda: _stage("docs", "analyzer.docs", "build_site",
+                                         lambda f: f(cfg, strict=True, progress=progress)))
+
+
+# --- what a stage was made from: a stage whose inputs did not change is skipped --------
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _unless_unchanged(cfg: Config, name: str, output: Path, key: str,
+                      build: Callable[[], None]) -> None:
+    """Run ``build`` unless ``output`` was made by an earlier ``analyze`` from
+    inputs whose hash is ``key`` (``build/.<name>.inputs`` records the key with
+    the output's size and mtime, so an output replaced since is made again)."""
+    record = cfg.build_dir / f".{name}.inputs"
+    if key and _recorded(record) == [key, *_stat(output)]:
+        print(f"{name:<8} skipped: its inputs did not change since {output} was made",
+              flush=True)
+        return
+    record.unlink(missing_ok=True)
+    build()
+    if key and output.exists():
+        tmp = record.with_name(f"{record.name}.{os.getpid()}.tmp")
+        with contextlib.suppress(OSError):  # without the record, the next run builds again
+            tmp.write_text(json.dumps([key, *_stat(output)]))
+            os.replace(tmp, record)
+        tmp.unlink(missing_ok=True)
+
+
+def _recorded(path: Path) -> list | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _stat(path: Path) -> list[int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return [-1, -1]
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _hash_code(h, paths) -> None:
+    for path in paths:
+        h.update(str(path.relative_to(_PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
+
+
+def _graph_inputs(cfg: Config) -> str:
+    """The graph's inputs: the store's files (path, SHA-256) and extractor's
+    fingerprint, the analyzer's modules and its kernel tables; "" without a store."""
+    try:
+        with Store.open(cfg.store_path) as st:
+            files, fp = st.file_hashes(), st.meta().get("fingerprint", "")
+    except AnalyzerError:
+        return ""
+    h = hashlib.sha256(fp.encode())
+    for path, sha in files:
+        h.update(f"{path}\0{sha}\0".encode())
+    _hash_code(h, sorted(p for p in [*_PACKAGE.glob("*.py"), *_PACKAGE.glob("kernel/*"),
+                                     *_PACKAGE.glob("queries/*")] if p.is_file()))
+    return h.hexdigest()
+
+
+def _model_inputs(cfg: Config, graph_key: str) -> str:
+    """The inputs of the model and of the site: the graph's, every file of the
+    package (the model, the pages' code, the MkDocs project, the tables), the
+    tree (path, version, edits) and the size and mtime of the files of its parts
+    that the model reads besides the analysed ones (kernel/, mm/, lib/...)."""
+    from analyzer.config import MODEL_PARTS
+    from analyzer.edits import tree_info
+
+    if not graph_key:
+        return ""
+    h = hashlib.sha256(graph_key.encode())
+    _hash_code(h, sorted(p for p in _PACKAGE.rglob("*")
+                         if p.is_file() and "__pycache__" not in p.parts))
+    h.update(json.dumps(tree_info(cfg).to_json(), sort_keys=True).encode())
+    root = str(cfg.kernel_dir)
+    for part in MODEL_PARTS:
+        for folder, dirs, files in sorted(os.walk(os.path.join(root, part))):
+            dirs.sort()
+            for name in sorted(files):
+                st = os.stat(os.path.join(folder, name))
+                h.update(f"{folder[len(root):]}/{name}\0{st.st_size}\0{st.st_mtime_ns}\0"
+                         .encode())
+    return h.hexdigest()

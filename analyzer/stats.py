@@ -4,7 +4,9 @@ Takes the store (``build/analysis.sqlite``) and, when it exists, the graph
 (``build/graph.sqlite``); produces a plain dict (:func:`collect`) and its text
 (:func:`render`): files and bytes, the share of files and of bytes inside
 tree-sitter ERROR nodes, record counts per kind, warnings grouped by kind with
-example files, and the resolution figures of :func:`analyzer.resolve.stats`.
+example files, the resolution figures of :func:`analyzer.resolve.stats`, and
+the analysed tree (:func:`analyzer.edits.tree_info`: its path, version and the
+files that differ from the release).
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ def collect(cfg: Config) -> dict:
         data = {"store": str(cfg.store_path), "generation": st.generation(), **_files(st),
                 "records": st.counts(), "warnings": _warnings(st)}
     data["resolution"] = _resolution(cfg)
+    from analyzer.edits import tree_info
+
+    data["tree"] = tree_info(cfg).to_json()
     return data
 
 
@@ -98,7 +103,26 @@ def render(data: dict) -> str:
         lines.append(f"  {w['count']:>6,}  {kind}")
         lines += [f"          e.g. {ex}" for ex in w["examples"]]
     lines += _render_resolution(data.get("resolution"))
+    lines += _render_tree(data.get("tree"))
     return "\n".join(lines)
+
+
+def _render_tree(tree: dict | None) -> list[str]:
+    """The tree's lines: where, which version, the edited files (path, lines)."""
+    if tree is None:
+        return []
+    origin = "fetched and verified" if tree["fetched"] else "given by --tree"
+    lines = [f"tree        {tree['path']} (Linux {tree['version'] or 'of unknown version'}, "
+             f"{origin})"]
+    if tree["note"]:
+        return lines + [f"  {tree['note']}"]
+    lines.append(f"edited      {len(tree['edits'])} file(s) differ from the release")
+    for e in tree["edits"]:
+        n = e["lines_changed"]
+        what = {"added": "added", "deleted": "deleted"}.get(e["status"], "")
+        count = f"{n:,} line(s) differ" if n is not None else f"lines unknown: {e['why']}"
+        lines.append(f"  {e['path']:<40}{count}{f' ({what})' if what else ''}")
+    return lines
 
 
 def _render_resolution(res: dict | None) -> list[str]:

@@ -140,23 +140,39 @@ def test_wider_fetch_after_default_then_default_again_keeps_everything(cfg, tarb
     assert (cfg.kernel_dir / "kernel/fork.c").is_file()
 
 
-def test_a_file_changed_after_verification_is_restored(cfg, tarball):
+def test_a_file_changed_after_verification_is_the_users_and_kept(cfg, tarball):
     fetch(str(tarball), cfg, progress=False)
     socket_c = cfg.kernel_dir / "net/socket.c"
-    socket_c.write_bytes(b"tampered\n")
+    socket_c.write_bytes(b"edited\n")
     report = fetch(str(tarball), cfg, progress=False)
+    assert report.action == "up-to-date"
+    assert socket_c.read_bytes() == b"edited\n"
+
+
+def test_a_fresh_fetch_over_an_edited_tree_keeps_the_edits(cfg, tarball):
+    """A wider fetch extracts afresh: edited, added and deleted files stay so."""
+    fetch(str(tarball), cfg, parts=DEFAULT_PARTS, progress=False)
+    (cfg.kernel_dir / "net/socket.c").write_bytes(b"edited\n")
+    (cfg.kernel_dir / "net/mine.c").write_bytes(b"int mine;\n")
+    (cfg.kernel_dir / "fs/inode.c").unlink()
+    report = fetch(str(tarball), cfg, parts=ALL_PARTS, progress=False)
     assert report.action == "extracted"
-    assert socket_c.read_bytes() == FILES["net/socket.c"]
+    assert set(report.kept) == {"net/socket.c", "net/mine.c", "fs/inode.c"}
+    assert (cfg.kernel_dir / "net/socket.c").read_bytes() == b"edited\n"
+    assert (cfg.kernel_dir / "net/mine.c").read_bytes() == b"int mine;\n"
+    assert not (cfg.kernel_dir / "fs/inode.c").exists()
+    assert (cfg.kernel_dir / "kernel/fork.c").read_bytes() == FILES["kernel/fork.c"]
 
 
-def test_a_tree_copied_by_hand_without_stamp_is_not_trusted(cfg, tarball):
+def test_a_tree_copied_by_hand_without_stamp_is_verified_and_its_own_files_kept(cfg, tarball):
     (cfg.kernel_dir / "net").mkdir(parents=True)
     (cfg.kernel_dir / "net/socket.c").write_bytes(b"not the kernel\n")
     (cfg.kernel_dir / "net/stray.c").write_bytes(b"junk\n")
     report = fetch(str(tarball), cfg, progress=False)
-    assert report.action == "extracted"
-    assert (cfg.kernel_dir / "net/socket.c").read_bytes() == FILES["net/socket.c"]
-    assert not (cfg.kernel_dir / "net/stray.c").exists()
+    assert report.action == "extracted" and (cfg.kernel_dir / STAMP_NAME).is_file()
+    assert (cfg.kernel_dir / "net/socket.c").read_bytes() == b"not the kernel\n"
+    assert (cfg.kernel_dir / "net/stray.c").read_bytes() == b"junk\n"
+    assert (cfg.kernel_dir / "fs/inode.c").read_bytes() == FILES["fs/inode.c"]
 
 
 def test_python_without_extraction_filters_extracts_and_verifies(cfg, tarball, monkeypatch):
@@ -176,8 +192,10 @@ def test_a_symlinked_tree_is_replaced_without_touching_its_target(cfg, tarball, 
     cfg.kernel_dir.symlink_to(elsewhere)
     fetch(str(tarball), cfg, progress=False)
     assert not cfg.kernel_dir.is_symlink()
-    assert (cfg.kernel_dir / "net/socket.c").read_bytes() == FILES["net/socket.c"]
+    assert (cfg.kernel_dir / "net/socket.c").read_bytes() == b"mine\n"  # a copy of the edit
+    assert (cfg.kernel_dir / "fs/inode.c").read_bytes() == FILES["fs/inode.c"]
     assert (elsewhere / "net/socket.c").read_bytes() == b"mine\n"
+    assert sorted(p.name for p in elsewhere.rglob("*")) == ["net", "socket.c"]
 
 
 def test_unwritable_target_is_a_clear_error(tmp_path, tarball):

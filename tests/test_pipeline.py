@@ -171,11 +171,40 @@ def test_analyze_runs_stages_and_skips_missing_ones(tmp_path, standin, monkeypat
     monkeypatch.setattr(pipeline, "_has_module", lambda name: name in present)
     pipeline.analyze(cfg, jobs=1, progress=False, docs=True)
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
-    assert list(lines) == ["fetch", "extract", "graph", "model", "docs"]
+    assert list(lines) == ["fetch", "tree", "extract", "graph", "model", "docs"]
     assert "4 parsed" in lines["extract"] and "skipped" not in lines["extract"]
-    for stage in ("fetch", "graph", "model", "docs"):
+    for stage in ("fetch", "tree", "graph", "model", "docs"):
         assert "skipped" in lines[stage]
     assert Store.open(cfg.store_path).count("functions") == 3
+
+
+def test_analyze_skips_the_graph_when_its_inputs_did_not_change(tmp_path, standin,
+                                                               monkeypatch, capsys):
+    import analyzer.graph
+
+    cfg = make_tree(tmp_path, FILES)
+    monkeypatch.setattr(pipeline, "_has_module",
+                        lambda name: name in {"analyzer.pipeline", "analyzer.graph"})
+    built = []
+
+    def build(cfg, progress):
+        built.append(1)
+        cfg.graph_path.write_text(f"graph {len(built)}")
+
+    monkeypatch.setattr(analyzer.graph, "build_graph_store", build)
+
+    def graph_line() -> str:
+        pipeline.analyze(cfg, jobs=1, progress=False, docs=False)
+        return next(x for x in capsys.readouterr().out.splitlines() if x.startswith("graph"))
+
+    assert "skipped" not in graph_line() and len(built) == 1
+    assert "inputs did not change" in graph_line() and len(built) == 1
+    (cfg.kernel_dir / "net/socket.c").write_text("int sock_alloc(void) { return 5; }\n")
+    assert "skipped" not in graph_line() and len(built) == 2
+    cfg.graph_path.write_text("replaced by hand")  # an output made elsewhere is made again
+    assert "skipped" not in graph_line() and len(built) == 3
+    cfg.graph_path.unlink()
+    assert "skipped" not in graph_line() and len(built) == 4
 
 
 def test_analyze_without_docs_stops_before_them(tmp_path, standin, monkeypatch, capsys):

@@ -153,7 +153,17 @@ def open_facts(cfg: Config, tour: Tour) -> Facts:
     run, scenarios = _run_model(cfg, tour, notices)
     facts = StoreFacts(store, cfg.kernel_dir, graph, run, notices, _primitives())
     facts.scenarios = scenarios
+    facts.tree, facts.released = _tree(cfg)
     return facts
+
+
+def _tree(cfg: Config):
+    """The analysed tree with its edits, and the release's text of the edited files."""
+    from analyzer.edits import release_texts, stamp_source, tree_info
+
+    tree = tree_info(cfg)
+    changed = [e.path for e in tree.edits if e.status == "changed"]
+    return tree, release_texts(cfg, changed, stamp_source(cfg))[0] if changed else {}
 
 
 def _primitives() -> frozenset[str]:
@@ -223,12 +233,23 @@ def _build_private(cfg: Config, site: Site, strict: bool) -> None:
         shutil.copytree(cfg.site_dir, stage, ignore=shutil.ignore_patterns(
             ROOT, f".{ROOT}-*", "__pycache__", "site"))
         write_pages(stage / "docs", site)
+        _add_tree_section(stage / "docs" / "index.md", getattr(site, "facts", None))
         run_mkdocs(stage, fresh, strict)
         swap_dir(fresh, cfg.site_out_dir)
         swap_dir(stage, cfg.site_src_dir)
     finally:
         for d in (stage, fresh):
             shutil.rmtree(d, ignore_errors=True)
+
+
+def _add_tree_section(home: Path, facts: Facts | None) -> None:
+    """Append the analysed tree (version, edited files) to the home page of the
+    private copy of the project (nothing when the facts have no tree)."""
+    from analyzer.docs.edits import home_section
+
+    if home.is_file() and (section := home_section(getattr(facts, "tree", None))):
+        home.write_text(home.read_text(encoding="utf-8").rstrip("\n") + "\n" + section,
+                        encoding="utf-8")
 
 
 def build_site(cfg: Config, strict: bool = True, progress: bool = True) -> BuildReport:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from analyzer.constants import definition_order, evaluate_expr
+from analyzer.edits import TreeInfo
 from analyzer.errors import AnalyzerError
 from analyzer.records import (
     Alias,
@@ -344,6 +345,10 @@ class Facts:
     notices: list[str]
     #: names the model runs as runtime primitives (allocation, locks, lists...)
     primitives: frozenset[str] = frozenset()
+    #: the analysed tree and the files that differ from the release (analyzer.edits)
+    tree: TreeInfo | None = None
+    #: the release's text of the edited files, by path
+    released: dict[str, bytes] = {}
 
     def typedef(self, name: str) -> Typedef | None:
         return None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from analyzer.docs import diagrams as dg
 from analyzer.docs.codeview import Excerpt
+from analyzer.docs.edits import excerpt_note
 from analyzer.docs.facts import Facts, Step, initializer_end
 from analyzer.docs.lecture import LineCheck, NameDiff, compare_excerpt, entry_point, summarize
 from analyzer.docs.render import admonition, code, esc, link, rel_link, table
@@ -252,6 +253,9 @@ def _excerpt(site: Site, here: str, page: Page, show: Show) -> str:
     out = [f"## {title}\n", _where(show, file, start, end)]
     out.append(site.code(here, _excerpt_of(site, show, rec, file, start, lines, focus),
                          rec if isinstance(rec, Function) else None))
+    if site.facts.tree is not None and site.facts.tree.edited(file):
+        out.append(excerpt_note(site.facts.tree, site.facts.released, file, start, end,
+                                site.facts.lines(file, 1, 10**7)))
     out.append(_against_lecture(site, page, show, rec, file, start, end))
     missing = [f for f, n in zip(show.focus, focus, strict=True) if not n]
     if missing:

@@ -1,0 +1,99 @@
+"""Benchmark of `analyze` when nothing changed and after a one-line edit, beside cscope.
+
+Works on a copy of the analysed home (``make analyze`` first): the fetched tree and
+build/ are copied into a temporary home, so the project's own tree and build are
+never touched.  In that home: one `analyze` to settle it (paths differ from the
+original home's), then the timed runs of ``python -m analyzer analyze``:
+
+- no change: everything up to date;
+- edit: ``ei->socket.flags = 0;`` becomes ``5`` in net/socket.c, then `analyze`
+  until the model and the site show it;
+
+each beside ``cscope -b -k`` over the same files (the C files of net/, fs/,
+include/; median of 3 builds in the same run), with the stage-by-stage times that
+`analyze` prints.  Writes the figures to build/bench_analyze.json of the project.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from analyzer.config import Config
+
+OLD = b"\tei->socket.flags = 0;\n"
+NEW = b"\tei->socket.flags = 5;\n"
+
+
+def _cscope(tree: Path, work: Path, runs: int = 3) -> float:
+    if shutil.which("cscope") is None:
+        sys.exit("cscope is not installed (apt-get install cscope)")
+    files = sorted(str(p) for part in ("net", "fs", "include")
+                   for p in (tree / part).rglob("*") if p.suffix in (".c", ".h"))
+    (work / "files").write_text("\n".join(files) + "\n")
+    times = []
+    for _ in range(runs):
+        for old in work.glob("cscope.out*"):
+            old.unlink()
+        t0 = time.perf_counter()
+        subprocess.run(["cscope", "-b", "-k", "-i", "files", "-f", "cscope.out"], cwd=work,
+                       check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _analyze(home: Path) -> tuple[float, list[str]]:
+    env = {**os.environ, "ANALYZER_HOME": str(home)}
+    env.pop("KERNEL_TREE", None)
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "analyzer", "analyze", "-q"], env=env,
+                          capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if done.returncode:
+        sys.exit(f"analyze failed: {done.stderr.strip()[-2000:]}")
+    return seconds, [line for line in done.stdout.splitlines() if not line.startswith("home")]
+
+
+def main() -> None:
+    cfg = Config.default()
+    if not cfg.store_path.is_file() or not (cfg.fetched_dir / "net/socket.c").is_file():
+        sys.exit(f"no analysis at {cfg.home}: run `make analyze` first")
+    with tempfile.TemporaryDirectory(prefix="bench-analyze-") as tmp:
+        home = Path(tmp) / "home"
+        copy = Config(home)
+        shutil.copytree(cfg.fetched_dir, copy.fetched_dir, symlinks=True)
+        shutil.copytree(cfg.build_dir, copy.build_dir, symlinks=True,
+                        ignore=shutil.ignore_patterns(".*.tmp", ".site-*", "bench_*"))
+        cscope = _cscope(copy.fetched_dir, Path(tmp))
+        settle, _ = _analyze(home)
+        same, same_lines = _analyze(home)
+        socket_c = copy.fetched_dir / "net/socket.c"
+        socket_c.write_bytes(socket_c.read_bytes().replace(OLD, NEW))
+        edit, edit_lines = _analyze(home)
+        again, again_lines = _analyze(home)
+    figures = {"cscope_build_s": round(cscope, 2), "settle_s": round(settle, 2),
+               "no_change_s": round(same, 2), "no_change_ratio": round(same / cscope, 2),
+               "edit_s": round(edit, 2), "edit_ratio": round(edit / cscope, 2),
+               "no_change_after_edit_s": round(again, 2),
+               "stages": {"no_change": same_lines, "edit": edit_lines,
+                          "no_change_after_edit": again_lines}}
+    print(f"cscope -b -k (net/ fs/ include/, median of 3)   {cscope:7.2f} s")
+    for name, key in (("no-change analyze", "no_change"), ("edit one line + analyze", "edit"),
+                      ("no-change after the edit", "no_change_after_edit")):
+        seconds = figures[f"{key}_s"]
+        print(f"{name:<46} {seconds:7.2f} s  = {seconds / cscope:5.2f}x cscope")
+        for line in figures["stages"][key]:
+            print(f"    {line[:110]}")
+    cfg.build_dir.mkdir(exist_ok=True)
+    (cfg.build_dir / "bench_analyze.json").write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
