@@ -227,8 +227,14 @@ def build_parser(prog: str = "kernel-analyzer") -> argparse.ArgumentParser:
 
     sp = cmd("model", _cmd_model, "run the executable model, e.g. `model socket AF_INET "
              "SOCK_STREAM 0`", json_flag=True)
-    sp.add_argument("scenario", help="socket | skb | boot (what the boot ran and skipped)")
-    sp.add_argument("args", nargs="*", help="the scenario's arguments")
+    sp.add_argument("scenario", help="socket | skb | boot (what the boot ran and skipped) | "
+                    "run (a program of system calls, e.g. `model run 'fd = socket(AF_INET, "
+                    "SOCK_STREAM, 0)' 'bind(fd, \"0.0.0.0\", 8080)' 'listen(fd, 128)'`; "
+                    "calls: analyzer/kernel/syscalls.toml)")
+    sp.add_argument("args", nargs="*", help="the scenario's arguments (for run: one statement "
+                    "each, quoted)")
+    sp.add_argument("--file", type=Path, metavar="PROG",
+                    help="for run: the program's statements, one a line (# comments)")
     sp.add_argument("--step", type=_step, help="show the state after step N")
     sp.add_argument("--python", metavar="FUNCTION",
                     help="print the generated Python of one kernel function beside its C")

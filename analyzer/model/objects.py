@@ -159,6 +159,27 @@ class Obj(_Ordered):
             return
         obj._m.write(obj, key, value)
 
+    def _base(self) -> Obj:
+        """The outermost object at this object's address (a struct whose first
+        member it is, and so on up): ``sk`` as a ``struct sock *`` and the
+        ``tcp_sock`` holding it are one pointer."""
+        obj = self
+        while isinstance(obj._parent, tuple) and isinstance(obj._parent[0], Obj) \
+                and obj._parent[0]._layout.kind == "struct" and obj._parent[0]._layout.fields \
+                and obj._parent[0]._layout.fields[0].name == obj._parent[1]:
+            obj = obj._parent[0]
+        return obj
+
+    def __eq__(self, other) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Obj):
+            return NotImplemented
+        return self._base() is other._base()
+
+    def __hash__(self) -> int:
+        return id(self._base())
+
     def _pos(self) -> tuple[CArray, int] | None:
         p = self._parent
         return (p[0], p[1]) if p is not None and isinstance(p[0], CArray) else None
@@ -586,7 +607,12 @@ def cast(value, target: str):
         obj = parent[0]
     found = _first_chain(value, target)
     if found is None:
-        current_machine().note(f"cast of {value!r} to struct {target} keeps the object")
+        m = current_machine()
+        if not isinstance(value, Opaque) and m.layouts(target) is not None:
+            from analyzer.model.membytes import view  # the same bytes as another struct
+
+            return view(m, value, target)
+        m.note(f"cast of {value!r} to struct {target} keeps the object")
         return value
     return found
 

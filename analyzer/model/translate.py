@@ -230,6 +230,8 @@ class _Translator:
         self.locals: dict[str, _Local] = {}
         self.out: list[tuple[int, str, int]] = []
         self.loop_depth = 0
+        #: the label variable of the dispatch loop a break/continue must leave first
+        self.escape_to: str | None = None
         self.counter = 0
         self.labels: list[str] = []
         self.expanding: set[str] = set() if parent is None else parent.expanding
@@ -437,26 +439,34 @@ class _Translator:
             if item is not None and item.type != "comment" \
                     and item.start_point.row + 1 not in self.inactive:
                 blocks[-1][1].append(item)
-        if not top and _escapes(items):
-            raise self.fail(where, "a break or continue out of a block with labels")
+        escapes = not top and _escapes(items)
         var = "_label" if top else self.fresh("label")
         own = tuple(label for label, _ in blocks[1:])
         self.emit(ind, f"{var} = '_start'", where)
         self.emit(ind, "while True:", where)
         self.emit(ind + 1, "rt.tick()", where)
         self.emit(ind + 1, "try:", where)
-        for i, (label, block) in enumerate(blocks):
-            self.emit(ind + 2, f"if {var} == {label!r}:", block[0] if block else where)
-            self.block_items(block, ind + 3)
-            nxt = blocks[i + 1][0] if i + 1 < len(blocks) else None
-            end = block[-1].end_point.row + 1 if block and nxt else where.end_point.row + 1
-            last = "return None" if top else "break"
-            self.out.append((ind + 3, f"{var} = {nxt!r}" if nxt else last,
-                             self.at_line or end))
+        outer, self.escape_to = self.escape_to, (var if escapes else None)
+        try:
+            for i, (label, block) in enumerate(blocks):
+                self.emit(ind + 2, f"if {var} == {label!r}:", block[0] if block else where)
+                self.block_items(block, ind + 3)
+                nxt = blocks[i + 1][0] if i + 1 < len(blocks) else None
+                end = block[-1].end_point.row + 1 if block and nxt else \
+                    where.end_point.row + 1
+                last = "return None" if top else "break"
+                self.out.append((ind + 3, f"{var} = {nxt!r}" if nxt else last,
+                                 self.at_line or end))
+        finally:
+            self.escape_to = outer
         self.emit(ind + 1, "except rt.Goto as _g:", where)
         self.emit(ind + 2, f"if _g.label not in {own!r}:", where)
         self.emit(ind + 3, "rt.goto_out(_g)" if top else "raise", where)
         self.emit(ind + 2, f"{var} = _g.label", where)
+        if escapes:  # a break/continue of the enclosing loop or switch left the blocks
+            for jump in ("break", "continue"):
+                self.emit(ind, f"if {var} == '_{jump}':", where)
+                self.jump(jump, ind + 1, where)
 
     # --- statements ---------------------------------------------------------------
     def block_items(self, items, indent: int) -> None:
@@ -762,12 +772,19 @@ class _Translator:
         raise self.fail(n, "a label inside a nested block")
 
     def s_break_statement(self, n: Node, ind: int) -> None:
-        self.emit(ind, "break", n)
+        self.jump("break", ind, n)
 
     def s_continue_statement(self, n: Node, ind: int) -> None:
         if self.loop_depth == 0:
             raise self.fail(n, "continue inside a switch")
-        self.emit(ind, "continue", n)
+        self.jump("continue", ind, n)
+
+    def jump(self, kind: str, ind: int, n: Node) -> None:
+        """``break``/``continue``; inside the blocks of a body with labels (a
+        dispatch loop of its own), leave that loop first, saying which."""
+        if self.escape_to is not None:
+            self.emit(ind, f"{self.escape_to} = '_{kind}'", n)
+        self.emit(ind, "break" if self.escape_to is not None else kind, n)
 
     def s_while_statement(self, n: Node, ind: int) -> None:
         self.emit(ind, f"while {self.cond(n.child_by_field_name('condition'))}:", n)
@@ -776,10 +793,12 @@ class _Translator:
 
     def loop_body(self, body: Node, ind: int) -> None:
         self.loop_depth += 1
+        saved, self.escape_to = self.escape_to, None
         try:
             self.suite(body, ind)
         finally:
             self.loop_depth -= 1
+            self.escape_to = saved
 
     def s_do_statement(self, n: Node, ind: int) -> None:
         first = self.fresh("first")
@@ -893,6 +912,7 @@ class _Translator:
                   f" [{', '.join(values)}], {default})", n)
         self.emit(ind, "for _ in rt.once():", n)
         saved, self.loop_depth = self.loop_depth, 0
+        escape, self.escape_to = self.escape_to, None
         try:
             for i, c in enumerate(cases):
                 self.emit(ind + 1, f"if {sw} <= {i}:", c)
@@ -900,6 +920,7 @@ class _Translator:
                 self.block_items(items, ind + 2)
         finally:
             self.loop_depth = saved
+            self.escape_to = escape
 
     def s_preproc_ifdef(self, n: Node, ind: int) -> None:
         name = _text(n.child_by_field_name("name"))
@@ -1163,8 +1184,10 @@ class _Translator:
 
     def e_conditional_expression(self, n: Node) -> str:
         c = self.expr(n.child_by_field_name("condition"))
-        a = self.expr(n.child_by_field_name("consequence"))
         b = self.expr(n.child_by_field_name("alternative"))
+        if n.child_by_field_name("consequence") is None:  # GNU C `x ?: y`: x once
+            return f"({c} or {b})"
+        a = self.expr(n.child_by_field_name("consequence"))
         return f"({a} if {c} else {b})"
 
     def e_comma_expression(self, n: Node) -> str:
@@ -1478,7 +1501,9 @@ class _Translator:
             elif i in set(prim.get("members", [])):
                 if not re.fullmatch(r"[\w.]+", text):
                     raise self.fail(call, f"the member argument of {name}")
-                out.append(repr(text))
+                first, _, rest = text.partition(".")  # sk_bind_node: __sk_common.skc_bind_node
+                first = (self.names.alias(first) or first).replace("->", ".")
+                out.append(repr(first + ("." + rest if rest else "")))
             else:
                 out.append(self.expr(_parse_expression(text, call, self)))
         return out

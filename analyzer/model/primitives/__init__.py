@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from analyzer.model.primitives import (  # noqa: F401
     atomics,
+    barriers,
     bitops,
     deferred,
     ids,
@@ -18,6 +19,7 @@ from analyzer.model.primitives import (  # noqa: F401
     rhashtable,
     strings,
     sysctl,
+    uaccess,
     vfs,
 )
 from analyzer.model.primitives.registry import PRIMITIVES, primitive
