@@ -30,7 +30,13 @@ def _int(v) -> int | None:
 def size_of(m, obj) -> int | None:
     """The size in bytes of an object or array, or None."""
     if isinstance(obj, Obj):
-        return _int(m.sizeof(f"{obj._layout.kind} {obj._layout.name}"))
+        size = _int(m.sizeof(f"{obj._layout.kind} {obj._layout.name}"))
+        if size is None and obj._layout.kind == "union":  # an anonymous union: its largest
+            sizes = [_int(m.sizeof(f.ctype if f.kind != "struct" else f"struct {f.target}"))
+                     for f in obj._layout.fields]
+            known = [x for x in sizes if x is not None]
+            size = max(known) if known else None  # a member it cannot size is left out
+        return size
     if isinstance(obj, CArray):
         elem = _int(m.sizeof(obj.elem.ctype))
         return elem * obj.count if elem is not None and obj.count >= 0 else None
@@ -139,13 +145,24 @@ def _fill(m, obj, out: bytearray, base: int) -> None:
                 _put(m, obj.elem, v, out, base + k * elem, elem)
         return
     ctype = f"{obj._layout.kind} {obj._layout.name}"
+    union = obj._layout.kind == "union"
     for spec in obj._layout.fields:
         if spec.name not in obj._v:
             continue
-        off = _int(m.offsetof(ctype, spec.name))
+        off = 0 if union else _int(m.offsetof(ctype, spec.name))
         size = _int(m.sizeof(spec.ctype)) if spec.kind in ("scalar", "ptr") else 0
-        if off is not None:
+        if off is None:
+            continue
+        if not union:
             _put(m, spec, obj._v[spec.name], out, base + off, size)
+            continue
+        # members of a union overlap: a member zeroed (memset) does not hide the
+        # bytes another was given
+        mine = bytearray(len(out))
+        _put(m, spec, obj._v[spec.name], mine, base + off, size)
+        for i, b in enumerate(mine):
+            if b:
+                out[i] = b
 
 
 def _put(m, spec, value, out: bytearray, at: int, size: int) -> None:
@@ -167,7 +184,7 @@ def _decode(m, obj, data: bytes, base: int, lo: int, hi: int) -> None:
         return
     ctype = f"{obj._layout.kind} {obj._layout.name}"
     for spec in obj._layout.fields:
-        off = _int(m.offsetof(ctype, spec.name))
+        off = 0 if obj._layout.kind == "union" else _int(m.offsetof(ctype, spec.name))
         if off is None:
             continue
         size = _int(m.sizeof(spec.ctype)) if spec.kind in ("scalar", "ptr") else None

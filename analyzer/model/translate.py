@@ -898,9 +898,17 @@ class _Translator:
 
     def s_switch_statement(self, n: Node, ind: int) -> None:
         body = n.child_by_field_name("body")
-        cases = [c for c in body.named_children if c.type == "case_statement"]
-        if len(cases) != len([c for c in body.named_children if c.type != "comment"]):
-            raise self.fail(n, "a switch with statements outside its cases")
+        items = self.case_items(body)
+        if items and items[0].type != "case_statement":
+            raise self.fail(n, "a switch with statements before its first case")
+        cases = [c for c in items if c.type == "case_statement"]
+        # statements after a case that an #ifdef inside it cut short belong to it
+        extra: dict[int, list[Node]] = {}
+        for item in items:
+            if item.type == "case_statement":
+                extra[item.start_byte] = own = []
+            else:
+                own.append(item)
         values, default = [], len(cases)
         for i, c in enumerate(cases):
             v = c.child_by_field_name("value")
@@ -917,10 +925,27 @@ class _Translator:
             for i, c in enumerate(cases):
                 self.emit(ind + 1, f"if {sw} <= {i}:", c)
                 items = [s for s in c.named_children if s != c.child_by_field_name("value")]
-                self.block_items(items, ind + 2)
+                self.block_items(items + extra[c.start_byte], ind + 2)
         finally:
             self.loop_depth = saved
             self.escape_to = escape
+
+    def case_items(self, body: Node) -> list[Node]:
+        """The statements of a switch body, the cases of its kept #if/#ifdef
+        branches in place (``#ifdef CONFIG_NET_RX_BUSY_POLL case SO_BUSY_POLL:``)."""
+        out = []
+        for c in body.named_children:
+            if c.type == "comment":
+                continue
+            if c.type in ("preproc_ifdef", "preproc_if", "preproc_else", "preproc_elif"):
+                heads = {x.start_byte for x in (c.child_by_field_name("name"),
+                                                c.child_by_field_name("condition"))
+                         if x is not None}
+                out.extend(x for x in self.case_items(c) if x.start_byte not in heads)
+                continue
+            if c.start_point.row + 1 not in self.inactive:
+                out.append(c)
+        return out
 
     def s_preproc_ifdef(self, n: Node, ind: int) -> None:
         name = _text(n.child_by_field_name("name"))

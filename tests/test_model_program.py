@@ -1,0 +1,133 @@
+"""Programs of system calls (analyzer/model/program.py): the statement parser on
+its own, and (marked ``kernel``) programs run on the real tree from the
+kernel's own entries, checked from the run's final state."""
+
+from __future__ import annotations
+
+import pytest
+
+from analyzer.errors import AnalyzerError
+from analyzer.model.program import Arg, parse_program, parse_statement
+
+TCP = ['fd = socket(AF_INET, SOCK_STREAM, 0)',
+       'setsockopt(fd, SOL_SOCKET, SO_RCVBUF, 4096)',
+       'bind(fd, "0.0.0.0", 8080)',
+       'listen(fd, 128)',
+       'fd2 = socket(AF_INET, SOCK_STREAM, 0)',
+       'bind(fd2, "0.0.0.0", 8080)',
+       'close(fd)']
+
+
+def test_statement_binds_a_name_and_reads_numbers_strings_and_items():
+    c = parse_statement('n = read(sv[1], 0x10);')
+    assert (c.target, c.name, c.args) == ("n", "read", (Arg("item", "sv", 1), Arg("int", 16)))
+    c = parse_statement('write(sv[0], "he\\"llo\\n", 7)')
+    assert c.args[1] == Arg("str", 'he"llo\n')
+    assert parse_statement("listen(fd, 128)").args == (Arg("name", "fd"), Arg("int", 128))
+
+
+@pytest.mark.parametrize("text, where", [
+    ("bind(fd, 0.0.0.0, 80)", "column 11"),
+    ("listen(fd 128)", "column 11"),
+    ("listen(fd, 128", "column 15"),
+    ('write(fd, "a\\q", 1)', "column 13"),
+    ("fd = ", "column 6"),
+    ("listen(fd,)", "column 11"),
+    ("listen(fd, 128) x", "column 17"),
+    ("close(99999999999999999999999)", "out of range"),
+])
+def test_a_bad_statement_is_one_line_naming_it_and_the_column(text, where):
+    with pytest.raises(AnalyzerError) as e:
+        parse_statement(text)
+    assert where in str(e.value) and "\n" not in str(e.value)
+    assert repr(text)[1:12] in str(e.value)
+
+
+def test_a_program_is_checked_against_the_table_before_it_runs():
+    with pytest.raises(AnalyzerError, match="unknown system call 'frob'"):
+        parse_program(["frob(1)"])
+    with pytest.raises(AnalyzerError, match="bind takes"):
+        parse_program(["bind(3, 8080)"])
+    calls = parse_program("# a comment\nfd = socket(AF_INET, SOCK_DGRAM, 0)\n\nclose(fd)\n")
+    assert [c.name for c in calls] == ["socket", "close"] and calls[1].line == 4
+    with pytest.raises(AnalyzerError, match="needs statements"):
+        parse_program("# nothing\n")
+
+
+# --- on the real tree -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tcp_life(store_cfg):
+    from analyzer.model.program import run_program
+
+    return run_program(TCP, store_cfg)
+
+
+def _fields(snap: dict, label: str) -> dict:
+    return dict(snap[label]["fields"])
+
+
+def _sock(snap: dict, n: int) -> str:
+    return f"tcp_sock#{n}.inet_conn.icsk_inet.sk"
+
+
+@pytest.mark.kernel
+def test_tcp_bind_listen_and_a_second_bind_run_from_the_source(tcp_life):
+    p = tcp_life
+    assert not p.error, p.error
+    values = [s.value for s in p.statements]
+    assert values[0] == "3" and values[2] == "0" and values[3] == "0"
+    assert values[5].startswith("-98") or values[5] == "-98"  # -EADDRINUSE, from its checks
+    funcs = p.run.functions()
+    for name in ("SyS_bind", "inet_bind", "inet_csk_get_port", "inet_bind_bucket_create",
+                 "SyS_listen", "inet_listen", "inet_csk_listen_start", "inet_hash",
+                 "SyS_close", "sock_close", "sock_release", "inet_release", "tcp_close"):
+        assert name in funcs, name
+    # the state after listen (the last step of statement 4)
+    snap = p.run.snapshot(p.statements[3].last_step)
+    inet = _fields(snap, "tcp_sock#1.inet_conn.icsk_inet")
+    common = _fields(snap, "tcp_sock#1.inet_conn.icsk_inet.sk.__sk_common")
+    assert common["skc_num"] == "8080"  # inet_num
+    assert inet["inet_sport"] == str(int.from_bytes((8080).to_bytes(2, "big"), "little"))
+    sk = _fields(snap, "tcp_sock#1.inet_conn.icsk_inet.sk")
+    assert sk["sk_max_ack_backlog"] == "128"
+    assert common["skc_state"].startswith("TCP_LISTEN")
+    assert sk["sk_rcvbuf"] == "8192"  # SO_RCVBUF doubles the value (sock_setsockopt)
+    buckets = [lb for lb, o in snap.items() if o["type"] == "struct inet_bind_bucket"]
+    assert len(buckets) == 1
+    bucket = dict(snap[buckets[0]]["fields"])
+    assert bucket["port"] == "8080"
+
+
+@pytest.mark.kernel
+def test_close_releases_the_sock_down_to_tcp_close(tcp_life):
+    p = tcp_life
+    close = p.statements[-1]
+    steps = p.run.steps[close.first_step - 1:close.last_step]
+    called = [s.function for s in steps if s.event == "call"]
+    assert called.index("sock_close") < called.index("inet_release") < called.index("tcp_close")
+    final = p.run.snapshot()
+    sk = _fields(final, "tcp_sock#1.inet_conn.icsk_inet.sk.__sk_common")
+    assert sk["skc_state"].startswith("TCP_CLOSE")
+    assert _fields(final, "socket_alloc#14.socket").get("sk", "NULL") == "NULL"
+
+
+@pytest.mark.kernel
+def test_statements_go_through_user_memory(tcp_life):
+    bind = tcp_life.statements[2]
+    assert [label for label, _ in bind.memory] == ["user:sockaddr_in#1"]
+    final = tcp_life.run.snapshot()
+    sa = _fields(final, "user:sockaddr_in#1")
+    assert sa["sin_family"].startswith("AF_INET") and sa["sin_port"] == str(0x901F)
+
+
+@pytest.mark.kernel
+def test_the_cli_runs_a_program_file(store_cfg, tmp_path, capsys):
+    from analyzer.cli import main
+
+    prog = tmp_path / "p.txt"
+    prog.write_text("fd = socket(AF_INET, SOCK_DGRAM, 0)\nlisten(fd, 5)\n")
+    assert main(["model", "run", "--file", str(prog)]) == 0
+    out = capsys.readouterr().out
+    assert "SyS_listen" in out and "names: fd = 3" in out
+    assert "-EOPNOTSUPP" in out or "-95" in out
