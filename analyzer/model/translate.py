@@ -1042,6 +1042,16 @@ class _Translator:
             return f"rt.store({self.expr(left.child_by_field_name('argument'))}, {value})"
         if left.type in ("identifier", "field_expression", "subscript_expression"):
             return f"{self.place(left)} = {value}"
+        fn = left.child_by_field_name("function") if left.type == "call_expression" else None
+        if fn is not None and fn.type == "identifier" and not self.names.primitive(_text(fn)) \
+                and self.names.function_macro(_text(fn)) is not None:
+            # `unix_peer(ska) = skb`: a macro that names a place, expanded in place
+            from analyzer.model.macros import expand_text
+
+            names = self.names
+            text = expand_text(self.written(left).decode(errors="replace"), lambda n: None
+                               if names.primitive(n) else names.function_macro(n))
+            return self.store(_parse_expression(text, left, self), value)
         raise self.fail(left, "an assignment target")
 
     def place(self, n: Node) -> str:
