@@ -58,9 +58,18 @@ def place(m, p) -> tuple[object, int] | None:
     return None
 
 
+def _bufptr(p) -> bool:
+    """A pointer into a socket buffer's data area of real bytes (model/skb.py)."""
+    from analyzer.model.skb import BufPtr
+
+    return isinstance(p, BufPtr)
+
+
 def read_bytes(m, p, n: int) -> bytes | None:
-    """``n`` bytes at ``p`` (an object, array, pointer into one, or a string
-    literal); None when the model cannot place ``p``."""
+    """``n`` bytes at ``p`` (an object, array, pointer into one, a data area,
+    or a string literal); None when the model cannot place ``p``."""
+    if _bufptr(p):
+        return bytes(p.buf.bytes[p.off:p.off + n])
     if isinstance(p, CharPtr):
         data = p.text[p.i:].encode("latin-1") + b"\0"
         return (data + bytes(max(0, n - len(data))))[:n]
@@ -77,6 +86,11 @@ def read_bytes(m, p, n: int) -> bytes | None:
 def write_bytes(m, p, data: bytes) -> bool:
     """Store ``data`` at ``p``: the scalar members it covers take their value
     from it; False when the model cannot place ``p``."""
+    if _bufptr(p):
+        if p.off < 0 or p.off + len(data) > len(p.buf.bytes):
+            return False
+        p.buf.bytes[p.off:p.off + len(data)] = data
+        return True
     where = place(m, p)
     if where is None:
         return False
@@ -90,7 +104,7 @@ def write_bytes(m, p, data: bytes) -> bool:
     return True
 
 
-def view(m, obj: Obj, target: str):
+def view(m, obj, target: str):
     """``(struct target *)obj`` for an object that is not, and does not begin
     with, a ``target``: a ``target`` object made from ``obj``'s bytes (the same
     one for each later cast of ``obj``).  Writes through it stay in it."""

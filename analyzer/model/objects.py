@@ -188,6 +188,11 @@ class Obj(_Ordered):
         if isinstance(n, TailOffset):
             return n.locate(self)
         pos = self._pos()
+        if pos is None and not isinstance(n, Sym) and int(n) == 0:
+            return self
+        if pos is None and not isinstance(n, Sym) and int(n) == 1:  # one past a lone object
+            return Sym(f"&{self._label} + 1", "a pointer one past an object that is not in "
+                       "an array (C may compute it, not read through it)")
         if pos is None:
             raise ModelError(f"pointer arithmetic on {self._label}, not an array element")
         return pos[0].addr(pos[1] + int(n))
@@ -195,6 +200,8 @@ class Obj(_Ordered):
     def __sub__(self, n):
         if isinstance(n, Obj) and n._pos() is not None and self._pos() is not None:
             return self._pos()[1] - n._pos()[1]  # p - q: elements between
+        if isinstance(n, Obj) and n == self:
+            return 0  # p - p of a lone object
         return self.__add__(-int(n))
 
     def __getitem__(self, i):
@@ -594,6 +601,12 @@ def cast(value, target: str):
         return None  # (struct T *)0
     elif isinstance(value, Block):
         return value.as_type(f"struct {target}")
+    elif isinstance(value, CArray) and target and _CHAR.fullmatch(value.elem.ctype.strip()):
+        m = current_machine()  # (struct unix_skb_parms *)&skb->cb: the bytes as a struct
+        if m.layouts(target) is not None:
+            from analyzer.model.membytes import view
+
+            return view(m, value, target)
     if not isinstance(value, Obj) or not target:
         return value
     obj: Obj | None = value
@@ -608,8 +621,11 @@ def cast(value, target: str):
     found = _first_chain(value, target)
     if found is None:
         m = current_machine()
-        if not isinstance(value, Opaque) and m.layouts(target) is not None:
-            from analyzer.model.membytes import view  # the same bytes as another struct
+        if not isinstance(value, Opaque) and m.layouts(target) is not None \
+                and not any(f.kind == "ptr" for f in value._layout.fields):
+            # plain data (a sockaddr): the same bytes read as the other struct; an
+            # object with pointers (a list head cast to its entry) stays itself
+            from analyzer.model.membytes import view
 
             return view(m, value, target)
         m.note(f"cast of {value!r} to struct {target} keeps the object")

@@ -33,7 +33,7 @@ from analyzer.model.objects import CArray, FieldSpec, IndexRef
 from analyzer.model.trace import Run
 
 __all__ = ["Call", "Arg", "parse_statement", "parse_program", "syscalls_table",
-           "Statement", "ProgramRun", "run_program", "run_program_with"]
+           "Statement", "ProgramRun", "run_program", "run_program_with", "program_generator"]
 
 
 def syscalls_table() -> dict:
@@ -249,12 +249,11 @@ class ProgramRun:
 def run_program(statements: Sequence[str] | str, cfg: Config | None = None,
                 write: bool = False, user: str | None = None) -> ProgramRun:
     """Parse and run a program on the analysis of ``cfg`` (as root or ``user``)."""
-    from analyzer.model import open_generator
     from analyzer.model.process import Process, parse_user
 
     calls = parse_program(statements)
     cfg = cfg or Config.default()
-    gen = open_generator(cfg)
+    gen = program_generator(cfg)
     base = Process.from_table(gen.data.get("process", {}))
     process = parse_user(user, base) if user is not None else None
     try:
@@ -262,6 +261,21 @@ def run_program(statements: Sequence[str] | str, cfg: Config | None = None,
     finally:
         if write:
             gen.write(cfg.model_dir)
+
+
+def program_generator(cfg: Config):
+    """The socket model's generator with the socket buffers' primitives
+    (kernel/skb.toml: data areas of real bytes, ``skb_shinfo`` placed after
+    ``end``), so that data written to a socket travels in bytes; its boot image
+    is kept apart (build/model/boot-program)."""
+    from analyzer.model.facts import open_facts
+    from analyzer.model.kconfig import KernelConfig
+    from analyzer.model.skb import SkbGenerator, merged_table
+
+    facts = open_facts(cfg.store_path, cfg.kernel_dir)
+    return SkbGenerator(facts, merged_table(True), KernelConfig.load(cfg),
+                        cache_dir=cfg.build_dir / "model" / "index",
+                        image_dir=cfg.build_dir / "model" / "boot-program")
 
 
 def run_program_with(gen, calls: Sequence[Call], process=None) -> ProgramRun:

@@ -276,7 +276,11 @@ class _Translator:
         for name, ctype in params:
             if name != "...":
                 self.locals[name] = _Local(name, pyname(name), ctype)
-        stack = [self.node.child_by_field_name("body")]
+        self._scan_tree(self.node.child_by_field_name("body"))
+
+    def _scan_tree(self, root: Node) -> None:
+        """The locals, address-taken names and labels of ``root``'s statements."""
+        stack = [root]
         while stack:
             n = stack.pop()
             if n.type == "declaration":
@@ -519,19 +523,20 @@ class _Translator:
     def s_expression_statement(self, n: Node, ind: int) -> None:
         if not n.named_children:
             return
-        if n.has_error:  # the grammar misread it: read the statement's text again
+        if n.has_error or n.named_children[0].is_error:  # misread: read its text again
             line = self.at_line or n.start_point.row + 1
             again = self.reparsed(n)
             saved, self.at_line = self.at_line, line
             try:
-                self.s_expression_statement(again, ind)
+                if again.type == "compound_statement":  # a macro that is a block
+                    self._scan_tree(again)  # (iterate_and_advance): its own locals
+                    self.s_compound_statement(again, ind)
+                else:
+                    self.s_expression_statement(again, ind)
             finally:
                 self.at_line = saved
             return
-        e = n.named_children[0]
-        if e.is_error:
-            raise self.fail(n, "a statement with a parse error")
-        self.expression_statement(e, ind)
+        self.expression_statement(n.named_children[0], ind)
 
     def reparsed(self, n: Node) -> Node:
         """A statement the grammar misreads (``offsetof(T, a[i])``, a macro given
@@ -551,6 +556,9 @@ class _Translator:
             except AnalyzerError:
                 fixed = ""
             found = self._parse_statement(_plain_typeof(fixed), n.type) if fixed else None
+            if found is None and fixed and n.type == "expression_statement":
+                found = self._parse_statement(_plain_typeof(fixed.rstrip().rstrip(";")),
+                                              "compound_statement")
         if found is None:
             raise self.fail(n, "a statement with a parse error")
         return found
@@ -592,6 +600,9 @@ class _Translator:
             if not name or _is_prototype(d):
                 continue
             loc = self.locals[name]
+            ctype = f"{_type_text(n)} {_declarator_info(d)[1]}".strip()
+            if ctype != loc.ctype:  # a name declared again in another block, another type
+                loc.ctype = ctype
             value = d.child_by_field_name("value") if d.type == "init_declarator" else None
             self.declare(loc, value, dims, d, ind)
 

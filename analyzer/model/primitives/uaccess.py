@@ -62,3 +62,20 @@ def put_user(x, ptr):
         return _efault()
     store(ptr, x)
     return 0
+
+
+@primitive
+def user_ds():
+    """``get_fs()`` in a system call: USER_DS, the top of user space."""
+    page = int(current_machine().constant("PAGE_SIZE") or 4096)
+    from analyzer.model.values import Named
+
+    return Named("USER_DS", (1 << 47) - page)
+
+
+@primitive
+def segment_eq(a, b):
+    """``segment_eq(a, b)``: the two limits are the same."""
+    if isinstance(a, Sym) or isinstance(b, Sym):
+        return Sym(f"segment_eq({display(a)}, {display(b)})", "an unknown address limit")
+    return int(int(a) == int(b) or (int(a) - int(b)) % (1 << 64) == 0)
