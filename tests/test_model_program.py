@@ -131,3 +131,40 @@ def test_the_cli_runs_a_program_file(store_cfg, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "SyS_listen" in out and "names: fd = 3" in out
     assert "-EOPNOTSUPP" in out or "-95" in out
+
+
+UNIX = ['sv = socketpair(AF_UNIX, SOCK_STREAM, 0)', 'write(sv[0], "hello", 5)',
+        'n = read(sv[1], 16)']
+
+
+@pytest.fixture(scope="module")
+def unix_pair(store_cfg):
+    from analyzer.model.program import run_program
+
+    return run_program(UNIX, store_cfg)
+
+
+@pytest.mark.kernel
+def test_hello_travels_through_one_sk_buff_of_a_unix_pair(unix_pair):
+    p = unix_pair
+    assert not p.error, p.error
+    assert p.names["sv"] == "[3, 4]" and p.names["n"] == "5"
+    write, read = p.statements[1], p.statements[2]
+    assert write.value == "5" and read.value == "5"
+    assert dict(read.memory)["user:char#2"] == '"hello"'  # the bytes themselves
+    funcs = p.run.functions()
+    for name in ("SyS_socketpair", "unix_socketpair", "SyS_write", "sock_write_iter",
+                 "unix_stream_sendmsg", "sock_alloc_send_pskb", "skb_copy_datagram_from_iter",
+                 "skb_queue_tail", "SyS_read", "unix_stream_recvmsg", "consume_skb"):
+        assert name in funcs, name
+    after_write = p.run.snapshot(write.last_step)
+    skbs = [lb for lb, o in after_write.items() if o["type"] == "struct sk_buff"]
+    assert len(skbs) == 1
+    skb = _fields(after_write, skbs[0])
+    assert skb["len"] == "5" and skb["tail"] == "5"
+    queues = {lb: _fields(after_write, lb) for lb in after_write
+              if lb.startswith("unix_sock#") and lb.endswith(".sk.sk_receive_queue")}
+    assert sorted(q["qlen"] for q in queues.values()) == ["0", "1"]
+    receiver = next(lb for lb, q in queues.items() if q["qlen"] == "1")
+    final = p.run.snapshot()
+    assert _fields(final, receiver)["qlen"] == "0"
