@@ -168,3 +168,39 @@ def test_hello_travels_through_one_sk_buff_of_a_unix_pair(unix_pair):
     receiver = next(lb for lb, q in queues.items() if q["qlen"] == "1")
     final = p.run.snapshot()
     assert _fields(final, receiver)["qlen"] == "0"
+
+
+@pytest.mark.kernel
+def test_no_hand_written_values_in_a_program(store_cfg, tmp_path):
+    """Change a statement of inet_listen in a copy of the sources; the program's
+    state follows."""
+    import shutil
+
+    from analyzer.model.facts import open_facts
+    from analyzer.model.kconfig import KernelConfig
+    from analyzer.model.program import parse_program, run_program, run_program_with
+    from analyzer.model.skb import SkbGenerator, merged_table
+    from analyzer.pipeline import extract_tree
+
+    prog = TCP[:4]
+    facts = open_facts(store_cfg.store_path, store_cfg.kernel_dir)
+    gen = SkbGenerator(facts, merged_table(True), KernelConfig.load(store_cfg))
+    run_program_with(gen, parse_program(prog))  # boots here: every file read is known
+    cfg = store_cfg.with_home(tmp_path)
+    build_files = {str(f.relative_to(store_cfg.kernel_dir))
+                   for f in store_cfg.kernel_dir.rglob("*")
+                   if f.is_file() and (f.name.startswith("Kconfig") or f.name in (
+                       "Makefile", "Kbuild"))}  # the configuration reads them
+    for rel in facts.files_read() | set(gen.files) | build_files:
+        (cfg.kernel_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(store_cfg.kernel_dir / rel, cfg.kernel_dir / rel)
+    path = cfg.kernel_dir / "net/ipv4/af_inet.c"
+    text = path.read_text()
+    old = "sk->sk_max_ack_backlog = backlog;"
+    assert old in text
+    path.write_text(text.replace(old, "sk->sk_max_ack_backlog = backlog / 2;", 1))
+    extract_tree(cfg, jobs=2, progress=False)
+    p = run_program(prog, cfg)
+    assert not p.error, p.error
+    sk = _fields(p.run.snapshot(), "tcp_sock#1.inet_conn.icsk_inet.sk")
+    assert sk["sk_max_ack_backlog"] == "64"
