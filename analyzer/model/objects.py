@@ -162,23 +162,13 @@ class Obj(_Ordered):
     def _base(self) -> Obj:
         """The outermost object at this object's address (a struct whose first
         member it is, and so on up): ``sk`` as a ``struct sock *`` and the
-        ``tcp_sock`` holding it are one pointer."""
+        ``tcp_sock`` holding it are one pointer (the model passes the outer one)."""
         obj = self
         while isinstance(obj._parent, tuple) and isinstance(obj._parent[0], Obj) \
                 and obj._parent[0]._layout.kind == "struct" and obj._parent[0]._layout.fields \
                 and obj._parent[0]._layout.fields[0].name == obj._parent[1]:
             obj = obj._parent[0]
         return obj
-
-    def __eq__(self, other) -> bool:
-        if self is other:
-            return True
-        if not isinstance(other, Obj):
-            return NotImplemented
-        return self._base() is other._base()
-
-    def __hash__(self) -> int:
-        return id(self._base())
 
     def _pos(self) -> tuple[CArray, int] | None:
         p = self._parent
@@ -200,7 +190,7 @@ class Obj(_Ordered):
     def __sub__(self, n):
         if isinstance(n, Obj) and n._pos() is not None and self._pos() is not None:
             return self._pos()[1] - n._pos()[1]  # p - q: elements between
-        if isinstance(n, Obj) and n == self:
+        if isinstance(n, Obj) and n._base() is self._base():
             return 0  # p - p of a lone object
         return self.__add__(-int(n))
 
@@ -647,8 +637,8 @@ def container_of(ptr, type_name: str, member: str):
     if isinstance(ptr, Sym):
         return ptr.derived(f"container_of({ptr.name}, {type_name}, {member})")
     found = _container(ptr, type_name, member)
-    if found is not None:
-        return found
+    if found is not None:  # the object the pointer is, as the allocator made it: the
+        return found._base()  # tcp_sock holding this sock, so that sk == sk2 holds
     obj = ptr
     while isinstance(obj, Obj):
         parent = obj._parent
