@@ -204,3 +204,13 @@ def test_no_hand_written_values_in_a_program(store_cfg, tmp_path):
     assert not p.error, p.error
     sk = _fields(p.run.snapshot(), "tcp_sock#1.inet_conn.icsk_inet.sk")
     assert sk["sk_max_ack_backlog"] == "64"
+
+
+def test_a_name_no_statement_bound_is_refused_before_the_run():
+    from analyzer.model.program import check_names
+
+    calls = parse_program(["fd = socket(AF_INET, SOCK_STREAM, 0)", "close(fd)", "close(sv[0])"])
+    constants = {"AF_INET": 2, "SOCK_STREAM": 1}.get
+    with pytest.raises(AnalyzerError, match="statement 'close\\(sv\\[0\\]\\)': 'sv' is neither"):
+        check_names(calls, constants)
+    check_names(calls[:2], constants)

@@ -263,6 +263,23 @@ def run_program(statements: Sequence[str] | str, cfg: Config | None = None,
             gen.write(cfg.model_dir)
 
 
+def check_names(calls: Sequence[Call], constant) -> None:
+    """Every name a statement uses is bound by an earlier one or is a constant
+    of the tree (``constant(name)`` not None): one line naming the first that
+    is neither, before anything runs."""
+    bound: set[str] = set()
+    for c in calls:
+        for a in c.args:
+            name = str(a.value)
+            if a.kind in ("name", "item") and name not in bound and \
+                    (a.kind == "item" or constant(name) is None):
+                raise AnalyzerError(f"statement {c.text!r}: {name!r} is neither a name bound "
+                                    "by an earlier statement nor a constant of the analysed "
+                                    "tree")
+        if c.target:
+            bound.add(c.target)
+
+
 def program_generator(cfg: Config):
     """The socket model's generator with the socket buffers' primitives
     (kernel/skb.toml: data areas of real bytes, ``skb_shinfo`` placed after
@@ -284,6 +301,7 @@ def run_program_with(gen, calls: Sequence[Call], process=None) -> ProgramRun:
 
     start = time.perf_counter()
     table = syscalls_table()
+    check_names(calls, gen.facts.constant)
     m, report = gen.booted()
     cp, caller, boot_task = m.checkpoint(), m.process, m.task
     driver = _Driver(gen, m, table)
@@ -333,7 +351,8 @@ class _Driver:
                 value = self.m.invoke(spec["entry"], tuple(args))
                 self.return_to_user()
             except AnalyzerError as e:
-                self.error = f"statement {n} {c.text!r}: {e}"
+                why = str(e).removeprefix(f"statement {c.text!r}: ")
+                self.error = f"statement {n} {c.text!r}: {why}"
                 self.m.step("stub", spec["entry"], "", 0, note=f"stopped: {e}", value="")
                 self.record(n, c, spec, first, "", "", ())
                 return
