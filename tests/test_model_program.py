@@ -214,3 +214,87 @@ def test_a_name_no_statement_bound_is_refused_before_the_run():
     with pytest.raises(AnalyzerError, match="statement 'close\\(sv\\[0\\]\\)': 'sv' is neither"):
         check_names(calls, constants)
     check_names(calls[:2], constants)
+
+
+# --- the translator's constructs the programs needed, on tiny C snippets -----------------
+
+def _run_c(tmp_path, text: str, x: int):
+    import copy
+
+    from analyzer.model import run_with
+    from analyzer.model.facts import facts_from_files
+    from analyzer.model.generate import Generator, table
+
+    (tmp_path / "t.c").write_text(text)
+    facts = facts_from_files(tmp_path, ["t.c"])
+    data = copy.deepcopy(table())
+    data["boot"] = {"entries": [], "follow": []}
+    data["scenarios"] = {"t": {"entry": "entry", "params": ["x"]}}
+    return run_with(facts, "t", [x], generator=Generator(facts, data))
+
+
+LOOP = """
+int entry(int x)
+{
+	int n = 0, seen = 0;
+	do {
+		if (x == n)
+			goto skip;
+		seen += 10;
+		if (n == 3)
+			break;
+	skip:
+		n++;
+	} while (n < 6);
+	return seen + n + (x ?: 100);
+}
+"""
+
+
+@pytest.mark.parametrize("x, result", [(1, 30 + 3 + 1), (0, 30 + 3 + 100), (9, 40 + 3 + 9)])
+def test_break_out_of_a_loop_body_with_labels_and_gnu_elvis(tmp_path, x, result):
+    assert _run_c(tmp_path, LOOP, x).result == str(result)
+
+
+SWITCH = """
+#define FEATURE 1
+int entry(int x)
+{
+	int r = 0;
+	switch (x) {
+	case 1:
+		r = 1;
+#ifdef FEATURE
+		r += 10;
+#endif
+		r += 100;
+		break;
+#ifdef FEATURE
+	case 2:
+		r = 2;
+		break;
+#endif
+#ifdef MISSING
+	case 3:
+		r = 3;
+		break;
+#endif
+	default:
+		r = -1;
+	}
+	return r;
+}
+"""
+
+
+@pytest.mark.parametrize("x, result", [(1, 111), (2, 2), (3, -1)])
+def test_switch_cases_inside_ifdef_and_statements_an_ifdef_cut_from_their_case(tmp_path, x,
+                                                                              result):
+    assert _run_c(tmp_path, SWITCH, x).result == str(result)
+
+
+def test_an_if_on_a_tree_define_takes_its_value():
+    from analyzer.model.cpp import Conditions
+
+    c = Conditions({}, tree_value={"__UAPI_DEF_SOCKADDR_IN": 1, "OFF": 0}.get)
+    assert c("__UAPI_DEF_SOCKADDR_IN") and not c("OFF") and not c("UNDEFINED")

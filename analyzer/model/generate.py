@@ -174,8 +174,11 @@ class Generator:
                 continue
             if not rec.guard or self.config(rec.guard):
                 body = rec.body.strip()
-                return int(body, 0) if re.fullmatch(r"-?(?:0[xX][0-9a-fA-F]+|[0-9]+)", body) \
-                    else None
+                if re.fullmatch(r"-?0[xX][0-9a-fA-F]+", body):
+                    return int(body, 16)
+                if re.fullmatch(r"-?[0-9]+", body):  # a leading 0 is octal in C
+                    return int(body, 8) if body.lstrip("-").startswith("0") else int(body)
+                return None
         return None
 
     def kept(self, rec) -> bool:
