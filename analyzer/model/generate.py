@@ -164,6 +164,19 @@ class Generator:
                 return True
         return False
 
+    def member_alias(self, name: str) -> str | None:
+        """The member path a field-alias ``#define`` names: the analysis's, or a
+        path with an index (``udp_portaddr_hash`` is
+        ``inet.sk.__sk_common.skc_u16hashes[1]``, include/linux/udp.h)."""
+        found = self.facts.alias(name)
+        if found is not None:
+            return found
+        body = self.facts.macro(name)
+        if body and re.fullmatch(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\])*\[\d+\]"
+                                 r"(?:\.[A-Za-z_]\w*)*", body.strip()) and "." in body:
+            return body.strip()
+        return None
+
     def tree_value(self, name: str) -> int | None:
         """The number an object-like ``#define`` of the tree gives ``name``, from
         the first definition in a branch the build keeps; None if there is none."""
@@ -239,7 +252,7 @@ class Generator:
                 or n in self.data.get("machine", {}).get("globals", {})
                 or self.outside_global(n, file) is not None,
                 constant=facts.constant,
-                alias=facts.alias,
+                alias=self.member_alias,
                 field_type=facts.field_type,
                 primitive=prims.get,
                 symbol=lambda n: n in self.data.get("symbols", {}),

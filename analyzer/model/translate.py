@@ -1216,7 +1216,11 @@ class _Translator:
         """``.a.b`` for a member name, through field-alias macros."""
         target = self.names.alias(name) or name
         segs = target.replace("->", ".").split(".")
-        return "".join("." + field_name(s.strip()) for s in segs)
+        out = []
+        for seg in segs:  # `skc_u16hashes[1]`: a member and its index
+            base, _, index = seg.strip().partition("[")
+            out.append("." + field_name(base) + (f"[{int(index.rstrip(']'))}]" if index else ""))
+        return "".join(out)
 
     def e_field_expression(self, n: Node) -> str:
         arg = n.child_by_field_name("argument")

@@ -10,6 +10,7 @@ from analyzer.model.primitives import (  # noqa: F401
     atomics,
     barriers,
     bitops,
+    checksum,
     deferred,
     ids,
     kernel,
