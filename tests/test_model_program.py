@@ -298,3 +298,20 @@ def test_an_if_on_a_tree_define_takes_its_value():
 
     c = Conditions({}, tree_value={"__UAPI_DEF_SOCKADDR_IN": 1, "OFF": 0}.get)
     assert c("__UAPI_DEF_SOCKADDR_IN") and not c("OFF") and not c("UNDEFINED")
+
+
+@pytest.mark.kernel
+def test_udp_and_a_unix_abstract_name_bind_listen_and_close(store_cfg):
+    from analyzer.model.program import run_program
+
+    p = run_program(['u = socket(AF_INET, SOCK_DGRAM, 0)', 'bind(u, "0.0.0.0", 5353)',
+                     'listen(u, 5)', 'close(u)', 'x = socket(AF_UNIX, SOCK_STREAM, 0)',
+                     'bind(x, "@demo")', 'listen(x, 8)', 'close(x)'], store_cfg)
+    assert not p.error, p.error
+    assert [s.value for s in p.statements] == ["3", "0", "-95", "0", "3", "0", "0", "0"]
+    funcs = p.run.functions()
+    for name in ("udp_v4_get_port", "sock_no_listen", "udp_lib_close", "unix_bind",
+                 "unix_listen", "unix_release_sock"):
+        assert name in funcs, name
+    addr = _fields(p.run.snapshot(), "unix_address#1")
+    assert addr["len"] == "110"  # sizeof(struct sockaddr_un), the length bind was given
