@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from analyzer.model import membytes
 from analyzer.model.context import current_machine
+from analyzer.model.objects import IndexRef
 from analyzer.model.primitives.registry import primitive
 from analyzer.model.rt import deref, store
 from analyzer.model.values import Sym, display
@@ -24,8 +25,11 @@ def _copy(to, frm, n, what: str):
     count = int(n) if isinstance(n, int) and not isinstance(n, Sym) else None
     data = membytes.read_bytes(m, frm, count) if count is not None else None
     if data is None or not membytes.write_bytes(m, to, data):
-        return Sym(f"{what}({display(to)}, {display(frm)}, {display(n)})",
-                   "a copy between memory the model cannot place byte by byte", False)
+        unknown = Sym(f"{what}({display(to)}, {display(frm)}, {display(n)})",
+                      "a copy between memory the model cannot place byte by byte", False)
+        if isinstance(to, IndexRef) and isinstance(to.i, int):
+            to.store(unknown.derived(f"the bytes {what} copied from {display(frm)}"))
+        return unknown
     m.note(f"{what}: {count} bytes from {display(frm)} to {display(to)}")
     return 0
 
