@@ -241,8 +241,14 @@ def build_parser(prog: str = "kernel-analyzer") -> argparse.ArgumentParser:
              "SOCK_STREAM 0`", json_flag=True)
     sp.add_argument("scenario", help="socket | skb | boot (what the boot ran and skipped) | "
                     "config (the CONFIG_ options the model read, with their sources; "
-                    "`model config socket AF_INET SOCK_STREAM 0` adds those of that run)")
-    sp.add_argument("args", nargs="*", help="the scenario's arguments")
+                    "`model config socket AF_INET SOCK_STREAM 0` adds those of that run) | "
+                    "run (a program of system calls, e.g. `model run 'fd = socket(AF_INET, "
+                    "SOCK_STREAM, 0)' 'bind(fd, \"0.0.0.0\", 8080)' 'listen(fd, 128)'`; "
+                    "calls: analyzer/kernel/syscalls.toml)")
+    sp.add_argument("args", nargs="*", help="the scenario's arguments (for run: one statement "
+                    "each, quoted)")
+    sp.add_argument("--file", type=Path, metavar="PROG",
+                    help="for run: the program's statements, one a line (# comments)")
     sp.add_argument("--config", metavar="FILE",
                     help="a kernel .config to model instead of the tree's defaults")
     sp.add_argument("--user", metavar="UID:GID",

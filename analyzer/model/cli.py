@@ -21,6 +21,10 @@ def run_cli(cfg: Config, args) -> int:
     """Entry point of ``python -m analyzer model``."""
     from analyzer.model import run
 
+    if args.scenario == "run" and getattr(args, "python", None) is None:
+        from analyzer.model.program_report import program_cli  # model/program.py
+
+        return program_cli(cfg, args)
     if args.scenario == "skb" and getattr(args, "python", None) is None:
         from analyzer.model.skb_report import skb_cli  # socket buffers: model/skb.py
 

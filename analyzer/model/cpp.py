@@ -34,9 +34,12 @@ class Conditions:
     """Decides preprocessor conditions for one build."""
 
     def __init__(self, defines: dict[str, int | str],
-                 tree_defines: Callable[[str], bool] = lambda name: False):
+                 tree_defines: Callable[[str], bool] = lambda name: False,
+                 tree_value: Callable[[str], int | None] = lambda name: None):
         self.defines = {"__KERNEL__": 1, **defines}
         self.tree_defines = tree_defines
+        #: the integer an object-like #define of the tree (in a kept branch) gives
+        self.tree_value = tree_value
         self.read: set[str] = set()  # the CONFIG_ names conditions looked at
         self._busy: set[str] = set()
         self._active: dict[tuple, bool] = {}
@@ -71,6 +74,13 @@ class Conditions:
         v = self.defines.get(name)
         if isinstance(v, int):
             return v
+        if v is None and not name.startswith("CONFIG_") and name not in self._busy:
+            self._busy.add(name)  # `#if __UAPI_DEF_SOCKADDR_IN`: libc-compat.h's 1
+            try:
+                found = self.tree_value(name)
+            finally:
+                self._busy.discard(name)
+            return int(found) if found is not None else 0
         return 1 if v is not None else 0
 
     def __call__(self, cond: str) -> bool:

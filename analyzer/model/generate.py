@@ -125,7 +125,7 @@ class Generator:
         self.sizes = Sizes(self, {**self.data.get("abi", {}),
                                   "constants": self.data.get("arch", {}).get("constants", {})})
         #: the preprocessor's view: #if/#ifdef/IS_ENABLED under this build
-        self.config = Conditions(defines, self.tree_defines)
+        self.config = Conditions(defines, self.tree_defines, self.tree_value)
         self.files: dict[str, ParsedFile] = {}
         self.layouts: dict[str, type | None] = {}
         self.struct_src: dict[str, str] = {}
@@ -171,6 +171,36 @@ class Generator:
             if not rec.guard or self.config(rec.guard):
                 return True
         return False
+
+    def member_alias(self, name: str) -> str | None:
+        """The member path a field-alias ``#define`` names: the analysis's, or a
+        path with an index (``udp_portaddr_hash`` is
+        ``inet.sk.__sk_common.skc_u16hashes[1]``, include/linux/udp.h)."""
+        found = self.facts.alias(name)
+        if found is not None:
+            return found
+        body = self.facts.macro(name)
+        if body and re.fullmatch(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[\d+\])*\[\d+\]"
+                                 r"(?:\.[A-Za-z_]\w*)*", body.strip()) and "." in body:
+            return body.strip()
+        return None
+
+    def tree_value(self, name: str) -> int | None:
+        """The number an object-like ``#define`` of the tree gives ``name``, from
+        the first definition in a branch the build keeps; None if there is none."""
+        skip = set(self.data.get("arch", {}).get("not_included", []))
+        for rec in self.facts.find("macros", name):
+            if rec.file in skip or rec.params is not None or \
+                    f"!{name}" in rec.guard.replace(" ", ""):
+                continue
+            if not rec.guard or self.config(rec.guard):
+                body = rec.body.strip()
+                if re.fullmatch(r"-?0[xX][0-9a-fA-F]+", body):
+                    return int(body, 16)
+                if re.fullmatch(r"-?[0-9]+", body):  # a leading 0 is octal in C
+                    return int(body, 8) if body.lstrip("-").startswith("0") else int(body)
+                return None
+        return None
 
     def kept(self, rec) -> bool:
         """Is a record's line kept by the #if directives of its file?"""
@@ -235,7 +265,7 @@ class Generator:
                 or n in self.data.get("machine", {}).get("globals", {})
                 or self.outside_global(n, file) is not None,
                 constant=lambda n: self.constant_in(n, file),
-                alias=facts.alias,
+                alias=self.member_alias,
                 field_type=facts.field_type,
                 primitive=prims.get,
                 symbol=lambda n: n in self.data.get("symbols", {}),
@@ -470,6 +500,14 @@ class Generator:
             return 0
         if "(" in text:  # BITS_TO_LONGS(PROTO_INUSE_NR): macros expanded first
             text = self.expand_text(text, origin)
+        if "sizeof" in text:  # `_K_SS_MAXSIZE - sizeof(unsigned short)`: sizes first
+            from analyzer.model.sizes import Unsized
+
+            try:
+                text = re.sub(r"\bsizeof\s*\(([^()]*)\)",
+                              lambda m: str(self.sizes.sizeof(m.group(1))), text)
+            except Unsized:
+                return -1
         value = evaluate_expr(text, lambda n: _or_fail(self.facts.constant(n)))
         return value if value is not None and 0 <= value <= 1 << 16 else -1
 

@@ -159,6 +159,17 @@ class Obj(_Ordered):
             return
         obj._m.write(obj, key, value)
 
+    def _base(self) -> Obj:
+        """The outermost object at this object's address (a struct whose first
+        member it is, and so on up): ``sk`` as a ``struct sock *`` and the
+        ``tcp_sock`` holding it are one pointer (the model passes the outer one)."""
+        obj = self
+        while isinstance(obj._parent, tuple) and isinstance(obj._parent[0], Obj) \
+                and obj._parent[0]._layout.kind == "struct" and obj._parent[0]._layout.fields \
+                and obj._parent[0]._layout.fields[0].name == obj._parent[1]:
+            obj = obj._parent[0]
+        return obj
+
     def _pos(self) -> tuple[CArray, int] | None:
         p = self._parent
         return (p[0], p[1]) if p is not None and isinstance(p[0], CArray) else None
@@ -167,6 +178,11 @@ class Obj(_Ordered):
         if isinstance(n, TailOffset):
             return n.locate(self)
         pos = self._pos()
+        if pos is None and not isinstance(n, Sym) and int(n) == 0:
+            return self
+        if pos is None and not isinstance(n, Sym) and int(n) == 1:  # one past a lone object
+            return Sym(f"&{self._label} + 1", "a pointer one past an object that is not in "
+                       "an array (C may compute it, not read through it)")
         if pos is None:
             raise ModelError(f"pointer arithmetic on {self._label}, not an array element")
         return pos[0].addr(pos[1] + int(n))
@@ -174,6 +190,8 @@ class Obj(_Ordered):
     def __sub__(self, n):
         if isinstance(n, Obj) and n._pos() is not None and self._pos() is not None:
             return self._pos()[1] - n._pos()[1]  # p - q: elements between
+        if isinstance(n, Obj) and n._base() is self._base():
+            return 0  # p - p of a lone object
         return self.__add__(-int(n))
 
     def __getitem__(self, i):
@@ -579,6 +597,12 @@ def cast(value, target: str):
         return None  # (struct T *)0
     elif isinstance(value, Block):
         return value.as_type(f"struct {target}")
+    elif isinstance(value, CArray) and target and _CHAR.fullmatch(value.elem.ctype.strip()):
+        m = current_machine()  # (struct unix_skb_parms *)&skb->cb: the bytes as a struct
+        if m.layouts(target) is not None:
+            from analyzer.model.membytes import view
+
+            return view(m, value, target)
     if not isinstance(value, Obj) or not target:
         return value
     obj: Obj | None = value
@@ -592,7 +616,15 @@ def cast(value, target: str):
         obj = parent[0]
     found = _first_chain(value, target)
     if found is None:
-        current_machine().note(f"cast of {value!r} to struct {target} keeps the object")
+        m = current_machine()
+        if not isinstance(value, Opaque) and m.layouts(target) is not None \
+                and not any(f.kind == "ptr" for f in value._layout.fields):
+            # plain data (a sockaddr): the same bytes read as the other struct; an
+            # object with pointers (a list head cast to its entry) stays itself
+            from analyzer.model.membytes import view
+
+            return view(m, value, target)
+        m.note(f"cast of {value!r} to struct {target} keeps the object")
         return value
     return found
 
@@ -611,8 +643,8 @@ def container_of(ptr, type_name: str, member: str):
     if isinstance(ptr, Sym):
         return ptr.derived(f"container_of({ptr.name}, {type_name}, {member})")
     found = _container(ptr, type_name, member)
-    if found is not None:
-        return found
+    if found is not None:  # the object the pointer is, as the allocator made it: the
+        return found._base()  # tcp_sock holding this sock, so that sk == sk2 holds
     obj = ptr
     while isinstance(obj, Obj):
         parent = obj._parent

@@ -95,6 +95,7 @@ def build_task(m, proc: Process) -> Obj:
         task.nsproxy = proxy
         task.signal = _signal(m, proc)
         task.files = _files(m, proc)
+        task.group_leader = task  # one thread: it leads its group (kernel/fork.c copy_process)
     finally:
         m.static_init = saved
     return task

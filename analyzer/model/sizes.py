@@ -169,9 +169,11 @@ class Sizes:
         return self.base.get(" ".join(words)) if words else None
 
     def count(self, text: str, ctype: str) -> int:
-        text = text.strip()
+        text = " ".join(text.split())  # a size written over several lines
         if not text:
             return 0
+        # `char __data[_K_SS_MAXSIZE - sizeof(unsigned short)]`: the sizes first
+        text = re.sub(r"\bsizeof\s*\(([^()]*)\)", lambda m: str(self.sizeof(m.group(1))), text)
         value = evaluate_expr(text, self._lookup)
         if value is None or value < 0:
             raise Unsized(f"sizeof({ctype}): the array size {text!r} does not evaluate")
@@ -355,7 +357,8 @@ class Sizes:
 
     def declared_type(self, base: str, d: Node) -> Layout:
         text = d.text.decode()
-        if "(" in text or text.lstrip().startswith("*"):
+        outside = re.sub(r"\[[^\]]*\]", "[]", text)  # a `(` of an array size is no pointer
+        if "(" in outside or text.lstrip().startswith("*"):
             return Layout(self.pointer, self.pointer)
         dims = re.findall(r"\[([^\]]*)\]", text)
         lay = self.layout(base)

@@ -230,6 +230,8 @@ class _Translator:
         self.locals: dict[str, _Local] = {}
         self.out: list[tuple[int, str, int]] = []
         self.loop_depth = 0
+        #: the label variable of the dispatch loop a break/continue must leave first
+        self.escape_to: str | None = None
         self.counter = 0
         self.labels: list[str] = []
         self.expanding: set[str] = set() if parent is None else parent.expanding
@@ -274,7 +276,11 @@ class _Translator:
         for name, ctype in params:
             if name != "...":
                 self.locals[name] = _Local(name, pyname(name), ctype)
-        stack = [self.node.child_by_field_name("body")]
+        self._scan_tree(self.node.child_by_field_name("body"))
+
+    def _scan_tree(self, root: Node) -> None:
+        """The locals, address-taken names and labels of ``root``'s statements."""
+        stack = [root]
         while stack:
             n = stack.pop()
             if n.type == "declaration":
@@ -437,26 +443,34 @@ class _Translator:
             if item is not None and item.type != "comment" \
                     and item.start_point.row + 1 not in self.inactive:
                 blocks[-1][1].append(item)
-        if not top and _escapes(items):
-            raise self.fail(where, "a break or continue out of a block with labels")
+        escapes = not top and _escapes(items)
         var = "_label" if top else self.fresh("label")
         own = tuple(label for label, _ in blocks[1:])
         self.emit(ind, f"{var} = '_start'", where)
         self.emit(ind, "while True:", where)
         self.emit(ind + 1, "rt.tick()", where)
         self.emit(ind + 1, "try:", where)
-        for i, (label, block) in enumerate(blocks):
-            self.emit(ind + 2, f"if {var} == {label!r}:", block[0] if block else where)
-            self.block_items(block, ind + 3)
-            nxt = blocks[i + 1][0] if i + 1 < len(blocks) else None
-            end = block[-1].end_point.row + 1 if block and nxt else where.end_point.row + 1
-            last = "return None" if top else "break"
-            self.out.append((ind + 3, f"{var} = {nxt!r}" if nxt else last,
-                             self.at_line or end))
+        outer, self.escape_to = self.escape_to, (var if escapes else None)
+        try:
+            for i, (label, block) in enumerate(blocks):
+                self.emit(ind + 2, f"if {var} == {label!r}:", block[0] if block else where)
+                self.block_items(block, ind + 3)
+                nxt = blocks[i + 1][0] if i + 1 < len(blocks) else None
+                end = block[-1].end_point.row + 1 if block and nxt else \
+                    where.end_point.row + 1
+                last = "return None" if top else "break"
+                self.out.append((ind + 3, f"{var} = {nxt!r}" if nxt else last,
+                                 self.at_line or end))
+        finally:
+            self.escape_to = outer
         self.emit(ind + 1, "except rt.Goto as _g:", where)
         self.emit(ind + 2, f"if _g.label not in {own!r}:", where)
         self.emit(ind + 3, "rt.goto_out(_g)" if top else "raise", where)
         self.emit(ind + 2, f"{var} = _g.label", where)
+        if escapes:  # a break/continue of the enclosing loop or switch left the blocks
+            for jump in ("break", "continue"):
+                self.emit(ind, f"if {var} == '_{jump}':", where)
+                self.jump(jump, ind + 1, where)
 
     # --- statements ---------------------------------------------------------------
     def block_items(self, items, indent: int) -> None:
@@ -509,19 +523,20 @@ class _Translator:
     def s_expression_statement(self, n: Node, ind: int) -> None:
         if not n.named_children:
             return
-        if n.has_error:  # the grammar misread it: read the statement's text again
+        if n.has_error or n.named_children[0].is_error:  # misread: read its text again
             line = self.at_line or n.start_point.row + 1
             again = self.reparsed(n)
             saved, self.at_line = self.at_line, line
             try:
-                self.s_expression_statement(again, ind)
+                if again.type == "compound_statement":  # a macro that is a block
+                    self._scan_tree(again)  # (iterate_and_advance): its own locals
+                    self.s_compound_statement(again, ind)
+                else:
+                    self.s_expression_statement(again, ind)
             finally:
                 self.at_line = saved
             return
-        e = n.named_children[0]
-        if e.is_error:
-            raise self.fail(n, "a statement with a parse error")
-        self.expression_statement(e, ind)
+        self.expression_statement(n.named_children[0], ind)
 
     def reparsed(self, n: Node) -> Node:
         """A statement the grammar misreads (``offsetof(T, a[i])``, a macro given
@@ -541,6 +556,9 @@ class _Translator:
             except AnalyzerError:
                 fixed = ""
             found = self._parse_statement(_plain_typeof(fixed), n.type) if fixed else None
+            if found is None and fixed and n.type == "expression_statement":
+                found = self._parse_statement(_plain_typeof(fixed.rstrip().rstrip(";")),
+                                              "compound_statement")
         if found is None:
             raise self.fail(n, "a statement with a parse error")
         return found
@@ -582,6 +600,9 @@ class _Translator:
             if not name or _is_prototype(d):
                 continue
             loc = self.locals[name]
+            ctype = f"{_type_text(n)} {_declarator_info(d)[1]}".strip()
+            if ctype != loc.ctype:  # a name declared again in another block, another type
+                loc.ctype = ctype
             value = d.child_by_field_name("value") if d.type == "init_declarator" else None
             self.declare(loc, value, dims, d, ind)
 
@@ -762,12 +783,19 @@ class _Translator:
         raise self.fail(n, "a label inside a nested block")
 
     def s_break_statement(self, n: Node, ind: int) -> None:
-        self.emit(ind, "break", n)
+        self.jump("break", ind, n)
 
     def s_continue_statement(self, n: Node, ind: int) -> None:
         if self.loop_depth == 0:
             raise self.fail(n, "continue inside a switch")
-        self.emit(ind, "continue", n)
+        self.jump("continue", ind, n)
+
+    def jump(self, kind: str, ind: int, n: Node) -> None:
+        """``break``/``continue``; inside the blocks of a body with labels (a
+        dispatch loop of its own), leave that loop first, saying which."""
+        if self.escape_to is not None:
+            self.emit(ind, f"{self.escape_to} = '_{kind}'", n)
+        self.emit(ind, "break" if self.escape_to is not None else kind, n)
 
     def s_while_statement(self, n: Node, ind: int) -> None:
         self.emit(ind, f"while {self.cond(n.child_by_field_name('condition'))}:", n)
@@ -776,10 +804,12 @@ class _Translator:
 
     def loop_body(self, body: Node, ind: int) -> None:
         self.loop_depth += 1
+        saved, self.escape_to = self.escape_to, None
         try:
             self.suite(body, ind)
         finally:
             self.loop_depth -= 1
+            self.escape_to = saved
 
     def s_do_statement(self, n: Node, ind: int) -> None:
         first = self.fresh("first")
@@ -879,9 +909,17 @@ class _Translator:
 
     def s_switch_statement(self, n: Node, ind: int) -> None:
         body = n.child_by_field_name("body")
-        cases = [c for c in body.named_children if c.type == "case_statement"]
-        if len(cases) != len([c for c in body.named_children if c.type != "comment"]):
-            raise self.fail(n, "a switch with statements outside its cases")
+        items = self.case_items(body)
+        if items and items[0].type != "case_statement":
+            raise self.fail(n, "a switch with statements before its first case")
+        cases = [c for c in items if c.type == "case_statement"]
+        # statements after a case that an #ifdef inside it cut short belong to it
+        extra: dict[int, list[Node]] = {}
+        for item in items:
+            if item.type == "case_statement":
+                extra[item.start_byte] = own = []
+            else:
+                own.append(item)
         values, default = [], len(cases)
         for i, c in enumerate(cases):
             v = c.child_by_field_name("value")
@@ -893,13 +931,32 @@ class _Translator:
                   f" [{', '.join(values)}], {default})", n)
         self.emit(ind, "for _ in rt.once():", n)
         saved, self.loop_depth = self.loop_depth, 0
+        escape, self.escape_to = self.escape_to, None
         try:
             for i, c in enumerate(cases):
                 self.emit(ind + 1, f"if {sw} <= {i}:", c)
                 items = [s for s in c.named_children if s != c.child_by_field_name("value")]
-                self.block_items(items, ind + 2)
+                self.block_items(items + extra[c.start_byte], ind + 2)
         finally:
             self.loop_depth = saved
+            self.escape_to = escape
+
+    def case_items(self, body: Node) -> list[Node]:
+        """The statements of a switch body, the cases of its kept #if/#ifdef
+        branches in place (``#ifdef CONFIG_NET_RX_BUSY_POLL case SO_BUSY_POLL:``)."""
+        out = []
+        for c in body.named_children:
+            if c.type == "comment":
+                continue
+            if c.type in ("preproc_ifdef", "preproc_if", "preproc_else", "preproc_elif"):
+                heads = {x.start_byte for x in (c.child_by_field_name("name"),
+                                                c.child_by_field_name("condition"))
+                         if x is not None}
+                out.extend(x for x in self.case_items(c) if x.start_byte not in heads)
+                continue
+            if c.start_point.row + 1 not in self.inactive:
+                out.append(c)
+        return out
 
     def s_preproc_ifdef(self, n: Node, ind: int) -> None:
         name = _text(n.child_by_field_name("name"))
@@ -996,6 +1053,16 @@ class _Translator:
             return f"rt.store({self.expr(left.child_by_field_name('argument'))}, {value})"
         if left.type in ("identifier", "field_expression", "subscript_expression"):
             return f"{self.place(left)} = {value}"
+        fn = left.child_by_field_name("function") if left.type == "call_expression" else None
+        if fn is not None and fn.type == "identifier" and not self.names.primitive(_text(fn)) \
+                and self.names.function_macro(_text(fn)) is not None:
+            # `unix_peer(ska) = skb`: a macro that names a place, expanded in place
+            from analyzer.model.macros import expand_text
+
+            names = self.names
+            text = expand_text(self.written(left).decode(errors="replace"), lambda n: None
+                               if names.primitive(n) else names.function_macro(n))
+            return self.store(_parse_expression(text, left, self), value)
         raise self.fail(left, "an assignment target")
 
     def place(self, n: Node) -> str:
@@ -1149,7 +1216,11 @@ class _Translator:
         """``.a.b`` for a member name, through field-alias macros."""
         target = self.names.alias(name) or name
         segs = target.replace("->", ".").split(".")
-        return "".join("." + field_name(s.strip()) for s in segs)
+        out = []
+        for seg in segs:  # `skc_u16hashes[1]`: a member and its index
+            base, _, index = seg.strip().partition("[")
+            out.append("." + field_name(base) + (f"[{int(index.rstrip(']'))}]" if index else ""))
+        return "".join(out)
 
     def e_field_expression(self, n: Node) -> str:
         arg = n.child_by_field_name("argument")
@@ -1163,10 +1234,10 @@ class _Translator:
 
     def e_conditional_expression(self, n: Node) -> str:
         c = self.expr(n.child_by_field_name("condition"))
-        if n.child_by_field_name("consequence") is None:  # GNU `c ?: b`: c, evaluated once
-            return f"({c} or {self.expr(n.child_by_field_name('alternative'))})"
-        a = self.expr(n.child_by_field_name("consequence"))
         b = self.expr(n.child_by_field_name("alternative"))
+        if n.child_by_field_name("consequence") is None:  # GNU C `x ?: y`: x once
+            return f"({c} or {b})"
+        a = self.expr(n.child_by_field_name("consequence"))
         return f"({a} if {c} else {b})"
 
     def e_comma_expression(self, n: Node) -> str:
@@ -1507,7 +1578,9 @@ class _Translator:
             elif i in set(prim.get("members", [])):
                 if not re.fullmatch(r"[\w.]+", text):
                     raise self.fail(call, f"the member argument of {name}")
-                out.append(repr(text))
+                first, _, rest = text.partition(".")  # sk_bind_node: __sk_common.skc_bind_node
+                first = (self.names.alias(first) or first).replace("->", ".")
+                out.append(repr(first + ("." + rest if rest else "")))
             else:
                 out.append(self.expr(_parse_expression(text, call, self)))
         return out

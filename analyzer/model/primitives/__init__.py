@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from analyzer.model.primitives import (  # noqa: F401
     atomics,
+    barriers,
     bitops,
+    checksum,
     deferred,
     ids,
     kernel,
@@ -18,6 +20,7 @@ from analyzer.model.primitives import (  # noqa: F401
     rhashtable,
     strings,
     sysctl,
+    uaccess,
     vfs,
 )
 from analyzer.model.primitives.registry import PRIMITIVES, primitive

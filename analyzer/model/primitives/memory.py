@@ -98,16 +98,6 @@ def memcpy(dst, src, n):
 
 
 @primitive
-def copy_user(to, frm, n):
-    """``copy_from_user(to, from, n)`` / ``copy_to_user``: the x86 versions live in
-    arch/x86/include/asm/uaccess.h (outside the analysed parts); in the model user
-    memory is ordinary model memory, so the copy is a :func:`memcpy` and, as the
-    kernel's does when every byte was copied, returns 0 (the bytes left)."""
-    memcpy(to, frm, n)
-    return 0
-
-
-@primitive
 def kmem_cache_of_struct(struct_name, flags=0, *rest):
     """``KMEM_CACHE(dentry, flags)``: ``kmem_cache_create("dentry",
     sizeof(struct dentry), ...)``, the macro's expansion (include/linux/slab.h)."""
