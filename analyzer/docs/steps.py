@@ -386,7 +386,8 @@ def debugger_data(tl: Timeline, code: dict | None = None, links: dict | None = N
         specs = tl.fields.get(lab, ())
         t = types.setdefault((kind, specs), len(types)) if specs else -1
         init = {f: v for f, v in tl.boot.get(lab, {}).items() if (lab, f) in written}
-        objs.append([lab, kind, t, appear.get(_root(lab), 0), init])
+        made = 1 if tl.objects.get(_root(lab), ("", 0))[1] > 0 else 0
+        objs.append([lab, kind, t, appear.get(_root(lab), 0), init, made])
     events, prev, wprev = [], (), tl.base
     for ev in tl.events:
         fresh = len(ev.stack) - 1 if ev.kind == "call" else len(ev.stack)
@@ -527,8 +528,7 @@ def up_to_now(tl: Timeline, at: int, since: int, where: str, debugger: str,
     link = f'<a class="lsa-step-link" href="{debugger}#step={at + 1}">step {at + 1} of ' \
            f"{len(tl.events)} in the debugger</a>"
     out = [f"## Up to now\n\nThe state {where} — {link}.\n"]
-    rows = [(code(f.function + "()"), code(f"{f.file}:{f.line}"),
-             " ".join(code(f"{n} = {v}") for n, v in f.locals) or "—") for f in ev.stack]
+    rows = [(code(f.function + "()"), code(f"{f.file}:{f.line}"), _locals(f)) for f in ev.stack]
     out.append("### The stack\n\n" + table(["frame", "at", "locals"], rows))
 
     def cell_type(obj: str) -> str:
@@ -549,6 +549,14 @@ def up_to_now(tl: Timeline, at: int, since: int, where: str, debugger: str,
         out.append(f'??? note "{len(same)} fields written before, unchanged since"\n\n'
                    + "\n".join("    " + x if x else "" for x in body.splitlines()) + "\n")
     return "\n".join(out)
+
+
+def _locals(f: Frame) -> str:
+    """A frame's locals that hold a value (those not yet set are counted)."""
+    unset = [n for n, v in f.locals if v.startswith("?uninitialized")]
+    shown = " ".join(code(f"{n} = {v}") for n, v in f.locals if n not in unset)
+    more = f" ({len(unset)} not set yet: {esc(', '.join(unset))})" if unset else ""
+    return (shown + more).strip() or "—"
 
 
 def point_lines(facts):

@@ -56,7 +56,7 @@ async function shown() {
                 d: p.getAttribute("d") })),
     current: (document.querySelector(".lsa-code span.cl.st-cur") || {}).textContent || "",
     ran: document.querySelectorAll(".lsa-code span.cl.st-ran").length,
-    objects: [...document.querySelectorAll(".lsa-objs > .lsa-obj")].map((o) => o.getAttribute("data-label")),
+    objects: [...document.querySelectorAll(".lsa-objs > .lsa-col > .lsa-obj")].map((o) => o.getAttribute("data-label")),
     changed: document.querySelectorAll(".lsa-fields tr.lsa-chg").length,
   }));
 }
@@ -64,8 +64,12 @@ async function shown() {
 async function open(url) {
   await page.goto(url, { waitUntil: "load" });
   await ready();
-  const paint = await page.evaluate(() => +document.getElementById("lsa-steps").getAttribute("data-paint-ms"));
-  report.paints.push({ url, ms: paint });
+  const t = await page.evaluate(() => {
+    const box = document.getElementById("lsa-steps"), nav = performance.getEntriesByType("navigation")[0];
+    return { ms: +box.getAttribute("data-paint-ms"), data: +box.getAttribute("data-data-ms"),
+             dom: Math.round(nav.domContentLoadedEventEnd), load: Math.round(nav.loadEventEnd) };
+  });
+  report.paints.push({ url, ...t });
 }
 
 try {

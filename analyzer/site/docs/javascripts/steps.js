@@ -4,7 +4,8 @@
  * file, written by analyzer/docs/steps.py, calls LSASteps(data) with plain JSON:
  *   fn: [[name, file, first line, linked code HTML]]      the functions
  *   ty: [[type, [[member, zero value], ...]]]             the struct layouts
- *   ob: [[label, type, layout index or -1, first event, {member: value at boot}]]
+ *   ob: [[label, type, layout index or -1, first event, {member: value at boot},
+ *         1 if the run made it]]
  *   wr: [[object index, member, value]]                   the run's writes, in order
  *   ev: [[kind l|c|r|s|a, function, [line(, file)], new writes, stack depth,
  *         [[frame index, function, line(, file), new, [[local, value]]]], text, trace step]]
@@ -29,6 +30,7 @@
   }
 
   window.LSASteps = function (data) {
+    box.setAttribute("data-data-ms", String(Math.round(performance.now())));
     D = data;
     var n = 0;
     W = D.ev.map(function (e) { n += e[3]; return n; });
@@ -50,10 +52,18 @@
   function index() {
     D.ob.forEach(function (o, i) { byLabel[o[0]] = i; });
     D.ob.forEach(function (o, i) {
-      var p = parentOf(o[0]);
-      if (p && byLabel[p[0]] !== undefined) (children[p[0]] = children[p[0]] || {})[p[1]] = i;
+      // the nearest drawn container: a member of a member it does not list hangs there
+      var p = parentOf(o[0]), path = p ? p[1] : "";
+      while (p && byLabel[p[0]] === undefined) {
+        var up = parentOf(p[0]);
+        if (up) path = up[1] + (path.charAt(0) === "[" ? "" : ".") + path;
+        p = up;
+      }
+      if (p) (children[p[0]] = children[p[0]] || {})[path] = i;
       else roots.push(i);
     });
+    // what the run made first (in the order it appears), then what it wrote of the boot's
+    roots.sort(function (a, b) { return (D.ob[b][5] - D.ob[a][5]) || (D.ob[a][3] - D.ob[b][3]) || (a - b); });
   }
 
   // --- the state at step i ---------------------------------------------------------------
@@ -109,10 +119,10 @@
   function build() {
     box.textContent = "";
     var bar = el("div", "lsa-bar");
-    ui.first = button("⏮", "first step (Home)", function () { go(0); });
+    ui.first = button("« first", "first step (Home)", function () { go(0); });
     ui.back = button("◀ back", "previous step (←)", function () { go(cur - 1); });
     ui.fwd = button("forward ▶", "next step (→)", function () { go(cur + 1); });
-    ui.last = button("⏭", "last step (End)", function () { go(D.ev.length - 1); });
+    ui.last = button("last »", "last step (End)", function () { go(D.ev.length - 1); });
     ui.slider = el("input", "lsa-slider");
     ui.slider.type = "range";
     ui.slider.min = "1";
@@ -286,11 +296,13 @@
   function drawObjects(st, arrows) {
     ui.objs.textContent = "";
     labelEls = {};
-    var shown = 0;
+    var shown = 0, cols = [], n = Math.max(1, Math.floor(ui.objs.clientWidth / 380));
+    for (var c = 0; c < n; c++) cols.push(ui.objs.appendChild(el("div", "lsa-col")));
     roots.forEach(function (o) {
       var ob = D.ob[o];
       if (ob[3] > cur) return;
-      ui.objs.appendChild(objBox(o, st, arrows, ""));
+      var low = cols.reduce(function (a, b) { return b.offsetHeight < a.offsetHeight ? b : a; });
+      low.appendChild(objBox(o, st, arrows, ""));  // each box goes to the shortest column
       shown++;
     });
     if (!shown) ui.objs.appendChild(el("p", "lsa-none", "No object made or written yet."));
@@ -402,6 +414,7 @@
     s.onerror = function () { box.textContent = "The debugger's data file " + s.src + " is missing."; };
     document.head.appendChild(s);
   }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  // the script comes after the page's content: the data starts loading at once
+  if (document.getElementById("lsa-steps") || document.readyState !== "loading") start();
+  else document.addEventListener("DOMContentLoaded", start);
 })();
