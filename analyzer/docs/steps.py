@@ -460,9 +460,13 @@ def _links(site, tl: Timeline, here: str) -> dict[str, str]:
 
 def _page(label: str, name: str, tl: Timeline) -> str:
     return ("---\nhide:\n  - navigation\n  - toc\nsearch:\n  exclude: true\n---\n\n"
-            f"# Step through {code(label)}\n\n"
-            f"Every event of the model's run of {code(label)}, {len(tl.events)} steps: each "
-            "C line reached, each call, return and function left out. Step with the buttons, "
+            f"# Step through {code(label.split(':')[0])}\n\n"
+            f"Every event of the model's run of {code(label)}, {len(tl.events)} steps: "
+            + ("each C line reached, each call, return and function left out. "
+               if any(e.kind == "line" for e in tl.events) else
+               "each call, return and function left out (this run does not record its C "
+               "lines, nor the frames' locals). ")
+            + "Step with the buttons, "
             "the arrow keys or the slider; the address keeps the step "
             "(<code>#step=N</code>).\n\n"
             f'<div id="lsa-steps" data-src="../data/{name}.js" markdown="0">'
@@ -474,17 +478,22 @@ def add_steps_section(site, facts) -> list[str]:
     """A debugger page and data file per scenario the model ran (``facts.scenarios``);
     the section goes into the navigation after the tour.  Gives notices."""
     notices, nav, items = [], [], []
-    for label, view in (getattr(facts, "scenarios", {}) or {}).items():
-        tl = timeline_of(view)
+    runs = [(label, timeline_of(view)) for label, view in
+            (getattr(facts, "scenarios", {}) or {}).items()]
+    for key, skb in (getattr(site, "skb_runs", {}) or {}).items():  # socket-buffer programs
+        if hasattr(skb, "run"):
+            runs.append((f"skb {key}: " + "; ".join(o.text for o in skb.ops),
+                         timeline(skb.run, f"skb-{key}")))
+    for label, tl in runs:
         if tl is None or not tl.events:
-            notices.append(f"no debugger for {label}: the model's run has no trace of lines")
+            notices.append(f"no debugger for {label}: the model's run has no trace")
             continue
-        name = slug(label)
+        name = slug(tl.label)
         path = f"{ROOT}/{name}.md"
         data = debugger_data(tl, _code_of(site, tl, path), _links(site, tl, path))
         site.pages[f"{ROOT}/data/{name}.js"] = data_script(data)
         site.pages[path] = _page(label, name, tl)
-        nav.append({label: path})
+        nav.append({label.split(":")[0]: path})
         items.append(f"- [{esc(label)}]({name}.md): {len(tl.events)} steps")
     if not nav:
         return notices
