@@ -8,6 +8,7 @@ and two screenshots go to build/screenshots/; no time is asserted."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -93,3 +94,24 @@ def test_debugger_steps_frames_objects_keys_and_address(browser_ready, served,  
         assert d["frames"] and d["objects"], d
     for shot in job["shots"]:
         assert (shots / shot.rsplit("/", 1)[1]).stat().st_size > 10_000
+
+
+def test_tour_state_links_to_the_same_step(served):  # noqa: F811
+    """inet_create's "Up to now" is taken just after `sock->ops = answer->ops;` ran
+    and links to that step of the debugger."""
+    _, cfg = served
+    site = cfg.build_dir / "site"
+    html = (site / "generated" / "tour" / "inet_create" / "index.html").read_text()
+    m = re.search(r'href="\.\./\.\./steps/([\w-]+)/#step=(\d+)"', html)
+    assert m and m.group(1) == slug(TCP), html[:200]
+    assert (site / "generated" / "steps" / m.group(1) / "index.html").is_file()
+    data = _data(site)
+    ev = data["ev"][int(m.group(2)) - 1]
+    names = [f[0] for f in data["fn"]]
+    assert names[ev[1]] == "inet_create" and ev[0] == "l"
+    prev = [e for e in data["ev"][:int(m.group(2)) - 1] if names[e[1]] == "inet_create"
+            and e[0] == "l"][-1]
+    src = (cfg.kernel_dir / "net/ipv4/af_inet.c").read_text().splitlines()
+    assert src[prev[2][0] - 1].strip() == "sock->ops = answer->ops;"
+    state = html.split('id="up-to-now"')[1]
+    assert "inet_stream_ops" in state.split("unchanged since")[0]  # written since the last page
