@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from html import unescape
 
 import pytest
 from test_site import CHROMIUM, HERE, browser_ready, served  # noqa: F401 - fixtures
@@ -86,12 +87,13 @@ def test_debugger_steps_frames_objects_keys_and_address(browser_ready, served,  
     assert arrow["to"].startswith("tcp_sock#")
     assert any(a["from"] == arrow["from"] and a["to"] == arrow["to"] for a in at["arrows"]), \
         (arrow, at["arrows"])
-    assert at["ran"] > 0 and "tcp_v4_init_sock" in at["current"], at["current"]
+    assert "tcp_v4_init_sock" in at["current"], at["current"]  # the call: its first line
+    assert at["ran"] == 0  # none of its lines has run yet
     back = report["back"]
     assert back["count"] == f"step {call} / {total}" and back["hash"] == f"#step={call}"
     for d in report["direct"]:
         assert d["count"] == f"step {direct} / {total}", d
-        assert d["frames"] and d["objects"], d
+        assert d["frames"] and d["objects"] and d["ran"] > 0, d
     for shot in job["shots"]:
         assert (shots / shot.rsplit("/", 1)[1]).stat().st_size > 10_000
 
@@ -113,5 +115,5 @@ def test_tour_state_links_to_the_same_step(served):  # noqa: F811
             and e[0] == "l"][-1]
     src = (cfg.kernel_dir / "net/ipv4/af_inet.c").read_text().splitlines()
     assert src[prev[2][0] - 1].strip() == "sock->ops = answer->ops;"
-    state = html.split('id="up-to-now"')[1]
+    state = unescape(html.split('id="up-to-now"')[1])
     assert "inet_stream_ops" in state.split("unchanged since")[0]  # written since the last page
