@@ -10,6 +10,7 @@ from types import SimpleNamespace as NS
 import pytest
 
 from analyzer.docs.steps import (
+    code_script,
     data_script,
     debugger_data,
     resolve_point,
@@ -139,8 +140,12 @@ def test_data_script_round_trip(tl):
     text = data_script(data)
     assert text.startswith("LSASteps(") and text.endswith(");\n")
     back = json.loads(text[len("LSASteps("):-3])
-    assert back == data
-    assert ["g", "a.c", 10, "<div>g</div>"] in back["fn"]
+    assert back == dict(data, fn=[[*f[:3], ""] for f in data["fn"]])  # the code comes apart
+    assert ["g", "a.c", 10, ""] in back["fn"]
+    code = code_script(data)
+    assert code.startswith("LSAStepsCode(") and code.endswith(");\n")
+    html = json.loads(code[len("LSAStepsCode("):-3])
+    assert html[[f[0] for f in data["fn"]].index("g")] == "<div>g</div>"
 
 
 def test_points(tl):

@@ -11,7 +11,8 @@ made before it.  From a timeline it produces
 - the debugger's data (:func:`debugger_data`): plain JSON, delta-encoded (each
   event carries only the frames that changed and the count of new writes),
   written as ``generated/steps/data/<slug>.js`` (a script that hands the JSON
-  to ``javascripts/steps.js``, so the page works from ``file://``);
+  to ``javascripts/steps.js``, so the page works from ``file://``) and the
+  functions' linked code as ``<slug>.code.js``, read after the first step is drawn;
 - the debugger pages ``generated/steps/<slug>.md`` (:func:`add_steps_section`);
 - the tour's state tables (:func:`up_to_now`) at a :class:`~analyzer.docs.tour.Point`
   resolved to an event (:func:`resolve_point`), with every write since the
@@ -31,7 +32,8 @@ from analyzer.docs.render import admonition, code, esc, table
 from analyzer.docs.tour import Point, find_line
 
 __all__ = ["Frame", "Event", "Timeline", "timeline", "timeline_of", "slug", "resolve_point",
-           "debugger_data", "data_script", "add_steps_section", "up_to_now", "ROOT"]
+           "debugger_data", "data_script", "code_script", "add_steps_section", "up_to_now",
+           "ROOT"]
 
 ROOT = "generated/steps"
 KINDS = {"line": "l", "call": "c", "return": "r", "stub": "s", "assume": "a"}
@@ -419,8 +421,16 @@ def definitions(tl: Timeline) -> dict[str, str]:
 
 def data_script(data: dict) -> str:
     """The data file: a script (loaded by ``src``, never inline) that hands the JSON
-    to the debugger (``LSASteps``)."""
-    return "LSASteps(" + json.dumps(data, separators=(",", ":"), ensure_ascii=False) + ");\n"
+    to the debugger (``LSASteps``); the functions' code goes to :func:`code_script`."""
+    light = dict(data, fn=[[*f[:3], ""] for f in data["fn"]])
+    return "LSASteps(" + json.dumps(light, separators=(",", ":"), ensure_ascii=False) + ");\n"
+
+
+def code_script(data: dict) -> str:
+    """The code file, read after the first step is drawn: each function's HTML, in
+    the order of ``data["fn"]`` (``LSAStepsCode``)."""
+    return "LSAStepsCode(" + json.dumps([f[3] if len(f) > 3 else "" for f in data["fn"]],
+                                        separators=(",", ":"), ensure_ascii=False) + ");\n"
 
 
 # --- pages ------------------------------------------------------------------------------
@@ -492,6 +502,7 @@ def add_steps_section(site, facts) -> list[str]:
         path = f"{ROOT}/{name}.md"
         data = debugger_data(tl, _code_of(site, tl, path), _links(site, tl, path))
         site.pages[f"{ROOT}/data/{name}.js"] = data_script(data)
+        site.pages[f"{ROOT}/data/{name}.code.js"] = code_script(data)
         site.pages[path] = _page(label, name, tl)
         nav.append({label.split(":")[0]: path})
         items.append(f"- [{esc(label)}]({name}.md): {len(tl.events)} steps")

@@ -37,7 +37,7 @@ page.on("console", (m) => { if (m.type() === "error") report.errors.push(`${page
 page.on("pageerror", (e) => report.errors.push(`${page.url()}: ${e}`));
 
 async function ready() {
-  await page.waitForSelector("#lsa-steps[data-ready='1']", { timeout: 15000 });
+  await page.waitForSelector("#lsa-steps[data-ready='1'][data-code='1']", { timeout: 15000 });
   await page.waitForTimeout(150);  // the arrows are drawn on the next frame
 }
 
@@ -66,7 +66,9 @@ async function open(url) {
   await ready();
   const t = await page.evaluate(() => {
     const box = document.getElementById("lsa-steps"), nav = performance.getEntriesByType("navigation")[0];
+    const code = performance.getEntriesByType("resource").find((r) => r.name.endsWith(".code.js"));
     return { ms: +box.getAttribute("data-paint-ms"), data: +box.getAttribute("data-data-ms"),
+             code: code ? Math.round(code.responseEnd) : -1,
              dom: Math.round(nav.domContentLoadedEventEnd), load: Math.round(nav.loadEventEnd) };
   });
   report.paints.push({ url, ...t });

@@ -10,6 +10,8 @@
  *   ev: [[kind l|c|r|s|a, function, [line(, file)], new writes, stack depth,
  *         [[frame index, function, line(, file), new, [[local, value]]]], text, trace step]]
  *   links: {global: page URL}
+ * The functions' code (fn[i][3]) comes after the first step is drawn, from
+ * <scenario>.code.js, which calls LSAStepsCode([html of fn 0, html of fn 1, ...]).
  * Each step is drawn from these (the stack replayed, the writes applied up to it):
  * the C line in its function's code with the lines run so far, the frames with
  * their locals, and the objects with arrows (SVG) from a pointer to what it points
@@ -40,7 +42,17 @@
     requestAnimationFrame(function () {
       box.setAttribute("data-ready", "1");
       box.setAttribute("data-paint-ms", String(Math.round(performance.now())));
+      var s = document.createElement("script");  // then the code of the functions
+      s.src = box.getAttribute("data-src").replace(/\.js$/, ".code.js");
+      document.head.appendChild(s);
     });
+  };
+
+  window.LSAStepsCode = function (html) {
+    html.forEach(function (h, i) { if (D.fn[i]) D.fn[i][3] = h; });
+    codeFn = -1;
+    drawCode(D.ev[cur]);
+    box.setAttribute("data-code", "1");
   };
 
   // --- the objects: labels, members, roots ---------------------------------------------
@@ -221,7 +233,10 @@
         for (var k = 0; k < cls.length; k++) lineEls[fn[2] + k] = [cls[k], nums[k]];
       } else {
         ui.code.textContent = "";
-        ui.code.appendChild(el("p", "lsa-none", "No source for " + fn[0] + "(): a macro, or defined outside the analysed files."));
+        ui.code.appendChild(el("p", "lsa-none", box.getAttribute("data-code")
+          ? "No source for " + fn[0] + "(): a macro, or defined outside the analysed files."
+          : "Reading the code ..."));
+        if (!box.getAttribute("data-code")) codeFn = -1;
       }
     }
     var ran = {};
