@@ -107,7 +107,14 @@ def test_data_is_delta_encoded(tl):
     data = debugger_data(tl)
     ev = data["ev"]
     assert len(ev) == len(tl.events)
-    assert sum(e[3] for e in ev) == len(tl.writes) - tl.base  # every run write, once
+    assert sum(e[3] for e in ev) == len(data["wr"])  # every write listed, once
+    # the writes before each event, replayed, are the timeline's (those of shown objects)
+    labels = [o[0] for o in data["ob"]]
+    done = 0
+    for e, event in zip(ev, tl.events, strict=True):
+        done += e[3]
+        listed = [(labels[o], f, v) for o, f, v in data["wr"][:done]]
+        assert listed == [w for w in tl.writes[tl.base:event.writes] if w[0] in labels]
     fns = [f[0] for f in data["fn"]]
     # a line of the same frame sends only what changed: the line, no locals
     f3 = ev[2][5]

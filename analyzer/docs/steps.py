@@ -390,13 +390,17 @@ def debugger_data(tl: Timeline, code: dict | None = None, links: dict | None = N
         init = {f: v for f, v in tl.boot.get(lab, {}).items() if (lab, f) in written}
         made = 1 if tl.objects.get(_root(lab), ("", 0))[1] > 0 else 0
         objs.append([lab, kind, t, appear.get(_root(lab), 0), init, made])
+    kept = [0]  # kept[j]: how many of the run's first j writes the data lists (shown objects')
+    for o, _, _ in tl.writes[tl.base:]:
+        kept.append(kept[-1] + (o in index))
     events, prev, wprev = [], (), tl.base
     for ev in tl.events:
         fresh = len(ev.stack) - 1 if ev.kind == "call" else len(ev.stack)
         delta = [[i, fn(name), *at(name, file, line), new, changed]
                  for i, name, file, line, new, changed in _frame_delta(prev, ev.stack, fresh)]
         events.append([KINDS.get(ev.kind, ev.kind[:1]), fn(ev.function),
-                       at(ev.function, ev.file, ev.line), ev.writes - wprev, len(ev.stack),
+                       at(ev.function, ev.file, ev.line),
+                       kept[ev.writes - tl.base] - kept[wprev - tl.base], len(ev.stack),
                        delta, ev.text, ev.step])
         prev, wprev = ev.stack, ev.writes
     writes = [[index[o], f, v] for o, f, v in tl.writes[tl.base:] if o in index]
