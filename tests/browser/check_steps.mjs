@@ -58,6 +58,9 @@ async function shown() {
     ran: document.querySelectorAll(".lsa-code span.cl.st-ran").length,
     objects: [...document.querySelectorAll(".lsa-objs > .lsa-col > .lsa-obj")].map((o) => o.getAttribute("data-label")),
     changed: document.querySelectorAll(".lsa-fields tr.lsa-chg").length,
+    fields: Object.fromEntries([...document.querySelectorAll(".lsa-fields tr[data-field]")].map(
+      (tr) => [tr.closest(".lsa-obj").getAttribute("data-label") + "." + tr.getAttribute("data-field"),
+               tr.querySelector(".lsa-val").textContent])),
   }));
 }
 

@@ -89,11 +89,14 @@ def test_debugger_steps_frames_objects_keys_and_address(browser_ready, served,  
         (arrow, at["arrows"])
     assert "tcp_v4_init_sock" in at["current"], at["current"]  # the call: its first line
     assert at["ran"] == 0  # none of its lines has run yet
+    ops = f"{sk[0]}.ops"
+    assert at["fields"][ops] == "&inet_stream_ops" and at["fields"][f"{sk[0]}.sk"] == sk[1]
     back = report["back"]
     assert back["count"] == f"step {call} / {total}" and back["hash"] == f"#step={call}"
     for d in report["direct"]:
         assert d["count"] == f"step {direct} / {total}", d
         assert d["frames"] and d["objects"] and d["ran"] > 0, d
+        assert d["fields"].get(ops, "NULL") == "NULL", d["fields"]  # set later, in inet_create
     for shot in job["shots"]:
         assert (shots / shot.rsplit("/", 1)[1]).stat().st_size > 10_000
 
