@@ -206,6 +206,8 @@ def test_lines_that_ran_and_the_stack_at_each(tmp_path):
     assert [f.function for f in event.stack] == ["entry", "get", "make"]
     assert dict((v.name, v.value) for v in event.stack[-1].locals)["x"] == "2"
     assert r.to_json()["lines"][0][1:3] == ["entry", "t.c"]
+    counts = [e.writes for e in r.lines]  # the writes made before each line
+    assert counts == sorted(counts) and counts[0] >= 0 and counts[-1] <= len(r.writes)
 
 
 def test_gnu_elvis_typedef_casts_and_array_sizes(tmp_path):

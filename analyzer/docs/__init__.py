@@ -263,6 +263,9 @@ def build_site(cfg: Config, strict: bool = True, progress: bool = True) -> Build
     from analyzer.docs.skb import add_skb_section  # the socket-buffer pages (site/skb.yaml)
 
     facts.notices.extend(add_skb_section(site, facts, cfg.site_dir, cfg))
+    from analyzer.docs.steps import add_steps_section  # the step-through debugger
+
+    facts.notices.extend(add_steps_section(site, facts))
     t1 = time.perf_counter()
     pages = sum(1 for p in site.pages if p.endswith(".md"))
     _say(progress, f"docs: {pages} pages generated; mkdocs build ...")

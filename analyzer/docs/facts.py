@@ -107,6 +107,7 @@ class RunView:
         self._snapshot = snapshot
         self.error = error
         self.label = label
+        self.raw = None  # the model's Run itself, when wrapped by :meth:`of`
         if isinstance(executed, dict):
             table = {k: set(v) for k, v in executed.items()}
             self._executed: Executed | None = lambda fn, file: table.get((fn, file))
@@ -118,8 +119,10 @@ class RunView:
         """Wrap an ``analyzer.model.Run`` (or anything with ``steps`` and ``snapshot``);
         a run that has ``executed_lines(function, file)`` gives the lines that ran."""
         executed = getattr(run, "executed_lines", None)
-        return cls(_get(run, "steps", []), run.snapshot,
+        view = cls(_get(run, "steps", []), run.snapshot,
                    executed=executed if callable(executed) else None, label=label)
+        view.raw = run if _get(run, "lines") else None
+        return view
 
     def snapshot(self, n: int) -> dict[str, dict]:
         return self._snapshot(n) or {}

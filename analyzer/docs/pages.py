@@ -18,7 +18,7 @@ from analyzer.docs.edits import excerpt_note
 from analyzer.docs.facts import Facts, Step, initializer_end
 from analyzer.docs.lecture import LineCheck, NameDiff, compare_excerpt, entry_point, summarize
 from analyzer.docs.render import admonition, code, esc, link, rel_link, table
-from analyzer.docs.tour import Page, Placed, Show, Tour, place
+from analyzer.docs.tour import Page, Placed, Point, Show, Tour, place
 from analyzer.docs.xref import SYMBOL_PAGE, PageIndex, Xref, field_anchor
 from analyzer.records import Function, Initializer, Struct, base_struct, pointer_depth
 
@@ -45,6 +45,7 @@ class Site:
     entry_points: list[tuple[str, Show, NameDiff, str]] = field(default_factory=list)
     nav: list = field(default_factory=list)
     xref: Xref | None = None  # links and cards of the code excerpts
+    points: list[int] = field(default_factory=list)  # the tour's points so far (debugger steps)
 
     def code(self, here: str, excerpt: Excerpt, function: Function | None = None) -> str:
         """An excerpt as linked HTML (identifiers are links or carry a card)."""
@@ -186,7 +187,7 @@ def _tour_page(site: Site, page: Page) -> dict[str, str]:
     if page.kind == "chain":
         parts.append(_chain(site, path, next((s.name for s in page.show), "")))
     if page.state_function:
-        parts.append(_up_to_now(site, path, page.state_function))
+        parts.append(_state_at_point(site, path, page))
     if page is site.tour.pages[-1]:
         parts.append(_object_graph_section(site, path))
     parts.append(_named(site, path, page))
@@ -622,6 +623,28 @@ def _up_to_now(site: Site, here: str, fname: str) -> str:
         out.append(f'??? note "{len(nested)} nested members written so far"\n\n'
                    + _indent("\n".join(t.replace("#### ", "##### ", 1) for t in nested)))
     return "\n".join(out)
+
+
+def _state_at_point(site: Site, here: str, page: Page) -> str:
+    """"Up to now" at the lecture's point of the page (default: after its state
+    function returns), from the debugger's timeline of the tour's run; the
+    whole-function tables when the run has no timeline."""
+    from analyzer.docs import steps as st
+
+    tl = st.timeline_of(site.facts.run)
+    if tl is None or not tl.events:
+        return _up_to_now(site, here, page.state_function)
+    point = page.point or Point("return", page.state_function)
+    at = st.resolve_point(tl, point, st.point_lines(site.facts))
+    if at is None:
+        return st.missing_point(point)
+    since = max((p for p in site.points if p <= at), default=-1)
+    site.points.append(at)
+    where = re.sub(r"`([^`]+)`|(\w+)", lambda m: code(m.group(1)) if m.group(1) else (
+        code(m.group(2)) if "_" in m.group(2) or m.group(2) in site.functions else m.group(2)),
+        point.text_of())
+    debugger = "../" + re.sub(r"\.md$", "/", rel_link(here, f"{st.ROOT}/{st.slug(tl.label)}.md"))
+    return st.up_to_now(tl, at, since, where, debugger, lambda t: _type(site, here, t))
 
 
 def _featured_structs(site: Site) -> set[str]:

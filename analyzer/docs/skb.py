@@ -515,6 +515,7 @@ def add_skb_section(site, facts: Facts, site_dir: Path, cfg) -> list[str]:
     gives notices (a scenario that did not run)."""
     tour = load_skb_tour(Path(site_dir) / "skb.yaml")
     runs, notices = _runs(tour, cfg)
+    site.skb_runs = runs  # the step-through debugger draws them too (analyzer/docs/steps.py)
     pages, nav = skb_pages(tour, facts, runs, code=getattr(site, "code", None))
     site.pages.update(pages)
     if hasattr(site, "finish"):  # the cards of the names in these pages too

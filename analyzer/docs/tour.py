@@ -18,8 +18,8 @@ import yaml
 
 from analyzer.errors import AnalyzerError
 
-__all__ = ["Note", "Focus", "Show", "Page", "Tour", "Placed", "load_tour", "parse_tour",
-           "find_line", "place", "SYMBOL_KINDS", "PAGE_KINDS"]
+__all__ = ["Note", "Focus", "Show", "Page", "Tour", "Placed", "Point", "load_tour", "parse_tour",
+           "parse_point", "find_line", "place", "SYMBOL_KINDS", "PAGE_KINDS"]
 
 SYMBOL_KINDS = ("function", "struct", "table", "global")
 PAGE_KINDS = ("intro", "struct", "hierarchy", "chain", "step")
@@ -55,6 +55,53 @@ class Show:
 
 
 @dataclass(frozen=True)
+class Point:
+    """A moment of the run the lecture draws its state at: ``call`` (when
+    ``function`` is called), ``return`` (just after it returns), ``line`` (just
+    after the line holding ``text`` ran in ``inside``); ``inside`` also names the
+    caller of a call or return."""
+
+    kind: str
+    function: str = ""
+    inside: str = ""
+    text: str = ""
+
+    def text_of(self) -> str:
+        """The point as the tour writes it."""
+        inside = f" inside {self.inside}" if self.inside else ""
+        if self.kind == "call":
+            return f"at the call of {self.function}{inside}"
+        if self.kind == "return":
+            return f"after {self.function} returns{inside}"
+        return f"after `{self.text}` in {self.inside}"
+
+
+_POINTS = (
+    ("call", re.compile(r"at the call of (\w+)(?: inside (\w+))?")),
+    ("return", re.compile(r"after (\w+) returns(?: inside (\w+))?")),
+    ("line", re.compile(r"after `([^`]+)` in (\w+)")),
+)
+
+
+def parse_point(text: str, where: str = "point") -> Point:
+    """A :class:`Point` from the tour's words.
+
+    >>> parse_point("after sock_alloc returns inside __sock_create")
+    Point(kind='return', function='sock_alloc', inside='__sock_create', text='')
+    >>> parse_point("after `sock->ops = answer->ops;` in inet_create").text
+    'sock->ops = answer->ops;'
+    """
+    for kind, rx in _POINTS:
+        m = rx.fullmatch(text.strip())
+        if m:
+            if kind == "line":
+                return Point("line", m.group(2), m.group(2), m.group(1))
+            return Point(kind, m.group(1), m.group(2) or "")
+    raise AnalyzerError(f"{where}: point {text!r} is not one of \"at the call of F [inside G]\""
+                        ", \"after F returns [inside G]\", \"after `C LINE` in G\"")
+
+
+@dataclass(frozen=True)
 class Page:
     id: str
     title: str
@@ -62,6 +109,7 @@ class Page:
     show: tuple[Show, ...] = ()
     notes: tuple[Note, ...] = ()
     state: str = ""  # function whose return gives "Up to now"; "none" for no table
+    point: Point | None = None  # the lecture's own point for "Up to now" (default: state's return)
     call: tuple[str, str] = ("", "")  # (function, expression) a dispatch page explains
     fields: tuple[tuple[str, Note], ...] = ()
     layers: tuple[tuple[str, tuple[Note, ...]], ...] = ()
@@ -160,6 +208,7 @@ def _page(item: object, where: str) -> Page:
         show=tuple(_show(s, f"{here}.show[{i}]") for i, s in enumerate(item.get("show") or [])),
         notes=_notes(item.get("notes") or [], f"{here}.notes"),
         state=str(item.get("state") or ""),
+        point=parse_point(str(item["point"]), f"{here}.point") if item.get("point") else None,
         call=(str(call.get("function", "")), str(call.get("expr", ""))),
         fields=fields, layers=layers)
 

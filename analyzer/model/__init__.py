@@ -122,7 +122,8 @@ def run_with(facts, scenario: str, args, model_dir=None, generator=None,
     try:
         m.process, m.task = process or caller, None  # `current` is made on first use
         boot_count = m.boot_count = len(m.steps)
-        with recording(lambda: len(m.steps) - boot_count, gen.locate) as lines:
+        with recording(lambda: len(m.steps) - boot_count, gen.locate,
+                       lambda: len(m.writes)) as lines:
             for setting in sysctls:  # written as /proc/sys does, before the call
                 rt.run_in(m, sysctl.write, m, setting, m.glob(m.process.net_ns)[1])
             result = rt.run_in(m, m.invoke, spec["entry"], tuple(values))

@@ -50,13 +50,15 @@ class FrameView:
 class LineEvent:
     """The run reached ``file:line`` of ``function``; ``after`` steps of the
     trace happened before it; ``stack`` is outermost first (the last frame is
-    this function)."""
+    this function); ``writes`` is the number of the run's writes (``Run.writes``,
+    the boot's included) made before it, -1 when not counted."""
 
     after: int
     function: str
     file: str
     line: int
     stack: tuple[FrameView, ...]
+    writes: int = -1
 
 
 def _c_function(code) -> str | None:
@@ -98,9 +100,10 @@ def _stack(frame, locate: Callable) -> tuple[FrameView, ...]:
 
 
 @contextmanager
-def recording(steps: Callable[[], int], locate: Callable) -> Iterator[list[LineEvent]]:
+def recording(steps: Callable[[], int], locate: Callable,
+              writes: Callable[[], int] = lambda: -1) -> Iterator[list[LineEvent]]:
     """Record :class:`LineEvent`s into the yielded list while the block runs;
-    ``steps()`` is the number of trace steps so far."""
+    ``steps()`` is the number of trace steps so far, ``writes()`` of writes."""
     events: list[LineEvent] = []
     last: dict[int, tuple[str, int]] = {}  # frame id -> its last C line
 
@@ -114,7 +117,7 @@ def recording(steps: Callable[[], int], locate: Callable) -> Iterator[list[LineE
                     top = top.f_back  # a macro body: the line belongs to its function
                 if top is not None:
                     events.append(LineEvent(steps(), _c_function(top.f_code), where[0],
-                                            where[1], _stack(frame, locate)))
+                                            where[1], _stack(frame, locate), writes()))
         return local
 
     def tracer(frame, event, arg):
