@@ -257,3 +257,14 @@ def test_modules_are_written_only_when_changed(tmp_path):
     run_fixture(tmp_path, (FIXTURES / "flow.c").read_text(), out=out)
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == first
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_or_of_named_constants_keeps_the_names():
+    """``inode->i_mode = S_IFSOCK | S_IRWXUGO;`` shows as the source writes it."""
+    from analyzer.model.values import K
+
+    mode = K("S_IFSOCK", 0o140000) | K("S_IRWXUGO", 0o777)
+    assert repr(mode) == "S_IFSOCK | S_IRWXUGO (49663)" and mode == 49663
+    assert repr(mode | 8) == repr(mode)  # a bit already set: still the same value
+    assert repr(K("A", 1) | K("A", 1)) == "A (1)"
+    assert type(K("A", 1) | 6) is int  # a plain number joins: no name is claimed

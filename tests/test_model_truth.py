@@ -124,3 +124,16 @@ def test_arguments_take_the_type_of_the_entrys_parameters(gen):
     r = _run(gen, "AF_INET", "4294967297", "0")
     assert r.result == "3"
     assert _own(r, "struct socket")["type"] in ("1", "SOCK_STREAM (1)")
+
+
+def test_values_show_the_names_the_source_wrote(gen):
+    r = _run(gen, "AF_INET", "SOCK_STREAM", "0")
+    inode = next(dict(v["fields"]) for k, v in r.snapshot(own=True).items()
+                 if k.endswith(".vfs_inode"))
+    assert inode["i_mode"] == "S_IFSOCK | S_IRWXUGO (49663)"  # net/socket.c:549
+    file = _own(r, "struct file")
+    assert file["f_mode"].startswith("FMODE_READ | FMODE_WRITE | ")
+    # no field of the objects socket() made is an unknown
+    unknown = [(k, f, v) for k, o in r.snapshot(own=True).items() for f, v in o["fields"]
+               if str(v).startswith("?")]
+    assert unknown == []

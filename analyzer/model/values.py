@@ -43,9 +43,20 @@ class Named(int):
         return self._keep(int(self) & other) if isinstance(other, int) else NotImplemented
 
     def __or__(self, other):
-        return self._keep(int(self) | other) if isinstance(other, int) else NotImplemented
+        """``S_IFSOCK | S_IRWXUGO`` keeps both names (as the source writes it)."""
+        if not isinstance(other, int):
+            return NotImplemented
+        value = int(self) | int(other)
+        if isinstance(other, Named) and value not in (int(self), int(other)):
+            return Named(f"{self.name} | {other.name}", value)
+        if isinstance(other, Named) and value == int(other) != int(self):
+            return other
+        return self._keep(value)
 
-    __rand__, __ror__ = __and__, __or__
+    def __ror__(self, other):
+        return self.__or__(other)
+
+    __rand__ = __and__
 
 
 def K(name: str, value: int) -> Named:  # noqa: N802 - reads as a constant

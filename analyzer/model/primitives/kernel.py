@@ -198,6 +198,14 @@ def nr_cpu_ids():
 
 
 @primitive
+def this_cpu_id():
+    """``smp_processor_id()`` / ``raw_smp_processor_id()`` (arch/x86/include/asm/smp.h,
+    ``this_cpu_read(cpu_number)``): the model's machine runs everything on its
+    first CPU, number 0."""
+    return 0
+
+
+@primitive
 def cpumask_next(n, mask=None):
     """``cpumask_next(n, mask)``: the next CPU after ``n``; every CPU of the
     model's machine is possible, present and online."""
