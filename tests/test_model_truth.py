@@ -38,6 +38,9 @@ def _own(r, ctype: str) -> dict:
 def test_every_example_decides_on_computed_values_only(gen, args):
     r = _run(gen, *args)
     assert r.assumptions == [], [a.note for a in r.assumptions]
+    unknown = [(k, f, v) for k, o in r.snapshot(own=True).items() for f, v in o["fields"]
+               if str(v).startswith("?")]
+    assert unknown == []  # every field of what socket() made is a computed value
     # the boot's own (initcalls outside socket()'s path that need drivers/, sysfs ...)
     # are listed, each with the line it was taken at
     assert all(re.match(r"[\w./-]+:\d+: ", a) for a in r.boot_report.assumptions)
