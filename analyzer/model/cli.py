@@ -36,7 +36,8 @@ def run_cli(cfg: Config, args) -> int:
     if args.scenario == "config":
         return _config(cfg, args)
     r = run(args.scenario, *args.args, cfg=cfg, config_file=getattr(args, "config", None),
-            user=getattr(args, "user", None), sysctls=getattr(args, "sysctl", ()))
+            user=getattr(args, "user", None), sysctls=getattr(args, "sysctl", ()),
+            write=False)  # a question: build/model stays what the analysis wrote
     if args.step is not None and not 0 <= args.step <= len(r.steps):
         raise AnalyzerError(f"--step {args.step}: the run has steps 0..{len(r.steps)}")
     if args.json:

@@ -347,7 +347,7 @@ class _Driver:
             first = len(self.m.steps) + 1
             spec = _spec(self.table["syscalls"], c)
             try:
-                args, memory = self.marshal(c, spec)
+                args, memory = self.arguments(c, spec)
                 value = self.m.invoke(spec["entry"], tuple(args))
                 self.return_to_user()
             except AnalyzerError as e:
@@ -402,7 +402,7 @@ class _Driver:
                                 "by an earlier statement nor a constant of the analysed tree")
         return parse_args(self.gen.facts, [str(a.value)])[0]
 
-    def marshal(self, c: Call, spec: dict) -> tuple[list, list]:
+    def arguments(self, c: Call, spec: dict) -> tuple[list, list]:
         params = {p.split(":")[0]: self.value(c, a) for p, a in zip(spec["params"], c.args,
                                                                      strict=True)}
         out, memory = [], []

@@ -91,7 +91,7 @@ def render(run: SkbRun, trace: bool = True) -> str:
 
 def skb_cli(cfg: Config, args) -> int:
     """``python -m analyzer model skb OP...``: print the trace and the layouts."""
-    result = run_skb(list(args.args), cfg)
+    result = run_skb(list(args.args), cfg, write=False)  # build/model is the analysis stage's
     if getattr(args, "json", False):
         json.dump(result.to_json(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
