@@ -23,7 +23,7 @@ LECTURE_ORDER = [
 
 @pytest.fixture(scope="module")
 def tcp(store_cfg):
-    return run("socket", "AF_INET", "SOCK_STREAM", 0, cfg=store_cfg)
+    return run("socket", "AF_INET", "SOCK_STREAM", 0, cfg=store_cfg, write=False)
 
 
 def _subsequence(names: list[str], wanted: list[str]) -> bool:
