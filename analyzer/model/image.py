@@ -390,7 +390,23 @@ class _Decoder:
 
 def load(path: Path, key: str, gen):
     """(machine, BootReport) from the image at ``path``, or None when there is
-    none, its key differs, or it cannot be read (then the caller boots)."""
+    none, its key differs, or it cannot be read (then the caller boots).  The
+    cyclic garbage collector is paused while the image's hundreds of thousands
+    of objects are made (they live as long as the machine), then those objects
+    are left out of later collections (``gc.freeze``)."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(path, key, gen)
+    finally:
+        if enabled:
+            gc.enable()
+        gc.freeze()
+
+
+def _load(path: Path, key: str, gen):
     import msgpack
 
     if not path.is_file():
