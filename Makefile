@@ -13,8 +13,11 @@ SETUP  := $(VENV)/.installed
 analyze: $(SETUP)
 	$(PY) -m analyzer analyze
 
+# the suite's processes: one per core (TEST_JOBS=1 runs it in this process)
+TEST_JOBS ?= auto
+
 test: $(SETUP) test-deps
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_JOBS)
 
 # browser tests need Debian's chromium; its installer is idempotent and quick when done
 test-deps:

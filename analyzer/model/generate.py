@@ -107,6 +107,9 @@ class Generator:
         self.data = data or table()
         #: where boot images are kept (analyzer.model.image), or None: boot every time
         self.image_dir = Path(image_dir) if image_dir is not None else None
+        #: read a boot image back (False: boot from the C and write the image;
+        #: the model stage does, so that its modules hold the boot's functions)
+        self.read_image = True
         #: the kernel configuration (analyzer.model.kconfig.KernelConfig): the one
         #: given, else the default one of a tree that has its Kconfig files (a tree
         #: of snippets has none: then only the table's [config] decides)
@@ -783,7 +786,7 @@ class Generator:
 
     def _boot_image(self):
         """The booted machine from the image of this analysis, if there is one."""
-        if self.image_dir is None:
+        if self.image_dir is None or not self.read_image:
             return None
         from analyzer.model import image
 
