@@ -21,6 +21,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from ci import unavailable
 from graph_snippets import tiny_home
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -269,7 +270,7 @@ def test_graph_on_a_full_disk_keeps_the_previous_db(own_home, monkeypatch, fs):
     build = own_home.build_dir
     with small_fs(build, "300k") as mounted:
         if fs == "tmpfs" and not mounted:
-            pytest.skip("cannot mount a tmpfs here (the faked case covers it)")
+            unavailable("a tmpfs mount (the faked case covers it elsewhere)")
         if fs == "faked":
             monkeypatch.setattr(graphdata, "write_parts", _full)
         else:  # fill the disk
@@ -289,7 +290,7 @@ def test_extract_into_a_read_only_folder_keeps_the_store(own_home, monkeypatch, 
     (own_home.kernel_dir / "net" / "new.c").write_text("int added(void) { return 1; }\n")
     with small_fs(own_home.build_dir, "50m", read_only=True) as mounted:
         if fs == "tmpfs" and not mounted:
-            pytest.skip("cannot mount a tmpfs here (the faked case covers it)")
+            unavailable("a tmpfs mount (the faked case covers it elsewhere)")
         if fs == "faked":
             def read_only(*args, **kwargs):
                 raise OSError(errno.EROFS, "Read-only file system", str(own_home.store_path))
@@ -308,7 +309,7 @@ def test_pages_on_a_full_disk_leave_the_old_pages_and_no_temporary_folder(tmp_pa
     docs = tmp_path / "docs"
     with small_fs(docs, "200k") as mounted:
         if fs == "tmpfs" and not mounted:
-            pytest.skip("cannot mount a tmpfs here (the faked case covers it)")
+            unavailable("a tmpfs mount (the faked case covers it elsewhere)")
         write_pages(docs, _site("old", 3))
         if fs == "faked":
             real = Path.write_text
