@@ -16,25 +16,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from timing import median_time  # noqa: E402
+
 from analyzer.config import Config  # noqa: E402
 from analyzer.model import kbuild, kconfig  # noqa: E402
-
-
-def median_time(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def measure(cfg: Config, runs: int) -> dict:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -30,20 +29,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from timing import median_time  # noqa: E402
+
 from analyzer.config import Config  # noqa: E402
 from analyzer.model import open_generator, run_with  # noqa: E402
 from analyzer.model.generate import table  # noqa: E402
 
 TARGET = 2.0  # seconds: boot + run of one scenario
-
-
-def median_time(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def parse_floor(cfg: Config, files: list[str], runs: int) -> float:

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing import median_time  # noqa: E402
+
 from analyzer.config import Config
 
 NAMES = ["sock_alloc_inode", "inet_create", "tcp_v4_connect", "sock_sendmsg"]
@@ -32,15 +34,6 @@ def _median_wall(cmd: list[str], runs: int = RUNS, **kw) -> float:
     for _ in range(runs):
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True, **kw)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def _median_call(fn, runs: int = 200) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -88,12 +81,12 @@ def _in_process(cfg: Config) -> dict[str, float]:
 
     kg = load(cfg.graph_path)
     return {
-        "graph.neighbourhood": _median_call(lambda: kg.neighbourhood("inet_create"), 5),
-        "callers": _median_call(lambda: kg.callers("sock_alloc_inode")),
-        "callees": _median_call(lambda: kg.callees("inet_create")),
-        "resolve": _median_call(lambda: kg.resolve("__sock_create", "pf->create",
+        "graph.neighbourhood": median_time(lambda: kg.neighbourhood("inet_create"), 5),
+        "callers": median_time(lambda: kg.callers("sock_alloc_inode"), 200),
+        "callees": median_time(lambda: kg.callees("inet_create"), 200),
+        "resolve": median_time(lambda: kg.resolve("__sock_create", "pf->create",
                                                    family="AF_INET"), 50),
-        "path": _median_call(lambda: kg.path("SyS_socket", "tcp_init_sock"), 20),
+        "path": median_time(lambda: kg.path("SyS_socket", "tcp_init_sock"), 20),
     }
 
 

@@ -18,6 +18,7 @@ to succeed (0).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -164,16 +165,21 @@ class Generator:
         defines.update(self.data.get("arch", {}).get("constants", {}))
         return defines
 
-    def tree_defines(self, name: str) -> bool:
-        """Does the analysed tree #define ``name`` in a branch the build keeps
-        (in a header the architecture includes)?"""
+    def _kept_defines(self, name: str, functions: bool = True):
+        """The tree's ``#define``s of ``name`` in a branch the build keeps (in a
+        header the architecture includes); ``functions=False`` leaves out the
+        function-like ones."""
         skip = set(self.data.get("arch", {}).get("not_included", []))
         for rec in self.facts.find("macros", name):
-            if rec.file in skip or f"!{name}" in rec.guard.replace(" ", ""):
+            if rec.file in skip or (not functions and rec.params is not None) or \
+                    f"!{name}" in rec.guard.replace(" ", ""):
                 continue  # `#ifndef X / #define X` does not define X before itself
             if not rec.guard or self.config(rec.guard):
-                return True
-        return False
+                yield rec
+
+    def tree_defines(self, name: str) -> bool:
+        """Does the analysed tree #define ``name`` where the build keeps it?"""
+        return next(self._kept_defines(name), None) is not None
 
     def member_alias(self, name: str) -> str | None:
         """The member path a field-alias ``#define`` names: the analysis's, or a
@@ -191,18 +197,12 @@ class Generator:
     def tree_value(self, name: str) -> int | None:
         """The number an object-like ``#define`` of the tree gives ``name``, from
         the first definition in a branch the build keeps; None if there is none."""
-        skip = set(self.data.get("arch", {}).get("not_included", []))
-        for rec in self.facts.find("macros", name):
-            if rec.file in skip or rec.params is not None or \
-                    f"!{name}" in rec.guard.replace(" ", ""):
-                continue
-            if not rec.guard or self.config(rec.guard):
-                body = rec.body.strip()
-                if re.fullmatch(r"-?0[xX][0-9a-fA-F]+", body):
-                    return int(body, 16)
-                if re.fullmatch(r"-?[0-9]+", body):  # a leading 0 is octal in C
-                    return int(body, 8) if body.lstrip("-").startswith("0") else int(body)
-                return None
+        rec = next(self._kept_defines(name, functions=False), None)
+        body = rec.body.strip() if rec is not None else ""
+        if re.fullmatch(r"-?0[xX][0-9a-fA-F]+", body):
+            return int(body, 16)
+        if re.fullmatch(r"-?[0-9]+", body):  # a leading 0 is octal in C
+            return int(body, 8) if body.lstrip("-").startswith("0") else int(body)
         return None
 
     def kept(self, rec) -> bool:
@@ -887,8 +887,6 @@ class Generator:
     def write(self, folder: Path) -> list[Path]:
         """Write the generated modules into ``folder``: each one atomically (a
         temporary file renamed), and only when its text changed."""
-        import os
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written = []

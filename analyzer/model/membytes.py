@@ -73,14 +73,11 @@ def read_bytes(m, p, n: int) -> bytes | None:
     if isinstance(p, CharPtr):
         data = p.text[p.i:].encode("latin-1") + b"\0"
         return (data + bytes(max(0, n - len(data))))[:n]
-    where = place(m, p)
-    if where is None:
+    placed = _placed(m, p, n)
+    if placed is None:
         return None
-    root, off = where
-    data = _encode(m, root)
-    if data is None:
-        return None
-    return bytes((data + bytes(max(0, off + n - len(data))))[off:off + n])
+    _, off, data = placed
+    return bytes(data[off:off + n])
 
 
 def write_bytes(m, p, data: bytes) -> bool:
@@ -91,17 +88,27 @@ def write_bytes(m, p, data: bytes) -> bool:
             return False
         p.buf.bytes[p.off:p.off + len(data)] = data
         return True
-    where = place(m, p)
-    if where is None:
+    placed = _placed(m, p, len(data))
+    if placed is None:
         return False
-    root, off = where
-    whole = _encode(m, root)
-    if whole is None:
-        return False
-    whole = bytearray(whole) + bytearray(max(0, off + len(data) - len(whole)))
+    root, off, whole = placed
     whole[off:off + len(data)] = data
     _decode(m, root, bytes(whole), 0, off, off + len(data))
     return True
+
+
+def _placed(m, p, n: int):
+    """(the object ``p`` lies in, ``p``'s offset in it, the object's bytes padded
+    with zeros to hold ``n`` bytes from there), or None when the model cannot
+    place ``p`` or lay the object out."""
+    where = place(m, p)
+    if where is None:
+        return None
+    root, off = where
+    data = _encode(m, root)
+    if data is None:
+        return None
+    return root, off, bytearray(data) + bytearray(max(0, off + n - len(data)))
 
 
 def view(m, obj, target: str):

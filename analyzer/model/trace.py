@@ -10,6 +10,7 @@ the write log, the objects made) and gives :class:`Run`: ``steps`` as
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 
 from analyzer.model import rt
 from analyzer.model.assume import Assumption
@@ -103,13 +104,13 @@ class Run:
         ``{label: {"type": ..., "fields": [[name, display], ...]}}``; the fields of
         objects no step changed are shared tuples (read them, do not change them)."""
         last = len(self.steps) + 1 if n is None else n
-        base = self._base()
+        base = self._base
         if own:
             base = {label: base[label] for label in also if label in base}
         out: dict[str, dict] = {label: {"type": kind, "fields": fields}
                                 for label, (kind, fields) in base.items()}
         fresh: set[str] = set()  # objects whose field list is this call's own
-        made, later = self._later()
+        made, later = self._later
         for label, kind, created, specs in made:
             if created >= last:
                 break
@@ -134,20 +135,16 @@ class Run:
                 obj["fields"].append([name, shown])
         return out
 
+    @cached_property
     def _later(self) -> tuple[list, list]:
-        """(objects made by the run, writes after step 0), by step, once."""
-        cached = self.__dict__.get("_later_state")
-        if cached is None:
-            made = sorted((o for o in self.objects if o[2] > 0), key=lambda o: o[2])
-            later = sorted((w for w in self.writes if w[0] > 0), key=lambda w: w[0])
-            cached = self.__dict__["_later_state"] = (made, later)
-        return cached
+        """(objects made by the run, writes after step 0), by step."""
+        made = sorted((o for o in self.objects if o[2] > 0), key=lambda o: o[2])
+        later = sorted((w for w in self.writes if w[0] > 0), key=lambda w: w[0])
+        return made, later
 
-    def _base(self) -> dict[str, tuple[str, list]]:
-        """The state at step 0 (boot and static objects, their step-0 writes), once."""
-        cached = self.__dict__.get("_base_state")
-        if cached is not None:
-            return cached
+    @cached_property
+    def _base(self) -> dict[str, tuple[str, tuple]]:
+        """The state at step 0: boot and static objects with their step-0 writes."""
         base: dict[str, tuple[str, list]] = {}
         for label, kind, created, specs in self.objects:
             if created == 0:
@@ -167,9 +164,7 @@ class Run:
             else:
                 where[name] = len(fields)
                 fields.append((name, shown))
-        base = {k: (kind, tuple(fields)) for k, (kind, fields) in base.items()}
-        self.__dict__["_base_state"] = base
-        return base
+        return {k: (kind, tuple(fields)) for k, (kind, fields) in base.items()}
 
     def functions(self) -> list[str]:
         """The called functions in order (calls and stubs)."""
