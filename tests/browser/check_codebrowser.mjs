@@ -5,36 +5,12 @@
 // and prints one JSON report: for each hover (over http and over file://) the
 // card's text, for the symbol page its text, for each search the first
 // results, the console errors and the blocked requests.
-import { chromium } from "playwright-core";
+import { openOffline } from "./offline.mjs";
 import { readFileSync } from "node:fs";
 
 const job = JSON.parse(readFileSync(process.argv[2], "utf8"));
-const base = new URL(job.base);
-const context = await chromium.launchPersistentContext(job.user_data_dir, {
-  executablePath: job.chromium || "/usr/bin/chromium",
-  headless: true,
-  viewport: { width: 1280, height: 1000 },
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    `--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE ${base.hostname}`,
-  ],
-});
 const report = { hovers: [], symbol: null, searches: [], blocked: [], errors: [] };
-const local = (u) => u.protocol === "file:" || u.protocol === "data:" || u.protocol === "blob:"
-  || u.host === base.host;
-context.on("request", (req) => {
-  const u = new URL(req.url());
-  if (!local(u)) report.blocked.push(req.url());
-});
-await context.route("**/*", (route) => {
-  const u = new URL(route.request().url());
-  return local(u) ? route.continue() : route.abort("blockedbyclient");
-});
-
-const page = await context.newPage();
-page.on("console", (m) => { if (m.type() === "error") report.errors.push(`${page.url()}: ${m.text()}`); });
-page.on("pageerror", (e) => report.errors.push(`${page.url()}: ${e}`));
+const { base, context, page } = await openOffline(job, { width: 1280, height: 1000 }, report);
 
 async function hover(root, item, shot) {
   await page.goto(new URL(item.path, root).href, { waitUntil: "load" });

@@ -6,35 +6,12 @@
 // their locals, the arrows drawn), the step after ArrowLeft and the address,
 // the step shown when `#step=N` is loaded directly (over http and file://),
 // console errors and blocked requests.
-import { chromium } from "playwright-core";
+import { openOffline } from "./offline.mjs";
 import { readFileSync } from "node:fs";
 
 const job = JSON.parse(readFileSync(process.argv[2], "utf8"));
-const base = new URL(job.base);
-const context = await chromium.launchPersistentContext(job.user_data_dir, {
-  executablePath: job.chromium || "/usr/bin/chromium",
-  headless: true,
-  viewport: { width: 1600, height: 1000 },
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    `--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE ${base.hostname}`,
-  ],
-});
 const report = { paints: [], at: null, back: null, direct: [], blocked: [], errors: [] };
-const local = (u) => u.protocol === "file:" || u.protocol === "data:" || u.protocol === "blob:"
-  || u.host === base.host;
-context.on("request", (req) => {
-  const u = new URL(req.url());
-  if (!local(u)) report.blocked.push(req.url());
-});
-await context.route("**/*", (route) => {
-  const u = new URL(route.request().url());
-  return local(u) ? route.continue() : route.abort("blockedbyclient");
-});
-const page = await context.newPage();
-page.on("console", (m) => { if (m.type() === "error") report.errors.push(`${page.url()}: ${m.text()}`); });
-page.on("pageerror", (e) => report.errors.push(`${page.url()}: ${e}`));
+const { base, context, page } = await openOffline(job, { width: 1600, height: 1000 }, report);
 
 async function ready() {
   await page.waitForSelector("#lsa-steps[data-ready='1'][data-code='1']", { timeout: 15000 });
