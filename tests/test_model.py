@@ -268,3 +268,25 @@ def test_or_of_named_constants_keeps_the_names():
     assert repr(mode | 8) == repr(mode)  # a bit already set: still the same value
     assert repr(K("A", 1) | K("A", 1)) == "A (1)"
     assert type(K("A", 1) | 6) is int  # a plain number joins: no name is claimed
+
+
+def test_a_macro_given_a_type_that_declares_a_local(tmp_path):
+    """``DECLARE_SOCKADDR(struct sockaddr_un *, sunaddr, msg->msg_name)`` misparses
+    (a type as an argument); its expansion is the declaration it stands for."""
+    (tmp_path / "m.h").write_text("#define DECLARE_PTR(type, dst, src) \\\n"
+                                  "\ttype dst = ({ (void)sizeof(*dst); (type) src; })\n")
+    (tmp_path / "t.c").write_text("""
+struct item { int n; };
+struct holder { void *name; };
+int entry(int x)
+{
+	struct item it = { .n = 0 };
+	struct holder h = { .name = &it };
+	DECLARE_PTR(struct item *, p, h.name);
+	p->n = x + 1;
+	return it.n;
+}
+""")
+    facts = facts_from_files(tmp_path, ["t.c", "m.h"])
+    r = run_with(facts, "t", [4], generator=Generator(facts, _data()))
+    assert r.result == "5"

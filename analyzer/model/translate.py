@@ -531,6 +531,9 @@ class _Translator:
                 if again.type == "compound_statement":  # a macro that is a block
                     self._scan_tree(again)  # (iterate_and_advance): its own locals
                     self.s_compound_statement(again, ind)
+                elif again.type == "declaration":  # a macro that declares a local
+                    self._scan_tree(again)
+                    self.statement(again, ind)
                 else:
                     self.s_expression_statement(again, ind)
             finally:
@@ -559,6 +562,9 @@ class _Translator:
             if found is None and fixed and n.type == "expression_statement":
                 found = self._parse_statement(_plain_typeof(fixed.rstrip().rstrip(";")),
                                               "compound_statement")
+            if found is None and fixed and n.type == "expression_statement":
+                # a macro that declares (DECLARE_SOCKADDR(type, dst, src))
+                found = self._parse_statement(_plain_typeof(fixed), "declaration")
         if found is None:
             raise self.fail(n, "a statement with a parse error")
         return found
