@@ -290,3 +290,28 @@ int entry(int x)
     facts = facts_from_files(tmp_path, ["t.c", "m.h"])
     r = run_with(facts, "t", [4], generator=Generator(facts, _data()))
     assert r.result == "5"
+
+
+def test_a_local_of_a_union_without_a_tag_has_a_layout(tmp_path):
+    """``union { int val; struct pair p; } v;`` (sock_getsockopt's): the union is
+    named by its place, laid out from its members, and its bytes copy out."""
+    (tmp_path / "t.c").write_text("""
+struct pair { int a; int b; };
+int entry(int x)
+{
+	union {
+		int val;
+		struct pair p;
+	} v;
+	int out[2];
+	memset(&v, 0, sizeof(v));
+	v.p.b = x;
+	v.val = x + 1;
+	memcpy(out, &v, sizeof(v));
+	return out[0] * 100 + out[1] * 10 + (sizeof(v) == 8);
+}
+""")
+    facts = facts_from_files(tmp_path, ["t.c"])
+    r = run_with(facts, "t", [4], generator=Generator(facts, _data()))
+    assert r.result == str(5 * 100 + 4 * 10 + 1)
+    assert any(o["type"] == "union anonymous@t.c:5" for o in r.snapshot().values())

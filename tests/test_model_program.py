@@ -314,4 +314,23 @@ def test_udp_and_a_unix_abstract_name_bind_listen_and_close(store_cfg):
                  "unix_listen", "unix_release_sock"):
         assert name in funcs, name
     addr = _fields(p.run.snapshot(), "unix_address#1")
-    assert addr["len"] == "110"  # sizeof(struct sockaddr_un), the length bind was given
+    # the length bind was given: offsetof(struct sockaddr_un, sun_path) + "\0demo"
+    assert addr["len"] == "7"
+    path = _fields(p.run.snapshot(), "unix_address#1.name[0].sun_path")
+    assert bytes(int(path.get(f"[{i}]", "0")) for i in range(5)) == b"\0demo"
+    assert not p.run.assumptions or all("unix_socket_table" in a.choice
+                                        for a in p.run.assumptions)
+
+
+@pytest.mark.kernel
+def test_a_second_bind_of_an_abstract_name_is_eaddrinuse(store_cfg):
+    from analyzer.model.program import run_program
+
+    p = run_program(['x = socket(AF_UNIX, SOCK_STREAM, 0)', 'bind(x, "@sock")',
+                     'y = socket(AF_UNIX, SOCK_STREAM, 0)', 'bind(y, "@sock")',
+                     'bind(y, "@other")'], store_cfg)
+    assert not p.error, p.error
+    assert [s.value for s in p.statements][3:] == ["-98", "0"]  # from memcmp of the names
+    assert "__unix_find_socket_byname" in p.run.functions()
+    shown = dict(p.statements[1].memory)["user:sockaddr_un#1"]
+    assert shown.startswith("{sun_family = AF_UNIX") and '"\\x00sock"' in shown

@@ -19,7 +19,42 @@ from analyzer import records
 from analyzer.constants import definition_order, evaluate_expr
 from analyzer.errors import AnalyzerError
 
-__all__ = ["Facts", "MemorySource", "open_facts", "facts_from_files"]
+__all__ = ["Facts", "MemorySource", "open_facts", "facts_from_files", "anonymous_name",
+           "ANONYMOUS", "TAG"]
+
+#: the name the model gives a struct or union without a tag: where it is written
+ANONYMOUS = "anonymous@"
+#: a struct or union's name in a C type: a tag, or the place of one without
+TAG = rf"\w+|{ANONYMOUS}[\w/.+-]+:\d+"
+
+
+def anonymous_name(file: str, line: int) -> str:
+    """``anonymous@net/core/sock.c:1034``, the name of the struct or union without a
+    tag that begins on that line (clang's ``(anonymous at FILE:LINE)``)."""
+    return f"{ANONYMOUS}{file}:{line}"
+
+
+def _anonymous_struct(kernel_dir: Path, name: str) -> records.Struct | None:
+    from analyzer.extract import _walk_fields
+    from analyzer.model.sizes import _node_at
+    from analyzer.parse import parse
+
+    file, _, line = name[len(ANONYMOUS):].rpartition(":")
+    try:
+        src = (Path(kernel_dir) / file).read_bytes()
+    except OSError:
+        return None
+    if not line.isdigit():
+        return None
+    parsed = parse(src)
+    node = _node_at(parsed.root, int(line), ("struct_specifier", "union_specifier"))
+    body = node.child_by_field_name("body") if node is not None else None
+    if body is None:
+        return None
+    fields: list[records.Field] = []
+    _walk_fields(parsed.source, body, "", (), fields)
+    return records.Struct(name, node.type.split("_")[0], file, int(line),
+                          node.end_point.row + 1, tuple(fields))
 
 _KEYS = {"functions": "name", "structs": "name", "aliases": "name", "typedefs": "name",
          "globals": "name", "initializers": "name", "constants": "name", "macros": "name",
@@ -84,6 +119,8 @@ class Facts:
     def struct(self, name: str) -> records.Struct | None:
         """The definition of struct/union ``name``: one from a header first (a
         struct of a .c file is private to it), then the fullest."""
+        if name.startswith(ANONYMOUS):
+            return self._anonymous(name)
         found = self.find("structs", name)
         if not found:  # a tag renamed by a #define: `#define rcu_head callback_head`
             target = self.macro(name)
@@ -91,6 +128,15 @@ class Facts:
                 found = self.find("structs", target)
         return max(found, key=lambda s: (s.file.startswith("include/"), len(s.fields),
                                          -s.line)) if found else None
+
+    def _anonymous(self, name: str) -> records.Struct | None:
+        """The struct/union without a tag a local is declared with
+        (``union { int val; struct linger ling; } v;``), by its place:
+        ``anonymous@FILE:LINE`` (see :func:`anonymous_name`)."""
+        k = ("anonymous", name)
+        if k not in self._cache:
+            self._cache[k] = [_anonymous_struct(self.kernel_dir, name)]
+        return self._cache[k][0]
 
     def alias(self, name: str) -> str | None:
         found = self.find("aliases", name)

@@ -31,7 +31,7 @@ from analyzer.constants import evaluate_expr
 from analyzer.errors import AnalyzerError
 from analyzer.model import rt
 from analyzer.model.cpp import Conditions
-from analyzer.model.facts import ConfigFacts, Facts
+from analyzer.model.facts import TAG, ConfigFacts, Facts
 from analyzer.model.linker import Linker
 from analyzer.model.machine import Machine
 from analyzer.model.outside import OutsideIndex
@@ -387,7 +387,7 @@ class Generator:
 
     def class_of(self, layout: rt.Layout) -> type:
         """The class of objects of ``layout`` (its text is kept for :meth:`write`)."""
-        name = f"{layout.kind}_{field_name(layout.name)}"
+        name = f"{layout.kind}_{field_name(re.sub(r'[^A-Za-z0-9_]', '_', layout.name))}"
         doc = f"{layout.kind} {layout.name}: {layout.file}:{layout.line}"
         lines = [f"class {name}(rt.Obj):", f"    __doc__ = {doc!r}", "    __slots__ = ()",
                  f"    LAYOUT = rt.Layout({layout.name!r}, {layout.kind!r}, {layout.file!r}, "
@@ -486,7 +486,7 @@ class Generator:
             return rt.FieldSpec(name, ctype, "array", count=count, elem=elem)
         if "*" in t or "(" in t:
             return rt.FieldSpec(name, ctype, "ptr")
-        sm = re.fullmatch(r"(struct|union) (\w+)", t)
+        sm = re.fullmatch(rf"(struct|union) ({TAG})", t)
         if sm:
             kind = "struct" if self.facts.struct(sm.group(2)) else "opaque"
             return rt.FieldSpec(name, ctype, kind, target=sm.group(2))

@@ -20,7 +20,7 @@ from analyzer.model.context import ModelError
 from analyzer.model.objects import BytePtr, CArray, FieldRef, IndexRef, Obj, place_of
 from analyzer.model.values import CharPtr, Sym, note
 
-__all__ = ["read_bytes", "write_bytes", "size_of", "view", "place"]
+__all__ = ["read_bytes", "write_bytes", "copy", "size_of", "view", "place"]
 
 
 def _int(v) -> int | None:
@@ -39,7 +39,11 @@ def size_of(m, obj) -> int | None:
         return size
     if isinstance(obj, CArray):
         elem = _int(m.sizeof(obj.elem.ctype))
-        return elem * obj.count if elem is not None and obj.count >= 0 else None
+        if elem is None:
+            return None
+        if obj.count < 0:  # a flexible array member (T name[0]): the elements it holds
+            return elem * (max((k for k in obj._v if isinstance(k, int)), default=-1) + 1)
+        return elem * obj.count
     return None
 
 
@@ -68,21 +72,41 @@ def _bufptr(p) -> bool:
 def read_bytes(m, p, n: int) -> bytes | None:
     """``n`` bytes at ``p`` (an object, array, pointer into one, a data area,
     or a string literal); None when the model cannot place ``p``."""
-    if _bufptr(p):
-        return bytes(p.buf.bytes[p.off:p.off + n])
-    if isinstance(p, CharPtr):
-        data = p.text[p.i:].encode("latin-1") + b"\0"
-        return (data + bytes(max(0, n - len(data))))[:n]
-    placed = _placed(m, p, n)
-    if placed is None:
-        return None
-    _, off, data = placed
-    return bytes(data[off:off + n])
+    got = _read(m, p, n)
+    return got[0] if got is not None else None
 
 
 def write_bytes(m, p, data: bytes) -> bool:
     """Store ``data`` at ``p``: the scalar members it covers take their value
     from it; False when the model cannot place ``p``."""
+    return _write(m, p, data, {})
+
+
+def copy(m, dst, src, n: int) -> bool:
+    """``memcpy(dst, src, n)`` as the layouts place both sides: the scalars
+    take the bytes, and a pointer member copied whole to a pointer member
+    keeps the object it points to (a user ``struct msghdr``'s ``msg_iov``
+    copied into the kernel's); False when either side cannot be placed."""
+    got = _read(m, src, n)
+    return got is not None and _write(m, dst, *got)
+
+
+def _read(m, p, n: int) -> tuple[bytes, dict[int, object]] | None:
+    """(the ``n`` bytes at ``p``, the pointers among them by their offset)."""
+    if _bufptr(p):
+        return bytes(p.buf.bytes[p.off:p.off + n]), {}
+    if isinstance(p, CharPtr):
+        data = p.text[p.i:].encode("latin-1") + b"\0"
+        return (data + bytes(max(0, n - len(data))))[:n], {}
+    ptrs: dict[int, object] = {}
+    placed = _placed(m, p, n, ptrs)
+    if placed is None:
+        return None
+    _, off, data = placed
+    return bytes(data[off:off + n]), {k - off: v for k, v in ptrs.items() if off <= k < off + n}
+
+
+def _write(m, p, data: bytes, ptrs: dict[int, object]) -> bool:
     if _bufptr(p):
         if p.off < 0 or p.off + len(data) > len(p.buf.bytes):
             return False
@@ -93,19 +117,20 @@ def write_bytes(m, p, data: bytes) -> bool:
         return False
     root, off, whole = placed
     whole[off:off + len(data)] = data
-    _decode(m, root, bytes(whole), 0, off, off + len(data))
+    _decode(m, root, bytes(whole), 0, off, off + len(data),
+            {k + off: v for k, v in ptrs.items()})
     return True
 
 
-def _placed(m, p, n: int):
+def _placed(m, p, n: int, ptrs: dict | None = None):
     """(the object ``p`` lies in, ``p``'s offset in it, the object's bytes padded
     with zeros to hold ``n`` bytes from there), or None when the model cannot
-    place ``p`` or lay the object out."""
+    place ``p`` or lay the object out; ``ptrs`` gets the object's pointers by offset."""
     where = place(m, p)
     if where is None:
         return None
     root, off = where
-    data = _encode(m, root)
+    data = _encode(m, root, ptrs)
     if data is None:
         return None
     return root, off, bytearray(data) + bytearray(max(0, off + n - len(data)))
@@ -147,23 +172,23 @@ def _scalar(m, ctype: str, value, size: int) -> bytes:
     return (v & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
 
 
-def _encode(m, obj) -> bytearray | None:
+def _encode(m, obj, ptrs: dict | None = None) -> bytearray | None:
     size = size_of(m, obj)
     if size is None:
         return None
     out = bytearray(size)
-    _fill(m, obj, out, 0)
+    _fill(m, obj, out, 0, {} if ptrs is None else ptrs)
     return out
 
 
-def _fill(m, obj, out: bytearray, base: int) -> None:
+def _fill(m, obj, out: bytearray, base: int, ptrs: dict) -> None:
     if isinstance(obj, CArray):
         elem = _int(m.sizeof(obj.elem.ctype))
         if elem is None:
             return
         for k, v in list(obj._v.items()):
             if isinstance(k, int):
-                _put(m, obj.elem, v, out, base + k * elem, elem)
+                _put(m, obj.elem, v, out, base + k * elem, elem, ptrs)
         return
     ctype = f"{obj._layout.kind} {obj._layout.name}"
     union = obj._layout.kind == "union"
@@ -175,33 +200,37 @@ def _fill(m, obj, out: bytearray, base: int) -> None:
         if off is None:
             continue
         if not union:
-            _put(m, spec, obj._v[spec.name], out, base + off, size)
+            _put(m, spec, obj._v[spec.name], out, base + off, size, ptrs)
             continue
         # members of a union overlap: a member zeroed (memset) does not hide the
         # bytes another was given
         mine = bytearray(len(out))
-        _put(m, spec, obj._v[spec.name], mine, base + off, size)
+        _put(m, spec, obj._v[spec.name], mine, base + off, size, ptrs)
         for i, b in enumerate(mine):
             if b:
                 out[i] = b
 
 
-def _put(m, spec, value, out: bytearray, at: int, size: int) -> None:
+def _put(m, spec, value, out: bytearray, at: int, size: int, ptrs: dict) -> None:
     if spec.kind in ("struct", "array") and isinstance(value, (Obj, CArray)):
-        _fill(m, value, out, at)
+        _fill(m, value, out, at, ptrs)
     elif spec.kind == "scalar" and size and at + size <= len(out):
         out[at:at + size] = _scalar(m, spec.ctype, value, size)
+    elif spec.kind == "ptr" and value is not None:
+        ptrs[at] = value
 
 
-def _decode(m, obj, data: bytes, base: int, lo: int, hi: int) -> None:
-    """Write the scalars of ``obj`` (at ``base``) lying in [lo, hi) from ``data``."""
+def _decode(m, obj, data: bytes, base: int, lo: int, hi: int, ptrs: dict) -> None:
+    """Write the scalars of ``obj`` (at ``base``) lying in [lo, hi) from ``data``,
+    and the pointers ``ptrs`` places at the offsets of its pointer members."""
     if isinstance(obj, CArray):
         elem = _int(m.sizeof(obj.elem.ctype))
-        if elem is None or obj.count < 0:
+        if elem is None:
             return
-        first, last = max(0, (lo - base) // elem), min(obj.count, -(-(hi - base) // elem))
+        last = -(-(hi - base) // elem)
+        first, last = max(0, (lo - base) // elem), last if obj.count < 0 else min(obj.count, last)
         for k in range(first, last):
-            _get(m, obj, k, obj.elem, data, base + k * elem, elem, lo, hi)
+            _get(m, obj, k, obj.elem, data, base + k * elem, elem, lo, hi, ptrs)
         return
     ctype = f"{obj._layout.kind} {obj._layout.name}"
     for spec in obj._layout.fields:
@@ -209,15 +238,20 @@ def _decode(m, obj, data: bytes, base: int, lo: int, hi: int) -> None:
         if off is None:
             continue
         size = _int(m.sizeof(spec.ctype)) if spec.kind in ("scalar", "ptr") else None
-        _get(m, obj, spec.name, spec, data, base + off, size, lo, hi)
+        _get(m, obj, spec.name, spec, data, base + off, size, lo, hi, ptrs)
 
 
-def _get(m, holder, key, spec, data: bytes, at: int, size, lo: int, hi: int) -> None:
+def _get(m, holder, key, spec, data: bytes, at: int, size, lo: int, hi: int,
+         ptrs: dict) -> None:
     if spec.kind in ("struct", "array"):
         inner = holder[key] if isinstance(holder, CArray) else getattr(holder, key)
         whole = size_of(m, inner)
         if whole is None or at + whole > lo and at < hi:
-            _decode(m, inner, data, at, lo, hi)
+            _decode(m, inner, data, at, lo, hi, ptrs)
+        return
+    if spec.kind == "ptr" and size is not None and lo <= at and at + size <= hi \
+            and (at in ptrs or not any(data[at:at + size])):
+        _set(holder, key, ptrs.get(at))  # a pointer copied whole, or NULL bytes
         return
     if size is None or not (lo <= at and at + size <= hi) or at + size > len(data):
         if spec.kind == "ptr" and size is not None and at < hi and at + size > lo:
@@ -231,6 +265,10 @@ def _get(m, holder, key, spec, data: bytes, at: int, size, lo: int, hi: int) -> 
     if _int(old) is not None and m.convert(spec.ctype, value) == int(old) \
             and (key in holder._v or value == 0):
         return
+    _set(holder, key, value)
+
+
+def _set(holder, key, value) -> None:
     if isinstance(holder, CArray):
         holder[key] = value
     else:

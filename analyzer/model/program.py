@@ -328,7 +328,17 @@ def _show(value) -> str:
         return "[" + ", ".join(map(str, value)) + "]"
     if isinstance(value, bytes):
         return '"' + value.decode("latin-1").encode("unicode_escape").decode() + '"'
+    if isinstance(value, rt.Obj):  # a struct of user memory: its members that are set
+        return "{" + ", ".join(f"{k} = {_member(v)}" for k, v in value._v.items()) + "}"
     return rt.display(value)
+
+
+def _member(v) -> str:
+    if isinstance(v, CArray):  # sun_path: its bytes up to the last one set
+        keys = [k for k in v._v if isinstance(k, int)]
+        data = bytes(int(v._v.get(i, 0)) & 0xFF for i in range(max(keys, default=-1) + 1))
+        return _show(data)
+    return _show(v)
 
 
 class _Driver:
@@ -431,6 +441,8 @@ class _Driver:
             return self.sockaddr_in(str(params[inner[0]]), params[inner[1]], c)
         if kind == "sockaddr_un":
             return self.sockaddr_un(str(params[inner[0]]))
+        if kind == "sun_len":
+            return self.sun_len(str(params[inner[0]]))
         if kind == "int_in":
             return self.ints([int(params[inner[0]])], "int")
         if kind == "int_out":
@@ -489,6 +501,15 @@ class _Driver:
         for i, b in enumerate(raw[:len(sa.sun_path)]):
             sa.sun_path[i] = b
         return sa
+
+    def sun_len(self, path: str) -> int:
+        """The length user space gives with a struct sockaddr_un (unix(7)): up to
+        the end of the name; a path's terminating NUL counted, an abstract
+        name's leading NUL counted and nothing after it."""
+        start = self.m.offsetof("struct sockaddr_un", "sun_path")
+        if not isinstance(start, int):
+            raise AnalyzerError("offsetof(struct sockaddr_un, sun_path) is unknown to the model")
+        return int(start) + len(path.encode("latin-1")) + (0 if path.startswith("@") else 1)
 
     def read_back(self, memory: list, value) -> list[tuple[str, object]]:
         out = []

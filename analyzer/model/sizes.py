@@ -24,6 +24,7 @@ from tree_sitter import Node
 
 from analyzer.constants import evaluate_expr
 from analyzer.errors import AnalyzerError
+from analyzer.model.facts import TAG
 
 __all__ = ["Sizes", "Unsized", "Layout"]
 
@@ -102,7 +103,7 @@ class Sizes:
             return Layout(elem.size * self.count(m.group(2), t), elem.align)
         if "*" in t or "(" in t:
             return Layout(self.pointer, self.pointer)
-        sm = re.fullmatch(r"(struct|union) (\w+)", t)
+        sm = re.fullmatch(rf"(struct|union) ({TAG})", t)
         if sm:
             return self.aggregate(sm.group(2), sm.group(1))
         if t.startswith("enum "):
@@ -242,7 +243,7 @@ class Sizes:
         return found
 
     def _offset(self, ctype: str, path: str) -> int:
-        m = re.fullmatch(r"\s*(struct|union)\s+(\w+)\s*", ctype)
+        m = re.fullmatch(rf"\s*(struct|union)\s+({TAG})\s*", ctype)
         if not m:
             target = self.gen.aggregate(ctype)
             if target is None:

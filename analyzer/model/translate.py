@@ -366,13 +366,33 @@ class _Translator:
                 result.append((name, f"{_type_text(p)} {suffix}".strip()))
         return result
 
+    def _base_type(self, n: Node) -> str:
+        """A declaration's base type; a struct or union without a tag
+        (``union { int val; ... } v;``) is named by its place (facts.anonymous_name)."""
+        t = n.child_by_field_name("type")
+        if t is not None and t.type in ("struct_specifier", "union_specifier") \
+                and t.child_by_field_name("name") is None \
+                and t.child_by_field_name("body") is not None and not self._foreign_node(t):
+            from analyzer.model.facts import anonymous_name
+
+            return f"{t.type.split('_')[0]} {anonymous_name(self.file, t.start_point.row + 1)}"
+        return _type_text(n)
+
     def _scan_declaration(self, n: Node) -> None:
-        base = _type_text(n)
+        base = self._base_type(n)
         for d in n.children_by_field_name("declarator"):
             name, suffix, _ = _declarator_info(d)
             if name and not _is_prototype(d):
                 self.locals[name] = _Local(name, pyname(name), f"{base} {suffix}".strip(),
                                            static=_is_static(n))
+
+    def _foreign_node(self, n: Node) -> bool:
+        """Is ``n`` from the parse of a macro's expansion (its lines are not the file's)?"""
+        def root(x: Node) -> Node:
+            while x.parent is not None:
+                x = x.parent
+            return x
+        return root(n) != root(self.node)
 
     def _aggregate(self, ctype: str) -> bool:
         """Does a local of this type hold an object (struct by value or array)?"""
@@ -606,7 +626,7 @@ class _Translator:
             if not name or _is_prototype(d):
                 continue
             loc = self.locals[name]
-            ctype = f"{_type_text(n)} {_declarator_info(d)[1]}".strip()
+            ctype = f"{self._base_type(n)} {_declarator_info(d)[1]}".strip()
             if ctype != loc.ctype:  # a name declared again in another block, another type
                 loc.ctype = ctype
             value = d.child_by_field_name("value") if d.type == "init_declarator" else None

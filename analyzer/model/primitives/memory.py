@@ -90,11 +90,41 @@ def memcpy(dst, src, n):
     if isinstance(dst, Obj) and isinstance(src, Obj) and dst._layout.name == src._layout.name:
         _fill(m, dst, src)
         return dst
+    if type(n) in (int, Named, SizeOf) and _bytewise(m, dst, src, int(n)):
+        return dst
     from analyzer.model.assume import drop_write
 
     drop_write(dst if isinstance(dst, Sym) else Sym(display(dst), "a copy the model cannot "
                                                     "follow"), "", f"memcpy of {display(n)}")
     return dst
+
+
+def _bytewise(m, dst, src, n: int) -> bool:
+    """Copy ``n`` bytes as the layouts place them (a union into an int array, a
+    struct sockaddr_un into a char array); False when either side cannot be placed."""
+    from analyzer.model import membytes
+
+    if not membytes.copy(m, dst, src, n):
+        return False
+    m.note(f"memcpy: {n} bytes from {display(src)} to {display(dst)}")
+    return True
+
+
+@primitive
+def memcmp(cs, ct, count):
+    """``memcmp(cs, ct, count)``: lib/string.c's loop (the first differing byte,
+    ``*su1 - *su2``, or 0) over the bytes the layouts place at ``cs`` and ``ct``
+    (objects, arrays, strings); an unknown when either cannot be placed."""
+    from analyzer.model import membytes
+
+    m = current_machine()
+    n = int(count) if type(count) in (int, Named, SizeOf) else None
+    a = membytes.read_bytes(m, cs, n) if n is not None else None
+    b = membytes.read_bytes(m, ct, n) if n is not None else None
+    if a is None or b is None:
+        return Sym(f"memcmp({display(cs)}, {display(ct)}, {display(count)})",
+                   "a comparison of memory the model cannot place byte by byte")
+    return next((x - y for x, y in zip(a, b, strict=True) if x != y), 0)
 
 
 @primitive

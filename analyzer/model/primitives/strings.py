@@ -188,11 +188,6 @@ def sprintf(buf, fmt, *args):
     return text
 
 
-@primitive
-def memcmp(a, b, n):
-    return _cmp(a, b, n)
-
-
 del current_machine
 
 

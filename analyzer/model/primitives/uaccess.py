@@ -23,8 +23,7 @@ def _copy(to, frm, n, what: str):
     if to is None or frm is None:
         return n  # a fault: nothing copied
     count = int(n) if isinstance(n, int) and not isinstance(n, Sym) else None
-    data = membytes.read_bytes(m, frm, count) if count is not None else None
-    if data is None or not membytes.write_bytes(m, to, data):
+    if count is None or not membytes.copy(m, to, frm, count):
         unknown = Sym(f"{what}({display(to)}, {display(frm)}, {display(n)})",
                       "a copy between memory the model cannot place byte by byte", False)
         if isinstance(to, IndexRef) and isinstance(to.i, int):
