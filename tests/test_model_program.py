@@ -199,11 +199,16 @@ def test_no_hand_written_values_in_a_program(store_cfg, tmp_path):
     old = "sk->sk_max_ack_backlog = backlog;"
     assert old in text
     path.write_text(text.replace(old, "sk->sk_max_ack_backlog = backlog / 2;", 1))
+    path = cfg.kernel_dir / "net/ipv4/inet_connection_sock.c"
+    text = path.read_text()
+    old = "\tsk->sk_ack_backlog = 0;\n\tinet_csk_delack_init(sk);"  # inet_csk_listen_start
+    assert text.count(old) == 1
+    path.write_text(text.replace(old, "\tsk->sk_ack_backlog = 3;\n\tinet_csk_delack_init(sk);"))
     extract_tree(cfg, jobs=2, progress=False)
     p = run_program(prog, cfg)
     assert not p.error, p.error
     sk = _fields(p.run.snapshot(), "tcp_sock#1.inet_conn.icsk_inet.sk")
-    assert sk["sk_max_ack_backlog"] == "64"
+    assert sk["sk_max_ack_backlog"] == "64" and sk["sk_ack_backlog"] == "3"
 
 
 def test_a_name_no_statement_bound_is_refused_before_the_run():
@@ -334,3 +339,50 @@ def test_a_second_bind_of_an_abstract_name_is_eaddrinuse(store_cfg):
     assert "__unix_find_socket_byname" in p.run.functions()
     shown = dict(p.statements[1].memory)["user:sockaddr_un#1"]
     assert shown.startswith("{sun_family = AF_UNIX") and '"\\x00sock"' in shown
+
+
+@pytest.mark.kernel
+def test_options_read_back_and_a_closed_fd_is_ebadf(store_cfg):
+    from analyzer.model.program import run_program
+
+    p = run_program(["fd = socket(AF_INET, SOCK_STREAM, 0)",
+                     "setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, 1)",
+                     "d = getsockopt(fd, IPPROTO_TCP, TCP_NODELAY)",
+                     "r = getsockopt(fd, SOL_SOCKET, SO_RCVBUF)",
+                     "setsockopt(fd, SOL_SOCKET, SO_RCVBUF, 4096)",
+                     "r2 = getsockopt(fd, SOL_SOCKET, SO_RCVBUF)",
+                     "setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1)",
+                     "shutdown(fd, SHUT_RDWR)", "close(fd)", "close(fd)",
+                     'write(fd, "x", 1)'], store_cfg)
+    assert not p.error, p.error
+    assert [s.value for s in p.statements][7:] == ["-107", "0", "-9", "-9"]  # -ENOTCONN, -EBADF
+    assert (p.names["d"], p.names["r"], p.names["r2"]) == ("1", "87380", "8192")
+    funcs = p.run.functions()
+    for name in ("tcp_setsockopt", "do_tcp_setsockopt", "tcp_getsockopt", "sock_getsockopt",
+                 "inet_shutdown", "__close_fd"):
+        assert name in funcs, name
+    snap = p.run.snapshot(p.statements[6].last_step)
+    assert _fields(snap, "tcp_sock#1")["nonagle"].startswith("TCP_NAGLE_OFF")
+    common = _fields(snap, "tcp_sock#1.inet_conn.icsk_inet.sk.__sk_common")
+    assert common["skc_reuse"].startswith("SK_CAN_REUSE")
+    assert not p.run.assumptions
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("kind", ["SOCK_DGRAM", "SOCK_STREAM"])
+def test_sendmsg_and_recvmsg_move_the_bytes_through_a_unix_pair(store_cfg, kind):
+    from analyzer.model.program import run_program
+
+    p = run_program([f"sv = socketpair(AF_UNIX, {kind}, 0)", 'sendmsg(sv[0], "hello", 5)',
+                     "n = recvmsg(sv[1], 16)"], store_cfg)
+    assert not p.error, p.error
+    send, recv = p.statements[1], p.statements[2]
+    assert send.value == "5" and recv.value == "5" and p.names["n"] == "5"
+    assert dict(recv.memory)["user:char#2"] == '"hello"'
+    sendmsg = "unix_dgram_sendmsg" if kind == "SOCK_DGRAM" else "unix_stream_sendmsg"
+    for name in ("SyS_sendmsg", "___sys_sendmsg", "copy_msghdr_from_user", sendmsg,
+                 "sock_alloc_send_pskb", "SyS_recvmsg", "___sys_recvmsg"):
+        assert name in p.run.functions(), name
+    after = p.run.snapshot(send.last_step)
+    skbs = [lb for lb, o in after.items() if o["type"] == "struct sk_buff"]
+    assert len(skbs) == 1 and _fields(after, skbs[0])["len"] == "5"

@@ -17,7 +17,7 @@ not addresses); a copy that covers one is noted.
 from __future__ import annotations
 
 from analyzer.model.context import ModelError
-from analyzer.model.objects import BytePtr, CArray, FieldRef, IndexRef, Obj, place_of
+from analyzer.model.objects import BytePtr, CArray, Cell, FieldRef, IndexRef, Obj, place_of
 from analyzer.model.values import CharPtr, Sym, note
 
 __all__ = ["read_bytes", "write_bytes", "copy", "size_of", "view", "place"]
@@ -98,6 +98,11 @@ def _read(m, p, n: int) -> tuple[bytes, dict[int, object]] | None:
     if isinstance(p, CharPtr):
         data = p.text[p.i:].encode("latin-1") + b"\0"
         return (data + bytes(max(0, n - len(data))))[:n], {}
+    if isinstance(p, Cell):
+        size = _int(m.sizeof(p.ctype)) if p.ctype else None
+        if size is None or n > size or _int(p.v) is None:
+            return None
+        return _scalar(m, p.ctype, p.v, size)[:n], {}
     ptrs: dict[int, object] = {}
     placed = _placed(m, p, n, ptrs)
     if placed is None:
@@ -111,6 +116,13 @@ def _write(m, p, data: bytes, ptrs: dict[int, object]) -> bool:
         if p.off < 0 or p.off + len(data) > len(p.buf.bytes):
             return False
         p.buf.bytes[p.off:p.off + len(data)] = data
+        return True
+    if isinstance(p, Cell):  # a scalar local: the bytes over its own
+        size = _int(m.sizeof(p.ctype)) if p.ctype else None
+        if size is None or len(data) > size:
+            return False
+        old = _scalar(m, p.ctype, p.v, size) if _int(p.v) is not None else bytes(size)
+        p.store(m.convert(p.ctype, int.from_bytes(data + old[len(data):], "little")))
         return True
     placed = _placed(m, p, len(data))
     if placed is None:

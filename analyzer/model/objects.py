@@ -188,6 +188,8 @@ class Obj(_Ordered):
         return pos[0].addr(pos[1] + int(n))
 
     def __sub__(self, n):
+        if isinstance(n, CArray) and self._pos() is not None and self._pos()[0] is n:
+            return self._pos()[1]  # p - array: the array decays to its first element
         if isinstance(n, Obj) and n._pos() is not None and self._pos() is not None:
             return self._pos()[1] - n._pos()[1]  # p - q: elements between
         if isinstance(n, Obj) and n._base() is self._base():
@@ -362,10 +364,15 @@ class Ref:
 
 
 class Cell(Ref):
-    """A local variable whose address is taken (``&sock``)."""
+    """A local variable whose address is taken (``&sock``); ``ctype`` the C type
+    of a scalar one (its bytes can be copied: analyzer/model/membytes.py)."""
 
-    def __init__(self, value=None, name: str = ""):
+    ctype = ""
+
+    def __init__(self, value=None, name: str = "", ctype: str = ""):
         self.v, self.name = value, name
+        if ctype:
+            self.ctype = ctype
 
     def __repr__(self) -> str:
         return f"&{self.name or 'local'}"

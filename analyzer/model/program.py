@@ -347,6 +347,7 @@ class _Driver:
     def __init__(self, gen, m, table: dict):
         self.gen, self.m, self.table = gen, m, table
         self.env: dict[str, object] = {}
+        self.iov_buffers: dict[int, IndexRef] = {}  # a msghdr made, by id: its buffer
         self.results: list[Statement] = []
         self.error = ""
         self.last = None
@@ -423,6 +424,8 @@ class _Driver:
             if kind in ("int_out", "bytes_out", "ints_out", "len_inout", "int_in",
                         "bytes_in", "sockaddr_in", "sockaddr_un"):
                 memory.append((i, kind, made))
+            elif kind in ("msghdr_in", "msghdr_out"):  # shown: the bytes its iovec holds
+                memory.append((i, "bytes" + kind[6:], self.iov_buffers[id(made)]))
         return out, memory
 
     def arg(self, text: str, params: dict, c: Call):
@@ -432,6 +435,8 @@ class _Driver:
         kind, inner = m.group(1), [s.strip() for s in (m.group(2) or "").split(",") if s.strip()]
         if kind in params and m.group(2) is None:
             return params[kind]
+        if kind.isdigit() and m.group(2) is None:  # a literal: sendmsg's flags
+            return int(kind)
         if kind == "sizeof":
             size = self.m.sizeof(inner[0] if inner else "")
             if not isinstance(size, int):
@@ -456,14 +461,36 @@ class _Driver:
             data = str(params[inner[0]]).encode("latin-1", "replace")
             return self.buffer(data, len(data))
         if kind == "bytes_out":
-            count = int(params[inner[0]])
-            if not 0 <= count <= 1 << 20:
-                raise AnalyzerError(f"statement {c.text!r}: a buffer of {count} bytes is not "
-                                    "modelled (0 to 1 MiB)")
-            return self.buffer(b"", count)
+            return self.buffer(b"", self.count(params[inner[0]], c))
+        if kind == "msghdr_in":
+            data = str(params[inner[0]]).encode("latin-1", "replace")
+            return self.msghdr(self.buffer(data, len(data)), self.count(params[inner[1]], c))
+        if kind == "msghdr_out":
+            count = self.count(params[inner[0]], c)
+            return self.msghdr(self.buffer(b"", count), count)
         raise AnalyzerError(f"syscalls.toml: {c.name}: unknown argument kind {text!r}")
 
+    @staticmethod
+    def count(value, c: Call) -> int:
+        count = int(value)
+        if not 0 <= count <= 1 << 20:
+            raise AnalyzerError(f"statement {c.text!r}: a buffer of {count} bytes is not "
+                                "modelled (0 to 1 MiB)")
+        return count
+
     # user memory
+    def msghdr(self, buffer: IndexRef, length: int):
+        """User space's struct msghdr (the kernel's struct user_msghdr) of one
+        struct iovec over ``buffer``; no address, no control data."""
+        iov = self.m.new("iovec", self.m.label("user:iovec"))
+        iov.iov_base = buffer
+        iov.iov_len = length
+        msg = self.m.new("user_msghdr", self.m.label("user:msghdr"))
+        msg.msg_iov = iov
+        msg.msg_iovlen = 1
+        self.iov_buffers[id(msg)] = buffer
+        return msg
+
     def ints(self, values: list[int], ctype: str) -> IndexRef:
         arr = CArray(self.m, self.m.label(f"user:{ctype}"), FieldSpec("", ctype, "scalar"),
                      len(values))

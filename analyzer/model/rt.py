@@ -56,8 +56,8 @@ __all__ = [
     "local_array", "copy_string", "copy_into", "aggregate_slot", "static_object",
 ]
 
-def cell(value=None, name: str = "") -> Cell:
-    return Cell(value, name)
+def cell(value=None, name: str = "", ctype: str = "") -> Cell:
+    return Cell(value, name, ctype)
 
 
 def ref(obj, name: str) -> Ref:

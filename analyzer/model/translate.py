@@ -386,6 +386,17 @@ class _Translator:
                 self.locals[name] = _Local(name, pyname(name), f"{base} {suffix}".strip(),
                                            static=_is_static(n))
 
+    def _cell_type(self, loc: _Local) -> str:
+        """``, 'int'``: the C type of a scalar local whose address is taken, so that
+        its bytes can be copied (``copy_to_user(optval, &val, len)``); pointers and
+        aggregates are left out."""
+        if "*" in loc.ctype or "[" in loc.ctype or "(" in loc.ctype \
+                or self._struct_name(loc.ctype) is not None:
+            return ""
+        ctype = " ".join(re.sub(r"\b(const|volatile|static|register)\b", " ",
+                                loc.ctype).split())
+        return f", {ctype!r}" if ctype else ""
+
     def _foreign_node(self, n: Node) -> bool:
         """Is ``n`` from the parse of a macro's expansion (its lines are not the file's)?"""
         def root(x: Node) -> Node:
@@ -417,7 +428,8 @@ class _Translator:
         for p in params:
             if p != "..." and self.locals[p].cell:
                 loc = self.locals[p]
-                self.emit(1, f"{loc.py} = rt.cell({loc.py}, {p!r})", self.node)
+                self.emit(1, f"{loc.py} = rt.cell({loc.py}, {p!r}{self._cell_type(loc)})",
+                          self.node)
         self.header_end = len(self.out)
         body = self.node.child_by_field_name("body")
         if self.labels:
@@ -663,7 +675,7 @@ class _Translator:
             f"rt.unknown({('uninitialized ' + loc.name)!r}, 'a local read before it is set')"
         init = self.typed_value(loc, value, init)
         if loc.cell:
-            init = f"rt.cell({init}, {loc.name!r})"
+            init = f"rt.cell({init}, {loc.name!r}{self._cell_type(loc)})"
         self.emit(ind, f"{loc.py} = {init}", d)
 
     def designated_expansion(self, item: Node) -> list[Node] | None:
