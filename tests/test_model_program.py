@@ -386,3 +386,44 @@ def test_sendmsg_and_recvmsg_move_the_bytes_through_a_unix_pair(store_cfg, kind)
     after = p.run.snapshot(send.last_step)
     skbs = [lb for lb, o in after.items() if o["type"] == "struct sk_buff"]
     assert len(skbs) == 1 and _fields(after, skbs[0])["len"] == "5"
+
+
+@pytest.mark.kernel
+def test_model_socket_is_the_one_statement_program(store_cfg):
+    """``model socket AF_INET SOCK_STREAM 0`` and the program
+    ``socket(AF_INET, SOCK_STREAM, 0)`` run the same calls and leave the same values."""
+    from analyzer.model import run
+    from analyzer.model.program import run_program
+
+    one = run("socket", "AF_INET", "SOCK_STREAM", "0", cfg=store_cfg, write=False)
+    prog = run_program(["socket(AF_INET, SOCK_STREAM, 0)"], store_cfg)
+    calls = [[s.function for s in r.steps if s.event == "call"] for r in (one, prog.run)]
+    assert calls[0] == calls[1] and prog.statements[0].value == one.result == "3"
+    a, b = one.snapshot(own=True), prog.run.snapshot(own=True)
+    blank = {"0", "NULL", "{...}", "[...]"}
+    for label in set(a) | set(b):
+        x, y = dict(a.get(label, {}).get("fields", [])), dict(b.get(label, {}).get("fields", []))
+        for name in set(x) | set(y):  # a member only one run touched holds its zero
+            assert x.get(name, "0") == y.get(name, "0") or {x.get(name, "0"),
+                                                             y.get(name, "0")} <= blank, \
+                (label, name)
+
+
+@pytest.mark.kernel
+def test_what_lies_outside_the_tree_is_said_beside_the_value(store_cfg):
+    """connect over TCP needs a route, and routes need a network device
+    (drivers/, outside the analysed tree): the value is the kernel's
+    (-ENETUNREACH from fib_lookup), and the statement says what is missing."""
+    from analyzer.model.program import run_program
+
+    p = run_program(['fd = socket(AF_INET, SOCK_STREAM, 0)', 'connect(fd, "127.0.0.1", 8080)',
+                     'x = socket(AF_UNIX, SOCK_STREAM, 0)', 'connect(x, "@nobody")',
+                     'l = socket(AF_UNIX, SOCK_STREAM, 0)', 'bind(l, "@srv")', 'listen(l, 4)',
+                     'c = socket(AF_UNIX, SOCK_STREAM, 0)', 'connect(c, "@srv")'], store_cfg)
+    assert not p.error, p.error
+    connect = p.statements[1]
+    assert connect.value == "-101" and "fib_lookup" in p.run.functions()
+    assert len(connect.limits) == 1 and "drivers/net/loopback.c" in connect.limits[0]
+    assert p.statements[1].to_json()["limits"] == list(connect.limits)
+    assert [s.value for s in p.statements[3:]] == ["-111", "5", "0", "0", "6", "0"]
+    assert not any(s.limits for s in p.statements[2:])  # UNIX sockets need no device

@@ -221,11 +221,12 @@ class Statement:
     value: str
     bound: str = ""
     memory: tuple[tuple[str, str], ...] = ()
+    limits: tuple[str, ...] = ()  # what the model's kernel lacks on this path (syscalls.toml)
 
     def to_json(self) -> dict:
         return {"n": self.n, "statement": self.text, "entry": self.entry,
                 "steps": [self.first_step, self.last_step], "value": self.value,
-                "bound": self.bound, "memory": dict(self.memory)}
+                "bound": self.bound, "memory": dict(self.memory), "limits": list(self.limits)}
 
 
 @dataclass
@@ -375,7 +376,15 @@ class _Driver:
     def record(self, n, c, spec, first, value, bound, memory) -> None:
         last = len(self.m.steps) - self.boot_count
         self.results.append(Statement(n, c.text, spec["entry"], first - self.boot_count, last,
-                                      value, bound, memory))
+                                      value, bound, memory, self.limits(first)))
+
+    def limits(self, first: int) -> tuple[str, ...]:
+        """The [limits] of syscalls.toml this statement's steps met."""
+        called = {s["function"] for s in self.m.steps[first - 1:] if s["event"] == "call"}
+        return tuple(limit["says"] for limit in self.table.get("limits", {}).values()
+                     if called & set(limit["reached_by"])
+                     and not any(not g.extern for g in self.gen.facts.find("globals",
+                                                                           limit["symbol"])))
 
     def return_to_user(self) -> None:
         """The return to user space: the task's queued work runs (a close's fput)."""

@@ -29,6 +29,7 @@ def render(p: ProgramRun) -> str:
         line += f"  = {s.value}" if s.value else ""
         out.append(line)
         out.extend(f"        user memory {label} = {shown}" for label, shown in s.memory)
+        out.extend(f"        ! outside the analysed tree: {why}" for why in s.limits)
     if p.names:
         out.append("names: " + ", ".join(f"{k} = {v}" for k, v in p.names.items()))
     if p.error:
