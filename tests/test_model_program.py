@@ -427,3 +427,26 @@ def test_what_lies_outside_the_tree_is_said_beside_the_value(store_cfg):
     assert p.statements[1].to_json()["limits"] == list(connect.limits)
     assert [s.value for s in p.statements[3:]] == ["-111", "5", "0", "0", "6", "0"]
     assert not any(s.limits for s in p.statements[2:])  # UNIX sockets need no device
+
+
+def test_the_stack_shows_a_caller_local_its_callee_wrote_through_a_pointer(tmp_path):
+    """The debugger's stack: an outer frame's view is reused while it waits for
+    its callee, except for its address-taken locals, which the callee may write."""
+    r = _run_c(tmp_path, """
+int setp(int *p)
+{
+	*p = 7;
+	return 0;
+}
+int entry(int x)
+{
+	int v = x;
+	int w = x + 1;
+	setp(&v);
+	return v + w;
+}
+""", 1)
+    assert r.result == "9"
+    at_return = [e for e in r.lines if e.function == "setp" and e.line == 5]
+    assert at_return and dict((lc.name, lc.value) for lc in at_return[0].stack[0].locals) \
+        == {"x": "1", "v": "7", "w": "2"}

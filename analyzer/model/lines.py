@@ -88,13 +88,22 @@ def _locals(frame) -> tuple[Local, ...]:
     return tuple(out)
 
 
-def _stack(frame, locate: Callable) -> tuple[FrameView, ...]:
+def _stack(frame, locate: Callable, seen: dict[int, FrameView]) -> tuple[FrameView, ...]:
+    """The C frames from ``frame`` outwards.  The innermost is read afresh; an
+    outer one has not moved since it made the call in progress, so its view
+    from ``seen`` (by frame id) serves again, unless it holds an address-taken
+    local (``&len`` passed down: the callee may have written it)."""
     views = []
     while frame is not None:
         function = _c_function(frame.f_code)
         if function is not None:
-            where = locate(frame.f_code.co_filename, frame.f_lineno) or ("", 0)
-            views.append(FrameView(function, where[0], where[1], _locals(frame)))
+            view = seen.get(id(frame)) if views else None
+            if view is None or view.function != function \
+                    or any(isinstance(v, Cell) for v in frame.f_locals.values()):
+                where = locate(frame.f_code.co_filename, frame.f_lineno) or ("", 0)
+                view = seen[id(frame)] = FrameView(function, where[0], where[1],
+                                                   _locals(frame))
+            views.append(view)
         frame = frame.f_back
     return tuple(reversed(views))
 
@@ -106,6 +115,7 @@ def recording(steps: Callable[[], int], locate: Callable,
     ``steps()`` is the number of trace steps so far, ``writes()`` of writes."""
     events: list[LineEvent] = []
     last: dict[int, tuple[str, int]] = {}  # frame id -> its last C line
+    seen: dict[int, FrameView] = {}  # frame id -> its view at its last line
 
     def local(frame, event, arg):
         if event == "line":
@@ -117,12 +127,13 @@ def recording(steps: Callable[[], int], locate: Callable,
                     top = top.f_back  # a macro body: the line belongs to its function
                 if top is not None:
                     events.append(LineEvent(steps(), _c_function(top.f_code), where[0],
-                                            where[1], _stack(frame, locate), writes()))
+                                            where[1], _stack(frame, locate, seen), writes()))
         return local
 
     def tracer(frame, event, arg):
         if frame.f_code.co_filename.startswith(_PREFIX):
             last.pop(id(frame), None)  # a new call (ids of dead frames are reused)
+            seen.pop(id(frame), None)
             return local
         return None
 
