@@ -168,6 +168,14 @@ def test_hello_travels_through_one_sk_buff_of_a_unix_pair(unix_pair):
     receiver = next(lb for lb, q in queues.items() if q["qlen"] == "1")
     final = p.run.snapshot()
     assert _fields(final, receiver)["qlen"] == "0"
+    # the sender's sk_wmem_alloc holds the buffer's truesize until read frees it
+    before, after_read = p.run.snapshot(p.statements[0].last_step), final
+    wmem = [lb for lb in after_write if lb.startswith("unix_sock#")
+            and lb.endswith(".sk.sk_wmem_alloc")
+            and _fields(after_write, lb)["counter"] != _fields(before, lb)["counter"]]
+    assert len(wmem) == 1
+    assert int(_fields(after_write, wmem[0])["counter"]) == 1 + int(skb["truesize"])
+    assert _fields(after_read, wmem[0])["counter"] == "1"
 
 
 @pytest.mark.kernel
