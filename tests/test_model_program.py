@@ -458,3 +458,21 @@ int entry(int x)
     at_return = [e for e in r.lines if e.function == "setp" and e.line == 5]
     assert at_return and dict((lc.name, lc.value) for lc in at_return[0].stack[0].locals) \
         == {"x": "1", "v": "7", "w": "2"}
+
+
+def test_an_unknown_index_into_a_full_table_takes_one_of_its_slots(tmp_path):
+    """A hash of a random number into a table whose every slot was set up: one
+    of its slots, as it was set up (an assumption, counted), not a blank one."""
+    r = _run_c(tmp_path, """
+int table[4];
+unsigned int prandom_u32(void);
+int entry(int x)
+{
+	int i;
+	for (i = 0; i < 4; i++)
+		table[i] = 10 + i;
+	return table[prandom_u32() & 3] + x;
+}
+""", 1)
+    assert r.result == "11"  # slot 0, as the loop set it
+    assert len(r.assumptions) == 1 and "every one of its 4 slots" in r.assumptions[0].choice

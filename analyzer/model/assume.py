@@ -91,6 +91,14 @@ def distinct_slot(arr, key: str, index) -> None:
                 f"{len(others)} slot(s) already used")
 
 
+def some_slot(arr, k: int, index) -> None:
+    """An unknown index into an array whose every slot holds something (a hash
+    table initialised whole): taken as one slot no other unknown index took; the
+    code then reads what that slot holds."""
+    _decide("index", index, f"{arr._label}[{k}] taken (every one of its {arr.count} slots "
+            "holds something; no other unknown index took this one)")
+
+
 def drop_write(target, field, value) -> None:
     """A write through an unknown pointer: nothing the model shows can change."""
     from analyzer.model.values import display

@@ -303,11 +303,17 @@ class CArray(_Ordered):
         keys = self._m.symbolic_keys.setdefault(id(self), {})
         key = keys.get(i.name)
         if key is None:
-            key = keys[i.name] = f"[?{len(keys) + 1}]"
-        if key not in self._v:
-            from analyzer.model.assume import distinct_slot
+            from analyzer.model.assume import distinct_slot, some_slot
 
-            distinct_slot(self, key, i)
+            full = 0 < self.count == sum(1 for k in self._v if isinstance(k, int))
+            if full:  # no slot is free (a hash table made whole at boot): one of them
+                taken = set(keys.values())
+                key = keys[i.name] = next((k for k in range(self.count) if k not in taken), 0)
+                some_slot(self, key, i)
+                return key
+            key = keys[i.name] = f"[?{len(keys) + 1}]"
+            if key not in self._v:
+                distinct_slot(self, key, i)
         return key
 
     def __getitem__(self, i):
