@@ -143,6 +143,19 @@ def _not_utf8(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _program_calls() -> str:
+    """The calls a program may make, as analyzer/kernel/syscalls.toml gives them."""
+    try:
+        from analyzer.model.program import syscalls_table
+    except ImportError:
+        return ""
+    forms = []
+    for name, spec in syscalls_table().get("syscalls", {}).items():
+        params = ", ".join(p.split(":")[0] for p in spec.get("params", []))
+        forms.append(f"{spec.get('call', name)}({params})")
+    return "program calls (model run): " + ", ".join(forms)
+
+
 def _count(text: str) -> int:
     """``--limit``: a whole number, 0 meaning no limit."""
     if not re.fullmatch(r"[0-9]{1,9}", text.strip()):
@@ -259,6 +272,7 @@ def build_parser(prog: str = "kernel-analyzer") -> argparse.ArgumentParser:
     sp.add_argument("--step", type=_step, help="show the state after step N")
     sp.add_argument("--python", metavar="FUNCTION",
                     help="print the generated Python of one kernel function beside its C")
+    sp.epilog = _program_calls()
 
     sp = cmd("docs", _cmd_docs, "generate and build the documentation site into build/site/")
     sp.add_argument("--no-strict", action="store_true", help="do not fail on warnings")
