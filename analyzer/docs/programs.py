@@ -177,8 +177,8 @@ def run_programs(programs: Programs, cfg) -> tuple[dict[str, ProgramView], float
         try:
             from analyzer.model import program as model
 
+            calls = model.parse_program(list(p.statements))  # checked before any boot
             gen = gen or model.program_generator(cfg)
-            calls = model.parse_program(list(p.statements))
             out[p.id] = ProgramView(p, model.run_program_with(gen, calls))
         except Exception as e:  # noqa: BLE001 - the page says why there is no run
             why = str(e) if isinstance(e, AnalyzerError) else f"{type(e).__name__}: {e}"
@@ -427,28 +427,36 @@ def _state(site, view: ProgramView) -> str:
     if not rows:
         return ""
     prog = view.program
+    made = _made(view)
     freed = [_freed(view, s.last_step) for s in view.statements]
-    body = []
+    first = {k: next((s.n for s in view.statements if s.first_step <= v <= s.last_step), 0)
+             for k, v in made.items()}
+    tables: dict[str, list] = {}
     for label, member, alias, values in rows:
         cells, before = [], None
         for k, v in enumerate(values):
             if not v:
                 cells.append("—")
                 continue
-            cell = _shown(member, v, (alias or member) in prog.network)
-            if before is not None and v != before:
-                cell = f"**{cell}**"
-            if label in freed[k] or _root(label) in freed[k]:
-                cell += " (freed)"
-            cells.append(cell)
+            changed = before is not None and v != before
+            cell = _shown(member, v, changed and (alias or member) in prog.network)
+            cells.append((f"**{cell}**" if changed else cell)
+                         + (" (freed)" if label in freed[k] or _root(label) in freed[k]
+                            else ""))
             before = v
-        name = code(member) + (f" ({code(alias)})" if alias else "")
-        body.append((code(label), name, *cells))
-    head = ["object", "member"] + [f"after {s.n}" for s in view.statements]
-    return ("## The state after each statement\n\nThe watched members of every object the "
-            "program made, from the run's snapshot after each statement (a value in bold "
-            "changed in that statement; — : the object did not exist yet).\n\n"
-            + table(head, body))
+        path = label[len(_root(label)):].lstrip(".")
+        name = code(member) + (f" ({code(alias)})" if alias else "") + (
+            f'<br><small title="{esc(label)}">in {code(path)}</small>' if path else "")
+        tables.setdefault(_root(label), []).append((name, *cells))
+    head = ["member"] + [f"after {s.n}" for s in view.statements]
+    out = ["## The state after each statement\n\nThe watched members of every object the "
+           "program made, from the run's snapshot after each statement (a value in bold "
+           "changed in that statement; — : the object did not exist yet).\n"]
+    for root, body in tables.items():
+        kind = next((str(o[1]) for o in view.run.run.objects if o[0] == root), "")
+        by = f", made by statement {first[root]}" if first.get(root) else ""
+        out.append(f"### {code(root)} ({esc(kind)}{by})\n\n" + table(head, body))
+    return "\n".join(out)
 
 
 def _drawings(view: ProgramView) -> str:

@@ -520,7 +520,7 @@ def _real_pair(ctx: _Ctx, p: SkbPage) -> str:
     view = ctx.programs.get(p.program)
     head = "\n## The same through a real socket pair\n\n"
     if view is None or view.run is None:
-        why = view.error if view is not None else f"no program {p.program} in programs.yaml"
+        why = view.error if view is not None else f"the program {p.program} was not run"
         return head + admonition("failure", "The model did not run the program", esc(why))
     prog = view.program
     page = link(ctx.here, f"{TOUR}/{prog.id}.md", esc(prog.title))
