@@ -29,7 +29,7 @@ from analyzer.errors import AnalyzerError
 
 __all__ = ["Explain", "Program", "Programs", "ProgramView", "load_programs", "parse_programs",
            "run_programs", "program_page", "buffers_at", "queues_at", "stopped",
-           "add_program_section", "debugger_slug", "debugger_url", "TOUR"]
+           "add_program_section", "debugger_slug", "debugger_url", "queue_names", "TOUR"]
 
 TOUR = "generated/tour"
 _KEYS = {"id", "title", "statements", "notes", "errors", "watch", "network", "buffer",
@@ -347,6 +347,12 @@ def queues_at(view: ProgramView, k: int) -> list[tuple[str, tuple[str, ...]]]:
 
 # --- the page -----------------------------------------------------------------------------
 
+def queue_names(queues: list[tuple[str, tuple[str, ...]]]) -> list[tuple[str, tuple]]:
+    """Queues named by their object and member (``unix_sock#2 sk_receive_queue``) for
+    :func:`~analyzer.docs.skb.queue_svg`, which shows a label's last part."""
+    return [(f"{_root(q)} {q.rsplit('.', 1)[-1]}", items) for q, items in queues]
+
+
 def debugger_slug(prog: Program) -> str:
     return f"program-{prog.id}"
 
@@ -444,9 +450,8 @@ def _state(site, view: ProgramView) -> str:
                          + (" (freed)" if label in freed[k] or _root(label) in freed[k]
                             else ""))
             before = v
-        path = label[len(_root(label)):].lstrip(".")
-        name = code(member) + (f" ({code(alias)})" if alias else "") + (
-            f'<br><small title="{esc(label)}">in {code(path)}</small>' if path else "")
+        name = (f'<span title="{esc(label)}">{code(member)}</span>'
+                + (f" ({code(alias)})" if alias else ""))
         tables.setdefault(_root(label), []).append((name, *cells))
     head = ["member"] + [f"after {s.n}" for s in view.statements]
     out = ["## The state after each statement\n\nThe watched members of every object the "
@@ -455,7 +460,8 @@ def _state(site, view: ProgramView) -> str:
     for root, body in tables.items():
         kind = next((str(o[1]) for o in view.run.run.objects if o[0] == root), "")
         by = f", made by statement {first[root]}" if first.get(root) else ""
-        out.append(f"### {code(root)} ({esc(kind)}{by})\n\n" + table(head, body))
+        out.append(f"### {code(root)} ({esc(kind)}{by})\n\n"
+                   f'<div class="program-state" markdown>\n\n{table(head, body)}\n</div>\n')
     return "\n".join(out)
 
 
@@ -472,7 +478,7 @@ def _drawings(view: ProgramView) -> str:
                  if not b.freed]
         freed = [b.label for b in bufs if b.freed]
         if queues:
-            parts.append(_box(queue_svg(queues, bufs, f"queues after {s.text}")))
+            parts.append(_box(queue_svg(queue_names(queues), bufs, f"queues after {s.text}")))
         if not parts and not freed:
             continue
         text = f"### After {s.n}. {code(s.text)}\n\n" + "".join(parts)
@@ -543,6 +549,7 @@ def _up_to_now(site, view: ProgramView, s, here: str) -> str:
                         lambda t: site.ref(here, "structs", t.removeprefix("struct ").strip(),
                                            code(t)) if hasattr(site, "ref") else code(t))
     text = text.replace("the previous page's point", "the statement began")
+    text = text.split('\n??? note "', 1)[0]  # the earlier state: the table above, the debugger
     return re.sub(r"^(#+) ", lambda m: "#" + m.group(0), text, flags=re.M)
 
 

@@ -515,7 +515,14 @@ def _relation(ctx: _Ctx, p: SkbPage) -> str:
 def _real_pair(ctx: _Ctx, p: SkbPage) -> str:
     """The same buffers made by the kernel itself: a program's run (a socket pair's
     write and read), drawn from its snapshots, with a link to its debugger."""
-    from analyzer.docs.programs import TOUR, buffers_at, debugger_url, queues_at, stopped
+    from analyzer.docs.programs import (
+        TOUR,
+        buffers_at,
+        debugger_url,
+        queue_names,
+        queues_at,
+        stopped,
+    )
 
     view = ctx.programs.get(p.program)
     head = "\n## The same through a real socket pair\n\n"
@@ -541,7 +548,7 @@ def _real_pair(ctx: _Ctx, p: SkbPage) -> str:
         text = f"### After {code(s.text)} (returns {code(s.value)})\n\n"
         text += "".join(_box(buffer_svg(b, f"{b.label} after {s.text}")) for b in live)
         if queues:
-            text += _box(queue_svg(queues, bufs, f"queues after {s.text}"))
+            text += _box(queue_svg(queue_names(queues), bufs, f"queues after {s.text}"))
         freed = [b.label for b in bufs if b.freed]
         if freed:
             text += "\nFreed: " + ", ".join(code(x) for x in freed) + ".\n"
