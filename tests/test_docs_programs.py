@@ -186,7 +186,7 @@ def test_a_statement_that_stopped_is_said_never_guessed():
     assert "!!! failure \"The program stopped\"" in page
     assert "no &#60;route&#62;" in page and "<route>" not in page
     assert "It returns" not in page.split("## 2.")[1]  # no value for what did not run
-    assert "**stopped**" in page
+    assert "**stopped**" in page and "| after 2 (stopped) |" in page
 
 
 def test_a_statement_whose_trace_ends_in_a_stub_is_stopped():

@@ -453,7 +453,8 @@ def _state(site, view: ProgramView) -> str:
         name = (f'<span title="{esc(label)}">{code(member)}</span>'
                 + (f" ({code(alias)})" if alias else ""))
         tables.setdefault(_root(label), []).append((name, *cells))
-    head = ["member"] + [f"after {s.n}" for s in view.statements]
+    head = ["member"] + [f"after {s.n}" + (" (stopped)" if stopped(view, s) else "")
+                         for s in view.statements]
     out = ["## The state after each statement\n\nThe watched members of every object the "
            "program made, from the run's snapshot after each statement (a value in bold "
            "changed in that statement; — : the object did not exist yet).\n"]
@@ -544,7 +545,8 @@ def _up_to_now(site, view: ProgramView, s, here: str) -> str:
         return ""
     at = _event_at(tl, s.last_step, True)
     since = _event_at(tl, s.first_step, False)
-    where = f"after {code(s.text)} returns"
+    where = (f"where {code(s.text)} stopped" if stopped(view, s)
+             else f"after {code(s.text)} returns")
     text = st.up_to_now(tl, at, since, where, debugger_url(here, view.program),
                         lambda t: site.ref(here, "structs", t.removeprefix("struct ").strip(),
                                            code(t)) if hasattr(site, "ref") else code(t))
