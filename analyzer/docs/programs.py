@@ -303,10 +303,10 @@ def buffers_at(view: ProgramView, k: int) -> list:
     if not struct:
         return []
     stmt = view.statements[k]
-    freed = _freed(view, stmt.last_step)
+    freed, made = _freed(view, stmt.last_step), _made(view)
     out = []
     for label, obj in view.snapshot(k).items():
-        if obj.get("type") != f"struct {struct}" or _root(label) not in _made(view):
+        if obj.get("type") != f"struct {struct}" or _root(label) not in made:
             continue
         f = {str(n): str(v) for n, v in obj.get("fields", [])}
         head, data = (re.fullmatch(r"(\S+)\+(\d+)", f.get(x, "")) for x in ("head", "data"))
