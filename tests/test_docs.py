@@ -6,6 +6,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shutil
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -412,6 +413,12 @@ def test_real_site_builds(graph_cfg, tmp_path):
         assert "Not found in the 4.4.1 source" not in text and "!!! failure" not in text, page
     chain = (out / "generated/tour/call-chain/index.html").read_text()
     assert chain.count('class="node') >= 17  # the lecture's 17 functions at least
+    bind = unescape((out / "generated/tour/bind-listen/index.html").read_text())  # beyond
+    assert "TCP_LISTEN (10)" in bind and "-EADDRINUSE (-98)" in bind and "8080" in bind
+    pair = unescape((out / "generated/tour/unix-pair/index.html").read_text())
+    assert '"hello"' in pair and "sk_receive_queue (qlen 1)" in pair
+    for pid in ("bind-listen", "unix-pair"):
+        assert (out / f"generated/steps/program-{pid}/index.html").is_file(), pid
     which = (out / "generated/tour/which-function-runs/index.html").read_text()
     assert "sock_alloc_inode" in which and "sockfs_ops" in which
     for table in ("tcp_prot", "inet_stream_ops", "inet_family_ops", "sockfs_ops",

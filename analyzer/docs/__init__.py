@@ -260,6 +260,9 @@ def build_site(cfg: Config, strict: bool = True, progress: bool = True) -> Build
     _say(progress, "docs: reading the analysis, the call graph and the model ...")
     facts = open_facts(cfg, tour)
     site = generate(tour, facts)
+    from analyzer.docs.programs import add_program_section  # the tour beyond the lecture
+
+    facts.notices.extend(add_program_section(site, facts, cfg.site_dir, cfg, progress))
     from analyzer.docs.skb import add_skb_section  # the socket-buffer pages (site/skb.yaml)
 
     facts.notices.extend(add_skb_section(site, facts, cfg.site_dir, cfg))

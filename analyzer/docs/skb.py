@@ -61,6 +61,7 @@ class SkbPage:
     scenario: str = ""
     notes: tuple[Note, ...] = ()
     groups: tuple[Group, ...] = ()
+    program: str = ""  # a program of site/programs.yaml drawn beside the scenario
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,8 @@ def parse_skb_tour(data: dict, where: str = "skb.yaml") -> SkbTour:
                              str(g.get("type", ""))) for g in p.get("groups") or ())
         pages.append(SkbPage(str(p["id"]), str(p.get("title", p["id"])), p["kind"],
                              str(p.get("struct", "")), tuple(p.get("functions") or ()),
-                             str(p.get("scenario", "")), _notes(p.get("notes"), at), groups))
+                             str(p.get("scenario", "")), _notes(p.get("notes"), at), groups,
+                             str(p.get("program") or "")))
     return SkbTour(scen, tuple(pages))
 
 
@@ -224,6 +226,7 @@ class _Ctx:
     #: (page, excerpt, function) -> linked HTML (the site's code view); None: plain fences
     code: Callable | None = None
     here: str = ""
+    programs: dict = field(default_factory=dict)  # id -> docs.programs.ProgramView
 
 
 def _code(ctx: _Ctx, file: str, start: int, end: int, kind: str, name: str,
@@ -247,16 +250,17 @@ def _notes_table(notes: tuple[Note, ...]) -> str:
 
 
 def skb_pages(tour: SkbTour, facts: Facts, runs: dict[str, object],
-              code: Callable | None = None) -> tuple[dict, list]:
+              code: Callable | None = None, programs: dict | None = None) -> tuple[dict, list]:
     """The pages (docs-relative path -> Markdown) and their navigation entries;
-    ``code`` renders the code excerpts (:meth:`analyzer.docs.pages.Site.code`)."""
-    ctx = _Ctx(tour, facts, runs, code=code)
+    ``code`` renders the code excerpts (:meth:`analyzer.docs.pages.Site.code`);
+    ``programs`` are the runs of site/programs.yaml a page may draw beside its own."""
+    ctx = _Ctx(tour, facts, runs, code=code, programs=programs or {})
     makers: dict[str, Callable[[_Ctx, SkbPage], str]] = {
         "intro": _intro, "struct": _struct, "functions": _functions, "relation": _relation}
     nav = []
     for p in tour.pages:
         here = ctx.here = _path(p.id)
-        body = makers[p.kind](ctx, p)
+        body = makers[p.kind](ctx, p) + (_real_pair(ctx, p) if p.program else "")
         ctx.pages[here] = "\n".join(x for x in (f"# {esc(p.title)}\n", _notes_table(p.notes),
                                                  body) if x)
         nav.append({p.title: here})
@@ -508,6 +512,56 @@ def _relation(ctx: _Ctx, p: SkbPage) -> str:
     return "\n".join(out)
 
 
+def _real_pair(ctx: _Ctx, p: SkbPage) -> str:
+    """The same buffers made by the kernel itself: a program's run (a socket pair's
+    write and read), drawn from its snapshots, with a link to its debugger."""
+    from analyzer.docs.programs import (
+        TOUR,
+        buffers_at,
+        debugger_url,
+        queue_names,
+        queues_at,
+        stopped,
+    )
+
+    view = ctx.programs.get(p.program)
+    head = "\n## The same through a real socket pair\n\n"
+    if view is None or view.run is None:
+        why = view.error if view is not None else f"the program {p.program} was not run"
+        return head + admonition("failure", "The model did not run the program", esc(why))
+    prog = view.program
+    page = link(ctx.here, f"{TOUR}/{prog.id}.md", esc(prog.title))
+    out = [head + "The scenario above calls the buffer functions one by one. In the program "
+           "below the kernel makes and consumes the buffer itself, from its own code: "
+           + " → ".join(code(s) for s in prog.statements) + f" ({page}; every step in "
+           f'<a href="{debugger_url(ctx.here, prog)}">the debugger</a>).\n']
+    for k, s in enumerate(view.statements):
+        why = stopped(view, s)
+        if why:
+            out.append(admonition("failure", f"{esc(s.text)} did not finish", esc(why)))
+            break
+        bufs, queues = buffers_at(view, k), queues_at(view, k)
+        live = [b for b in bufs if not b.freed]
+        if not live and not any(q for _, q in queues) and k and not any(
+                b.freed for b in bufs):
+            continue
+        text = f"### After {code(s.text)} (returns {code(s.value)})\n\n"
+        text += "".join(_box(buffer_svg(b, f"{b.label} after {s.text}")) for b in live)
+        if queues:
+            text += _box(queue_svg(queue_names(queues), bufs, f"queues after {s.text}"))
+        freed = [b.label for b in bufs if b.freed]
+        if freed:
+            text += "\nFreed: " + ", ".join(code(x) for x in freed) + ".\n"
+        if s.memory:
+            text += "\nUser memory after it: " + "; ".join(
+                f"{code(lab)} = {code(v)}" for lab, v in s.memory if not v.startswith("&")) \
+                + "\n"
+        out.append(text)
+    if view.run.error:
+        out.append(admonition("failure", "The program stopped", esc(view.run.error)))
+    return "\n".join(out)
+
+
 # --- the site -------------------------------------------------------------------------
 
 def add_skb_section(site, facts: Facts, site_dir: Path, cfg) -> list[str]:
@@ -516,7 +570,8 @@ def add_skb_section(site, facts: Facts, site_dir: Path, cfg) -> list[str]:
     tour = load_skb_tour(Path(site_dir) / "skb.yaml")
     runs, notices = _runs(tour, cfg)
     site.skb_runs = runs  # the step-through debugger draws them too (analyzer/docs/steps.py)
-    pages, nav = skb_pages(tour, facts, runs, code=getattr(site, "code", None))
+    pages, nav = skb_pages(tour, facts, runs, code=getattr(site, "code", None),
+                           programs=getattr(site, "programs", None))
     site.pages.update(pages)
     if hasattr(site, "finish"):  # the cards of the names in these pages too
         site.finish()

@@ -444,13 +444,22 @@ def _code_of(site, tl: Timeline, here: str) -> dict:
     """Each function of the timeline as linked HTML: ``function -> (file, first, html)``."""
     out = {}
     facts = site.facts
+    done = getattr(site, "steps_code", None)  # the same HTML for every debugger page
+    if done is None:
+        done = site.steps_code = {}
     for name, file in definitions(tl).items():
+        key = (here.rsplit("/", 1)[0], name, file)
+        if key in done:
+            if done[key] is not None:
+                out[name] = done[key]
+            continue
         rec = facts.function(name, file) if file else None
         if rec is None or not rec.end_line or rec.file != file:
+            done[key] = None
             continue
         lines = tuple(facts.lines(rec.file, rec.line, rec.end_line))
         html = site.code(here, Excerpt(rec.file, rec.line, lines, "function", rec.name), rec)
-        out[name] = (file, rec.line, _compact(html))
+        out[name] = done[key] = (file, rec.line, _compact(html))
     return out
 
 
@@ -498,6 +507,10 @@ def add_steps_section(site, facts) -> list[str]:
         if hasattr(skb, "run"):
             runs.append((f"skb {key}: " + "; ".join(o.text for o in skb.ops),
                          timeline(skb.run, f"skb-{key}")))
+    for key, view in (getattr(site, "programs", {}) or {}).items():  # programs.yaml
+        if getattr(view, "timeline", None) is not None:
+            runs.append((f"program {key}: " + "; ".join(view.program.statements),
+                         view.timeline))
     for label, tl in runs:
         if tl is None or not tl.events:
             notices.append(f"no debugger for {label}: the model's run has no trace")
