@@ -197,13 +197,13 @@ def test_a_statement_whose_trace_ends_in_a_stub_is_stopped():
 
 def test_a_program_the_model_cannot_run_says_why():
     data = _data(statements=["fd = socket(AF_INET, SOCK_STREAM, 0)",
-                             'connect(fd, "10.0.0.1", 80)'], explain=[])
+                             'accept(fd, 0, 0)'], explain=[])
     views, seconds = run_programs(parse_programs(data), cfg=None)  # refused before a boot
     view = views["p"]
-    assert view.run is None and "unknown system call 'connect'" in view.error
+    assert view.run is None and "unknown system call 'accept'" in view.error
     page = program_page(_site(), view, "generated/tour/p.md")
     assert "!!! failure \"The model did not run this program\"" in page
-    assert "connect(fd" in page and seconds >= 0
+    assert "accept(fd" in page and seconds >= 0
 
 
 @pytest.mark.kernel
@@ -255,3 +255,14 @@ def test_real_program_pages(graph_cfg):
     skb = site.pages["generated/skb/socket-and-buffers.md"]
     assert "## The same through a real socket pair" in skb
     assert 'href="../../steps/program-unix-pair/"' in skb and "skb-buffer" in skb
+
+
+def test_what_the_model_kernel_lacks_is_said_beside_the_value():
+    from dataclasses import replace
+
+    view = _view()
+    view.run.statements[1] = replace(view.run.statements[1],
+                                     limits=("no network device: <drivers/>",))
+    page = program_page(_site(), view, "generated/tour/p.md")
+    assert "!!! warning \"Statement 2: outside the analysed tree\"" in page
+    assert "no network device&#58; &#60;drivers&#47;&#62;" in page  # escaped

@@ -422,6 +422,11 @@ def _statements(site, view: ProgramView, here: str) -> str:
             "the kernel's C; its trace steps link to the same moment in "
             f'<a href="{debugger}">the debugger</a>.\n\n')
     out = head + table(["#", "statement", "entry", "value", "trace steps"], rows)
+    for s in view.statements:  # what the model's kernel lacks on a statement's path
+        for why in getattr(s, "limits", ()):
+            out += "\n" + admonition("warning", f"Statement {s.n}: outside the analysed tree",
+                                      f"{code(s.text)} gave {_value(site.facts, prog, s.value)}"
+                                      f", computed by the kernel's code; {esc(why)}.")
     if view.run.error:
         out += "\n" + admonition("failure", "The program stopped", esc(view.run.error)
                                  + "\n\nNo value is shown for what did not run.")
