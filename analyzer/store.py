@@ -17,6 +17,10 @@ Schema (``SCHEMA_VERSION``):
   (:data:`KEY_FIELDS`, what :meth:`Store.find` looks up) and on ``file``.
   Plain columns make ad-hoc SQL easy (``SELECT file, line FROM calls WHERE
   callee = 'sock_alloc'``) and spare a JSON round trip per record;
+- ``stats(path PRIMARY KEY, size, mtime_ns, ctime_ns, inode, sha256)``: the
+  stat signature a file had when its content was hashed to ``sha256`` (see
+  :meth:`Writer.signatures`): a file whose signature is unchanged is not hashed
+  again;
 - ``meta(key, value)``: ``schema``, ``generation`` (bumped by every write),
   ``fingerprint`` (of the extractor's code: facts made by other code are not
   reused), ``fields`` (JSON: kind -> column names).
@@ -62,6 +66,9 @@ _FILES = """CREATE TABLE IF NOT EXISTS files(path TEXT PRIMARY KEY, sha256 TEXT 
     size INTEGER NOT NULL, error_nodes INTEGER NOT NULL, error_bytes INTEGER NOT NULL,
     warnings TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stats(path TEXT PRIMARY KEY, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,
+    sha256 TEXT NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -450,6 +457,7 @@ class Writer:
                        if self.fresh else self.path)
         self.conn: sqlite3.Connection | None = None
         self.changed = self.fresh
+        self._signed = False  # stat signatures written (a commit without a new generation)
         self._attached: list[str] = []
 
     def __enter__(self) -> Writer:
@@ -469,6 +477,26 @@ class Writer:
         """path -> sha256 of the files the store holds now (none when fresh)."""
         return {} if self.fresh else dict(self.conn.execute("SELECT path, sha256 FROM files"))
 
+    def signatures(self) -> dict[str, tuple]:
+        """path -> ``(size, mtime_ns, ctime_ns, inode, sha256)`` recorded by
+        :meth:`sign` (none when fresh)."""
+        if self.fresh:
+            return {}
+        return {r[0]: r[1:] for r in self.conn.execute(
+            "SELECT path, size, mtime_ns, ctime_ns, inode, sha256 FROM stats")}
+
+    def sign(self, rows: Iterable[tuple], drop: Iterable[str] = ()) -> None:
+        """Record ``(path, size, mtime_ns, ctime_ns, inode, sha256)`` signatures and
+        forget those of ``drop``; committed with the transaction even when no
+        fact changed (the store's generation then stays)."""
+        drop = [(p,) for p in drop]
+        rows = list(rows)
+        if drop:
+            self.conn.executemany("DELETE FROM stats WHERE path=?", drop)
+        if rows:
+            self.conn.executemany("INSERT OR REPLACE INTO stats VALUES (?,?,?,?,?,?)", rows)
+        self._signed = self._signed or bool(rows or drop)
+
     def remove(self, paths: Iterable[str]) -> None:
         """Drop the files ``paths`` and their facts."""
         rows = [(p,) for p in paths]
@@ -478,6 +506,7 @@ class Writer:
         for kind in records.RECORD_KINDS:
             self.conn.executemany(f"DELETE FROM {kind} WHERE file=?", rows)
         self.conn.executemany("DELETE FROM files WHERE path=?", rows)
+        self.conn.executemany("DELETE FROM stats WHERE path=?", rows)
 
     def add(self, stat: FileRow, rows: dict[str, list]) -> None:
         """Store one file: its statistics and its rows by kind (:func:`fact_rows`),
@@ -539,6 +568,8 @@ class Writer:
         try:
             if exc_type is None and self.changed:
                 self._finish()
+            elif exc_type is None and self._signed:
+                conn.execute("COMMIT")
             elif conn.in_transaction:
                 conn.execute("ROLLBACK")
             for alias in self._attached:
