@@ -79,15 +79,22 @@ def _encode(g: nx.MultiDiGraph, ids: list) -> list:
 
 def _encode_edges(nbrs, cols: dict[str, list], ix) -> None:
     cols["pairs"].append(len(nbrs))
+    dst, keys_col = cols["dst"].append, cols["keys"].append
+    kind, file, line, extra = (cols[c].append for c in
+                               ("edge_kind", "edge_file", "edge_line", "edge_extra"))
     for v, keydict in nbrs.items():
-        keys = list(keydict)
-        cols["dst"].append(ix(v))
-        cols["keys"].append(len(keys) if keys == list(range(len(keys))) else keys)
+        dst(ix(v))
+        if len(keydict) == 1 and 0 in keydict:  # most pairs: one edge, key 0
+            keys_col(1)
+        else:
+            keys = list(keydict)
+            keys_col(len(keys) if keys == list(range(len(keys))) else keys)
         for attrs in keydict.values():
-            cols["edge_kind"].append(ix(attrs["kind"]))
-            cols["edge_file"].append(ix(attrs["file"]))
-            cols["edge_line"].append(int(attrs["line"]))
-            cols["edge_extra"].append({k: v for k, v in attrs.items() if k not in _EDGE})
+            kind(ix(attrs["kind"]))
+            file(ix(attrs["file"]))
+            line(int(attrs["line"]))
+            extra({} if len(attrs) == 3 else
+                  {k: v for k, v in attrs.items() if k not in _EDGE})
 
 
 def write_parts(conn: sqlite3.Connection, g: nx.MultiDiGraph) -> None:
