@@ -269,9 +269,12 @@ def detect_casts(index: Index, res: Resolver, source: Source | None):
 
 
 def _cast_function(index: Index, res: Resolver, fn: records.Function, source: Source):
+    if fn.end_line - fn.line > 8:  # the cheap test first: most functions are longer
+        return None
     ret = index.struct_of(fn.return_type)
-    params = {p.name: index.struct_of(p.type) for p in fn.params if "*" in p.type}
-    if not ret or not params or fn.end_line - fn.line > 8:
+    params = {p.name: index.struct_of(p.type) for p in fn.params if "*" in p.type} \
+        if ret else {}
+    if not ret or not params:
         return None
     text = source(fn.file)
     if not text:

@@ -174,12 +174,11 @@ class Index:
         """Add records of one kind (a key of :data:`records.RECORD_KINDS`)."""
         self.__dict__.pop("_direct", None)  # made again from the new records
         adder = getattr(self, f"_add_{kind}", None)
-        target = getattr(self, kind)
+        if adder is None:
+            getattr(self, kind).extend(items)
+            return
         for rec in items:
-            if adder is not None:
-                adder(rec)
-            else:
-                target.append(rec)
+            adder(rec)
 
     def _add_functions(self, fn: Function) -> None:
         alias_of = getattr(fn, "alias_of", "")
