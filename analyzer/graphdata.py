@@ -64,8 +64,9 @@ def _encode(g: nx.MultiDiGraph, ids: list) -> list:
     strings: dict[str, int] = {}
     ix = lambda text: strings.setdefault(text, len(strings))  # noqa: E731
     cols: dict[str, list] = {name: [] for name in _PART[1:]}
+    node, succ = g._node, g._succ  # the plain dicts: g.nodes and g.succ wrap them in views
     for i, nid in enumerate(ids):
-        attrs = g.nodes[nid]
+        attrs = node[nid]
         cols["ids"].append(nid)
         for key, out in (("kind", ix), ("name", str), ("file", ix), ("line", int)):
             cols[key].append(out(attrs[key]))
@@ -73,7 +74,7 @@ def _encode(g: nx.MultiDiGraph, ids: list) -> list:
         cols["extra"].append(extra)
         if _LISTS.keys() & extra.keys():
             cols["lists"].append(i)
-        _encode_edges(g.succ[nid], cols, ix)
+        _encode_edges(succ[nid], cols, ix)
     return [list(strings), *cols.values()]
 
 

@@ -173,6 +173,7 @@ class Index:
     def add(self, kind: str, items: Iterable) -> None:
         """Add records of one kind (a key of :data:`records.RECORD_KINDS`)."""
         self.__dict__.pop("_direct", None)  # made again from the new records
+        self.__dict__.pop("_struct_of", None)
         adder = getattr(self, f"_add_{kind}", None)
         if adder is None:
             getattr(self, kind).extend(items)
@@ -257,7 +258,17 @@ class Index:
                                          g.extern, not g.array))
 
     def struct_of(self, ctype: str, depth: int = 0) -> str:
-        """The struct or union a type names, through typedefs."""
+        """The struct or union a type names, through typedefs (remembered per
+        type until records are added)."""
+        known = self.__dict__.setdefault("_struct_of", {})
+        if depth == 0 and ctype in known:
+            return known[ctype]
+        name = self._struct_of_uncached(ctype, depth)
+        if depth == 0:
+            known[ctype] = name
+        return name
+
+    def _struct_of_uncached(self, ctype: str, depth: int) -> str:
         name = base_struct(ctype)
         if name or depth > 5:
             return name
