@@ -435,8 +435,9 @@ def _why(e: BaseException) -> str:
 def _report(g: nx.MultiDiGraph, sites: list[Site], times: dict, path: Path) -> GraphReport:
     from analyzer.resolve import site_stats
 
-    nodes = Counter(a["kind"] for _, a in g.nodes(data=True))
-    edges = Counter(a["kind"] for _, _, a in g.edges(data=True))
+    nodes = Counter(a["kind"] for a in g._node.values())
+    edges = Counter(a["kind"] for nbrs in g._adj.values() for keydict in nbrs.values()
+                    for a in keydict.values())
     stats = site_stats((s.confidence, s.cause, len(s.targets)) for s in sites)
     return GraphReport(dict(nodes), dict(edges), nodes.get("undefined", 0), stats, times,
                        str(path))
