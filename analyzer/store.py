@@ -672,7 +672,7 @@ def _mark_checked(path: Path) -> None:
     the next run checks it again."""
     marker = _checked_marker(path)
     st = _file_stat(path)
-    tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}.checked")  # see _remove_stale_temps
     try:
         if st is None:
             marker.unlink(missing_ok=True)
