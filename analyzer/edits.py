@@ -212,9 +212,10 @@ def _fetched_differences(root: Path, entries: dict[str, str],
     """(path, status) of the fetched tree's files that differ from the release."""
     listed: dict = stamp["files"]
     out = []
+    top = str(root)
     for rel, (size, mtime) in listed.items():
         try:
-            st = os.stat(root / rel)
+            st = os.stat(os.path.join(top, rel))
         except FileNotFoundError:
             out.append((rel, "deleted"))
             continue

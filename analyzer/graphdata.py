@@ -64,8 +64,9 @@ def _encode(g: nx.MultiDiGraph, ids: list) -> list:
     strings: dict[str, int] = {}
     ix = lambda text: strings.setdefault(text, len(strings))  # noqa: E731
     cols: dict[str, list] = {name: [] for name in _PART[1:]}
+    node, succ = g._node, g._succ  # the plain dicts: g.nodes and g.succ wrap them in views
     for i, nid in enumerate(ids):
-        attrs = g.nodes[nid]
+        attrs = node[nid]
         cols["ids"].append(nid)
         for key, out in (("kind", ix), ("name", str), ("file", ix), ("line", int)):
             cols[key].append(out(attrs[key]))
@@ -73,21 +74,28 @@ def _encode(g: nx.MultiDiGraph, ids: list) -> list:
         cols["extra"].append(extra)
         if _LISTS.keys() & extra.keys():
             cols["lists"].append(i)
-        _encode_edges(g.succ[nid], cols, ix)
+        _encode_edges(succ[nid], cols, ix)
     return [list(strings), *cols.values()]
 
 
 def _encode_edges(nbrs, cols: dict[str, list], ix) -> None:
     cols["pairs"].append(len(nbrs))
+    dst, keys_col = cols["dst"].append, cols["keys"].append
+    kind, file, line, extra = (cols[c].append for c in
+                               ("edge_kind", "edge_file", "edge_line", "edge_extra"))
     for v, keydict in nbrs.items():
-        keys = list(keydict)
-        cols["dst"].append(ix(v))
-        cols["keys"].append(len(keys) if keys == list(range(len(keys))) else keys)
+        dst(ix(v))
+        if len(keydict) == 1 and 0 in keydict:  # most pairs: one edge, key 0
+            keys_col(1)
+        else:
+            keys = list(keydict)
+            keys_col(len(keys) if keys == list(range(len(keys))) else keys)
         for attrs in keydict.values():
-            cols["edge_kind"].append(ix(attrs["kind"]))
-            cols["edge_file"].append(ix(attrs["file"]))
-            cols["edge_line"].append(int(attrs["line"]))
-            cols["edge_extra"].append({k: v for k, v in attrs.items() if k not in _EDGE})
+            kind(ix(attrs["kind"]))
+            file(ix(attrs["file"]))
+            line(int(attrs["line"]))
+            extra({} if len(attrs) == 3 else
+                  {k: v for k, v in attrs.items() if k not in _EDGE})
 
 
 def write_parts(conn: sqlite3.Connection, g: nx.MultiDiGraph) -> None:

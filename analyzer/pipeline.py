@@ -5,9 +5,13 @@ produces the store (``cfg.store_path``) and an :class:`ExtractReport`.  It
 finds the C files (``*.c``, ``*.h``) of ``net/``, ``fs/`` and ``include/``,
 hashes them, and re-extracts only the files that are new or whose SHA-256
 changed (facts of removed files are dropped), in parallel worker processes,
-writing everything in one transaction.  Workers get file paths and write their
-rows into scratch SQLite files (:class:`store.Scratch`) that the main process
-merges with ``INSERT ... SELECT``: only per-file statistics go through pipes.
+writing everything in one transaction.  A file whose stat signature (size,
+mtime, ctime, inode) is the one the store recorded when it last hashed that
+file is not read again; any other is hashed (a signature is recorded only for
+a file last modified more than 2 s before it was looked at).  Workers get file
+paths and write their rows into scratch SQLite files (:class:`store.Scratch`)
+that the main process merges with ``INSERT ... SELECT``: only per-file
+statistics go through pipes.
 Facts made by another version of the extractor's code (see
 :func:`fingerprint`) are never reused.
 
@@ -381,24 +385,76 @@ def _extract_into_store(cfg: Config, files: list[str], jobs: int,
     out; (files extracted, files removed)."""
     with Writer(cfg.store_path, fingerprint()) as w:
         old = w.old_hashes()
+        stats = _stats(str(cfg.kernel_dir), files)
         if old:  # the workers hash what they extract: a fresh store needs no hashes here
-            current = _hashes(cfg, files)
-            todo = [p for p, h in current.items() if old.get(p) != h]
+            current = _unchanged(old, w.signatures(), stats)
+            hashed = [p for p in files if p not in current]
+            current.update(_hashes(cfg, hashed))
+            todo = [p for p in files if old.get(p) != current[p]]
         else:
-            current, todo = dict.fromkeys(files, ""), list(files)
+            current, hashed, todo = dict.fromkeys(files, ""), [], list(files)
         gone = [p for p in old if p not in current]
         w.remove(gone + [p for p in todo if p in old])
-        _write(w, _run(str(cfg.kernel_dir), _order(cfg, todo), jobs,
-                       f"{cfg.store_path}.tmp-"), len(todo), progress)
+        made = _write(w, _run(str(cfg.kernel_dir), _order(cfg, todo), jobs,
+                              f"{cfg.store_path}.tmp-"), len(todo), progress)
+        w.sign(_signatures(stats, {**{p: current[p] for p in hashed}, **made}), gone)
     return len(todo), len(gone)
 
 
-def _write(w: Writer, results: Iterator[_Result], total: int, progress: bool) -> None:
+#: a file modified less than this before it was looked at is not trusted by its stat
+#: signature (a write in the same timestamp tick would not change its mtime)
+_RACY_NS = 2_000_000_000
+
+_Stat = tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
+
+
+def _stats(root: str, files: list[str]) -> dict[str, _Stat | None]:
+    """relpath -> stat signature (None for a file that cannot be stat'ed)."""
+    out: dict[str, _Stat | None] = {}
+    for rel in files:
+        try:
+            st = os.stat(os.path.join(root, rel))
+        except OSError:
+            out[rel] = None
+            continue
+        out[rel] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    return out
+
+
+def _unchanged(old: dict[str, str], signatures: dict[str, tuple],
+               stats: dict[str, _Stat | None]) -> dict[str, str]:
+    """relpath -> stored SHA-256 of the files whose stat signature is the one
+    recorded when that content was hashed: they are not read again."""
+    out = {}
+    for rel, st in stats.items():
+        sig = signatures.get(rel)
+        if st is not None and sig is not None and sig[:4] == st and sig[4] == old.get(rel):
+            out[rel] = sig[4]
+    return out
+
+
+def _signatures(stats: dict[str, _Stat | None], shas: dict[str, str]) -> Iterator[tuple]:
+    """The rows of :meth:`Writer.sign` for files just hashed: each with the stat
+    taken before it was read, unless it was modified too recently to be sure
+    that a later write changes its stat (then it is simply hashed next time)."""
+    recent = time.time_ns() - _RACY_NS
+    for rel, sha in shas.items():
+        st = stats.get(rel)
+        if st is not None and sha and not sha.startswith("unreadable") \
+                and max(st[1], st[2]) < recent:
+            yield (rel, *st, sha)
+
+
+def _write(w: Writer, results: Iterator[_Result], total: int,
+           progress: bool) -> dict[str, str]:
     """Store the results: rows made here directly, workers' scratch stores
-    merged at the end (and deleted, whatever happens)."""
+    merged at the end (and deleted, whatever happens); relpath -> SHA-256 of
+    the files stored."""
     scratches: set[str] = set()
+    shas = {}
     try:
         for stat, rows in _progress(results, total, progress):
+            shas[stat[0]] = stat[1]
             if isinstance(rows, dict):
                 w.add(FileRow(*stat), rows)
             else:
@@ -409,6 +465,7 @@ def _write(w: Writer, results: Iterator[_Result], total: int, progress: bool) ->
     finally:
         for path in scratches:
             Path(path).unlink(missing_ok=True)
+    return shas
 
 
 def _progress(results: Iterator, total: int, show: bool) -> Iterator:
@@ -444,20 +501,22 @@ def _has_module(name: str) -> bool:
     return spec is not None and spec.origin not in (None, "namespace")
 
 
-def _stage(name: str, module: str, attr: str, call: Callable) -> None:
-    """Run ``call(function)`` for ``module.attr`` if it exists, printing its time."""
+def _stage(name: str, module: str, attr: str, call: Callable):
+    """Run ``call(function)`` for ``module.attr`` if it exists, printing its
+    time; its result (None when skipped)."""
     if not _has_module(module):
         print(f"{name:<8} skipped: {module} is not written yet", flush=True)
-        return
+        return None
     fn = getattr(importlib.import_module(module), attr, None)
     if fn is None:
         print(f"{name:<8} skipped: {module} has no {attr}() yet", flush=True)
-        return
+        return None
     start = time.perf_counter()
     result = call(fn)
     note = _one_line(result)
     print(f"{name:<8} {time.perf_counter() - start:7.2f} s" + (f"  {note}" if note else ""),
           flush=True)
+    return result
 
 
 def _one_line(result) -> str:
@@ -486,13 +545,13 @@ def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True
     else:
         _stage("fetch", "analyzer.fetch", "fetch",
                lambda f: f(source or cfg.tarball, cfg, parts=FETCH_PARTS, progress=progress))
-    _stage("tree", "analyzer.edits", "tree_info", lambda f: f(cfg))
+    tree = _stage("tree", "analyzer.edits", "tree_info", lambda f: f(cfg))
     _stage("extract", "analyzer.pipeline", "extract_tree",
            lambda f: f(cfg, jobs=jobs, progress=progress))
     graph_key = _graph_inputs(cfg)
     _unless_unchanged(cfg, "graph", cfg.graph_path, graph_key, lambda: _stage(
         "graph", "analyzer.graph", "build_graph_store", lambda f: f(cfg, progress=progress)))
-    model_key = _model_inputs(cfg, graph_key)
+    model_key = _model_inputs(cfg, graph_key, tree)
     _unless_unchanged(cfg, "model", cfg.model_dir, model_key, lambda: _stage(
         "model", "analyzer.model", "generate_all", lambda f: f(cfg)))
     if docs:
@@ -562,11 +621,12 @@ def _graph_inputs(cfg: Config) -> str:
     return h.hexdigest()
 
 
-def _model_inputs(cfg: Config, graph_key: str) -> str:
+def _model_inputs(cfg: Config, graph_key: str, tree=None) -> str:
     """The inputs of the model and of the site: the graph's, every file of the
     package (the model, the pages' code, the MkDocs project, the tables), the
     tree (path, version, edits) and the size and mtime of the files of its parts
-    that the model reads besides the analysed ones (kernel/, mm/, lib/...)."""
+    that the model reads besides the analysed ones (kernel/, mm/, lib/...).
+    ``tree``: the :class:`~analyzer.edits.TreeInfo` of this run, when made."""
     from analyzer.config import MODEL_PARTS
     from analyzer.edits import tree_info
 
@@ -575,7 +635,8 @@ def _model_inputs(cfg: Config, graph_key: str) -> str:
     h = hashlib.sha256(graph_key.encode())
     _hash_code(h, sorted(p for p in _PACKAGE.rglob("*")
                          if p.is_file() and "__pycache__" not in p.parts))
-    h.update(json.dumps(tree_info(cfg).to_json(), sort_keys=True).encode())
+    tree = tree if tree is not None else tree_info(cfg)
+    h.update(json.dumps(tree.to_json(), sort_keys=True).encode())
     root = str(cfg.kernel_dir)
     for part in MODEL_PARTS:
         for folder, dirs, files in sorted(os.walk(os.path.join(root, part))):

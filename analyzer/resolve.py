@@ -172,13 +172,14 @@ class Index:
 
     def add(self, kind: str, items: Iterable) -> None:
         """Add records of one kind (a key of :data:`records.RECORD_KINDS`)."""
+        self.__dict__.pop("_direct", None)  # made again from the new records
+        self.__dict__.pop("_struct_of", None)
         adder = getattr(self, f"_add_{kind}", None)
-        target = getattr(self, kind)
+        if adder is None:
+            getattr(self, kind).extend(items)
+            return
         for rec in items:
-            if adder is not None:
-                adder(rec)
-            else:
-                target.append(rec)
+            adder(rec)
 
     def _add_functions(self, fn: Function) -> None:
         alias_of = getattr(fn, "alias_of", "")
@@ -214,12 +215,31 @@ class Index:
     def function(self, name: str, file: str) -> str | None:
         """The id a name refers to from ``file``: a static of that file, else
         the external function, else a static inline of a header."""
-        if f"{name}@{file}" in self.functions:
-            return f"{name}@{file}"
+        fid = f"{name}@{file}"
+        if fid in self.functions:
+            return fid
         if name in self.functions:
             return name
-        ids = sorted(i for i in self.by_name.get(name, ()) if self.functions[i].header)
+        cands = self.by_name.get(name)
+        ids = sorted(i for i in cands if self.functions[i].header) if cands else ()
         return ids[0] if ids else self.other_names.get(name)
+
+    def direct_calls(self) -> list[tuple[records.Call, str | None]]:
+        """Every direct call that names its callee, with the id the name refers
+        to from the call's file (:meth:`function`; None for a name defined
+        nowhere in the tree), in the order of :attr:`calls`; made once."""
+        found = self.__dict__.get("_direct")
+        if found is None:
+            ids: dict[tuple[str, str], str | None] = {}
+            found = []
+            for call in self.calls:
+                if call.kind == "direct" and call.callee:
+                    key = (call.callee, call.file)
+                    if key not in ids:
+                        ids[key] = self.function(*key)
+                    found.append((call, ids[key]))
+            self._direct = found
+        return found
 
     def struct(self, name: str, file: str = "") -> records.Struct | None:
         """The definition of ``struct name`` seen from ``file``: the same
@@ -238,7 +258,17 @@ class Index:
                                          g.extern, not g.array))
 
     def struct_of(self, ctype: str, depth: int = 0) -> str:
-        """The struct or union a type names, through typedefs."""
+        """The struct or union a type names, through typedefs (remembered per
+        type until records are added)."""
+        known = self.__dict__.setdefault("_struct_of", {})
+        if depth == 0 and ctype in known:
+            return known[ctype]
+        name = self._struct_of_uncached(ctype, depth)
+        if depth == 0:
+            known[ctype] = name
+        return name
+
+    def _struct_of_uncached(self, ctype: str, depth: int) -> str:
         name = base_struct(ctype)
         if name or depth > 5:
             return name
@@ -277,6 +307,10 @@ class Index:
 
 #: the record kinds an Index holds (macros and initcalls are not read for resolution)
 _INDEXED_KINDS = tuple(k for k in records.RECORD_KINDS if k in Index.__dataclass_fields__)
+
+
+#: an argument that is the address of a name (``&inet_family_ops``)
+_ADDRESS = re.compile(r"\s*&\s*(\w+)\s*")
 
 
 def _eval_int(text: str, idx: Index, depth: int = 0) -> int | None:
@@ -699,11 +733,9 @@ class Resolver:
         found = getattr(self, "_callers", None)
         if found is None:
             found = defaultdict(list)
-            for call in self.idx.calls:
-                if call.kind == "direct" and call.callee:
-                    fid = self.idx.function(call.callee, call.file)
-                    if fid is not None:
-                        found[fid].append(call)
+            for call, fid in self.idx.direct_calls():
+                if fid is not None:
+                    found[fid].append(call)
             self._callers = found
         return found
 
@@ -834,7 +866,7 @@ class Resolver:
             if call.kind != "direct":
                 continue
             for arg in call.args:
-                m = re.fullmatch(r"\s*&\s*(\w+)\s*", arg)
+                m = _ADDRESS.fullmatch(arg) if "&" in arg else None
                 if m and self._table_id(m.group(1), call.file):
                     yield records.Registration(call.caller, call.callee, m.group(1),
                                                call.file, call.line, call.args)

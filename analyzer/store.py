@@ -17,6 +17,10 @@ Schema (``SCHEMA_VERSION``):
   (:data:`KEY_FIELDS`, what :meth:`Store.find` looks up) and on ``file``.
   Plain columns make ad-hoc SQL easy (``SELECT file, line FROM calls WHERE
   callee = 'sock_alloc'``) and spare a JSON round trip per record;
+- ``stats(path PRIMARY KEY, size, mtime_ns, ctime_ns, inode, sha256)``: the
+  stat signature a file had when its content was hashed to ``sha256`` (see
+  :meth:`Writer.signatures`): a file whose signature is unchanged is not hashed
+  again;
 - ``meta(key, value)``: ``schema``, ``generation`` (bumped by every write),
   ``fingerprint`` (of the extractor's code: facts made by other code are not
   reused), ``fields`` (JSON: kind -> column names).
@@ -62,6 +66,9 @@ _FILES = """CREATE TABLE IF NOT EXISTS files(path TEXT PRIMARY KEY, sha256 TEXT 
     size INTEGER NOT NULL, error_nodes INTEGER NOT NULL, error_bytes INTEGER NOT NULL,
     warnings TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stats(path TEXT PRIMARY KEY, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,
+    sha256 TEXT NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -214,7 +221,7 @@ def _builder(cls: type) -> Callable[[Sequence], object]:
     that each record costs one dict display and no per-field loop: reading
     ``all("calls")`` is about twice as fast as a generic loop."""
     lay = _layout(cls)
-    env = {"cls": cls, "new": object.__new__, "loads": json.loads, "big": _big_int,
+    env = {"cls": cls, "new": object.__new__, "loads": _loads, "big": _big_int,
            "opt": _optional_tuple}
     items = []
     for i, name in enumerate(lay.names):
@@ -240,7 +247,21 @@ def _builder(cls: type) -> Callable[[Sequence], object]:
 
 
 def _optional_tuple(value):
-    return None if value is None else tuple(json.loads(value))
+    return None if value is None else tuple(_loads(value))
+
+
+_SCAN = json.JSONDecoder().scan_once  # the C scanner behind json.loads
+
+
+def _loads(text: str):
+    """``json.loads(text)`` for the compact JSON this module writes, without
+    ``loads``'s checks and whitespace skipping (half of its time on ~550,000
+    small arrays); anything else goes to ``json.loads`` (and its errors)."""
+    try:
+        value, end = _SCAN(text, 0)
+    except (StopIteration, TypeError):
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
 
 
 def _big_int(value):
@@ -450,6 +471,7 @@ class Writer:
                        if self.fresh else self.path)
         self.conn: sqlite3.Connection | None = None
         self.changed = self.fresh
+        self._signed = False  # stat signatures written (a commit without a new generation)
         self._attached: list[str] = []
 
     def __enter__(self) -> Writer:
@@ -469,6 +491,26 @@ class Writer:
         """path -> sha256 of the files the store holds now (none when fresh)."""
         return {} if self.fresh else dict(self.conn.execute("SELECT path, sha256 FROM files"))
 
+    def signatures(self) -> dict[str, tuple]:
+        """path -> ``(size, mtime_ns, ctime_ns, inode, sha256)`` recorded by
+        :meth:`sign` (none when fresh)."""
+        if self.fresh:
+            return {}
+        return {r[0]: r[1:] for r in self.conn.execute(
+            "SELECT path, size, mtime_ns, ctime_ns, inode, sha256 FROM stats")}
+
+    def sign(self, rows: Iterable[tuple], drop: Iterable[str] = ()) -> None:
+        """Record ``(path, size, mtime_ns, ctime_ns, inode, sha256)`` signatures and
+        forget those of ``drop``; committed with the transaction even when no
+        fact changed (the store's generation then stays)."""
+        drop = [(p,) for p in drop]
+        rows = list(rows)
+        if drop:
+            self.conn.executemany("DELETE FROM stats WHERE path=?", drop)
+        if rows:
+            self.conn.executemany("INSERT OR REPLACE INTO stats VALUES (?,?,?,?,?,?)", rows)
+        self._signed = self._signed or bool(rows or drop)
+
     def remove(self, paths: Iterable[str]) -> None:
         """Drop the files ``paths`` and their facts."""
         rows = [(p,) for p in paths]
@@ -478,6 +520,7 @@ class Writer:
         for kind in records.RECORD_KINDS:
             self.conn.executemany(f"DELETE FROM {kind} WHERE file=?", rows)
         self.conn.executemany("DELETE FROM files WHERE path=?", rows)
+        self.conn.executemany("DELETE FROM stats WHERE path=?", rows)
 
     def add(self, stat: FileRow, rows: dict[str, list]) -> None:
         """Store one file: its statistics and its rows by kind (:func:`fact_rows`),
@@ -539,6 +582,8 @@ class Writer:
         try:
             if exc_type is None and self.changed:
                 self._finish()
+            elif exc_type is None and self._signed:
+                conn.execute("COMMIT")
             elif conn.in_transaction:
                 conn.execute("ROLLBACK")
             for alias in self._attached:
@@ -552,6 +597,8 @@ class Writer:
                 os.replace(self.target, self.path)
             else:
                 self.target.unlink(missing_ok=True)
+        if exc_type is None:
+            _mark_checked(self.path)
 
 
 def _script(conn: sqlite3.Connection, text: str) -> None:
@@ -578,8 +625,10 @@ def _remove_stale_temps(path: Path) -> None:
 
 def _usable(path: Path, fingerprint: str) -> bool:
     """Is there a complete store of this schema and fingerprint at ``path``?"""
-    if integrity_problem(path):  # missing, or damaged: made afresh
-        return False
+    if not _checked_before(path):
+        if integrity_problem(path):  # missing, or damaged: made afresh
+            return False
+        _mark_checked(path)
     try:
         conn = _connect(path)
         try:
@@ -590,3 +639,45 @@ def _usable(path: Path, fingerprint: str) -> bool:
         return False
     return (meta.get("schema") == SCHEMA_VERSION and "generation" in meta
             and meta.get("fingerprint") == fingerprint)
+
+
+# --- the quick check, once per version of the file ----------------------------------
+
+def _checked_marker(path: Path) -> Path:
+    return path.with_name(f".{path.name}.checked")
+
+
+def _file_stat(path: Path) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
+def _checked_before(path: Path) -> bool:
+    """Was ``path`` found sound (or written by a :class:`Writer`) and has its
+    stat (size, mtime, ctime, inode) not changed since?  Then SQLite's quick
+    check, which reads the whole file (0.15 s from memory, seconds from disk),
+    is not run again on every ``analyze``."""
+    try:
+        recorded = json.loads(_checked_marker(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return recorded == _file_stat(path)
+
+
+def _mark_checked(path: Path) -> None:
+    """Record the stat of a store found sound; without the record (a full disk)
+    the next run checks it again."""
+    marker = _checked_marker(path)
+    st = _file_stat(path)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}.checked")  # see _remove_stale_temps
+    try:
+        if st is None:
+            marker.unlink(missing_ok=True)
+            return
+        tmp.write_text(json.dumps(st))
+        os.replace(tmp, marker)
+    except OSError:
+        tmp.unlink(missing_ok=True)

@@ -9,15 +9,20 @@ original home's), then the timed runs of ``python -m analyzer analyze``:
 - edit: ``ei->socket.flags = 0;`` becomes ``5`` in net/socket.c, then `analyze`
   until the model and the site show it;
 
-each beside ``cscope -b -k`` over the same files (the C files of net/, fs/,
-include/; median of 3 builds in the same run), with the stage-by-stage times that
-`analyze` prints.  Writes the figures to build/bench_analyze.json of the project.
+and, with ``--cold`` (``$KERNEL_TARBALL`` set), a cold ``analyze`` in an empty home
+(fetch from the tarball included, the virtual environment excluded), with the
+ratio of its graph stage to its extraction and the peak memory of the runs; each
+beside ``cscope -b -k`` over the same files (the C files of net/, fs/, include/;
+median of 3 builds in the same run), with the stage-by-stage times that `analyze`
+prints.  Writes the figures to build/bench_analyze.json of the project.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -61,7 +66,34 @@ def _analyze(home: Path) -> tuple[float, list[str]]:
     return seconds, [line for line in done.stdout.splitlines() if not line.startswith("home")]
 
 
+_STAGE = re.compile(r"^(\w+)\s+([\d.]+) s\b")
+
+
+def _stage_seconds(lines: list[str]) -> dict[str, float]:
+    """stage -> seconds, from the lines `analyze` prints (skipped stages left out)."""
+    return {m.group(1): float(m.group(2)) for line in lines if (m := _STAGE.match(line))}
+
+
+def _peak_mib() -> int:
+    """The largest resident set of the child processes run so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+
+
+def _cold(tmp: Path, cscope: float) -> dict:
+    """A cold `analyze` in an empty home, fetching from $KERNEL_TARBALL."""
+    if not os.environ.get("KERNEL_TARBALL"):
+        sys.exit("--cold needs KERNEL_TARBALL (a local linux-4.4.1 tarball)")
+    seconds, lines = _analyze(tmp / "cold")
+    stages = _stage_seconds(lines)
+    extract, graph = stages.get("extract", 0.0), stages.get("graph", 0.0)
+    return {"cold_s": round(seconds, 2), "cold_ratio": round(seconds / cscope, 2),
+            "cold_stages_s": stages,
+            "graph_over_extract": round(graph / extract, 2) if extract else None,
+            "cold_peak_mib": _peak_mib(), "cold_lines": lines}
+
+
 def main() -> None:
+    cold = "--cold" in sys.argv[1:]
     cfg = Config.default()
     if not cfg.store_path.is_file() or not (cfg.fetched_dir / "net/socket.c").is_file():
         sys.exit(f"no analysis at {cfg.home}: run `make analyze` first")
@@ -72,6 +104,7 @@ def main() -> None:
         shutil.copytree(cfg.build_dir, copy.build_dir, symlinks=True,
                         ignore=shutil.ignore_patterns(".*.tmp", ".site-*", "bench_*"))
         cscope = _cscope(copy.fetched_dir, Path(tmp))
+        cold_figures = _cold(Path(tmp), cscope) if cold else {}
         settle, _ = _analyze(home)
         same, same_lines = _analyze(home)
         socket_c = copy.fetched_dir / "net/socket.c"
@@ -83,7 +116,8 @@ def main() -> None:
                "edit_s": round(edit, 2), "edit_ratio": round(edit / cscope, 2),
                "no_change_after_edit_s": round(again, 2),
                "stages": {"no_change": same_lines, "edit": edit_lines,
-                          "no_change_after_edit": again_lines}}
+                          "no_change_after_edit": again_lines},
+               "peak_mib": _peak_mib(), **cold_figures}
     print(f"cscope -b -k (net/ fs/ include/, median of 3)   {cscope:7.2f} s")
     for name, key in (("no-change analyze", "no_change"), ("edit one line + analyze", "edit"),
                       ("no-change after the edit", "no_change_after_edit")):
@@ -91,6 +125,13 @@ def main() -> None:
         print(f"{name:<46} {seconds:7.2f} s  = {seconds / cscope:5.2f}x cscope")
         for line in figures["stages"][key]:
             print(f"    {line[:110]}")
+    if cold:
+        print(f"{'cold analyze (fetch included)':<46} {figures['cold_s']:7.2f} s  = "
+              f"{figures['cold_ratio']:5.2f}x cscope; graph/extract "
+              f"{figures['graph_over_extract']}; peak {figures['cold_peak_mib']} MiB")
+        for line in figures["cold_lines"]:
+            print(f"    {line[:110]}")
+    print(f"peak memory of the runs: {figures['peak_mib']} MiB")
     cfg.build_dir.mkdir(exist_ok=True)
     (cfg.build_dir / "bench_analyze.json").write_text(json.dumps(figures, indent=2))
 

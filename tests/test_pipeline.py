@@ -113,6 +113,68 @@ def test_touching_without_change_reparses_nothing(tmp_path, standin):
     assert pipeline.extract_tree(cfg, jobs=1, progress=False).parsed == 0
 
 
+@pytest.fixture
+def hashed(monkeypatch):
+    """The files the stage hashes to check them against the store."""
+    seen: list[str] = []
+    real = pipeline._safe_hash
+
+    def count(path):
+        seen.append(Path(path).name)
+        return real(path)
+
+    monkeypatch.setattr(pipeline, "_safe_hash", count)
+    return seen
+
+
+def _age(cfg: Config, seconds: float = 100) -> None:
+    """Give every file of the tree an mtime ``seconds`` in the past."""
+    for path in cfg.kernel_dir.rglob("*"):
+        if path.is_file():
+            os.utime(path, (time.time() - seconds, time.time() - seconds))
+
+
+def test_unchanged_stat_signature_spares_the_hash(tmp_path, standin, hashed, monkeypatch):
+    monkeypatch.setattr(pipeline, "_RACY_NS", 0)  # ctime is now: trust any past one
+    cfg = make_tree(tmp_path, FILES)
+    _age(cfg)
+    pipeline.extract_tree(cfg, jobs=1, progress=False)
+    gen = Store.open(cfg.store_path).generation()
+    standin.clear()
+    report = pipeline.extract_tree(cfg, jobs=1, progress=False)
+    assert (hashed, standin, report.parsed, report.cached) == ([], [], 0, 4)
+    assert Store.open(cfg.store_path).generation() == gen
+
+
+def test_same_size_edit_with_the_old_mtime_is_found(tmp_path, standin, hashed, monkeypatch):
+    monkeypatch.setattr(pipeline, "_RACY_NS", 0)
+    cfg = make_tree(tmp_path, FILES)
+    _age(cfg)
+    pipeline.extract_tree(cfg, jobs=1, progress=False)
+    standin.clear()
+    path = cfg.kernel_dir / "fs/inode.c"
+    st = path.stat()
+    path.write_text(path.read_text().replace("new_inode", "old_inode"))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # size and mtime as before
+    report = pipeline.extract_tree(cfg, jobs=1, progress=False)
+    assert hashed == ["inode.c"] and standin == ["fs/inode.c"] and report.parsed == 1
+    with Store.open(cfg.store_path) as st:
+        assert [f.file for f in st.find("functions", "old_inode")] == ["fs/inode.c"]
+    standin.clear()
+    hashed.clear()
+    assert pipeline.extract_tree(cfg, jobs=1, progress=False).parsed == 0
+    assert hashed == [] and standin == []  # signed again after the edit
+
+
+def test_a_file_modified_just_now_is_hashed_every_time(tmp_path, standin, hashed):
+    cfg = make_tree(tmp_path, FILES)  # written now: its stat could hide a later write
+    pipeline.extract_tree(cfg, jobs=1, progress=False)
+    for _ in range(2):
+        hashed.clear()
+        assert pipeline.extract_tree(cfg, jobs=1, progress=False).parsed == 0
+        assert sorted(hashed) == ["af_inet.c", "inode.c", "net.h", "socket.c"]
+
+
 def test_removed_file_loses_its_facts(tmp_path, standin):
     cfg = make_tree(tmp_path, FILES)
     pipeline.extract_tree(cfg, jobs=1, progress=False)
@@ -322,6 +384,10 @@ def test_killed_update_leaves_old_or_new_store(tmp_path, standin, after, cache):
         assert _state(cfg) == new
 
 
+#: what a finished extraction leaves in build/: the store and the record of its quick check
+_STORE_FILES = [".analysis.sqlite.checked", "analysis.sqlite"]
+
+
 @pytest.mark.parametrize("after", [1, 11])
 def test_killed_first_run_leaves_no_store(tmp_path, after):
     cfg = make_tree(tmp_path, _tree_files(1))
@@ -331,7 +397,7 @@ def test_killed_first_run_leaves_no_store(tmp_path, after):
         Store.open(cfg.store_path)
     assert _run_and_kill(cfg, after_lines=10**6, delay=0)
     assert len(_state(cfg)[0]) == 12
-    assert [p.name for p in cfg.build_dir.iterdir()] == ["analysis.sqlite"]
+    assert sorted(p.name for p in cfg.build_dir.iterdir()) == _STORE_FILES
 
 
 @pytest.mark.parametrize(("fraction", "jobs"), [(0.3, 1), (0.7, 2), (0.95, 2)])
@@ -359,7 +425,7 @@ def test_killed_at_a_random_moment_leaves_old_or_new(tmp_path, fraction, jobs):
     assert state == old or (state is not None and set(state[1]) == {"h"})
     subprocess.run([sys.executable, "-c", script], env=env, check=True)
     assert set(_state(cfg)[1]) == {"h"}
-    assert [p.name for p in cfg.build_dir.iterdir()] == ["analysis.sqlite"]  # no scratch left
+    assert sorted(p.name for p in cfg.build_dir.iterdir()) == _STORE_FILES  # no scratch left
 
 
 def test_workers_die_with_their_parent(tmp_path):

@@ -169,3 +169,46 @@ def test_values_of_unexpected_types_still_round_trip():
     assert decode("functions", encode(odd)) == odd
     call = records.Call("g", "a.c", 1, "direct", "h", "h", args=("a", 3, None))
     assert decode("calls", encode(call)) == call
+
+
+@pytest.fixture
+def checks(monkeypatch):
+    """The paths SQLite's quick check is run on when a Writer opens a store."""
+    from analyzer import store
+
+    seen = []
+
+    def count(path):
+        seen.append(path)
+        return store.integrity_problem.__wrapped__(path)
+
+    count.__wrapped__ = store.integrity_problem
+    monkeypatch.setattr(store, "integrity_problem", count)
+    return seen
+
+
+def test_a_store_unchanged_since_it_was_written_is_not_checked_again(tmp_path, checks):
+    path = _write(tmp_path / "a.sqlite", sample_facts("a.c"))
+    checks.clear()
+    for _ in range(2):
+        with Writer(path, "fp") as w:
+            assert not w.fresh
+    assert checks == []
+
+
+def test_a_store_changed_in_place_is_checked_again(tmp_path, checks):
+    import os
+
+    path = _write(tmp_path / "a.sqlite", sample_facts("a.c"))
+    st = path.stat()
+    with open(path, "r+b") as f:  # garbage over the pages after the first, size kept
+        f.seek(4096)
+        f.write(os.urandom(st.st_size - 4096))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the mtime put back
+    checks.clear()
+    with Writer(path, "fp") as w:
+        assert w.fresh  # damaged: made afresh
+    assert checks == [path]
+    with Writer(path, "fp") as w:
+        assert not w.fresh
+    assert checks == [path]  # the new store was written by the Writer: not checked
