@@ -21,10 +21,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from analyzer.docs.codeview import Excerpt
 from analyzer.docs.render import admonition, code, esc, rel_link, table
+from analyzer.docs.tour import read_yaml
 from analyzer.errors import AnalyzerError
 
 __all__ = ["Explain", "Program", "Programs", "ProgramView", "load_programs", "parse_programs",
@@ -136,11 +135,7 @@ def parse_programs(data, where: str = "programs.yaml") -> Programs:
 
 
 def load_programs(path: Path) -> Programs:
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise AnalyzerError(f"{path}: {e}") from None
-    return parse_programs(data, str(path))
+    return parse_programs(read_yaml(path, "the programs"), str(path))
 
 
 # --- running ------------------------------------------------------------------------------

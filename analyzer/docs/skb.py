@@ -18,12 +18,10 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-import yaml
-
 from analyzer.docs.codeview import Excerpt
 from analyzer.docs.facts import Facts
 from analyzer.docs.render import admonition, code, esc, fence, link, table
-from analyzer.docs.tour import Note
+from analyzer.docs.tour import Note, read_yaml
 from analyzer.errors import AnalyzerError
 from analyzer.records import Field, Function, Struct
 
@@ -100,11 +98,7 @@ def parse_skb_tour(data: dict, where: str = "skb.yaml") -> SkbTour:
 
 
 def load_skb_tour(path: Path) -> SkbTour:
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise AnalyzerError(f"{path}: {e}") from None
-    return parse_skb_tour(data, str(path))
+    return parse_skb_tour(read_yaml(path, "the socket-buffer tour"), str(path))
 
 
 # --- grouping -------------------------------------------------------------------------

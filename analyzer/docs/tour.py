@@ -139,15 +139,20 @@ class Tour:
         raise AnalyzerError(f"tour: no page {page_id!r}")
 
 
-def load_tour(path: Path) -> Tour:
-    """Read and check a tour file; errors name the file and the bad value."""
+def read_yaml(path: Path, what: str):
+    """The data of a YAML file of the site; one line naming the file when it
+    cannot be read or is not YAML."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
-        raise AnalyzerError(f"{path}: cannot read the tour: {e.strerror}") from None
+        raise AnalyzerError(f"{path}: cannot read {what}: {e.strerror}") from None
     except yaml.YAMLError as e:
         raise AnalyzerError(f"{path}: not valid YAML: {e}") from None
-    return parse_tour(data, str(path))
+
+
+def load_tour(path: Path) -> Tour:
+    """Read and check a tour file; errors name the file and the bad value."""
+    return parse_tour(read_yaml(path, "the tour"), str(path))
 
 
 def _need(cond: bool, where: str, what: str) -> None:
