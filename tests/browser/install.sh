@@ -21,9 +21,17 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
 fi
 
 pkg="$here/node_modules/playwright-core/package.json"
-if [ ! -f "$pkg" ] || ! grep -q "\"version\": \"$PW_VERSION\"" "$pkg"; then
-    echo "installing playwright-core@$PW_VERSION"
-    # the browser is Debian's chromium: playwright-core downloads no browser
-    (cd "$here" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-save --no-audit \
-        --no-fund --loglevel=error "playwright-core@$PW_VERSION" >/dev/null)
+installed() { [ -f "$pkg" ] && grep -q "\"version\": \"$PW_VERSION\"" "$pkg"; }
+if ! installed; then
+    # one installer at a time (the test workers may all ask at once); --prefix: into
+    # this folder even when a parent folder has a node_modules of its own
+    exec 9>"$here/.install.lock"
+    flock 9
+    if ! installed; then
+        echo "installing playwright-core@$PW_VERSION"
+        # the browser is Debian's chromium: playwright-core downloads no browser
+        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$here" --no-save --no-audit \
+            --no-fund --loglevel=error "playwright-core@$PW_VERSION" >/dev/null
+    fi
+    installed || { echo "playwright-core@$PW_VERSION is not in $here/node_modules" >&2; exit 1; }
 fi
