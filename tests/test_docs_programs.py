@@ -59,6 +59,7 @@ def test_the_site_programs_load(tmp_path):
     ({"statements": []}, "needs `statements`"),
     ({"statements": ["bind(fd,"]}, "program 1 (p): statement 1"),
     ({"explain": [{"statement": 3}]}, "program 1 (p).explain[0]: statement 3 is not"),
+    ({"title": "bind: listen"}, "program 1 (p): `title` must not hold a colon"),
     ({"colour": "red"}, "unknown key(s) colour"),
     ({"id": "Bad Id"}, "id 'Bad Id' must be"),
     ({"notes": "text"}, "`notes` must be a list"),

@@ -112,7 +112,10 @@ def _program(raw, where: str) -> Program:
     _need(isinstance(explain, list), here, "`explain` must be a list")
     buffer = raw.get("buffer") or ""
     _need(isinstance(buffer, str), here, "`buffer` must be a struct name")
-    return Program(pid, str(raw.get("title") or pid), stmts,
+    title = str(raw.get("title") or pid)
+    _need(":" not in title, here, "`title` must not hold a colon (the debugger's label "
+          "ends its name at one)")
+    return Program(pid, title, stmts,
                    _strings(raw.get("notes"), here, "notes"),
                    _strings(raw.get("errors"), here, "errors"),
                    _strings(raw.get("watch"), here, "watch"),

@@ -507,9 +507,9 @@ def add_steps_section(site, facts) -> list[str]:
         if hasattr(skb, "run"):
             runs.append((f"skb {key}: " + "; ".join(o.text for o in skb.ops),
                          timeline(skb.run, f"skb-{key}")))
-    for key, view in (getattr(site, "programs", {}) or {}).items():  # programs.yaml
+    for view in (getattr(site, "programs", {}) or {}).values():  # programs.yaml
         if getattr(view, "timeline", None) is not None:
-            runs.append((f"program {key}: " + "; ".join(view.program.statements),
+            runs.append((f"{view.program.title}: " + "; ".join(view.program.statements),
                          view.timeline))
     for label, tl in runs:
         if tl is None or not tl.events:
