@@ -88,21 +88,23 @@ def _locals(frame) -> tuple[Local, ...]:
     return tuple(out)
 
 
-def _stack(frame, locate: Callable, seen: dict[int, FrameView]) -> tuple[FrameView, ...]:
+def _stack(frame, locate: Callable,
+           seen: dict[int, tuple[FrameView, bool]]) -> tuple[FrameView, ...]:
     """The C frames from ``frame`` outwards.  The innermost is read afresh; an
     outer one has not moved since it made the call in progress, so its view
-    from ``seen`` (by frame id) serves again, unless it holds an address-taken
-    local (``&len`` passed down: the callee may have written it)."""
+    from ``seen`` (by frame id, with whether it holds an address-taken local)
+    serves again, unless it holds such a local (``&len`` passed down: the callee
+    may have written it)."""
     views = []
     while frame is not None:
         function = _c_function(frame.f_code)
         if function is not None:
-            view = seen.get(id(frame)) if views else None
-            if view is None or view.function != function \
-                    or any(isinstance(v, Cell) for v in frame.f_locals.values()):
+            view, cells = seen.get(id(frame), (None, True)) if views else (None, True)
+            if view is None or cells:
                 where = locate(frame.f_code.co_filename, frame.f_lineno) or ("", 0)
-                view = seen[id(frame)] = FrameView(function, where[0], where[1],
-                                                   _locals(frame))
+                view = FrameView(function, where[0], where[1], _locals(frame))
+                seen[id(frame)] = view, any(isinstance(v, Cell)
+                                            for v in frame.f_locals.values())
             views.append(view)
         frame = frame.f_back
     return tuple(reversed(views))
@@ -115,7 +117,7 @@ def recording(steps: Callable[[], int], locate: Callable,
     ``steps()`` is the number of trace steps so far, ``writes()`` of writes."""
     events: list[LineEvent] = []
     last: dict[int, tuple[str, int]] = {}  # frame id -> its last C line
-    seen: dict[int, FrameView] = {}  # frame id -> its view at its last line
+    seen: dict[int, tuple[FrameView, bool]] = {}  # frame id -> its view at its last line
 
     def local(frame, event, arg):
         if event == "line":

@@ -389,13 +389,11 @@ class _Translator:
     def _cell_type(self, loc: _Local) -> str:
         """``, 'int'``: the C type of a scalar local whose address is taken, so that
         its bytes can be copied (``copy_to_user(optval, &val, len)``); pointers and
-        aggregates are left out."""
+        aggregates are left out (the model's sizes read past qualifiers)."""
         if "*" in loc.ctype or "[" in loc.ctype or "(" in loc.ctype \
                 or self._struct_name(loc.ctype) is not None:
             return ""
-        ctype = " ".join(re.sub(r"\b(const|volatile|static|register)\b", " ",
-                                loc.ctype).split())
-        return f", {ctype!r}" if ctype else ""
+        return f", {loc.ctype!r}" if loc.ctype else ""
 
     def _foreign_node(self, n: Node) -> bool:
         """Is ``n`` from the parse of a macro's expansion (its lines are not the file's)?"""
@@ -592,11 +590,12 @@ class _Translator:
                 fixed = ""
             found = self._parse_statement(_plain_typeof(fixed), n.type) if fixed else None
             if found is None and fixed and n.type == "expression_statement":
+                # a macro that is a block, or one that declares a local
+                # (DECLARE_SOCKADDR(type, dst, src))
                 found = self._parse_statement(_plain_typeof(fixed.rstrip().rstrip(";")),
                                               "compound_statement")
-            if found is None and fixed and n.type == "expression_statement":
-                # a macro that declares (DECLARE_SOCKADDR(type, dst, src))
-                found = self._parse_statement(_plain_typeof(fixed), "declaration")
+                if found is None:
+                    found = self._parse_statement(_plain_typeof(fixed), "declaration")
         if found is None:
             raise self.fail(n, "a statement with a parse error")
         return found
