@@ -71,21 +71,22 @@ def _c_function(code) -> str | None:
     return function if code.co_name == function else None
 
 
-def _locals(frame) -> tuple[Local, ...]:
-    out = []
+def _locals(frame) -> tuple[tuple[Local, ...], bool]:
+    """The frame's C locals as shown, and whether one is address-taken."""
+    out, cells = [], False
     for name, value in frame.f_locals.items():
         if name.startswith("_k_"):  # a C name Python reserves (type, id, ...)
             name = name[3:]
         elif name.startswith("_") or name in _NOT_LOCALS:
             continue
         if isinstance(value, Cell) and value.name == name:  # an address-taken local
-            value = value.load()
+            value, cells = value.load(), True
         try:
             shown = display(value)
         except Exception:  # noqa: BLE001 - a value that cannot show itself
             shown = "?"
         out.append(Local(name, shown if len(shown) <= 200 else shown[:197] + "..."))
-    return tuple(out)
+    return tuple(out), cells
 
 
 def _stack(frame, locate: Callable,
@@ -102,9 +103,9 @@ def _stack(frame, locate: Callable,
             view, cells = seen.get(id(frame), (None, True)) if views else (None, True)
             if view is None or cells:
                 where = locate(frame.f_code.co_filename, frame.f_lineno) or ("", 0)
-                view = FrameView(function, where[0], where[1], _locals(frame))
-                seen[id(frame)] = view, any(isinstance(v, Cell)
-                                            for v in frame.f_locals.values())
+                shown, cells = _locals(frame)
+                view = FrameView(function, where[0], where[1], shown)
+                seen[id(frame)] = view, cells
             views.append(view)
         frame = frame.f_back
     return tuple(reversed(views))
