@@ -549,15 +549,81 @@ def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True
     _stage("extract", "analyzer.pipeline", "extract_tree",
            lambda f: f(cfg, jobs=jobs, progress=progress))
     graph_key = _graph_inputs(cfg)
-    _unless_unchanged(cfg, "graph", cfg.graph_path, graph_key, lambda: _stage(
-        "graph", "analyzer.graph", "build_graph_store", lambda f: f(cfg, progress=progress)))
     model_key = _model_inputs(cfg, graph_key, tree)
-    _unless_unchanged(cfg, "model", cfg.model_dir, model_key, lambda: _stage(
-        "model", "analyzer.model", "generate_all", lambda f: f(cfg)))
+    site = cfg.site_out_dir / "index.html"
+    session = _session(cfg)  # the model stage's runs and booted generators, for the site
+    with _Beside(jobs) as beside:  # the graph (and the programs' boot) beside the model
+        beside.run(_graph_stage, cfg, graph_key, progress)
+        if docs and not _current(cfg, "docs", site, model_key):
+            beside.run(_program_image, cfg)
+        _unless_unchanged(cfg, "model", cfg.model_dir, model_key, lambda: _stage(
+            "model", "analyzer.model", "generate_all", lambda f: f(cfg, session=session)))
     if docs:
-        _unless_unchanged(cfg, "docs", cfg.site_out_dir / "index.html", model_key,
+        _unless_unchanged(cfg, "docs", site, model_key,
                           lambda: _stage("docs", "analyzer.docs", "build_site",
-                                         lambda f: f(cfg, strict=True, progress=progress)))
+                                         lambda f: f(cfg, strict=True, progress=progress,
+                                                     session=session)))
+
+
+def _graph_stage(cfg: Config, key: str, progress: bool) -> None:
+    _unless_unchanged(cfg, "graph", cfg.graph_path, key, lambda: _stage(
+        "graph", "analyzer.graph", "build_graph_store", lambda f: f(cfg, progress=progress)))
+
+
+def _program_image(cfg: Config) -> None:
+    """The boot image of the programs' generator, made now when it is stale, so
+    that the site reads it instead of booting from the C (nothing without the model)."""
+    if _has_module("analyzer.model.session"):
+        from analyzer.model.session import Session
+
+        Session(cfg).prepare_image("program")
+
+
+class _Beside:
+    """Stages that do not depend on the model's (the graph: the model reads the
+    store, not the graph) run in one worker process beside it, one fresh process
+    per stage, when there are two cores and ``jobs`` is not 1; else right away,
+    in this process.  Leaving the block waits for them; a stage's error is raised
+    here."""
+
+    def __init__(self, jobs: int):
+        self.jobs = jobs if jobs > 0 else os.cpu_count() or 1
+        self.pool = None
+        self.futures: list = []
+
+    def __enter__(self) -> _Beside:
+        if self.jobs >= 2:
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"),
+                                            max_tasks_per_child=1)
+        return self
+
+    def run(self, fn: Callable, *args) -> None:
+        if self.pool is None:
+            fn(*args)
+        else:
+            self.futures.append(self.pool.submit(fn, *args))
+
+    def __exit__(self, kind, error, tb) -> None:
+        if self.pool is None:
+            return
+        if kind is not None:  # this process failed: the others' work is not wanted
+            for f in self.futures:
+                f.cancel()
+        self.pool.shutdown(wait=True)
+        if kind is None:
+            for f in self.futures:
+                f.result()  # raises a stage's error here
+
+
+def _session(cfg: Config):
+    """One model session for the model stage and the site (None without the model)."""
+    if not _has_module("analyzer.model.session"):
+        return None
+    from analyzer.model.session import Session
+
+    return Session(cfg)
 
 
 # --- what a stage was made from: a stage whose inputs did not change is skipped --------
@@ -571,7 +637,7 @@ def _unless_unchanged(cfg: Config, name: str, output: Path, key: str,
     inputs whose hash is ``key`` (``build/.<name>.inputs`` records the key with
     the output's size and mtime, so an output replaced since is made again)."""
     record = cfg.build_dir / f".{name}.inputs"
-    if key and _recorded(record) == [key, *_stat(output)]:
+    if _current(cfg, name, output, key):
         print(f"{name:<8} skipped: its inputs did not change since {output} was made",
               flush=True)
         return
@@ -583,6 +649,11 @@ def _unless_unchanged(cfg: Config, name: str, output: Path, key: str,
             tmp.write_text(json.dumps([key, *_stat(output)]))
             os.replace(tmp, record)
         tmp.unlink(missing_ok=True)
+
+
+def _current(cfg: Config, name: str, output: Path, key: str) -> bool:
+    """Was ``output`` made by an earlier ``analyze`` from inputs whose hash is ``key``?"""
+    return bool(key) and _recorded(cfg.build_dir / f".{name}.inputs") == [key, *_stat(output)]
 
 
 def _recorded(path: Path) -> list | None:

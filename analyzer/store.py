@@ -42,7 +42,9 @@ from functools import cache
 from pathlib import Path
 
 from analyzer import records
+from analyzer.dbfile import checked_before as _checked_before
 from analyzer.dbfile import database_problem, integrity_problem
+from analyzer.dbfile import mark_checked as _mark_checked
 from analyzer.errors import AnalyzerError
 from analyzer.tempfiles import remove_stale
 
@@ -639,45 +641,3 @@ def _usable(path: Path, fingerprint: str) -> bool:
         return False
     return (meta.get("schema") == SCHEMA_VERSION and "generation" in meta
             and meta.get("fingerprint") == fingerprint)
-
-
-# --- the quick check, once per version of the file ----------------------------------
-
-def _checked_marker(path: Path) -> Path:
-    return path.with_name(f".{path.name}.checked")
-
-
-def _file_stat(path: Path) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-
-
-def _checked_before(path: Path) -> bool:
-    """Was ``path`` found sound (or written by a :class:`Writer`) and has its
-    stat (size, mtime, ctime, inode) not changed since?  Then SQLite's quick
-    check, which reads the whole file (0.15 s from memory, seconds from disk),
-    is not run again on every ``analyze``."""
-    try:
-        recorded = json.loads(_checked_marker(path).read_text())
-    except (OSError, ValueError):
-        return False
-    return recorded == _file_stat(path)
-
-
-def _mark_checked(path: Path) -> None:
-    """Record the stat of a store found sound; without the record (a full disk)
-    the next run checks it again."""
-    marker = _checked_marker(path)
-    st = _file_stat(path)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}.checked")  # see _remove_stale_temps
-    try:
-        if st is None:
-            marker.unlink(missing_ok=True)
-            return
-        tmp.write_text(json.dumps(st))
-        os.replace(tmp, marker)
-    except OSError:
-        tmp.unlink(missing_ok=True)

@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -58,12 +59,48 @@ def _analyze(home: Path) -> tuple[float, list[str]]:
     env = {**os.environ, "ANALYZER_HOME": str(home)}
     env.pop("KERNEL_TREE", None)
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "analyzer", "analyze", "-q"], env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "analyzer", "analyze", "-q"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler = threading.Thread(target=_sample_tree, args=(proc,), daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
     seconds = time.perf_counter() - t0
-    if done.returncode:
-        sys.exit(f"analyze failed: {done.stderr.strip()[-2000:]}")
-    return seconds, [line for line in done.stdout.splitlines() if not line.startswith("home")]
+    sampler.join()
+    if proc.returncode:
+        sys.exit(f"analyze failed: {err.strip()[-2000:]}")
+    return seconds, [line for line in out.splitlines() if not line.startswith("home")]
+
+
+_PEAK = [0]  # the largest sum of resident sets of a run's processes seen, in bytes
+
+
+def _sample_tree(proc: subprocess.Popen, every: float = 0.2) -> None:
+    """Sum the resident sets of ``proc`` and its descendants (the extraction's and
+    the stages' worker processes run at once) every ``every`` s, from /proc."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    while proc.poll() is None:
+        parent, rss = {}, {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                    with open(f"/proc/{d}/statm") as f:
+                        rss[int(d)] = int(f.read().split()[1]) * page
+                except (OSError, IndexError, ValueError):
+                    continue
+                parent[int(d)] = int(fields[1])
+        tree = {proc.pid}
+        grew = True
+        while grew:
+            grew = False
+            for pid, ppid in parent.items():
+                if ppid in tree and pid not in tree:
+                    tree.add(pid)
+                    grew = True
+        total = sum(rss.get(pid, 0) for pid in tree)
+        _PEAK[0] = max(_PEAK[0], total)
+        time.sleep(every)
 
 
 _STAGE = re.compile(r"^(\w+)\s+([\d.]+) s\b")
@@ -75,8 +112,11 @@ def _stage_seconds(lines: list[str]) -> dict[str, float]:
 
 
 def _peak_mib() -> int:
-    """The largest resident set of the child processes run so far, in MiB."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+    """The largest memory in use at once by the runs so far (the sum of the
+    resident sets of a run's processes, sampled), in MiB; at least the largest
+    single process's (getrusage), which sampling may miss."""
+    single = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return max(_PEAK[0], single) // (1024 * 1024)
 
 
 def _cold(tmp: Path, cscope: float) -> dict:

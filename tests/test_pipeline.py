@@ -460,3 +460,18 @@ def test_workers_die_with_their_parent(tmp_path):
             break
         time.sleep(0.05)
     assert workers and not alive()
+
+
+def test_a_stage_beside_the_model_runs_in_a_worker_and_its_error_surfaces(tmp_path):
+    cfg = Config(tmp_path)  # no tree: the graph stage, in the worker, says how to fetch it
+    with pytest.raises(AnalyzerError, match="is missing: run `kernel-analyzer fetch`"), \
+            pipeline._Beside(2) as beside:
+        assert beside.pool is not None
+        beside.run(pipeline._graph_stage, cfg, "some key", False)
+
+
+def test_with_one_job_the_stages_beside_the_model_run_right_here(tmp_path):
+    ran = []
+    with pipeline._Beside(1) as beside:
+        beside.run(ran.append, os.getpid())
+        assert ran == [os.getpid()] and beside.pool is None

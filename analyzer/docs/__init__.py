@@ -29,7 +29,7 @@ from analyzer.docs.tour import Tour, load_tour
 from analyzer.errors import AnalyzerError
 from analyzer.tempfiles import remove_stale, swap_dir
 
-__all__ = ["build_site", "BuildReport", "open_facts", "write_pages", "run_mkdocs",
+__all__ = ["build_site", "BuildReport", "open_facts", "open_session", "write_pages", "run_mkdocs",
            "generate_pages", "check_inputs"]
 
 
@@ -69,23 +69,21 @@ def _label(scenario: str, args) -> str:
     return f"{scenario}({', '.join(map(str, args))})"
 
 
-def _run_model(cfg: Config, tour: Tour, notices: list[str]) -> tuple[RunView | None, dict]:
+def _run_model(session, tour: Tour, notices: list[str]) -> tuple[RunView | None, dict]:
     """The tour's run and every scenario the model generates (``make analyze``'s
-    examples), by label; the tour's run carries the error when it failed."""
-    try:
-        from analyzer.model import run
-    except ImportError:
+    examples), by label, from ``session`` (the model stage's runs when it made
+    them); the tour's run carries the error when it failed."""
+    if session is None:
         notices.append("the executable model (analyzer.model) is not available")
         return None, {}
     name, *args = tour.scenario
     wanted = [(name, tuple(args))] + [(n, tuple(a)) for n, a in _examples()
                                       if (n, tuple(map(str, a))) != (name, tuple(map(str, args)))]
-    runner = _shared_runner(cfg) or (lambda n, a: run(n, *a, **_cfg_kw(run, cfg)))
     views: dict[str, RunView] = {}
     tour_view = None
     for i, (n, a) in enumerate(wanted):
         try:
-            views[_label(n, a)] = RunView.of(runner(n, a), _label(n, a))
+            views[_label(n, a)] = RunView.of(session.run(n, a), _label(n, a))
         except Exception as e:  # noqa: BLE001 - the pages say why there is no object table
             why = str(e) if isinstance(e, AnalyzerError) else f"{type(e).__name__}: {e}"
             notices.append(f"the model did not run {_label(n, a)}: {why}")
@@ -93,10 +91,6 @@ def _run_model(cfg: Config, tour: Tour, notices: list[str]) -> tuple[RunView | N
                 tour_view = RunView([], lambda n: {}, error=f"the model did not run: {why}")
     tour_view = tour_view or views.get(_label(name, args))
     return tour_view, views
-
-
-def _cfg_kw(fn, cfg: Config) -> dict:
-    return {"cfg": cfg} if "cfg" in inspect.signature(fn).parameters else {}
 
 
 def _examples() -> list[tuple[str, list]]:
@@ -109,48 +103,46 @@ def _examples() -> list[tuple[str, list]]:
             for a in spec.get("examples", [])]
 
 
-def _shared_runner(cfg: Config):
-    """Runs that share one generator (one translation for all of them), when the
-    model offers it; None otherwise."""
+def open_session(cfg: Config):
+    """A model :class:`~analyzer.model.session.Session` over ``cfg``, or None
+    when the model is not there."""
     try:
-        from analyzer.model import open_generator, run_with
+        from analyzer.model.session import Session
     except ImportError:
         return None
-    state: dict = {}
-
-    def runner(name: str, args):
-        if not state:
-            state["gen"] = open_generator(cfg)
-        return run_with(state["gen"].facts, name, args, generator=state["gen"])
-    return runner
+    return Session(cfg)
 
 
 def check_inputs(cfg: Config) -> None:
     """AnalyzerError naming the store, the graph database or the kernel tree
     when one is missing or damaged (SQLite's quick check): a site is never
     built from a broken analysis, and the previous site stays."""
-    from analyzer.dbfile import integrity_problem
+    from analyzer.dbfile import checked_before, integrity_problem, mark_checked
     from analyzer.query import REBUILD_GRAPH
     from analyzer.store import REBUILD_STORE
 
     for path, how in ((cfg.store_path, REBUILD_STORE), (cfg.graph_path, REBUILD_GRAPH)):
+        if checked_before(path):  # found sound and not changed since: not read again
+            continue
         if problem := integrity_problem(path):
             raise AnalyzerError(f"{path} {problem}: {how}; the site was not rebuilt")
+        mark_checked(path)
     if not cfg.kernel_dir.is_dir():
         raise AnalyzerError(f"{cfg.kernel_dir} is missing: the pages quote the sources; run "
                             "`kernel-analyzer fetch` (or `kernel-analyzer analyze`); the site was "
                             "not rebuilt")
 
 
-def open_facts(cfg: Config, tour: Tour) -> Facts:
+def open_facts(cfg: Config, tour: Tour, session=None) -> Facts:
     """The real analysis as :class:`Facts`; the store and the graph must load,
-    the model may fail (the pages say why)."""
+    the model may fail (the pages say why).  ``session``: the model's runs and
+    generators (default: a new one)."""
     from analyzer.store import Store
 
     store = Store.open(cfg.store_path)
     notices: list[str] = []
     graph = _load_graph(cfg, notices)
-    run, scenarios = _run_model(cfg, tour, notices)
+    run, scenarios = _run_model(session or open_session(cfg), tour, notices)
     facts = StoreFacts(store, cfg.kernel_dir, graph, run, notices, _primitives())
     facts.scenarios = scenarios
     facts.tree, facts.released = _tree(cfg)
@@ -252,20 +244,25 @@ def _add_tree_section(home: Path, facts: Facts | None) -> None:
                         encoding="utf-8")
 
 
-def build_site(cfg: Config, strict: bool = True, progress: bool = True) -> BuildReport:
-    """Generate the pages from the analysis and build the site into ``build/site``."""
+def build_site(cfg: Config, strict: bool = True, progress: bool = True,
+               session=None) -> BuildReport:
+    """Generate the pages from the analysis and build the site into ``build/site``.
+    ``session``: the model's :class:`~analyzer.model.session.Session` of this
+    build (``analyze`` passes the model stage's: its runs are not made again)."""
     t0 = time.perf_counter()
     check_inputs(cfg)
     tour = load_tour(cfg.site_dir / "tour.yaml")
     _say(progress, "docs: reading the analysis, the call graph and the model ...")
-    facts = open_facts(cfg, tour)
+    session = session or open_session(cfg)
+    facts = open_facts(cfg, tour, session)
     site = generate(tour, facts)
     from analyzer.docs.programs import add_program_section  # the tour beyond the lecture
 
-    facts.notices.extend(add_program_section(site, facts, cfg.site_dir, cfg, progress))
+    facts.notices.extend(add_program_section(site, facts, cfg.site_dir, cfg, progress,
+                                             session))
     from analyzer.docs.skb import add_skb_section  # the socket-buffer pages (site/skb.yaml)
 
-    facts.notices.extend(add_skb_section(site, facts, cfg.site_dir, cfg))
+    facts.notices.extend(add_skb_section(site, facts, cfg.site_dir, cfg, session))
     from analyzer.docs.steps import add_steps_section  # the step-through debugger
 
     facts.notices.extend(add_steps_section(site, facts))

@@ -166,8 +166,9 @@ class ProgramView:
         return self.snaps[k]
 
 
-def run_programs(programs: Programs, cfg) -> tuple[dict[str, ProgramView], float]:
-    """Every program run on one generator (one boot image); the seconds it took."""
+def run_programs(programs: Programs, cfg, session=None) -> tuple[dict[str, ProgramView], float]:
+    """Every program run on one generator (``session``'s, else a new one); the
+    seconds it took."""
     start = time.perf_counter()
     out: dict[str, ProgramView] = {}
     try:
@@ -179,7 +180,8 @@ def run_programs(programs: Programs, cfg) -> tuple[dict[str, ProgramView], float
     for p in programs.programs:
         try:
             calls = model.parse_program(list(p.statements))  # checked before any boot
-            gen = gen or model.program_generator(cfg)
+            gen = gen or (session.generator("program") if session is not None
+                          else model.program_generator(cfg))
             out[p.id] = ProgramView(p, model.run_program_with(gen, calls))
         except Exception as e:  # noqa: BLE001 - the page says why there is no run
             why = str(e) if isinstance(e, AnalyzerError) else f"{type(e).__name__}: {e}"
@@ -563,13 +565,15 @@ def _up_to_now(site, view: ProgramView, s, here: str) -> str:
 
 # --- the site -----------------------------------------------------------------------------
 
-def add_program_section(site, facts, site_dir: Path, cfg, progress: bool = False) -> list[str]:
-    """Run every program of ``site_dir/programs.yaml`` once, add its page to the
-    tour (after the lecture's pages) and keep the runs in ``site.programs``."""
+def add_program_section(site, facts, site_dir: Path, cfg, progress: bool = False,
+                        session=None) -> list[str]:
+    """Run every program of ``site_dir/programs.yaml`` once (on ``session``'s
+    program generator when given), add its page to the tour (after the
+    lecture's pages) and keep the runs in ``site.programs``."""
     from analyzer.docs.steps import timeline
 
     programs = load_programs(Path(site_dir) / "programs.yaml")
-    views, seconds = run_programs(programs, cfg)
+    views, seconds = run_programs(programs, cfg, session)
     if progress:
         print(f"docs: {len(views)} programs of system calls run in {seconds:.1f} s",
               file=sys.stderr, flush=True)

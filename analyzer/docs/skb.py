@@ -558,11 +558,12 @@ def _real_pair(ctx: _Ctx, p: SkbPage) -> str:
 
 # --- the site -------------------------------------------------------------------------
 
-def add_skb_section(site, facts: Facts, site_dir: Path, cfg) -> list[str]:
+def add_skb_section(site, facts: Facts, site_dir: Path, cfg, session=None) -> list[str]:
     """Add the socket-buffer pages to ``site`` (pages and nav after the tour);
-    gives notices (a scenario that did not run)."""
+    gives notices (a scenario that did not run).  ``session``: its program
+    generator runs the scenarios that open a socket (booted once for all)."""
     tour = load_skb_tour(Path(site_dir) / "skb.yaml")
-    runs, notices = _runs(tour, cfg)
+    runs, notices = _runs(tour, cfg, session)
     site.skb_runs = runs  # the step-through debugger draws them too (analyzer/docs/steps.py)
     pages, nav = skb_pages(tour, facts, runs, code=getattr(site, "code", None),
                            programs=getattr(site, "programs", None))
@@ -574,14 +575,14 @@ def add_skb_section(site, facts: Facts, site_dir: Path, cfg) -> list[str]:
     return notices
 
 
-def _runs(tour: SkbTour, cfg) -> tuple[dict, list[str]]:
+def _runs(tour: SkbTour, cfg, session=None) -> tuple[dict, list[str]]:
     from analyzer.model.skb import run_skb
 
     runs: dict[str, object] = {}
     notices = []
     for name, ops in tour.scenarios.items():
         try:
-            runs[name] = run_skb(list(ops), cfg, write=False)
+            runs[name] = run_skb(list(ops), cfg, write=False, session=session)
         except AnalyzerError as e:
             runs[name] = f"scenario {name}: {e}"
             notices.append(runs[name])

@@ -307,7 +307,7 @@ def _shown_objects(tl: Timeline) -> list[str]:
     written = {o for o, _, _ in run_writes}
     for lab in sorted(written - set(out)):
         out.append(lab)
-    for lab in list(written):  # the path from a boot root to a written member
+    for lab in sorted(written):  # the path from a boot root to a written member
         parts = re.findall(r"\.[^.\[]+|\[[^\]]*\]", lab[len(_root(lab)):])
         cur = _root(lab)
         for p in parts:

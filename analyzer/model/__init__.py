@@ -165,27 +165,33 @@ def entry_values(gen, entry: str, values: list) -> list:
     return out
 
 
-def generate_all(cfg: Config | None = None) -> str:
+def generate_all(cfg: Config | None = None, session=None) -> str:
     """``make analyze``'s model stage: run every example of every scenario of
     ``kernel/primitives.toml`` with one generator and write the generated
-    modules to ``cfg.model_dir``; a one-line summary."""
+    modules to ``cfg.model_dir``; a one-line summary.  ``session``: the
+    :class:`~analyzer.model.session.Session` the site then reads the runs from."""
     from analyzer.model.generate import table
+    from analyzer.model.session import Session
 
     cfg = cfg or Config.default()
-    gen = open_generator(cfg)
-    gen.read_image = False  # boot from the C: the modules then hold the boot's functions too
-    facts = gen.facts
+    session = session or Session(cfg)
+    # boot from the C: the modules then hold the boot's functions too
+    gen = session.generator("socket", boot_from_c=True)
     start, runs, failed = time.perf_counter(), 0, []
     for name, spec in table().get("scenarios", {}).items():
         for args in spec.get("examples", []):
             runs += 1
             try:
-                run_with(facts, name, args, generator=gen)
+                session.run(name, args)
             except AnalyzerError as e:  # the others still run; the summary names it
                 failed.append(f"{name}({', '.join(map(str, args))}): {str(e)[:160]}")
     written = gen.write(cfg.model_dir)
     gen.save_image()  # with what the runs derived: later runs skip computing it again
-    summary = (f"{runs} runs, {len(gen.functions)} functions and {len(gen.struct_src)} "
+    boot = gen.booted()[1]
+    how = "boot image read" if boot.image == "read" else \
+        f"booted from the C in {boot.seconds:.1f} s"
+    summary = (f"{runs} runs ({how}), {len(gen.functions)} "
+               f"functions and {len(gen.struct_src)} "
                f"structs generated into {len(written)} modules in "
                f"{time.perf_counter() - start:.1f} s")
     if failed:

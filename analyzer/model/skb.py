@@ -218,8 +218,9 @@ class _Prims:
 
     def __init__(self, gen: SkbGenerator):
         self.gen = gen
-        self.buffers: list[Buffer] = []
-        self.freed: set[str] = set()
+        # the labels of freed objects; written through the machine's journal, as
+        # the buffers' flags, so that a rollback after a run forgets them
+        self.freed: dict[str, bool] = {}
 
     def kmalloc_reserve(self, name, size, flags=0, node=0, pfmemalloc=None):
         m = rt.current_machine()
@@ -232,7 +233,6 @@ class _Prims:
                         f"KMALLOC_MAX_SIZE ({most}): the allocation fails")
             return None
         buf = Buffer(m.label("data"), self.gen.slab_size(wanted))
-        self.buffers.append(buf)
         if pfmemalloc is not None:
             rt.store(pfmemalloc, 0)
         ptr = BufPtr(buf, 0)
@@ -252,13 +252,13 @@ class _Prims:
 
     def kfree(self, name, p, *rest):
         if isinstance(p, BufPtr):
-            p.buf.freed = True
+            rt.current_machine().dset(vars(p.buf), "freed", True)
             self._shown(name, None, f"runtime primitive: {p.buf.label} freed")
         return None
 
     def kmem_cache_free(self, name, cache, obj, *rest):
         if isinstance(obj, rt.Obj):
-            self.freed.add(obj._label)
+            rt.current_machine().dset(self.freed, obj._label, True)
             self._shown(name, None, f"runtime primitive: {obj._label} freed")
         return None
 
@@ -446,39 +446,53 @@ class SkbRun:
 
 # --- running --------------------------------------------------------------------------
 
-def run_skb(texts: Sequence[str], cfg: Config | None = None, write: bool = True) -> SkbRun:
-    """Run a buffer scenario on the analysis of ``cfg`` (default: Config.default())."""
+def run_skb(texts: Sequence[str], cfg: Config | None = None, write: bool = True,
+            session=None) -> SkbRun:
+    """Run a buffer scenario on the analysis of ``cfg`` (default: Config.default());
+    one that opens a socket runs on ``session``'s program generator when given."""
     from analyzer.model.facts import open_facts
     from analyzer.model.kconfig import KernelConfig
 
     ops = parse_ops(texts)
     cfg = cfg or Config.default()
+    if session is not None and ops and ops[0].name == "socket":
+        gen = session.generator("program")
+        return run_skb_with(gen.facts, ops, model_dir=cfg.model_dir if write else None,
+                            generator=gen)
     facts = open_facts(cfg.store_path, cfg.kernel_dir)
     return run_skb_with(facts, ops, model_dir=cfg.model_dir if write else None,
                         kconfig=KernelConfig.load(cfg), build_dir=cfg.build_dir)
 
 
 def run_skb_with(facts, ops: Sequence[Op], model_dir=None, kconfig=None,
-                 build_dir=None) -> SkbRun:
+                 build_dir=None, generator: SkbGenerator | None = None) -> SkbRun:
     """Run parsed ``ops`` on ``facts``; write the generated modules to ``model_dir``
-    (the boot image and prototype index go under ``build_dir``/model when given)."""
+    (the boot image and prototype index go under ``build_dir``/model when given).
+    ``generator``: a booted socket-buffer generator shared with other runs (for
+    ops that open a socket); its machine is checked out and rolled back."""
     with_socket = bool(ops) and ops[0].name == "socket"
     data = merged_table(with_socket)
     where = {} if build_dir is None else {
         "cache_dir": Path(build_dir) / "model" / "index",
         "image_dir": Path(build_dir) / "model" / "boot"}
-    gen = SkbGenerator(facts, data, kconfig, **where)
+    shared = generator is not None and with_socket
+    gen = generator if shared else SkbGenerator(facts, data, kconfig, **where)
     # a socket needs the kernel booted as for `model socket` (boot.py); buffers
     # alone need only skb.toml's [boot] entries
     m = gen.booted()[0] if with_socket else gen.machine()
+    saved = (m.checkpoint(), m.process, m.task, m.phase) if shared else None
     driver = _Driver(gen, m, facts, data, booted=with_socket)
     try:
         rt.run_in(m, driver.run, list(ops))
+        run = Run.from_machine(m, "skb", tuple(o.text for o in ops), None, driver.boot_count)
+        socket = driver.socket_info()
     finally:
+        if saved is not None:
+            m.rollback(saved[0])
+            m.process, m.task, m.phase = saved[1:]
         if model_dir is not None:
             gen.write(model_dir)
-    run = Run.from_machine(m, "skb", tuple(o.text for o in ops), None, driver.boot_count)
-    return SkbRun(driver.results, run, driver.error, driver.socket_info(), _sizes(gen, data))
+    return SkbRun(driver.results, run, driver.error, socket, _sizes(gen, data))
 
 
 def _sizes(gen: SkbGenerator, data: dict) -> dict[str, int]:
@@ -736,7 +750,7 @@ def _walk(q: rt.Obj) -> list[rt.Obj]:
     return out
 
 
-def _state(skb: rt.Obj, freed: set[str], queue: str) -> BufferState | None:
+def _state(skb: rt.Obj, freed, queue: str) -> BufferState | None:
     head, data = _get(skb, "head"), _get(skb, "data")
     if not isinstance(head, BufPtr) or not isinstance(data, BufPtr):
         return None

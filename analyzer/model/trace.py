@@ -105,8 +105,10 @@ class Run:
         objects no step changed are shared tuples (read them, do not change them)."""
         last = len(self.steps) + 1 if n is None else n
         base = self._base
-        if own:
-            base = {label: base[label] for label in also if label in base}
+        if own:  # the boot's objects named in ``also``, in the boot's order
+            order = self._base_order
+            base = {label: base[label] for label in sorted(
+                (lab for lab in also if lab in base), key=order.__getitem__)}
         out: dict[str, dict] = {label: {"type": kind, "fields": fields}
                                 for label, (kind, fields) in base.items()}
         fresh: set[str] = set()  # objects whose field list is this call's own
@@ -141,6 +143,10 @@ class Run:
         made = sorted((o for o in self.objects if o[2] > 0), key=lambda o: o[2])
         later = sorted((w for w in self.writes if w[0] > 0), key=lambda w: w[0])
         return made, later
+
+    @cached_property
+    def _base_order(self) -> dict[str, int]:
+        return {label: i for i, label in enumerate(self._base)}
 
     @cached_property
     def _base(self) -> dict[str, tuple[str, tuple]]:

@@ -1,0 +1,45 @@
+"""The model session: generators and runs shared by the model stage and the site."""
+
+from __future__ import annotations
+
+import pytest
+
+from analyzer.errors import AnalyzerError
+from analyzer.model.session import Session
+from analyzer.model.skb import run_skb
+
+SOCKET = ["socket(AF_INET, SOCK_STREAM, 0)"]
+
+
+@pytest.mark.kernel
+def test_a_scenario_runs_once_and_a_generator_is_made_once(store_cfg):
+    s = Session(store_cfg)
+    first = s.run("socket", ["AF_INET", "SOCK_STREAM", 0])
+    assert s.run("socket", ("AF_INET", "SOCK_STREAM", "0")) is first
+    assert first.result == "3"
+    assert s.generator("program") is s.generator("program")
+    assert s.generator("program") is not s.generator("socket")
+
+
+@pytest.mark.kernel
+def test_a_failed_run_fails_again_without_running(store_cfg):
+    s = Session(store_cfg)
+    with pytest.raises(AnalyzerError, match="unknown scenario") as first:
+        s.run("no_such_scenario", [])
+    with pytest.raises(AnalyzerError) as again:
+        s.run("no_such_scenario", [])
+    assert again.value is first.value
+
+
+@pytest.mark.kernel
+def test_runs_on_a_shared_generator_forget_each_other(store_cfg):
+    """A buffer freed by one run is not freed for the next: the runtime's
+    record of freed objects is rolled back with the machine."""
+    ops = SOCKET + ["alloc_skb(100)", "skb_put(10)", "kfree_skb()"]
+    s = Session(store_cfg)
+    first = run_skb(ops, store_cfg, write=False, session=s)
+    again = run_skb(ops, store_cfg, write=False, session=s)
+    alone = run_skb(ops, store_cfg, write=False)
+    assert first.to_json()["ops"] == again.to_json()["ops"] == alone.to_json()["ops"]
+    assert first.socket == again.socket == alone.socket
+    assert [b.freed for b in first.ops[-1].buffers] == [True]
