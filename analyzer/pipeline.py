@@ -596,6 +596,7 @@ class _Beside:
             from concurrent.futures import ProcessPoolExecutor
 
             self.pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"),
+                                            initializer=_die_with_parent,
                                             max_tasks_per_child=1)
         return self
 

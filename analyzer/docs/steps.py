@@ -100,11 +100,25 @@ def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9_]+", "-", label.lower()).strip("-") or "run"
 
 
-def _frames(stack) -> tuple[Frame, ...]:
-    return tuple(Frame(str(_get(f, "function")), str(_get(f, "file") or ""),
-                       int(_get(f, "line") or 0),
-                       tuple((str(_get(v, "name")), str(_get(v, "value")))
-                             for v in _get(f, "locals") or ())) for f in stack)
+def _frames(stack, seen: dict | None = None) -> tuple[Frame, ...]:
+    """The frames of a line event's stack; ``seen``: frames already converted, by
+    the identity of the model's frame view (its outer frames are shared between
+    line events), kept with the view so that the identity stays valid."""
+    if seen is None:
+        return tuple(_frame(f) for f in stack)
+    out = []
+    for f in stack:
+        hit = seen.get(id(f))
+        if hit is None or hit[0] is not f:
+            hit = seen[id(f)] = (f, _frame(f))
+        out.append(hit[1])
+    return tuple(out)
+
+
+def _frame(f) -> Frame:
+    return Frame(str(_get(f, "function")), str(_get(f, "file") or ""), int(_get(f, "line") or 0),
+                 tuple((str(_get(v, "name")), str(_get(v, "value")))
+                       for v in _get(f, "locals") or ()))
 
 
 def _via_text(via) -> str:
@@ -143,6 +157,7 @@ def timeline(run, label: str = "") -> Timeline:
     bound = _line_counts(order, by_step, len(writes))
     events: list[Event] = []
     stack: tuple[Frame, ...] = ()
+    seen: dict = {}
     done = 0  # writes made before the last event
     for k in order:
         s = numbered.get(k)
@@ -154,7 +169,7 @@ def timeline(run, label: str = "") -> Timeline:
         for e in by_step.get(k, []):
             w = int(_get(e, "writes", -1))
             done = w if w >= done else _scan(tags, done, len(tags), k)
-            stack = _frames(_get(e, "stack"))
+            stack = _frames(_get(e, "stack"), seen)
             events.append(Event("line", str(_get(e, "function")), str(_get(e, "file")),
                                 int(_get(e, "line")), stack, done, k))
     base = events[0].writes if events else len(writes)
