@@ -43,10 +43,13 @@ class BuildReport:
     mkdocs_s: float
     notices: tuple[str, ...] = field(default=())
     cards: int = 0  # symbols with a card in the code browser's data files
+    rebuilt: int | None = None  # pages MkDocs built when only those changed; None: all
 
     def __str__(self) -> str:
+        built = "" if self.rebuilt is None else f" of the {self.rebuilt} changed pages"
         text = (f"docs: {self.pages} generated pages, {self.cards} symbol cards, site in "
-                f"{self.site_dir} (generate {self.generate_s:.1f} s, mkdocs {self.mkdocs_s:.1f} s)")
+                f"{self.site_dir} (generate {self.generate_s:.1f} s, mkdocs{built} "
+                f"{self.mkdocs_s:.1f} s)")
         return "\n".join([text, *(f"  note: {n}" for n in self.notices)])
 
 
@@ -195,26 +198,93 @@ def write_pages(docs_dir: Path, site: Site) -> Path:
     return out
 
 
-def run_mkdocs(site_dir: Path, out_dir: Path, strict: bool) -> None:
-    """``mkdocs build`` of ``site_dir/mkdocs.yml`` into ``out_dir``; warnings fail if strict."""
+def run_mkdocs(site_dir: Path, out_dir: Path, strict: bool, dirty: bool = False) -> None:
+    """``mkdocs build`` of ``site_dir/mkdocs.yml`` into ``out_dir``; warnings fail if
+    strict.  ``dirty``: only the pages newer than their output in ``out_dir`` (see
+    :func:`reuse_unchanged`), without MkDocs' warning about such builds."""
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
 
     logging.getLogger("mkdocs").setLevel(logging.WARNING)
+    quiet = logging.getLogger("mkdocs.commands.build")
+    quiet.addFilter(_no_dirty_warning)
     try:
         config = load_config(str(Path(site_dir) / "mkdocs.yml"), site_dir=str(out_dir),
                              strict=strict)
-        build(config)
+        build(config, dirty=dirty)
     except MkDocsException as e:
         raise AnalyzerError(f"{site_dir}/mkdocs.yml: the site did not build: {e}") from None
+    finally:
+        quiet.removeFilter(_no_dirty_warning)
 
 
-def _build_private(cfg: Config, site: Site, strict: bool) -> None:
+def _no_dirty_warning(record: logging.LogRecord) -> bool:
+    """MkDocs warns that a dirty build may leave the navigation stale: ours is one
+    only when the navigation and the project did not change (reuse_unchanged)."""
+    return "'dirty' build" not in record.getMessage()
+
+
+#: the previous build's search index, kept for the search hook of a dirty build
+PREVIOUS_INDEX = "previous_index.json"
+
+
+def reuse_unchanged(stage: Path, old_src: Path, old_site: Path, fresh: Path) -> int | None:
+    """Prepare a build of only the pages whose text changed: when the previous
+    build's project (``old_src``) has the same files as ``stage`` and they differ
+    only in pages and data under docs/ (the navigation, mkdocs.yml, the hooks and
+    the MkDocs versions the same), give each unchanged file of ``stage`` the
+    previous one's mtime, copy the previous site into ``fresh`` (mtimes kept) and
+    keep its search index for the search hook (hooks/search.py), which carries
+    the entries of the pages not rebuilt; the number of pages to build.  None,
+    and nothing done, otherwise."""
+    import filecmp
+
+    if not all(p.is_file() for p in (old_site / "index.html", old_src / "mkdocs.yml",
+                                     old_site / "search" / "symbols.json")):
+        return None
+    new, old = _files(stage), _files(old_src)
+    if new.keys() != old.keys():
+        return None
+    same = {rel for rel in new if filecmp.cmp(new[rel], old[rel], shallow=False)}
+    if any(rel not in same and (not rel.startswith("docs/") or rel.endswith("/nav.yml"))
+           for rel in new):
+        return None
+    for rel in same:
+        st = old[rel].stat()
+        os.utime(new[rel], ns=(st.st_atime_ns, st.st_mtime_ns))
+    shutil.copytree(old_site, fresh)
+    index = fresh / "search" / "search_index.json"
+    if index.is_file():
+        index.rename(index.with_name(PREVIOUS_INDEX))
+    return sum(1 for rel in new if rel not in same and rel.endswith(".md"))
+
+
+def _files(root: Path) -> dict[str, Path]:
+    return {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file()}
+
+
+def _versions() -> str:
+    """The MkDocs and Material versions a site is built with (a change: a full build)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for name in ("mkdocs", "mkdocs-material"):
+        try:
+            out.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            out.append(f"{name} -")
+    return "\n".join(out) + "\n"
+
+
+def _build_private(cfg: Config, site: Site, strict: bool,
+                   incremental: bool = True) -> int | None:
     """mkdocs on a private copy of the MkDocs project (``cfg.site_dir``, never
     written) with the generated pages, into a fresh folder; then the copy and the
     site are swapped in whole as ``build/site-src`` and ``build/site``, so that
-    two builds at once (a test and ``make analyze``) never mix pages."""
+    two builds at once (a test and ``make analyze``) never mix pages.  When
+    ``incremental`` and only pages changed since the previous build, only those
+    are built (:func:`reuse_unchanged`): how many; None after a full build."""
     cfg.build_dir.mkdir(parents=True, exist_ok=True)
     remove_stale(cfg.build_dir, (".site-stage-", ".site-out-", ".site-old-", ".site-src-old-"))
     stage = cfg.build_dir / f".site-stage-{os.getpid()}"
@@ -226,9 +296,13 @@ def _build_private(cfg: Config, site: Site, strict: bool) -> None:
             ROOT, f".{ROOT}-*", "__pycache__", "site"))
         write_pages(stage / "docs", site)
         _add_tree_section(stage / "docs" / "index.md", getattr(site, "facts", None))
-        run_mkdocs(stage, fresh, strict)
+        (stage / "versions.txt").write_text(_versions(), encoding="utf-8")
+        rebuilt = reuse_unchanged(stage, cfg.site_src_dir, cfg.site_out_dir, fresh) \
+            if incremental else None
+        run_mkdocs(stage, fresh, strict, dirty=rebuilt is not None)
         swap_dir(fresh, cfg.site_out_dir)
         swap_dir(stage, cfg.site_src_dir)
+        return rebuilt
     finally:
         for d in (stage, fresh):
             shutil.rmtree(d, ignore_errors=True)
@@ -245,10 +319,12 @@ def _add_tree_section(home: Path, facts: Facts | None) -> None:
 
 
 def build_site(cfg: Config, strict: bool = True, progress: bool = True,
-               session=None) -> BuildReport:
+               session=None, incremental: bool = True) -> BuildReport:
     """Generate the pages from the analysis and build the site into ``build/site``.
     ``session``: the model's :class:`~analyzer.model.session.Session` of this
-    build (``analyze`` passes the model stage's: its runs are not made again)."""
+    build (``analyze`` passes the model stage's: its runs are not made again).
+    ``incremental``: MkDocs builds only the pages whose text changed when nothing
+    else did (see :func:`reuse_unchanged`); False: every page."""
     t0 = time.perf_counter()
     check_inputs(cfg)
     tour = load_tour(cfg.site_dir / "tour.yaml")
@@ -270,8 +346,9 @@ def build_site(cfg: Config, strict: bool = True, progress: bool = True,
     pages = sum(1 for p in site.pages if p.endswith(".md"))
     _say(progress, f"docs: {pages} pages generated; mkdocs build ...")
     out = cfg.site_out_dir
-    _build_private(cfg, site, strict)
+    rebuilt = _build_private(cfg, site, strict, incremental)
     report = BuildReport(pages, out, t1 - t0, time.perf_counter() - t1,
-                         tuple(facts.notices), len(site.xref.cards) if site.xref else 0)
+                         tuple(facts.notices), len(site.xref.cards) if site.xref else 0,
+                         rebuilt)
     _say(progress, str(report))
     return report

@@ -56,7 +56,7 @@ def _decide(kind: str, sym, choice: str) -> None:
     if m.strict:
         raise Undecidable(a)
     key = (a.file, a.line, a.kind)
-    m.assumed_at[key] = m.assumed_at.get(key, 0) + 1
+    m.dset(m.assumed_at, key, m.assumed_at.get(key, 0) + 1)  # per run: a rollback undoes it
     if m.assumed_at[key] > 64:  # a loop that turns on an assumption
         raise ModelError(f"{a.file}:{a.line}: the same assumption taken 64 times: "
                          "a loop on a value the model does not know")

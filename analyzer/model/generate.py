@@ -205,6 +205,13 @@ class Generator:
             return int(body, 8) if body.lstrip("-").startswith("0") else int(body)
         return None
 
+    def typedef(self, name: str) -> str | None:
+        """What typedef ``name`` stands for under the configuration: of its
+        definitions, the first of :meth:`Sizes.typedefs` (active branch, a header
+        the architecture includes, generic headers first; never the store's order)."""
+        found = self.sizes.typedefs(name)
+        return found[0] if found else None
+
     def kept(self, rec) -> bool:
         """Is a record's line kept by the #if directives of its file?"""
         if rec.file not in self._dropped:
@@ -491,7 +498,7 @@ class Generator:
             kind = "struct" if self.facts.struct(sm.group(2)) else "opaque"
             return rt.FieldSpec(name, ctype, kind, target=sm.group(2))
         if re.fullmatch(r"\w+", t) and depth < 8:
-            target = self.facts.typedef(t)
+            target = self.typedef(t)
             if target and target != t:
                 sub = self.spec(name, target, depth + 1)
                 return rt.FieldSpec(name, ctype, sub.kind, sub.target, sub.count, sub.elem)
@@ -635,7 +642,7 @@ class Generator:
     def outside_global(self, name: str, origin: str):
         """(Global, declaration node) of a global the model reads from kernel/,
         mm/ or lib/: a static of ``origin`` there, or a definition there."""
-        if self.facts.typedef(name):
+        if self.typedef(name):
             return None  # a type name, not a variable
         candidates = [origin] if origin.split("/", 1)[0] in MODEL_PARTS else []
         candidates += [f for f in self.outside.variable_files(name) if f != origin]
@@ -824,7 +831,7 @@ class Generator:
                 return m.group(1) if self.facts.struct(m.group(1)) else None
             if not re.fullmatch(r"\w+", t):
                 return None
-            target = self.facts.typedef(t)
+            target = self.typedef(t)
             if not target or target == t:
                 return None
             t = re.sub(r"\s+", " ", _QUALS.sub(" ", target)).strip()

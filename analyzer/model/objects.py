@@ -117,8 +117,8 @@ class Obj(_Ordered):
             return self._v[name]
         spec = self._index[name]
         value = self._m.zero(spec, f"{self._label}.{name}", (self, name))
-        if spec.kind in ("struct", "array", "opaque"):
-            self._v[name] = value
+        if spec.kind in ("struct", "array", "opaque"):  # journaled: a rollback forgets it
+            self._m.dset(self._v, name, value)  # with the object it registered
         return value
 
     def __getattr__(self, name: str):
@@ -308,10 +308,12 @@ class CArray(_Ordered):
             full = 0 < self.count == sum(1 for k in self._v if isinstance(k, int))
             if full:  # no slot is free (a hash table made whole at boot): one of them
                 taken = set(keys.values())
-                key = keys[i.name] = next((k for k in range(self.count) if k not in taken), 0)
+                key = next((k for k in range(self.count) if k not in taken), 0)
+                self._m.dset(keys, i.name, key)  # journaled: each run meets it afresh
                 some_slot(self, key, i)
                 return key
-            key = keys[i.name] = f"[?{len(keys) + 1}]"
+            key = f"[?{len(keys) + 1}]"
+            self._m.dset(keys, i.name, key)
             if key not in self._v:
                 distinct_slot(self, key, i)
         return key
@@ -322,7 +324,7 @@ class CArray(_Ordered):
             shown = k if isinstance(k, str) else f"[{k}]"
             value = self._m.zero(self.elem, f"{self._label}{shown}", (self, k))
             if self.elem.kind in ("struct", "array", "opaque") or isinstance(k, str):
-                self._v[k] = value
+                self._m.dset(self._v, k, value)  # journaled, as Obj._slot
             return value
         return self._v[k]
 

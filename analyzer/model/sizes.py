@@ -187,9 +187,11 @@ class Sizes:
         return value
 
     def typedefs(self, name: str) -> list[str]:
-        """The targets of typedef ``name`` whose definitions are in an active branch,
-        the generic headers (include/linux, include/uapi, asm-generic) first."""
-        found = sorted(self.gen.facts.find("typedefs", name),
+        """The targets of typedef ``name`` whose definitions are in an active branch
+        of a header the architecture includes (``[arch] not_included``), the
+        generic headers (include/linux, include/uapi, asm-generic) first."""
+        skip = set(self.gen.data.get("arch", {}).get("not_included", []))
+        found = sorted((r for r in self.gen.facts.find("typedefs", name) if r.file not in skip),
                        key=lambda r: (not r.file.startswith(("include/linux/",
                                                              "include/uapi/",
                                                              "include/asm-generic/")),

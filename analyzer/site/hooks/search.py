@@ -10,6 +10,12 @@ once each symbol name that extends one of them (``sock_alloc_file`` extends
 ``sock_alloc``): a query for ``sock_alloc`` then matches the ``sock_alloc``
 page on its own name and on every longer name the query expands to, the
 ``sock_alloc_file`` page only on one.
+
+A build of only the changed pages (``analyzer.docs.reuse_unchanged``: MkDocs'
+dirty build into a copy of the previous site) indexes only those; the previous
+index, kept as ``search/previous_index.json``, gives the entries of the others,
+and ``search/symbols.json`` (each page's symbols, written by every build) their
+symbols: the index is the one a full build makes, in the pages' order.
 """
 
 from __future__ import annotations
@@ -20,10 +26,21 @@ from pathlib import Path
 from mkdocs.plugins import event_priority
 
 BOOST = 1e5
+PREVIOUS = "previous_index.json"  # analyzer.docs.PREVIOUS_INDEX
+SYMBOLS = "symbols.json"
 _pages: dict[str, list[str]] = {}
+_built: set[str] = set()
+_order: list[str] = []
+
+
+def on_files(files, config):
+    # as a page's url: the home page's file url "./" is "" (the index's location)
+    _order[:] = ["" if f.url in (".", "./") else f.url for f in files.documentation_pages()]
+    return files
 
 
 def on_page_context(context, page, config, nav):
+    _built.add(page.url)
     names = page.meta.get("symbols")
     if isinstance(names, list) and names:
         _pages[page.url] = [str(n) for n in names]
@@ -32,18 +49,54 @@ def on_page_context(context, page, config, nav):
 
 @event_priority(-100)  # after the search plugin wrote the index
 def on_post_build(config):
-    path = Path(config["site_dir"]) / "search" / "search_index.json"
-    if not path.is_file() or not _pages:
-        return
-    index = json.loads(path.read_text(encoding="utf-8"))
-    every = sorted({n for names in _pages.values() for n in names})
-    for entry in index.get("docs", []):
-        names = _pages.get(entry.get("location", ""))
-        if names:
-            entry["names"] = " ".join(_extended(names, every))
-    index.setdefault("config", {}).setdefault("fields", {})["names"] = {"boost": BOOST}
-    path.write_text(json.dumps(index, separators=(",", ":")), encoding="utf-8")
-    _pages.clear()
+    folder = Path(config["site_dir"]) / "search"
+    path, previous = folder / "search_index.json", folder / PREVIOUS
+    try:
+        if not path.is_file():
+            return
+        index = json.loads(path.read_text(encoding="utf-8"))
+        symbols = dict(_pages)
+        if previous.is_file():  # a build of the changed pages: the others' entries and names
+            index["docs"] = _merged(index.get("docs", []),
+                                    json.loads(previous.read_text(encoding="utf-8")))
+            symbols = _carried(folder / SYMBOLS) | symbols
+        every = sorted({n for names in symbols.values() for n in names})
+        for entry in index.get("docs", []):
+            entry.pop("names", None)
+            names = symbols.get(entry.get("location", ""))
+            if names:
+                entry["names"] = " ".join(_extended(names, every))
+        index.setdefault("config", {}).setdefault("fields", {})["names"] = {"boost": BOOST}
+        path.write_text(json.dumps(index, separators=(",", ":")), encoding="utf-8")
+        (folder / SYMBOLS).write_text(json.dumps(symbols, sort_keys=True), encoding="utf-8")
+    finally:
+        previous.unlink(missing_ok=True)
+        _pages.clear()
+        _built.clear()
+
+
+def _page_of(entry: dict) -> str:
+    return str(entry.get("location", "")).split("#", 1)[0]
+
+
+def _merged(fresh: list[dict], previous: dict) -> list[dict]:
+    """The entries of the pages built now and the previous ones of the others
+    (of pages that still exist), in the order of the pages."""
+    at = {url: i for i, url in enumerate(_order)}
+    kept = [e for e in previous.get("docs", [])
+            if _page_of(e) not in _built and _page_of(e) in at]
+    both = fresh + kept
+    return [e for _, _, e in sorted((at.get(_page_of(e), len(at)), i, e)
+                                    for i, e in enumerate(both))]
+
+
+def _carried(path: Path) -> dict[str, list[str]]:
+    """The symbols of the pages not built now, from the previous build."""
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {url: names for url, names in found.items() if url not in _built}
 
 
 def _extended(names: list[str], every: list[str]) -> list[str]:
