@@ -71,36 +71,44 @@ def _analyze(home: Path) -> tuple[float, list[str]]:
     return seconds, [line for line in out.splitlines() if not line.startswith("home")]
 
 
-_PEAK = [0]  # the largest sum of resident sets of a run's processes seen, in bytes
+_PEAK = [0]  # the largest sum of the proportional set sizes of a run's processes, in bytes
 
 
 def _sample_tree(proc: subprocess.Popen, every: float = 0.2) -> None:
-    """Sum the resident sets of ``proc`` and its descendants (the extraction's and
-    the stages' worker processes run at once) every ``every`` s, from /proc."""
-    page = os.sysconf("SC_PAGE_SIZE")
+    """Sum the memory of ``proc`` and its descendants (the extraction's and the
+    stages' worker processes run at once) every ``every`` s, from /proc: each
+    process's proportional set size (shared pages, as a forked worker's, counted
+    once over the processes that share them)."""
     while proc.poll() is None:
-        parent, rss = {}, {}
+        parent = {}
         for d in os.listdir("/proc"):
             if d.isdigit():
                 try:
                     with open(f"/proc/{d}/stat") as f:
-                        fields = f.read().rsplit(")", 1)[1].split()
-                    with open(f"/proc/{d}/statm") as f:
-                        rss[int(d)] = int(f.read().split()[1]) * page
+                        parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
                 except (OSError, IndexError, ValueError):
                     continue
-                parent[int(d)] = int(fields[1])
-        tree = {proc.pid}
-        grew = True
+        tree, grew = {proc.pid}, True
         while grew:
             grew = False
             for pid, ppid in parent.items():
                 if ppid in tree and pid not in tree:
                     tree.add(pid)
                     grew = True
-        total = sum(rss.get(pid, 0) for pid in tree)
-        _PEAK[0] = max(_PEAK[0], total)
+        _PEAK[0] = max(_PEAK[0], sum(_pss(pid) for pid in tree))
         time.sleep(every)
+
+
+def _pss(pid: int) -> int:
+    """The proportional set size of a process in bytes (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 _STAGE = re.compile(r"^(\w+)\s+([\d.]+) s\b")
@@ -113,8 +121,8 @@ def _stage_seconds(lines: list[str]) -> dict[str, float]:
 
 def _peak_mib() -> int:
     """The largest memory in use at once by the runs so far (the sum of the
-    resident sets of a run's processes, sampled), in MiB; at least the largest
-    single process's (getrusage), which sampling may miss."""
+    proportional set sizes of a run's processes, sampled), in MiB; at least the
+    largest single process's resident set (getrusage), which sampling may miss."""
     single = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     return max(_PEAK[0], single) // (1024 * 1024)
 
