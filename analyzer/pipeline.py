@@ -576,7 +576,11 @@ def _program_image(cfg: Config) -> None:
     if _has_module("analyzer.model.session"):
         from analyzer.model.session import Session
 
-        Session(cfg).prepare_image("program")
+        start = time.perf_counter()
+        if Session(cfg).prepare_image("program"):
+            print(f"{'programs':<8} {time.perf_counter() - start:7.2f} s  the programs' "
+                  "generator booted from the C, its boot image written for the site",
+                  flush=True)
 
 
 class _Beside:

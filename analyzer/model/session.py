@@ -40,21 +40,23 @@ class Session:
             self._made[kind] = gen
         return self._made[kind]
 
-    def prepare_image(self, kind: str) -> None:
+    def prepare_image(self, kind: str) -> bool:
         """Boot the generator of ``kind`` from the C and write its boot image,
         unless the image of this analysis is already there (``analyze`` does it
-        in a worker process beside the model stage; the site then reads it)."""
+        in a worker process beside the model stage; the site then reads it).
+        Whether it booted."""
         from analyzer.model import image
 
         gen = self.generator(kind)
         try:
             if gen.image_dir is None or \
                     image.path_for(gen.image_dir, image.image_key(gen)).is_file():
-                return
+                return False
         except image.ImageError:
-            return
+            return False
         gen.read_image = False
         gen.booted()  # writes the image (Generator._boot)
+        return True
 
     def run(self, scenario: str, args) -> object:
         """The :class:`~analyzer.model.trace.Run` of ``scenario(args)`` on the
