@@ -43,3 +43,9 @@ def test_runs_on_a_shared_generator_forget_each_other(store_cfg):
     assert first.to_json()["ops"] == again.to_json()["ops"] == alone.to_json()["ops"]
     assert first.socket == again.socket == alone.socket
     assert [b.freed for b in first.ops[-1].buffers] == [True]
+
+
+@pytest.mark.kernel
+def test_an_image_already_there_is_not_made_again(store_cfg):
+    Session(store_cfg).generator("program").booted()  # read, or booted and written
+    assert Session(store_cfg).prepare_image("program") is False
