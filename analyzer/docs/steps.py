@@ -209,10 +209,14 @@ def _scan(tags: list[int], lo: int, hi: int, k: int) -> int:
 
 def _objects(run) -> tuple[dict, dict]:
     objects, fields = {}, {}
+    seen: dict[int, tuple] = {}  # the model shares one member list per layout
     for item in _get(run, "objects", []) or []:
         lab, kind, created, specs = (tuple(item) + ((),))[:4]
         objects[str(lab)] = (str(kind), int(created))
-        fields[str(lab)] = tuple((str(n), str(v)) for n, v in specs)
+        hit = seen.get(id(specs))
+        if hit is None or hit[0] is not specs:
+            hit = seen[id(specs)] = (specs, tuple((str(n), str(v)) for n, v in specs))
+        fields[str(lab)] = hit[1]
     return objects, fields
 
 
