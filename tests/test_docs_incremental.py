@@ -76,3 +76,12 @@ def test_a_changed_navigation_or_project_file_means_a_full_build(tmp_path):
     (stage2 / "docs" / "c.md").write_text("# C\n")  # a page more
     assert reuse_unchanged(stage2, old_src, old_site, tmp_path / "f2") is None
     assert reuse_unchanged(stage2, old_src, tmp_path / "no-site", tmp_path / "f3") is None
+
+
+def test_a_damaged_previous_search_index_means_a_full_build(tmp_path):
+    old_src = _project(tmp_path / "old-src", _b("first"))
+    old_site = tmp_path / "old-site"
+    run_mkdocs(old_src, old_site, strict=True)
+    (old_site / "search" / "search_index.json").write_text("{not json")
+    stage = _project(tmp_path / "stage", _b("second"))
+    assert reuse_unchanged(stage, old_src, old_site, tmp_path / "fresh") is None

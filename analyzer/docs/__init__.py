@@ -11,6 +11,7 @@ project shipped in the package (``analyzer/site/``: mkdocs.yml, the tour
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
 import shutil
@@ -240,8 +241,9 @@ def reuse_unchanged(stage: Path, old_src: Path, old_site: Path, fresh: Path) -> 
     and nothing done, otherwise."""
     import filecmp
 
-    if not all(p.is_file() for p in (old_site / "index.html", old_src / "mkdocs.yml",
-                                     old_site / "search" / "symbols.json")):
+    if not all(p.is_file() for p in (old_site / "index.html", old_src / "mkdocs.yml")) or \
+            not all(_json_file(old_site / "search" / name)
+                    for name in ("symbols.json", "search_index.json")):
         return None
     new, old = _files(stage), _files(old_src)
     if new.keys() != old.keys():
@@ -258,6 +260,15 @@ def reuse_unchanged(stage: Path, old_src: Path, old_site: Path, fresh: Path) -> 
     if index.is_file():
         index.rename(index.with_name(PREVIOUS_INDEX))
     return sum(1 for rel in new if rel not in same and rel.endswith(".md"))
+
+
+def _json_file(path: Path) -> bool:
+    """Is ``path`` a file of JSON (the previous build's search data, read again)?"""
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _files(root: Path) -> dict[str, Path]:
