@@ -370,7 +370,7 @@ def test_site_temporaries_of_killed_runs_are_removed(own_home, monkeypatch):
     live = build / f".site-out-{os.getppid()}"
     live.mkdir()
 
-    def fake_mkdocs(site_dir, out_dir, strict):
+    def fake_mkdocs(site_dir, out_dir, strict, dirty=False):
         Path(out_dir).mkdir()
         (Path(out_dir) / "index.html").write_text("new")
 
