@@ -52,8 +52,10 @@ import networkx as nx
 from analyzer import graphdata, records
 from analyzer.errors import AnalyzerError
 from analyzer.resolve import Index, Resolver, Site, Unresolved, strip_indexes, type_text
+from analyzer.resolve import row_fields as rf
 from analyzer.store import fsync
 from analyzer.tempfiles import remove_stale
+from analyzer.workers import Worker
 
 __all__ = ["GraphReport", "build_graph", "graph_from_facts", "build_graph_store",
            "write_graph_db", "detect_casts", "struct_id", "SCHEMA"]
@@ -70,13 +72,6 @@ CREATE TABLE chains(tbl TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE constants(name TEXT PRIMARY KEY, value INTEGER, file TEXT, line INTEGER);
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
 """ + graphdata.SCHEMA
-INDEXES = """
-CREATE INDEX nodes_name ON nodes(name);
-CREATE INDEX edges_src ON edges(src, kind);
-CREATE INDEX edges_dst ON edges(dst, kind);
-CREATE INDEX sites_caller ON sites(caller, expr);
-CREATE INDEX edges_site ON edges(site) WHERE site IS NOT NULL;
-"""
 
 Source = Callable[[str], "str | None"]
 
@@ -124,7 +119,7 @@ def build_graph(index: Index, source: Source | None = None,
     g = nx.MultiDiGraph()
     _add_nodes(g, index)
     _add_calls(g, index)
-    sites = [res.resolve_call(c) for c in index.calls if c.kind != "direct"]
+    sites = [res.resolve_call(c) for c in index.calls]
     _add_dispatches(g, sites)
     _add_bindings(g, index, res)
     _add_registrations(g, res)
@@ -160,11 +155,12 @@ def _add_nodes(g: nx.MultiDiGraph, index: Index) -> None:
 
 def _add_calls(g: nx.MultiDiGraph, index: Index) -> None:
     add = _edge_adder(g)
-    for call, fid in index.direct_calls():
-        dst = fid or call.callee
+    caller, file, line, callee = rf.caller, rf.file, rf.line, rf.callee
+    for row, fid in index.direct_calls():
+        dst = fid or row[callee]
         if dst not in g:
             g.add_node(dst, kind="undefined", name=dst, file="", line=0)
-        add(call.caller, dst, {"kind": "calls", "file": call.file, "line": call.line})
+        add(row[caller], dst, {"kind": "calls", "file": row[file], "line": row[line]})
 
 
 def _add_dispatches(g: nx.MultiDiGraph, sites: list[Site]) -> None:
@@ -261,9 +257,10 @@ def detect_casts(index: Index, res: Resolver, source: Source | None):
         found = _cast_function(index, res, fn, source) if source else None
         if found:
             yield found
-    for call in index.calls:
-        if call.kind == "direct" and res.type_arg.get(call.callee) == 1 and len(call.args) > 2:
-            found = _container_use(index, res, call)
+    for row in index.direct:
+        if res.type_arg.get(row[rf.callee]) == 1:
+            call = index.call(row)
+            found = _container_use(index, res, call) if len(call.args) > 2 else None
             if found:
                 yield found
 
@@ -309,13 +306,38 @@ def _container_use(index: Index, res: Resolver, call: records.Call):
 
 # --- the graph database -----------------------------------------------------
 
+#: indexes made once the table they index is written (those of ``edges``
+#: while another process writes ``nodes`` and ``graph_parts``)
+EDGE_INDEXES = """
+CREATE INDEX edges_src ON edges(src, kind);
+CREATE INDEX edges_dst ON edges(dst, kind);
+CREATE INDEX edges_site ON edges(site) WHERE site IS NOT NULL;
+"""
+OTHER_INDEXES = """
+CREATE INDEX nodes_name ON nodes(name);
+CREATE INDEX sites_caller ON sites(caller, expr);
+"""
+#: the tables a worker writes into a file of its own, copied in after
+_SIDE_TABLES = ("nodes", "graph_parts")
+
+
 def write_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Index,
                    meta: dict | None = None) -> None:
-    """Write the graph to ``path`` atomically (a temporary file renamed)."""
+    """Write the graph to ``path`` atomically (a temporary file renamed).
+
+    Two processes share the work: a forked worker writes ``nodes`` and
+    ``graph_parts`` (the graph's own data) into a file of its own while this
+    one writes ``edges`` and its indexes, ``sites``, ``chains``,
+    ``constants`` and ``meta``; the worker's tables are then copied in (in
+    their order: the parts' order is the order of the graph read back)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(path.parent, (f".{path.name}.",))  # those of killed runs
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
+    side = path.with_name(f".{path.name}.{os.getpid()}.side.tmp")
+    for old in (tmp, side):
+        old.unlink(missing_ok=True)
+    import msgpack  # noqa: F401 - imported before the fork, not in the worker
+    worker = Worker(lambda: _write_side(side, g))
     try:
         conn = sqlite3.connect(tmp)
         # nobody reads the temporary file before the rename: no journal, no syncs
@@ -327,22 +349,46 @@ def write_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Ind
             meta = {**(meta or {}), "graph_format": graphdata.FORMAT}
             conn.executemany("INSERT INTO meta VALUES (?, ?)",
                              [(k, json.dumps(v)) for k, v in meta.items()])
-            graphdata.write_parts(conn, g)
-            conn.executescript(INDEXES)
+            conn.executescript(EDGE_INDEXES)
+        worker.result()
+        conn.execute("ATTACH DATABASE ? AS side", (str(side),))
+        with conn:
+            for table in _SIDE_TABLES:
+                conn.execute(f"INSERT INTO main.{table} SELECT * FROM side.{table} "
+                             "ORDER BY rowid")
+            conn.executescript(OTHER_INDEXES)
+        conn.execute("DETACH DATABASE side")
         conn.close()
         fsync(tmp)
         os.replace(tmp, path)
     finally:
+        worker.stop()
         tmp.unlink(missing_ok=True)
+        side.unlink(missing_ok=True)
 
 
-def _write_rows(conn: sqlite3.Connection, g: nx.MultiDiGraph, sites: list[Site],
-                index: Index) -> None:
+def _write_side(path: Path, g: nx.MultiDiGraph) -> None:
+    """The worker's share of :func:`write_graph_db`: ``nodes`` and ``graph_parts``."""
+    conn = sqlite3.connect(path)
+    conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+    with conn:
+        conn.executescript(SCHEMA)
+        _write_nodes(conn, g)
+        graphdata.write_parts(conn, g)
+    conn.close()
+
+
+def _write_nodes(conn: sqlite3.Connection, g: nx.MultiDiGraph) -> None:
     plain = ("kind", "name", "file", "line")
     conn.executemany("INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?)", (
         (n, a["name"], a["kind"], a.get("file", ""), a.get("line", 0),
          _json({k: v for k, v in a.items() if k not in plain and k != "chains"}))
         for n, a in g.nodes(data=True)))
+
+
+def _write_rows(conn: sqlite3.Connection, g: nx.MultiDiGraph, sites: list[Site],
+                index: Index) -> None:
+    """``edges``, ``sites``, ``chains`` and ``constants``."""
     conn.executemany("INSERT INTO edges VALUES (?, ?, ?, ?, ?, ?, ?)", _edge_rows(g))
     conn.executemany("INSERT INTO sites VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (
         (i, s.caller, s.file, s.line, s.expr, s.kind, s.rtype, s.struct, s.field,
@@ -411,7 +457,15 @@ def _build_graph_store(cfg, progress: bool) -> GraphReport:
         generation = store.generation()
     times["load_store"] = _lap(t0, "read the store", progress)
     t1 = time.perf_counter()
-    g, sites = build_graph(index, source)
+    from analyzer.constants import evaluate
+
+    constants = Worker(lambda: evaluate(index.constant_records))  # while the graph is built
+    try:
+        index.values_from(constants.result)
+        g, sites = build_graph(index, source)
+        index.const_values()
+    finally:
+        constants.stop()
     times["build"] = _lap(t1, "built the graph", progress)
     t2 = time.perf_counter()
     report = _report(g, sites, times, cfg.graph_path)

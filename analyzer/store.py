@@ -385,9 +385,16 @@ class Store:
         return map(_builder(records.RECORD_KINDS[kind]),
                    self.conn.execute(_select(kind, where), args))
 
-    def all(self, kind: str) -> Iterator:
-        """Every record of ``kind``, file by file, in line order."""
-        return self._rows(kind, "", ())
+    def all(self, kind: str, where: str = "") -> Iterator:
+        """Every record of ``kind``, file by file, in line order; ``where``: an
+        SQL condition on its columns that the records kept meet."""
+        return self._rows(kind, f"WHERE {where}" if where else "", ())
+
+    def rows(self, kind: str, where: str = "") -> list[tuple]:
+        """The rows of :meth:`all` as stored (:func:`encode`; :func:`decode`
+        makes a row's record), for a reader that needs few of them as records."""
+        _check_kind(kind)
+        return self.conn.execute(_select(kind, f"WHERE {where}" if where else "")).fetchall()
 
     def find(self, kind: str, key: str) -> list:
         """The records of ``kind`` whose key field (:data:`KEY_FIELDS`) is ``key``."""
