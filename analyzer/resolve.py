@@ -379,9 +379,17 @@ class Resolver:
         self._bindings: dict[tuple[str, str], list[Binding]] | None = None
         self._fnarrays: dict[str, list[Binding]] = {}
         self._chains: dict[str, list[tuple[dict, ...]]] = {}
+        self._parsed: dict[str, tuple] = {}
         table = casts_table()
         self.passthrough = frozenset(table.get("passthrough", ()))
         self.type_arg = dict(table.get("type_arg", {}))
+
+    def _parse(self, expr: str):
+        """``parse_expr(expr)`` with the index's type names, once per text."""
+        node = self._parsed.get(expr)
+        if node is None:
+            node = self._parsed[expr] = parse_expr(expr, self.idx.typenames)
+        return node
 
     # --- struct fields ------------------------------------------------------
 
@@ -433,7 +441,7 @@ class Resolver:
         """The type of C expression ``expr`` inside function ``fn``.
 
         Raises :class:`Unresolved` with the cause when it cannot be told."""
-        return self._infer(parse_expr(expr, self.idx.typenames), fn)
+        return self._infer(self._parse(expr), fn)
 
     def _infer(self, node, fn: Function | None) -> TypeRef:
         kind = node[0]
@@ -538,7 +546,7 @@ class Resolver:
 
     def _member_of(self, expr: str, function: str, file: str) -> tuple[str, str]:
         """(struct, member) that a member expression (``cfg->bind``) names, or ("", "")."""
-        node = parse_expr(expr, self.idx.typenames)
+        node = self._parse(expr)
         if node[0] != "member":
             return "", ""
         try:
@@ -675,7 +683,7 @@ class Resolver:
         fn = self.idx.functions.get(call.caller)
         base = Site(call.caller, call.file, call.line, call.expr, call.kind)
         try:
-            return self._resolve_node(base, parse_expr(call.expr, self.idx.typenames), fn)
+            return self._resolve_node(base, self._parse(call.expr), fn)
         except Unresolved as e:
             return replace(base, cause=e.cause)
 
@@ -724,7 +732,7 @@ class Resolver:
         cause = "function-pointer-var"
         for asg in values if depth < 4 else ():
             try:
-                sub = self._resolve_node(site, parse_expr(asg.value, self.idx.typenames), fn,
+                sub = self._resolve_node(site, self._parse(asg.value), fn,
                                          depth + 1)
             except Unresolved as e:
                 cause = e.cause
