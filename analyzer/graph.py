@@ -39,6 +39,7 @@ import gc
 import json
 import os
 import re
+import shutil
 import sqlite3
 import sys
 import time
@@ -50,6 +51,7 @@ from pathlib import Path
 import networkx as nx
 
 from analyzer import graphdata, records
+from analyzer.dbfile import database_problem
 from analyzer.errors import AnalyzerError
 from analyzer.resolve import Index, Resolver, Site, Unresolved, strip_indexes, type_text
 from analyzer.resolve import row_fields as rf
@@ -363,7 +365,7 @@ def write_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Ind
         conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
         with conn:
             conn.executescript(SCHEMA)
-            _write_rows(conn, g, sites, index)
+            _write_rows(conn, _edge_rows(g), _site_rows(sites), _chain_rows(g))
             if constants_db is None:
                 _write_constants(conn, index, index.const_values())
             meta = {**(meta or {}), "graph_format": graphdata.FORMAT}
@@ -384,6 +386,149 @@ def write_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Ind
         side.unlink(missing_ok=True)
 
 
+# --- updating the graph database -------------------------------------------
+
+#: at most this share of the store's files differ from those a graph database
+#: was made from for :func:`update_graph_db` to update it (past it, rewriting
+#: every row costs less than finding the rows that differ)
+UPDATE_SHARE = 0.02
+
+
+def _can_update(path: Path, files: dict[str, str]) -> bool:
+    """Is ``path`` a sound graph database of this format made from a store
+    whose files (path -> SHA-256, meta ``store_files``) were ``files`` but for
+    a few?"""
+    if database_problem(path):
+        return False
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN "
+                                     "('graph_format', 'store_files')"))
+        finally:
+            conn.close()
+        if json.loads(meta.get("graph_format", "null")) != graphdata.FORMAT:
+            return False
+        before = json.loads(meta.get("store_files", "null"))
+    except (sqlite3.Error, ValueError):
+        return False
+    if not isinstance(before, dict):
+        return False
+    differ = sum(before.get(f) != sha for f, sha in files.items()) + len(before.keys() - files)
+    return differ <= UPDATE_SHARE * len(files)
+
+
+def update_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Index,
+                    meta: dict, constants_db: Path | None = None) -> dict[str, int]:
+    """Make the database at ``path`` hold what :func:`write_graph_db` would
+    write, rewriting only the rows that differ; return how many rows of each
+    table were written or deleted.
+
+    The graph's parts (``graph_parts``: a file's nodes with all their
+    attributes and outgoing edges) are made and compared with the stored ones:
+    the rows of ``nodes`` and ``edges`` are made from a node's attributes and
+    its outgoing edges alone, so those of the nodes of a part whose bytes did
+    not change are the stored ones, and only the parts that differ have their
+    nodes' rows deleted and written again.  ``graph_parts`` keeps the order of
+    the new graph's files (the order of the graph read back): changed parts
+    are updated in place, or, when the order of the files changed, the table
+    is written again whole.  ``sites``, ``chains``, ``meta`` and ``constants``
+    are compared row by row on their key.  The file is copied, updated and
+    renamed into place: readers see the old database or the new one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    made = tmp.with_name(f"{tmp.name}.constants")
+    try:
+        if constants_db is None:
+            constants_db = made
+            _constants_db(constants_db, index, index.const_values())
+        shutil.copyfile(path, tmp)
+        conn = sqlite3.connect(tmp)
+        conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+        with conn:
+            ids, changed = _update_parts(conn, g)
+            new_sites = _stale_rows(conn, "sites", _site_rows(sites))
+            new_chains = _stale_rows(conn, "chains", _chain_rows(g))
+            before = conn.total_changes
+            _write_rows(conn, _edge_rows(g, ids), new_sites, new_chains)
+            changed["edges"] += conn.total_changes - before - len(new_sites) - len(new_chains)
+            changed["sites"], changed["chains"] = len(new_sites), len(new_chains)
+            meta = {**meta, "graph_format": graphdata.FORMAT}
+            new_meta = _stale_rows(conn, "meta", [(k, json.dumps(v)) for k, v in meta.items()])
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", new_meta)
+        changed.update(_update_from(conn, constants_db, ("constants",)))
+        conn.close()
+        fsync(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        made.unlink(missing_ok=True)
+    return changed
+
+
+def _update_parts(conn: sqlite3.Connection, g: nx.MultiDiGraph
+                  ) -> tuple[list[str], dict[str, int]]:
+    """Update ``graph_parts``, and ``nodes`` for the parts that differ; delete
+    the rows of ``edges`` out of those parts' old nodes.  Return the new nodes
+    of those parts (whose edges are to be written) and how many rows changed."""
+    new = dict(graphdata.parts(g))
+    old = dict(conn.execute("SELECT file, data FROM graph_parts ORDER BY rowid"))
+    differ = {f for f, data in new.items() if old.get(f) != data} | (old.keys() - new.keys())
+    if list(old) == list(new):
+        conn.executemany("UPDATE graph_parts SET data = ? WHERE file = ?",
+                         [(new[f], f) for f in differ])
+        parts = len(differ)
+    else:
+        conn.execute("DELETE FROM graph_parts")
+        conn.executemany("INSERT INTO graph_parts VALUES (?, ?)", new.items())
+        parts = len(old) + len(new)
+    gone = [(nid,) for nid, file in conn.execute("SELECT id, file FROM nodes")
+            if (file or "") in differ]
+    conn.executemany("DELETE FROM nodes WHERE id = ?", gone)
+    before = conn.total_changes
+    conn.executemany("DELETE FROM edges WHERE src = ?", gone)
+    edges = conn.total_changes - before
+    ids = [nid for nid, a in g._node.items() if (a.get("file") or "") in differ]
+    _write_nodes(conn, g, ids)
+    return ids, {"graph_parts": parts, "nodes": len(gone) + len(ids), "edges": edges}
+
+
+def _stale_rows(conn: sqlite3.Connection, table: str, rows: Iterable[tuple]) -> list[tuple]:
+    """Delete the rows of ``table`` (keyed by its first column) that are not
+    among ``rows``; return those of ``rows`` it lacks now."""
+    new = {row[0]: row for row in rows}
+    old = {row[0]: row for row in conn.execute(f"SELECT * FROM {table}")}
+    stale = [(k,) for k, row in old.items() if new.get(k) != row]
+    key = {"sites": "id", "chains": "tbl", "meta": "key"}[table]
+    conn.executemany(f"DELETE FROM {table} WHERE {key} = ?", stale)
+    return [row for k, row in new.items() if old.get(k) != row]
+
+
+def _update_from(conn: sqlite3.Connection, db: Path, tables: Iterable[str]) -> dict[str, int]:
+    """Make ``tables`` of ``conn`` (keyed by their first column) hold the rows
+    of the same tables of the database ``db``, writing the rows that differ
+    (compared by SQL)."""
+    changed = {}
+    conn.execute("ATTACH DATABASE ? AS side", (str(db),))
+    with conn:
+        for table in tables:
+            key = conn.execute(f"SELECT name FROM pragma_table_info('{table}') "
+                               "WHERE cid = 0").fetchone()[0]
+            n = conn.execute(
+                f"DELETE FROM main.{table} WHERE {key} IN (SELECT {key} FROM ("
+                f"SELECT * FROM main.{table} EXCEPT SELECT * FROM side.{table}))").rowcount
+            n += conn.execute(f"INSERT INTO main.{table} SELECT * FROM side.{table} "
+                              f"EXCEPT SELECT * FROM main.{table}").rowcount
+            changed[table] = n
+    conn.execute("DETACH DATABASE side")
+    return changed
+
+
+def _changes(changed: dict[str, int]) -> str:
+    rows = {t: n for t, n in changed.items() if n}
+    return ", ".join(f"{n:,} rows of {t}" for t, n in rows.items()) or "no row differs"
+
+
 def _copy_tables(conn: sqlite3.Connection, db: Path, tables: Iterable[str]) -> None:
     """Copy ``tables`` of the database ``db`` into the same tables of ``conn``,
     in their order."""
@@ -394,12 +539,14 @@ def _copy_tables(conn: sqlite3.Connection, db: Path, tables: Iterable[str]) -> N
     conn.execute("DETACH DATABASE side")
 
 
-def _constants_db(path: Path, index: Index) -> dict[str, int]:
+def _constants_db(path: Path, index: Index, values: dict[str, int] | None = None
+                  ) -> dict[str, int]:
     """Write the ``constants`` table into a database of its own at ``path``;
-    return the values (``analyzer.constants.evaluate``)."""
+    return the values (``analyzer.constants.evaluate``, unless given)."""
     from analyzer.constants import evaluate
 
-    values = evaluate(index.constant_records)
+    if values is None:
+        values = evaluate(index.constant_records)
     conn = sqlite3.connect(path)
     conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
     with conn:
@@ -426,30 +573,41 @@ def _write_side(path: Path, g: nx.MultiDiGraph) -> None:
     conn.close()
 
 
-def _write_nodes(conn: sqlite3.Connection, g: nx.MultiDiGraph) -> None:
+def _write_nodes(conn: sqlite3.Connection, g: nx.MultiDiGraph,
+                 ids: Iterable[str] | None = None) -> None:
+    """The rows of ``nodes`` (of the nodes ``ids``, else of all)."""
     plain = ("kind", "name", "file", "line")
+    node = g._node
     conn.executemany("INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?)", (
         (n, a["name"], a["kind"], a.get("file", ""), a.get("line", 0),
          _json({k: v for k, v in a.items() if k not in plain and k != "chains"}))
-        for n, a in g.nodes(data=True)))
+        for n, a in (node.items() if ids is None else ((n, node[n]) for n in ids))))
 
 
-def _write_rows(conn: sqlite3.Connection, g: nx.MultiDiGraph, sites: list[Site],
-                index: Index) -> None:
-    """``edges``, ``sites`` and ``chains``."""
-    conn.executemany("INSERT INTO edges VALUES (?, ?, ?, ?, ?, ?, ?)", _edge_rows(g))
-    conn.executemany("INSERT INTO sites VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", (
-        (i, s.caller, s.file, s.line, s.expr, s.kind, s.rtype, s.struct, s.field,
-         s.confidence, s.cause, len(s.targets)) for i, s in enumerate(sites)))
-    conn.executemany("INSERT INTO chains VALUES (?, ?)", (
-        (n, json.dumps(a["chains"])) for n, a in g.nodes(data=True) if a.get("chains")))
+def _write_rows(conn: sqlite3.Connection, edges: Iterable[tuple], sites: Iterable[tuple],
+                chains: Iterable[tuple]) -> None:
+    """Insert rows into ``edges``, ``sites`` and ``chains``."""
+    conn.executemany("INSERT INTO edges VALUES (?, ?, ?, ?, ?, ?, ?)", edges)
+    conn.executemany("INSERT INTO sites VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", sites)
+    conn.executemany("INSERT INTO chains VALUES (?, ?)", chains)
 
 
-def _edge_rows(g: nx.MultiDiGraph) -> Iterator[tuple]:
-    """The rows of ``edges``, in the order of ``g.edges``: most edges (direct
-    calls) have only kind, file and line, and no JSON to make."""
+def _site_rows(sites: list[Site]) -> Iterator[tuple]:
+    return ((i, s.caller, s.file, s.line, s.expr, s.kind, s.rtype, s.struct, s.field,
+             s.confidence, s.cause, len(s.targets)) for i, s in enumerate(sites))
+
+
+def _chain_rows(g: nx.MultiDiGraph) -> Iterator[tuple]:
+    return ((n, json.dumps(a["chains"])) for n, a in g.nodes(data=True) if a.get("chains"))
+
+
+def _edge_rows(g: nx.MultiDiGraph, ids: Iterable[str] | None = None) -> Iterator[tuple]:
+    """The rows of ``edges`` (of the edges out of the nodes ``ids``, else of
+    all), in the order of ``g.edges``: most edges (direct calls) have only
+    kind, file and line, and no JSON to make."""
     plain = ("kind", "file", "line", "site")
-    for u, nbrs in g._adj.items():  # the plain dicts (g.adj wraps each in a view)
+    adj = g._adj  # the plain dicts (g.adj wraps each in a view)
+    for u, nbrs in adj.items() if ids is None else ((u, adj[u]) for u in ids):
         for v, keydict in nbrs.items():
             for a in keydict.values():
                 if len(a) == 3 and "file" in a and "line" in a:
@@ -467,19 +625,24 @@ def _json(d: dict) -> str | None:
     return _COMPACT(d) if d else None
 
 
-def build_graph_store(cfg, progress: bool = False) -> GraphReport:
+def build_graph_store(cfg, progress: bool = False, update: bool = True) -> GraphReport:
     """Build the graph from ``cfg.store_path`` and write ``cfg.graph_path``.
+
+    With ``update``, a graph database made from an earlier version of the store
+    in which few files differ (:func:`_can_update`) is updated rather than
+    written anew (:func:`update_graph_db`): the same tables, only the rows
+    that differ rewritten.
 
     The stage runs in a forked process (:class:`analyzer.workers.Worker`)
     that just ends when done: the two million objects it makes are not freed
     one by one (0.7 s on the real tree), and this process's memory stays as it
     was."""
-    return GraphReport(**Worker(lambda: _stage(cfg, progress)).result())
+    return GraphReport(**Worker(lambda: _stage(cfg, progress, update)).result())
 
 
-def _stage(cfg, progress: bool) -> dict:
+def _stage(cfg, progress: bool, update: bool) -> dict:
     with _no_cyclic_gc():
-        return _build_graph_store(cfg, progress).to_json()
+        return _build_graph_store(cfg, progress, update).to_json()
 
 
 @contextlib.contextmanager
@@ -499,7 +662,7 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _build_graph_store(cfg, progress: bool) -> GraphReport:
+def _build_graph_store(cfg, progress: bool, update: bool = True) -> GraphReport:
     from analyzer.store import Store
 
     times: dict[str, float] = {}
@@ -508,6 +671,7 @@ def _build_graph_store(cfg, progress: bool) -> GraphReport:
     with Store.open(cfg.store_path) as store:
         index = Index.from_store(store)
         generation = store.generation()
+        files = dict(store.file_hashes())
     times["load_store"] = _lap(t0, "read the store", progress)
     t1 = time.perf_counter()
     path = cfg.graph_path
@@ -526,15 +690,20 @@ def _build_graph_store(cfg, progress: bool) -> GraphReport:
         times["build"] = _lap(t1, "built the graph", progress)
         t2 = time.perf_counter()
         report = _report(g, sites, times, path)
-        write_graph_db(path, g, sites, index,
-                       {"store_generation": generation, "report": report.to_json()},
-                       constants_db)
+        meta = {"store_generation": generation, "report": report.to_json(),
+                "store_files": files}
+        if update and _can_update(path, files):
+            changed = update_graph_db(path, g, sites, index, meta, constants_db)
+            what = f"updated {path} ({_changes(changed)})"
+        else:
+            write_graph_db(path, g, sites, index, meta, constants_db)
+            what = f"wrote {path}"
     except (sqlite3.Error, OSError) as e:  # a full disk, a read-only folder
         raise AnalyzerError(f"cannot write {path} ({_why(e)}); the previous one "
                             "is kept, nothing half-written is left") from None
     finally:
         constants_db.unlink(missing_ok=True)
-    times["write"] = _lap(t2, f"wrote {cfg.graph_path}", progress)
+    times["write"] = _lap(t2, what, progress)
     times["total"] = round(time.perf_counter() - t0, 3)
     return report
 

@@ -172,14 +172,18 @@ class Index:
 
     @classmethod
     def from_store(cls, store) -> Index:
-        """An index over a whole :class:`analyzer.store.Store`."""
+        """An index over a whole :class:`analyzer.store.Store`, its records
+        file by file in the order of the files' paths (so that what is built
+        from it, down to the numbering of call sites, does not depend on the
+        order in which the files were extracted, and a file extracted again
+        keeps its place)."""
         idx = cls()
         for kind in _INDEXED_KINDS:
             if kind == "calls":
-                idx.calls.extend(store.all(kind, "kind != 'direct'"))
-                idx.direct.extend(store.rows(kind, "kind = 'direct'"))
+                idx.calls.extend(store.all(kind, "kind != 'direct'", by_file=True))
+                idx.direct.extend(store.rows(kind, "kind = 'direct'", by_file=True))
             else:
-                idx.add(kind, store.all(kind))
+                idx.add(kind, store.all(kind, by_file=True))
         return idx
 
     def add(self, kind: str, items: Iterable) -> None:
