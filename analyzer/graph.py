@@ -388,26 +388,28 @@ def write_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Ind
 
 # --- updating the graph database -------------------------------------------
 
-#: at most this share of the store's files differ from those a graph database
-#: was made from for :func:`update_graph_db` to update it (past it, rewriting
-#: every row costs less than finding the rows that differ)
-UPDATE_SHARE = 0.02
+#: at most this many of the store's files (or this share of them, when more)
+#: differ from those a graph database was made from for :func:`update_graph_db`
+#: to update it: past it, writing every row anew costs less than finding the
+#: rows that differ
+UPDATE_FILES, UPDATE_SHARE = 16, 0.02
 
 
-def _can_update(path: Path, files: dict[str, str]) -> bool:
-    """Is ``path`` a sound graph database of this format made from a store
-    whose files (path -> SHA-256, meta ``store_files``) were ``files`` but for
-    a few?"""
+def _can_update(path: Path, files: dict[str, str], code: str) -> bool:
+    """Is ``path`` a sound graph database of this format, made by this code
+    (meta ``code``, :func:`_code`) from a store whose files (path -> SHA-256,
+    meta ``store_files``) were ``files`` but for a few?"""
     if database_problem(path):
         return False
     try:
         conn = sqlite3.connect(path)
         try:
             meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN "
-                                     "('graph_format', 'store_files')"))
+                                     "('graph_format', 'code', 'store_files')"))
         finally:
             conn.close()
-        if json.loads(meta.get("graph_format", "null")) != graphdata.FORMAT:
+        if json.loads(meta.get("graph_format", "null")) != graphdata.FORMAT or \
+                json.loads(meta.get("code", "null")) != code:
             return False
         before = json.loads(meta.get("store_files", "null"))
     except (sqlite3.Error, ValueError):
@@ -415,7 +417,19 @@ def _can_update(path: Path, files: dict[str, str]) -> bool:
     if not isinstance(before, dict):
         return False
     differ = sum(before.get(f) != sha for f, sha in files.items()) + len(before.keys() - files)
-    return differ <= UPDATE_SHARE * len(files)
+    return differ <= max(UPDATE_FILES, UPDATE_SHARE * len(files))
+
+
+def _code() -> str:
+    """A digest of the code and tables the graph is made by (the package's
+    modules, ``kernel/*.toml``): a database made by other code is written anew."""
+    import hashlib
+
+    package = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted([*package.glob("*.py"), *package.glob("kernel/*.toml")]):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def update_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Index,
@@ -691,8 +705,8 @@ def _build_graph_store(cfg, progress: bool, update: bool = True) -> GraphReport:
         t2 = time.perf_counter()
         report = _report(g, sites, times, path)
         meta = {"store_generation": generation, "report": report.to_json(),
-                "store_files": files}
-        if update and _can_update(path, files):
+                "store_files": files, "code": _code()}
+        if update and _can_update(path, files, meta["code"]):
             changed = update_graph_db(path, g, sites, index, meta, constants_db)
             what = f"updated {path} ({_changes(changed)})"
         else:
