@@ -173,12 +173,12 @@ def _node_adder(g: nx.MultiDiGraph) -> Callable[[str, dict], None]:
 
 
 def _add_calls(g: nx.MultiDiGraph, index: Index) -> None:
-    add = _edge_adder(g)
+    add, add_node, node = _edge_adder(g), _node_adder(g), g._node
     caller, file, line, callee = rf.caller, rf.file, rf.line, rf.callee
     for row, fid in index.direct_calls():
         dst = fid or row[callee]
-        if dst not in g:
-            g.add_node(dst, kind="undefined", name=dst, file="", line=0)
+        if dst not in node:
+            add_node(dst, {"kind": "undefined", "name": dst, "file": "", "line": 0})
         add(row[caller], dst, {"kind": "calls", "file": row[file], "line": row[line]})
 
 

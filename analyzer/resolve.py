@@ -254,16 +254,20 @@ class Index:
         :attr:`direct`; made once."""
         found = self.__dict__.get("_direct")
         if found is None:
-            ids: dict[tuple[str, str], str | None] = {}
+            ids: dict[str, dict[str, str | None]] = {}  # file -> name -> id
             function, at_callee, at_file = self.function, row_fields.callee, row_fields.file
             found = []
+            missing = object()
             for row in self.direct:
                 callee = row[at_callee]
                 if callee:
-                    key = (callee, row[at_file])
-                    fid = ids.get(key, key)
-                    if fid is key:
-                        fid = ids[key] = function(*key)
+                    file = row[at_file]
+                    known = ids.get(file)
+                    if known is None:
+                        known = ids[file] = {}
+                    fid = known.get(callee, missing)
+                    if fid is missing:
+                        fid = known[callee] = function(callee, file)
                     found.append((row, fid))
             self._direct = found
         return found
