@@ -34,7 +34,6 @@ Edges (attribute ``kind``; every edge has ``file`` and ``line``):
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import os
@@ -655,28 +654,24 @@ def build_graph_store(cfg, progress: bool = False, update: bool = True) -> Graph
 
 
 def _stage(cfg, progress: bool, update: bool) -> dict:
-    with _no_cyclic_gc():
-        return _build_graph_store(cfg, progress, update).to_json()
-
-
-@contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Turn off the cyclic garbage collector for the stage.  It makes about two
-    million long-lived objects (records, nodes, edges, rows) and almost no
-    cycles: at the default thresholds the collector walks them again and again,
-    which took about a third of the stage (read 10.6 s -> 3.3 s, build 12.5 s ->
-    7.4 s on the real tree); the memory is freed by reference counting when the
-    stage returns (peak about 1.2 GB)."""
-    enabled = gc.isenabled()
+    """The stage in its own process, with Python's cyclic garbage collector
+    off: it makes about two million long-lived objects (records, nodes, edges,
+    rows) and almost no cycles, and at the default thresholds the collector
+    walked them again and again (a third of the stage's time).  It is not
+    turned on again at the end (its first pass would walk them all, a
+    second), and the objects are not freed: the process ends."""
     gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    return _build_graph_store(cfg, progress, update, keep=_KEPT).to_json()
 
 
-def _build_graph_store(cfg, progress: bool, update: bool = True) -> GraphReport:
+#: the objects of the stage, kept by its process until it ends (unfreed)
+_KEPT: list = []
+
+
+def _build_graph_store(cfg, progress: bool, update: bool = True,
+                       keep: list | None = None) -> GraphReport:
+    """The stage; its index, graph and sites are added to ``keep`` (when
+    given) rather than freed when it returns."""
     from analyzer.store import Store
 
     times: dict[str, float] = {}
@@ -719,6 +714,8 @@ def _build_graph_store(cfg, progress: bool, update: bool = True) -> GraphReport:
         constants_db.unlink(missing_ok=True)
     times["write"] = _lap(t2, what, progress)
     times["total"] = round(time.perf_counter() - t0, 3)
+    if keep is not None:
+        keep.append((index, g, sites))
     return report
 
 
