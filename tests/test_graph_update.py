@@ -23,9 +23,9 @@ from analyzer.store import Writer
 _MADE = ("store_generation", "store_files", "code")
 
 
-def tables(path: Path) -> dict[str, Counter]:
+def tables(path: Path) -> dict:
     """Every table of a graph database as a multiset of rows (the report in
-    meta without its times and path)."""
+    meta without its times and path), the order of the parts and of the edges."""
     conn = sqlite3.connect(path)
     names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
     out = {}
@@ -42,6 +42,8 @@ def tables(path: Path) -> dict[str, Counter]:
         out[name] = rows
     out["graph_parts order"] = [r[0] for r in conn.execute(
         "SELECT file FROM graph_parts ORDER BY rowid")]
+    # the order answers follow on ties (calls on the same line, callers met by `path`)
+    out["edges order"] = conn.execute("SELECT * FROM edges ORDER BY rowid").fetchall()
     out["indexes"] = sorted(conn.execute("SELECT name, sql FROM sqlite_master "
                                          "WHERE type='index'"))
     conn.close()
