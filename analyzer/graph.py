@@ -439,7 +439,9 @@ def update_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: In
     table were written or deleted.
 
     The graph's parts (``graph_parts``: a file's nodes with all their
-    attributes and outgoing edges) are made and compared with the stored ones:
+    attributes and outgoing edges) are made and compared with the stored ones
+    by a forked worker (:func:`_changed_parts`) while this process writes
+    the other tables:
     the rows of ``nodes`` are made from a node's attributes alone, so those of
     the nodes of a part whose bytes did not change are the stored ones, and
     only the parts that differ have their nodes' rows deleted and written
@@ -456,6 +458,10 @@ def update_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: In
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     made = tmp.with_name(f"{tmp.name}.constants")
+    side = path.with_name(f".{path.name}.{os.getpid()}.side.tmp")
+    side.unlink(missing_ok=True)
+    import msgpack  # noqa: F401 - imported before the fork, not in the worker
+    worker = Worker(lambda: _changed_parts(side, path, g))
     try:
         if constants_db is None:
             constants_db = made
@@ -466,45 +472,73 @@ def update_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: In
                            + "".join(f"DROP INDEX {name};" for name in _EDGE_INDEX_NAMES)
                            + "DELETE FROM edges;")
         with conn:
-            changed = _update_parts(conn, g)
             new_sites = _stale_rows(conn, "sites", _site_rows(sites))
             new_chains = _stale_rows(conn, "chains", _chain_rows(g))
             _write_rows(conn, _edge_rows(g), new_sites, new_chains)
-            changed["sites"], changed["chains"] = len(new_sites), len(new_chains)
+            changed = {"sites": len(new_sites), "chains": len(new_chains)}
             meta = {**meta, "graph_format": graphdata.FORMAT}
             new_meta = _stale_rows(conn, "meta", [(k, json.dumps(v)) for k, v in meta.items()])
             conn.executemany("INSERT INTO meta VALUES (?, ?)", new_meta)
         conn.executescript(EDGE_INDEXES)
+        changed.update(_apply_parts(conn, side, worker.result()))
         changed.update(_update_from(conn, constants_db, ("constants",)))
         conn.close()
         fsync(tmp)
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
-        made.unlink(missing_ok=True)
+        worker.stop()
+        for done in (tmp, made, side):
+            done.unlink(missing_ok=True)
     return changed
 
 
-def _update_parts(conn: sqlite3.Connection, g: nx.MultiDiGraph) -> dict[str, int]:
-    """Update ``graph_parts``, and ``nodes`` for the parts that differ; return
-    how many rows changed."""
+def _changed_parts(side: Path, path: Path, g: nx.MultiDiGraph) -> dict:
+    """The worker's share of :func:`update_graph_db`: encode the parts of
+    ``g`` and compare them with those stored in ``path``; write into a new
+    database at ``side`` the parts that differ (all of them when the order of
+    the files changed) and the ``nodes`` rows of their nodes.  Returns the
+    files whose parts differ and whether the order of the files is the same."""
     new = dict(graphdata.parts(g))
-    old = dict(conn.execute("SELECT file, data FROM graph_parts ORDER BY rowid"))
+    conn = sqlite3.connect(path)
+    try:
+        old = dict(conn.execute("SELECT file, data FROM graph_parts ORDER BY rowid"))
+    finally:
+        conn.close()
     differ = {f for f, data in new.items() if old.get(f) != data} | (old.keys() - new.keys())
-    if list(old) == list(new):
-        conn.executemany("UPDATE graph_parts SET data = ? WHERE file = ?",
-                         [(new[f], f) for f in differ])
-        parts = len(differ)
-    else:
-        conn.execute("DELETE FROM graph_parts")
-        conn.executemany("INSERT INTO graph_parts VALUES (?, ?)", new.items())
-        parts = len(old) + len(new)
+    same_order = list(old) == list(new)
+    conn = sqlite3.connect(side)
+    conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+    with conn:
+        conn.executescript(SCHEMA)
+        conn.executemany("INSERT INTO graph_parts VALUES (?, ?)",
+                         [(f, data) for f, data in new.items()
+                          if f in differ or not same_order])
+        _write_nodes(conn, g, [n for n, a in g._node.items() if (a.get("file") or "") in differ])
+    conn.close()
+    return {"differ": sorted(differ), "same_order": same_order}
+
+
+def _apply_parts(conn: sqlite3.Connection, side: Path, found: dict) -> dict[str, int]:
+    """Write what :func:`_changed_parts` found into ``graph_parts`` and ``nodes``."""
+    differ = set(found["differ"])
     gone = [(nid,) for nid, file in conn.execute("SELECT id, file FROM nodes")
             if (file or "") in differ]
-    conn.executemany("DELETE FROM nodes WHERE id = ?", gone)
-    ids = [nid for nid, a in g._node.items() if (a.get("file") or "") in differ]
-    _write_nodes(conn, g, ids)
-    return {"graph_parts": parts, "nodes": len(gone) + len(ids)}
+    conn.execute("ATTACH DATABASE ? AS side", (str(side),))
+    with conn:
+        if found["same_order"]:
+            parts = conn.execute(
+                "UPDATE main.graph_parts SET data = (SELECT s.data FROM side.graph_parts s "
+                "WHERE s.file = graph_parts.file) "
+                "WHERE file IN (SELECT file FROM side.graph_parts)").rowcount
+        else:
+            parts = conn.execute("DELETE FROM main.graph_parts").rowcount
+            parts += conn.execute("INSERT INTO main.graph_parts SELECT * FROM side.graph_parts "
+                                  "ORDER BY rowid").rowcount
+        conn.executemany("DELETE FROM main.nodes WHERE id = ?", gone)
+        nodes = conn.execute("INSERT INTO main.nodes SELECT * FROM side.nodes "
+                             "ORDER BY rowid").rowcount
+    conn.execute("DETACH DATABASE side")
+    return {"graph_parts": parts, "nodes": len(gone) + nodes}
 
 
 def _stale_rows(conn: sqlite3.Connection, table: str, rows: Iterable[tuple]) -> list[tuple]:
