@@ -27,10 +27,11 @@ import sqlite3
 import statistics
 import tomllib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
+from types import SimpleNamespace
 
 from analyzer import records
 from analyzer.cexpr import parse_expr
@@ -38,6 +39,7 @@ from analyzer.errors import AnalyzerError
 from analyzer.query import chain_matches
 from analyzer.query import key_value as query_key_value
 from analyzer.records import Function, base_struct, normalize_type
+from analyzer.store import columns, decode, encode
 
 __all__ = ["Index", "TypeRef", "Unresolved", "Binding", "Site", "Resolver",
            "casts_table", "registrars_table", "stats", "site_stats", "strip_indexes",
@@ -151,7 +153,13 @@ class Index:
     registrations: list[records.Registration] = field(default_factory=list)
     constants: dict[str, records.Constant] = field(default_factory=dict)
     constant_records: list[records.Constant] = field(default_factory=list)
+    #: the indirect calls (``kind`` other than ``direct``), in the order found
     calls: list[records.Call] = field(default_factory=list)
+    #: the direct calls as store rows (:func:`analyzer.store.encode`: caller, file,
+    #: line, kind, callee, ... with ``args`` as JSON text), in the order found:
+    #: 380,000 of them in the tree, most only an edge; :meth:`call` makes the
+    #: record of one when its arguments matter
+    direct: list[tuple] = field(default_factory=list)
 
     @classmethod
     def from_facts(cls, facts: Iterable[records.FileFacts]) -> Index:
@@ -164,16 +172,31 @@ class Index:
 
     @classmethod
     def from_store(cls, store) -> Index:
-        """An index over a whole :class:`analyzer.store.Store`."""
+        """An index over a whole :class:`analyzer.store.Store`, its records
+        file by file in the order of the files' paths (so that what is built
+        from it, down to the numbering of call sites, does not depend on the
+        order in which the files were extracted, and a file extracted again
+        keeps its place)."""
         idx = cls()
         for kind in _INDEXED_KINDS:
-            idx.add(kind, store.all(kind))
+            if kind == "calls":
+                idx.calls.extend(store.all(kind, "kind != 'direct'", by_file=True))
+                idx.direct.extend(store.rows(kind, "kind = 'direct'", by_file=True))
+            else:
+                idx.add(kind, store.all(kind, by_file=True))
         return idx
 
     def add(self, kind: str, items: Iterable) -> None:
         """Add records of one kind (a key of :data:`records.RECORD_KINDS`)."""
         self.__dict__.pop("_direct", None)  # made again from the new records
         self.__dict__.pop("_struct_of", None)
+        if kind == "calls":
+            for call in items:
+                if call.kind == "direct":
+                    self.direct.append(encode(call))
+                else:
+                    self.calls.append(call)
+            return
         adder = getattr(self, f"_add_{kind}", None)
         if adder is None:
             getattr(self, kind).extend(items)
@@ -224,22 +247,35 @@ class Index:
         ids = sorted(i for i in cands if self.functions[i].header) if cands else ()
         return ids[0] if ids else self.other_names.get(name)
 
-    def direct_calls(self) -> list[tuple[records.Call, str | None]]:
-        """Every direct call that names its callee, with the id the name refers
-        to from the call's file (:meth:`function`; None for a name defined
-        nowhere in the tree), in the order of :attr:`calls`; made once."""
+    def direct_calls(self) -> list[tuple[tuple, str | None]]:
+        """Every direct call that names its callee (its row of :attr:`direct`),
+        with the id the name refers to from the call's file (:meth:`function`;
+        None for a name defined nowhere in the tree), in the order of
+        :attr:`direct`; made once."""
         found = self.__dict__.get("_direct")
         if found is None:
-            ids: dict[tuple[str, str], str | None] = {}
+            ids: dict[str, dict[str, str | None]] = {}  # file -> name -> id
+            function, at_callee, at_file = self.function, row_fields.callee, row_fields.file
             found = []
-            for call in self.calls:
-                if call.kind == "direct" and call.callee:
-                    key = (call.callee, call.file)
-                    if key not in ids:
-                        ids[key] = self.function(*key)
-                    found.append((call, ids[key]))
+            missing = object()
+            for row in self.direct:
+                callee = row[at_callee]
+                if callee:
+                    file = row[at_file]
+                    known = ids.get(file)
+                    if known is None:
+                        known = ids[file] = {}
+                    fid = known.get(callee, missing)
+                    if fid is missing:
+                        fid = known[callee] = function(callee, file)
+                    found.append((row, fid))
             self._direct = found
         return found
+
+    @staticmethod
+    def call(row: tuple) -> records.Call:
+        """The record of a direct call's row (of :attr:`direct`)."""
+        return decode("calls", row)
 
     def struct(self, name: str, file: str = "") -> records.Struct | None:
         """The definition of ``struct name`` seen from ``file``: the same
@@ -285,6 +321,8 @@ class Index:
     def const_values(self) -> dict[str, int]:
         """Every computable constant (``analyzer.constants.evaluate``)."""
         values = getattr(self, "_values", None)
+        if values is None and "_values_from" in self.__dict__:
+            values = self._values = self.__dict__.pop("_values_from")()
         if values is None:
             try:
                 from analyzer.constants import evaluate
@@ -295,6 +333,12 @@ class Index:
                 values = evaluate(self.constant_records)
             self._values = values
         return values
+
+    def values_from(self, compute: Callable[[], dict[str, int]]) -> None:
+        """:meth:`const_values` will be ``compute()`` (the values that
+        ``analyzer.constants.evaluate`` gives for :attr:`constant_records`,
+        computed elsewhere meanwhile), asked when first needed."""
+        self._values_from = compute
 
     @property
     def typenames(self) -> frozenset[str]:
@@ -307,6 +351,8 @@ class Index:
 
 #: the record kinds an Index holds (macros and initcalls are not read for resolution)
 _INDEXED_KINDS = tuple(k for k in records.RECORD_KINDS if k in Index.__dataclass_fields__)
+#: the position of each column in a row of :attr:`Index.direct` (``row[row_fields.callee]``)
+row_fields = SimpleNamespace(**{c: i for i, c in enumerate(columns("calls"))})
 
 
 #: an argument that is the address of a name (``&inet_family_ops``)
@@ -341,9 +387,17 @@ class Resolver:
         self._bindings: dict[tuple[str, str], list[Binding]] | None = None
         self._fnarrays: dict[str, list[Binding]] = {}
         self._chains: dict[str, list[tuple[dict, ...]]] = {}
+        self._parsed: dict[str, tuple] = {}
         table = casts_table()
         self.passthrough = frozenset(table.get("passthrough", ()))
         self.type_arg = dict(table.get("type_arg", {}))
+
+    def _parse(self, expr: str):
+        """``parse_expr(expr)`` with the index's type names, once per text."""
+        node = self._parsed.get(expr)
+        if node is None:
+            node = self._parsed[expr] = parse_expr(expr, self.idx.typenames)
+        return node
 
     # --- struct fields ------------------------------------------------------
 
@@ -395,7 +449,7 @@ class Resolver:
         """The type of C expression ``expr`` inside function ``fn``.
 
         Raises :class:`Unresolved` with the cause when it cannot be told."""
-        return self._infer(parse_expr(expr, self.idx.typenames), fn)
+        return self._infer(self._parse(expr), fn)
 
     def _infer(self, node, fn: Function | None) -> TypeRef:
         kind = node[0]
@@ -500,7 +554,7 @@ class Resolver:
 
     def _member_of(self, expr: str, function: str, file: str) -> tuple[str, str]:
         """(struct, member) that a member expression (``cfg->bind``) names, or ("", "")."""
-        node = parse_expr(expr, self.idx.typenames)
+        node = self._parse(expr)
         if node[0] != "member":
             return "", ""
         try:
@@ -609,7 +663,7 @@ class Resolver:
         ``single_open(file, show, ...)``) up to 3 levels; the call is the one
         where the function is named."""
         out: list[tuple[str, records.Call]] = []
-        for call in self._direct_callers().get(fid, ()):
+        for call in self._direct_callers(fid):
             arg = call.args[pos].strip().lstrip("&").strip() if pos < len(call.args) else ""
             if not arg.isidentifier():
                 continue
@@ -637,7 +691,7 @@ class Resolver:
         fn = self.idx.functions.get(call.caller)
         base = Site(call.caller, call.file, call.line, call.expr, call.kind)
         try:
-            return self._resolve_node(base, parse_expr(call.expr, self.idx.typenames), fn)
+            return self._resolve_node(base, self._parse(call.expr), fn)
         except Unresolved as e:
             return replace(base, cause=e.cause)
 
@@ -686,7 +740,7 @@ class Resolver:
         cause = "function-pointer-var"
         for asg in values if depth < 4 else ():
             try:
-                sub = self._resolve_node(site, parse_expr(asg.value, self.idx.typenames), fn,
+                sub = self._resolve_node(site, self._parse(asg.value), fn,
                                          depth + 1)
             except Unresolved as e:
                 cause = e.cause
@@ -729,14 +783,18 @@ class Resolver:
         return replace(site, rtype=fn.params[pos].type, field=name, confidence="typed",
                         targets=tuple(targets.values()))
 
-    def _direct_callers(self) -> dict[str, list[records.Call]]:
-        found = getattr(self, "_callers", None)
+    def _direct_callers(self, fid: str) -> list[records.Call]:
+        """The direct calls of ``fid``, in order (records made on first use)."""
+        rows = getattr(self, "_callers", None)
+        if rows is None:
+            rows = defaultdict(list)
+            for row, callee in self.idx.direct_calls():
+                if callee is not None:
+                    rows[callee].append(row)
+            self._callers, self._caller_records = rows, {}
+        found = self._caller_records.get(fid)
         if found is None:
-            found = defaultdict(list)
-            for call, fid in self.idx.direct_calls():
-                if fid is not None:
-                    found[fid].append(call)
-            self._callers = found
+            found = self._caller_records[fid] = [self.idx.call(r) for r in rows.get(fid, ())]
         return found
 
     def _resolve_conditional(self, site: Site, text: str) -> Site:
@@ -862,9 +920,10 @@ class Resolver:
 
     def _call_registrations(self) -> Iterable[records.Registration]:
         """Direct calls passing ``&table``: registrations by another name."""
-        for call in self.idx.calls:
-            if call.kind != "direct":
+        for row in self.idx.direct:
+            if "&" not in row[row_fields.args]:
                 continue
+            call = self.idx.call(row)
             for arg in call.args:
                 m = _ADDRESS.fullmatch(arg) if "&" in arg else None
                 if m and self._table_id(m.group(1), call.file):
@@ -898,7 +957,7 @@ class Resolver:
 
     def sites(self) -> list[Site]:
         """Every indirect call site of the index, resolved."""
-        return [self.resolve_call(c) for c in self.idx.calls if c.kind != "direct"]
+        return [self.resolve_call(c) for c in self.idx.calls]
 
 
 def type_text(arg: str) -> str:

@@ -305,9 +305,9 @@ def _insert(kind: str) -> str:
     return f"INSERT INTO {kind} VALUES ({','.join('?' * len(columns(kind)))})"
 
 
-def _select(kind: str, where: str = "") -> str:
+def _select(kind: str, where: str = "", by_file: bool = False) -> str:
     cols = ", ".join(f'"{c}"' for c in columns(kind))
-    return f"SELECT {cols} FROM {kind} {where} ORDER BY rowid"
+    return f"SELECT {cols} FROM {kind} {where} ORDER BY {'file, ' if by_file else ''}rowid"
 
 
 # --- reading ----------------------------------------------------------------
@@ -382,14 +382,25 @@ class Store:
         return [tuple(r) for r in self.conn.execute(
             "SELECT path, sha256 FROM files ORDER BY path")]
 
-    def _rows(self, kind: str, where: str, args: tuple) -> Iterator:
+    def _rows(self, kind: str, where: str, args: tuple, by_file: bool = False) -> Iterator:
         _check_kind(kind)
         return map(_builder(records.RECORD_KINDS[kind]),
-                   self.conn.execute(_select(kind, where), args))
+                   self.conn.execute(_select(kind, where, by_file), args))
 
-    def all(self, kind: str) -> Iterator:
-        """Every record of ``kind``, file by file, in line order."""
-        return self._rows(kind, "", ())
+    def all(self, kind: str, where: str = "", by_file: bool = False) -> Iterator:
+        """Every record of ``kind``, file by file, in line order; ``where``: an
+        SQL condition on its columns that the records kept meet.  The files come
+        in the order they were stored in (that of the extraction's workers),
+        or, ``by_file``, in the order of their paths: an order that depends on
+        the files alone, not on how and when each was extracted."""
+        return self._rows(kind, f"WHERE {where}" if where else "", (), by_file)
+
+    def rows(self, kind: str, where: str = "", by_file: bool = False) -> list[tuple]:
+        """The rows of :meth:`all` as stored (:func:`encode`; :func:`decode`
+        makes a row's record), for a reader that needs few of them as records."""
+        _check_kind(kind)
+        return self.conn.execute(
+            _select(kind, f"WHERE {where}" if where else "", by_file)).fetchall()
 
     def find(self, kind: str, key: str) -> list:
         """The records of ``kind`` whose key field (:data:`KEY_FIELDS`) is ``key``."""

@@ -9,6 +9,9 @@ original home's), then the timed runs of ``python -m analyzer analyze``:
 - edit: ``ei->socket.flags = 0;`` becomes ``5`` in net/socket.c, then `analyze`
   until the model and the site show it;
 
+with ``--graph``, only the graph stage: ``python -m analyzer graph`` writing the
+database anew, then after a line added to net/socket.c (lines below it shift) and
+``extract``, the same command updating it (the rows that differ);
 and, with ``--cold`` (``$KERNEL_TARBALL`` set), a cold ``analyze`` in an empty home
 (fetch from the tarball included, the virtual environment excluded), with the
 ratio of its graph stage to its extraction and the peak memory of the runs; each
@@ -140,8 +143,51 @@ def _cold(tmp: Path, cscope: float) -> dict:
             "cold_peak_mib": _peak_mib(), "cold_lines": lines}
 
 
+def _run(home: Path, *args: str) -> tuple[float, list[str]]:
+    """``python -m ANALYZER ARGS`` in ``home``: seconds and its output lines."""
+    env = {**os.environ, "ANALYZER_HOME": str(home)}
+    env.pop("KERNEL_TREE", None)
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if done.returncode:
+        sys.exit(f"{' '.join(args)} failed: {done.stderr.strip()[-2000:]}")
+    return seconds, (done.stdout + done.stderr).splitlines()
+
+
+_FULL = ("from analyzer.config import Config; from analyzer.graph import build_graph_store; "
+         "build_graph_store(Config.default(), progress=True, update=False)")
+
+
+def _laps(lines: list[str]) -> list[str]:
+    """The lines of the graph stage's laps (read, built, wrote or updated)."""
+    return [x for x in lines if x.startswith(("graph: read", "graph: built", "graph: wrote",
+                                              "graph: updated"))]
+
+
+def _graph(home: Path, cscope: float) -> dict:
+    """The graph stage written anew, then updated after a line added to net/socket.c."""
+    full, full_lines = _run(home, "-c", _FULL)
+    socket_c = Config(home).fetched_dir / "net/socket.c"
+    socket_c.write_bytes(socket_c.read_bytes().replace(OLD, b"\t/* a line */\n" + OLD, 1))
+    extract, _ = _run(home, "-m", "analyzer", "extract", "-q")
+    update, update_lines = _run(home, "-m", "analyzer", "graph")
+    figures = {"graph_full_s": round(full, 2), "graph_edit_extract_s": round(extract, 2),
+               "graph_update_s": round(update, 2),
+               "graph_full_lines": _laps(full_lines), "graph_update_lines": _laps(update_lines)}
+    print(f"{'graph written anew':<46} {full:7.2f} s  = {full / cscope:5.2f}x cscope")
+    for line in figures["graph_full_lines"]:
+        print(f"    {line[:150]}")
+    print(f"{'a line added to net/socket.c: extract':<46} {extract:7.2f} s")
+    print(f"{'  then graph (updated)':<46} {update:7.2f} s  = {update / cscope:5.2f}x cscope")
+    for line in figures["graph_update_lines"]:
+        print(f"    {line[:150]}")
+    return figures
+
+
 def main() -> None:
     cold = "--cold" in sys.argv[1:]
+    only_graph = "--graph" in sys.argv[1:]
     cfg = Config.default()
     if not cfg.store_path.is_file() or not (cfg.fetched_dir / "net/socket.c").is_file():
         sys.exit(f"no analysis at {cfg.home}: run `make analyze` first")
@@ -152,6 +198,12 @@ def main() -> None:
         shutil.copytree(cfg.build_dir, copy.build_dir, symlinks=True,
                         ignore=shutil.ignore_patterns(".*.tmp", ".site-*", "bench_*"))
         cscope = _cscope(copy.fetched_dir, Path(tmp))
+        if only_graph:
+            print(f"cscope -b -k (net/ fs/ include/, median of 3)   {cscope:7.2f} s")
+            figures = {"cscope_build_s": round(cscope, 2), **_graph(home, cscope)}
+            cfg.build_dir.mkdir(exist_ok=True)
+            (cfg.build_dir / "bench_graph.json").write_text(json.dumps(figures, indent=2))
+            return
         cold_figures = _cold(Path(tmp), cscope) if cold else {}
         settle, _ = _analyze(home)
         same, same_lines = _analyze(home)
