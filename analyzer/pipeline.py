@@ -553,7 +553,10 @@ def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True
     site = cfg.site_out_dir / "index.html"
     session = _session(cfg)  # the model stage's runs and booted generators, for the site
     with _Beside(jobs) as beside:  # the graph (and the programs' boot) beside the model
-        beside.run(_graph_stage, cfg, graph_key, progress)
+        if _current(cfg, "graph", cfg.graph_path, graph_key):  # no worker to say so
+            _graph_stage(cfg, graph_key, progress)
+        else:
+            beside.run(_graph_stage, cfg, graph_key, progress)
         if docs and not _current(cfg, "docs", site, model_key):
             beside.run(_program_image, cfg)
         _unless_unchanged(cfg, "model", cfg.model_dir, model_key, lambda: _stage(
@@ -596,19 +599,19 @@ class _Beside:
         self.futures: list = []
 
     def __enter__(self) -> _Beside:
-        if self.jobs >= 2:
+        return self
+
+    def run(self, fn: Callable, *args) -> None:
+        if self.jobs < 2:
+            fn(*args)
+            return
+        if self.pool is None:  # made on the first stage to run (spawning costs ~0.3 s)
             from concurrent.futures import ProcessPoolExecutor
 
             self.pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"),
                                             initializer=_die_with_parent,
                                             max_tasks_per_child=1)
-        return self
-
-    def run(self, fn: Callable, *args) -> None:
-        if self.pool is None:
-            fn(*args)
-        else:
-            self.futures.append(self.pool.submit(fn, *args))
+        self.futures.append(self.pool.submit(fn, *args))
 
     def __exit__(self, kind, error, tb) -> None:
         if self.pool is None:

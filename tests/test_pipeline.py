@@ -466,8 +466,9 @@ def test_a_stage_beside_the_model_runs_in_a_worker_and_its_error_surfaces(tmp_pa
     cfg = Config(tmp_path)  # no tree: the graph stage, in the worker, says how to fetch it
     with pytest.raises(AnalyzerError, match="is missing: run `kernel-analyzer fetch`"), \
             pipeline._Beside(2) as beside:
-        assert beside.pool is not None
+        assert beside.pool is None  # made for the first stage
         beside.run(pipeline._graph_stage, cfg, "some key", False)
+        assert beside.pool is not None
 
 
 def test_with_one_job_the_stages_beside_the_model_run_right_here(tmp_path):
