@@ -556,7 +556,7 @@ def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True
         if _current(cfg, "graph", cfg.graph_path, graph_key):  # no worker to say so
             _graph_stage(cfg, graph_key, progress)
         else:
-            beside.run(_graph_stage, cfg, graph_key, progress)
+            beside.run(_graph_stage, cfg, graph_key, progress, beside.jobs >= 2)
         if docs and not _current(cfg, "docs", site, model_key):
             beside.run(_program_image, cfg)
         _unless_unchanged(cfg, "model", cfg.model_dir, model_key, lambda: _stage(
@@ -568,9 +568,16 @@ def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True
                                                      session=session)))
 
 
-def _graph_stage(cfg: Config, key: str, progress: bool) -> None:
-    _unless_unchanged(cfg, "graph", cfg.graph_path, key, lambda: _stage(
-        "graph", "analyzer.graph", "build_graph_store", lambda f: f(cfg, progress=progress)))
+def _graph_stage(cfg: Config, key: str, progress: bool, beside: bool = False) -> None:
+    """The graph stage; ``beside`` the model stage, its own workers run inline:
+    the model takes the other core, and forked workers' copied pages would
+    raise the memory of the two at once (1.66 -> 1.11 GB for the graph)."""
+    from analyzer import workers
+
+    with workers.inline() if beside else contextlib.nullcontext():
+        _unless_unchanged(cfg, "graph", cfg.graph_path, key, lambda: _stage(
+            "graph", "analyzer.graph", "build_graph_store",
+            lambda f: f(cfg, progress=progress)))
 
 
 def _program_image(cfg: Config) -> None:

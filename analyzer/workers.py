@@ -13,6 +13,7 @@ missing the function runs at once in this process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -22,7 +23,20 @@ from collections.abc import Callable
 
 from analyzer.errors import AnalyzerError
 
-__all__ = ["Worker"]
+__all__ = ["Worker", "inline"]
+
+_FORK = [True]
+
+
+@contextlib.contextmanager
+def inline():
+    """Within: workers run at once in this process (when another stage takes the
+    other core, a fork gains no time and its copied pages cost memory)."""
+    saved, _FORK[0] = _FORK[0], False
+    try:
+        yield
+    finally:
+        _FORK[0] = saved
 
 
 class Worker:
@@ -33,8 +47,8 @@ class Worker:
     def __init__(self, work: Callable[[], object]):
         self.pid = 0
         self._done: tuple | None = None
-        if not hasattr(os, "fork"):
-            self._done = _outcome(work)
+        if not hasattr(os, "fork") or not _FORK[0]:  # as plain data, as from a child
+            self._done = tuple(json.loads(json.dumps(_outcome(work))))
             return
         sys.stdout.flush()
         sys.stderr.flush()
