@@ -526,7 +526,7 @@ def _one_line(result) -> str:
         return (f"{result.parsed:,} parsed, {result.cached:,} cached, "
                 f"{sum(result.records.values()):,} records, {result.warnings:,} warnings")
     text = str(result).strip().splitlines()
-    return text[0][:120] if text else ""
+    return text[0][:200] if text else ""
 
 
 def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True,
