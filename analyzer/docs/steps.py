@@ -24,7 +24,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from analyzer.docs.codeview import Excerpt
@@ -100,19 +100,21 @@ def slug(label: str) -> str:
     return re.sub(r"[^a-z0-9_]+", "-", label.lower()).strip("-") or "run"
 
 
+def _once(seen: dict, item, convert: Callable):
+    """``convert(item)``, made once per object: the model shares its frame views
+    between line events and its member lists between objects of a layout.
+    ``seen`` maps an identity to (the object, kept so that the identity stays
+    its own, the converted value)."""
+    hit = seen.get(id(item))
+    if hit is None or hit[0] is not item:
+        hit = seen[id(item)] = (item, convert(item))
+    return hit[1]
+
+
 def _frames(stack, seen: dict | None = None) -> tuple[Frame, ...]:
-    """The frames of a line event's stack; ``seen``: frames already converted, by
-    the identity of the model's frame view (its outer frames are shared between
-    line events), kept with the view so that the identity stays valid."""
-    if seen is None:
-        return tuple(_frame(f) for f in stack)
-    out = []
-    for f in stack:
-        hit = seen.get(id(f))
-        if hit is None or hit[0] is not f:
-            hit = seen[id(f)] = (f, _frame(f))
-        out.append(hit[1])
-    return tuple(out)
+    """The frames of a line event's stack (``seen``: see :func:`_once`)."""
+    seen = {} if seen is None else seen
+    return tuple(_once(seen, f, _frame) for f in stack)
 
 
 def _frame(f) -> Frame:
@@ -209,14 +211,11 @@ def _scan(tags: list[int], lo: int, hi: int, k: int) -> int:
 
 def _objects(run) -> tuple[dict, dict]:
     objects, fields = {}, {}
-    seen: dict[int, tuple] = {}  # the model shares one member list per layout
+    seen: dict = {}
     for item in _get(run, "objects", []) or []:
         lab, kind, created, specs = (tuple(item) + ((),))[:4]
         objects[str(lab)] = (str(kind), int(created))
-        hit = seen.get(id(specs))
-        if hit is None or hit[0] is not specs:
-            hit = seen[id(specs)] = (specs, tuple((str(n), str(v)) for n, v in specs))
-        fields[str(lab)] = hit[1]
+        fields[str(lab)] = _once(seen, specs, lambda sp: tuple((str(n), str(v)) for n, v in sp))
     return objects, fields
 
 

@@ -118,23 +118,22 @@ def run_with(facts, scenario: str, args, model_dir=None, generator=None,
     gen = generator or Generator(facts, data)
     values = entry_values(gen, spec["entry"], values)
     m, report = gen.booted()
-    cp, caller, boot_task = m.checkpoint(), m.process, m.task
     try:
-        m.process, m.task = process or caller, None  # `current` is made on first use
-        boot_count = m.boot_count = len(m.steps)
-        with recording(lambda: len(m.steps) - boot_count, gen.locate,
-                       lambda: len(m.writes)) as lines:
-            for setting in sysctls:  # written as /proc/sys does, before the call
-                rt.run_in(m, sysctl.write, m, setting, m.glob(m.process.net_ns)[1])
-            result = rt.run_in(m, m.invoke, spec["entry"], tuple(values))
-        r = Run.from_machine(m, scenario, tuple(args), result, boot_count)
-        r.lines = lines
-    except AnalyzerError as e:  # keep the trace up to the failure for the caller
-        e.partial = Run.from_machine(m, scenario, tuple(args), None, m.boot_count)
-        raise
+        with m.checked_out():
+            m.process, m.task = process or m.process, None  # `current` is made on first use
+            boot_count = m.boot_count = len(m.steps)
+            try:
+                with recording(lambda: len(m.steps) - boot_count, gen.locate,
+                               lambda: len(m.writes)) as lines:
+                    for setting in sysctls:  # written as /proc/sys does, before the call
+                        rt.run_in(m, sysctl.write, m, setting, m.glob(m.process.net_ns)[1])
+                    result = rt.run_in(m, m.invoke, spec["entry"], tuple(values))
+            except AnalyzerError as e:  # keep the trace up to the failure for the caller
+                e.partial = Run.from_machine(m, scenario, tuple(args), None, boot_count)
+                raise
+            r = Run.from_machine(m, scenario, tuple(args), result, boot_count)
+            r.lines = lines
     finally:
-        m.rollback(cp)
-        m.process, m.task = caller, boot_task
         if model_dir is not None:
             _write_modules(gen, model_dir)
     r.boot_report = report
@@ -175,8 +174,8 @@ def generate_all(cfg: Config | None = None, session=None) -> str:
 
     cfg = cfg or Config.default()
     session = session or Session(cfg)
-    # boot from the C: the modules then hold the boot's functions too
-    gen = session.generator("socket", boot_from_c=True)
+    gen = session.generator("socket")
+    gen.read_image = False  # boot from the C: the modules then hold the boot's functions too
     start, runs, failed = time.perf_counter(), 0, []
     for name, spec in table().get("scenarios", {}).items():
         for args in spec.get("examples", []):

@@ -12,8 +12,9 @@ every scenario starts from the booted state).
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from analyzer.errors import AnalyzerError
@@ -301,6 +302,18 @@ class Machine:
             self._journal = []
         return Checkpoint(len(self.steps), len(self.writes), len(self.objects),
                           len(self.assumptions), len(self._journal), len(self.frames))
+
+    @contextlib.contextmanager
+    def checked_out(self) -> Iterator[Checkpoint]:
+        """The booted machine lent to one run: when the block ends, every change
+        the run made is undone (:meth:`rollback`) and the calling process, the
+        task and the phase are the booted ones again."""
+        cp, saved = self.checkpoint(), (self.process, self.task, self.phase)
+        try:
+            yield cp
+        finally:
+            self.rollback(cp)
+            self.process, self.task, self.phase = saved
 
     def rollback(self, cp: Checkpoint, keep_trace: bool = False) -> None:
         """Put every object and table back as it was at ``cp``."""

@@ -304,10 +304,9 @@ def run_program_with(gen, calls: Sequence[Call], process=None) -> ProgramRun:
     table = syscalls_table()
     check_names(calls, gen.facts.constant)
     m, report = gen.booted()
-    cp, caller, boot_task = m.checkpoint(), m.process, m.task
     driver = _Driver(gen, m, table)
-    try:
-        m.process, m.task = process or caller, None
+    with m.checked_out():
+        m.process, m.task = process or m.process, None
         m.boot_count = len(m.steps)
         driver.boot_count = m.boot_count
         with recording(lambda: len(m.steps) - driver.boot_count, gen.locate) as lines:
@@ -315,9 +314,6 @@ def run_program_with(gen, calls: Sequence[Call], process=None) -> ProgramRun:
         r = Run.from_machine(m, "program", tuple(c.text for c in calls), driver.last,
                              driver.boot_count)
         r.lines = lines
-    finally:
-        m.rollback(cp)
-        m.process, m.task = caller, boot_task
     r.boot_report = report
     r.seconds = time.perf_counter() - start
     return ProgramRun(driver.results, r, driver.error,

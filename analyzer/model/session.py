@@ -29,15 +29,10 @@ class Session:
         self._made: dict[str, object] = {}
         self._runs: dict[tuple[str, tuple[str, ...]], object] = {}
 
-    def generator(self, kind: str = "socket", boot_from_c: bool = False):
-        """The generator of ``kind``, made on first use; ``boot_from_c``: when
-        made here, it boots from the C rather than its image (the model stage:
-        its written modules then hold the boot's functions too)."""
+    def generator(self, kind: str = "socket"):
+        """The generator of ``kind``, made on first use."""
         if kind not in self._made:
-            gen = _MAKERS[kind](self.cfg)
-            if boot_from_c:
-                gen.read_image = False
-            self._made[kind] = gen
+            self._made[kind] = _MAKERS[kind](self.cfg)
         return self._made[kind]
 
     def prepare_image(self, kind: str) -> bool:

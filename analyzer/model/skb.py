@@ -21,6 +21,7 @@ naming the function and line.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import re
@@ -480,16 +481,14 @@ def run_skb_with(facts, ops: Sequence[Op], model_dir=None, kconfig=None,
     # a socket needs the kernel booted as for `model socket` (boot.py); buffers
     # alone need only skb.toml's [boot] entries
     m = gen.booted()[0] if with_socket else gen.machine()
-    saved = (m.checkpoint(), m.process, m.task, m.phase) if shared else None
     driver = _Driver(gen, m, facts, data, booted=with_socket)
     try:
-        rt.run_in(m, driver.run, list(ops))
-        run = Run.from_machine(m, "skb", tuple(o.text for o in ops), None, driver.boot_count)
-        socket = driver.socket_info()
+        with m.checked_out() if shared else contextlib.nullcontext():
+            rt.run_in(m, driver.run, list(ops))
+            run = Run.from_machine(m, "skb", tuple(o.text for o in ops), None,
+                                   driver.boot_count)
+            socket = driver.socket_info()
     finally:
-        if saved is not None:
-            m.rollback(saved[0])
-            m.process, m.task, m.phase = saved[1:]
         if model_dir is not None:
             gen.write(model_dir)
     return SkbRun(driver.results, run, driver.error, socket, _sizes(gen, data))
