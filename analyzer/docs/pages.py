@@ -17,7 +17,7 @@ from analyzer.docs.codeview import Excerpt
 from analyzer.docs.edits import excerpt_note
 from analyzer.docs.facts import Facts, Step, initializer_end
 from analyzer.docs.lecture import LineCheck, NameDiff, compare_excerpt, entry_point, summarize
-from analyzer.docs.render import admonition, code, esc, link, rel_link, table
+from analyzer.docs.render import admonition, code, esc, link, object_root, rel_link, table
 from analyzer.docs.tour import Page, Placed, Point, Show, Tour, place
 from analyzer.docs.xref import SYMBOL_PAGE, PageIndex, Xref, field_anchor
 from analyzer.records import Function, Initializer, Struct, base_struct, pointer_depth
@@ -680,7 +680,7 @@ def _object_table(site: Site, here: str, label: str, obj: dict, changed: dict, e
 
 def _root(label: str) -> str:
     """The top-level object of a label: ``socket_alloc#1.socket`` -> ``socket_alloc#1``."""
-    return re.split(r"[.\[]", label.lstrip("&*( "), maxsplit=1)[0].strip()
+    return object_root(label.lstrip("&*( ")).strip()
 
 
 def _object_graph(site: Site, here: str, n: int) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analyzer.docs.codeview import Excerpt
-from analyzer.docs.render import admonition, code, esc, rel_link, table
+from analyzer.docs.render import admonition, code, esc, object_root, rel_link, table
 from analyzer.docs.tour import read_yaml
 from analyzer.errors import AnalyzerError
 
@@ -245,10 +245,6 @@ def _made(view: ProgramView) -> dict[str, int]:
             if int(o[2]) > 0 and not re.search(r"[.\[]", str(o[0]))}
 
 
-def _root(label: str) -> str:
-    return re.split(r"[.\[]", label, maxsplit=1)[0]
-
-
 def _freed(view: ProgramView, upto: int) -> set[str]:
     """Labels the run freed up to step ``upto`` (a primitive's "X freed" note)."""
     out = set()
@@ -267,7 +263,7 @@ def watch_rows(facts, view: ProgramView) -> list[tuple[str, str, str, list[str]]
     rows: dict[tuple[str, str], tuple[str, list[str]]] = {}
     for k in range(len(view.statements)):
         for label, obj in view.snapshot(k).items():
-            if _root(label) not in made:
+            if object_root(label) not in made:
                 continue
             kind = str(obj.get("type", ""))
             last = re.split(r"[.\]]", label)[-1]
@@ -278,7 +274,7 @@ def watch_rows(facts, view: ProgramView) -> list[tuple[str, str, str, list[str]]
                         row = rows.setdefault((label, name), (alias, [""] * len(
                             view.statements)))
                         row[1][k] = str(value)
-    order = sorted(rows, key=lambda r: (made.get(_root(r[0]), 0), r[0]))
+    order = sorted(rows, key=lambda r: (made.get(object_root(r[0]), 0), r[0]))
     return [(lab, m, rows[(lab, m)][0], rows[(lab, m)][1]) for lab, m in order]
 
 
@@ -309,7 +305,7 @@ def buffers_at(view: ProgramView, k: int) -> list:
     freed, made = _freed(view, stmt.last_step), _made(view)
     out = []
     for label, obj in view.snapshot(k).items():
-        if obj.get("type") != f"struct {struct}" or _root(label) not in made:
+        if obj.get("type") != f"struct {struct}" or object_root(label) not in made:
             continue
         f = {str(n): str(v) for n, v in obj.get("fields", [])}
         head, data = (re.fullmatch(r"(\S+)\+(\d+)", f.get(x, "")) for x in ("head", "data"))
@@ -335,7 +331,7 @@ def queues_at(view: ProgramView, k: int) -> list[tuple[str, tuple[str, ...]]]:
     made = _made(view)
     out = []
     for label, obj in snap.items():
-        if _root(label) not in made or not any(label.endswith("." + q)
+        if object_root(label) not in made or not any(label.endswith("." + q)
                                                for q in view.program.queues):
             continue
         items, seen = [], {label}
@@ -353,7 +349,7 @@ def queues_at(view: ProgramView, k: int) -> list[tuple[str, tuple[str, ...]]]:
 def queue_names(queues: list[tuple[str, tuple[str, ...]]]) -> list[tuple[str, tuple]]:
     """Queues named by their object and member (``unix_sock#2 sk_receive_queue``) for
     :func:`~analyzer.docs.skb.queue_svg`, which shows a label's last part."""
-    return [(f"{_root(q)} {q.rsplit('.', 1)[-1]}", items) for q, items in queues]
+    return [(f"{object_root(q)} {q.rsplit('.', 1)[-1]}", items) for q, items in queues]
 
 
 def debugger_slug(prog: Program) -> str:
@@ -455,12 +451,12 @@ def _state(site, view: ProgramView) -> str:
             changed = before is not None and v != before
             cell = _shown(member, v, changed and (alias or member) in prog.network)
             cells.append((f"**{cell}**" if changed else cell)
-                         + (" (freed)" if label in freed[k] or _root(label) in freed[k]
+                         + (" (freed)" if label in freed[k] or object_root(label) in freed[k]
                             else ""))
             before = v
         name = (f'<span title="{esc(label)}">{code(member)}</span>'
                 + (f" ({code(alias)})" if alias else ""))
-        tables.setdefault(_root(label), []).append((name, *cells))
+        tables.setdefault(object_root(label), []).append((name, *cells))
     head = ["member"] + [f"after {s.n}" + (" (stopped)" if stopped(view, s) else "")
                          for s in view.statements]
     out = ["## The state after each statement\n\nThe watched members of every object the "

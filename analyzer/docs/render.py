@@ -10,12 +10,13 @@ or ``*emphasis*`` stays text.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Iterable, Sequence
 
 __all__ = ["esc", "code", "table", "fence", "rel_link", "link", "heading_id",
-           "admonition"]
+           "admonition", "object_root"]
 
 #: characters that Markdown, HTML or the tables extension would interpret
 _SPECIAL = set("&<>\"'`*_{}[]()#+-.!|~\\$:=^")
@@ -104,3 +105,10 @@ def admonition(kind: str, title: str, body: str) -> str:
     """A Material admonition block (``!!! kind "title"``) with indented body."""
     inner = "\n".join(("    " + line) if line else "" for line in body.splitlines())
     return f'!!! {kind} "{title}"\n\n{inner}\n'
+
+
+@functools.cache  # the pages ask it of the same labels again and again (~800,000 times)
+def object_root(label: str) -> str:
+    """The top-level object of a model object's label:
+    ``socket_alloc#1.socket.wq[0]`` -> ``socket_alloc#1``."""
+    return re.split(r"[.\[]", label, maxsplit=1)[0]

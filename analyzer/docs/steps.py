@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from analyzer.docs.codeview import Excerpt
-from analyzer.docs.render import admonition, code, esc, table
+from analyzer.docs.render import admonition, code, esc, object_root, table
 from analyzer.docs.tour import Point, find_line
 
 __all__ = ["Frame", "Event", "Timeline", "timeline", "timeline_of", "slug", "resolve_point",
@@ -304,10 +304,6 @@ def resolve_point(tl: Timeline, point: Point, lines_of=None) -> int | None:
 # --- the debugger's data ----------------------------------------------------------------
 
 
-def _root(label: str) -> str:
-    return re.split(r"[.\[]", label, maxsplit=1)[0]
-
-
 def _run_writes(tl: Timeline) -> list[tuple[str, str, str]]:
     """The writes the run's code made (not a static initializer's, tagged 0)."""
     return [w for w, t in zip(tl.writes[tl.base:], tl.tags[tl.base:] or (1,) * len(tl.writes),
@@ -318,16 +314,16 @@ def _shown_objects(tl: Timeline) -> list[str]:
     """The objects the debugger draws: those the run made and the boot's objects
     it wrote, each with its members (the boot's: only those written)."""
     run_writes = _run_writes(tl)
-    roots = {lab for lab, (_, c) in tl.objects.items() if c > 0 and _root(lab) == lab}
-    roots |= {_root(o) for o, _, _ in run_writes}
-    out = [lab for lab, (_, c) in tl.objects.items() if _root(lab) in roots and (
-        c > 0 or lab in tl.boot or lab == _root(lab))]
+    roots = {lab for lab, (_, c) in tl.objects.items() if c > 0 and object_root(lab) == lab}
+    roots |= {object_root(o) for o, _, _ in run_writes}
+    out = [lab for lab, (_, c) in tl.objects.items() if object_root(lab) in roots and (
+        c > 0 or lab in tl.boot or lab == object_root(lab))]
     written = {o for o, _, _ in run_writes}
     for lab in sorted(written - set(out)):
         out.append(lab)
     for lab in sorted(written):  # the path from a boot root to a written member
-        parts = re.findall(r"\.[^.\[]+|\[[^\]]*\]", lab[len(_root(lab)):])
-        cur = _root(lab)
+        parts = re.findall(r"\.[^.\[]+|\[[^\]]*\]", lab[len(object_root(lab)):])
+        cur = object_root(lab)
         for p in parts:
             cur += p
             if cur not in out and cur in tl.objects:
@@ -340,16 +336,20 @@ def _appear(tl: Timeline, labels: list[str]) -> dict[str, int]:
     frame's local points at it, or the first event after the trace step that made it."""
     first_write: dict[str, int] = {}
     for j, (o, _, _) in enumerate(tl.writes[tl.base:], start=tl.base):
-        first_write.setdefault(_root(o), j)
+        first_write.setdefault(object_root(o), j)
     counts = [ev.writes for ev in tl.events]
     out = {}
-    roots = [lab for lab in labels if _root(lab) == lab]
+    roots = [lab for lab in labels if object_root(lab) == lab]
     seen: dict[str, int] = {}
+    frames: set[int] = set()  # frames are shared between events: each read once
     for i, ev in enumerate(tl.events):
         for f in ev.stack:
+            if id(f) in frames:
+                continue
+            frames.add(id(f))
             for _, v in f.locals:
                 if v.startswith("&"):
-                    seen.setdefault(_root(v[1:]), i)
+                    seen.setdefault(object_root(v[1:]), i)
     for r in roots:
         cands = [len(tl.events)]
         if r in first_write:
@@ -406,8 +406,8 @@ def debugger_data(tl: Timeline, code: dict | None = None, links: dict | None = N
         specs = tl.fields.get(lab, ())
         t = types.setdefault((kind, specs), len(types)) if specs else -1
         init = {f: v for f, v in tl.boot.get(lab, {}).items() if (lab, f) in written}
-        made = 1 if tl.objects.get(_root(lab), ("", 0))[1] > 0 else 0
-        objs.append([lab, kind, t, appear.get(_root(lab), 0), init, made])
+        made = 1 if tl.objects.get(object_root(lab), ("", 0))[1] > 0 else 0
+        objs.append([lab, kind, t, appear.get(object_root(lab), 0), init, made])
     kept = [0]  # kept[j]: how many of the run's first j writes the data lists (shown objects')
     for o, _, _ in tl.writes[tl.base:]:
         kept.append(kept[-1] + (o in index))
@@ -494,7 +494,7 @@ def _compact(html: str) -> str:
 
 def _links(site, tl: Timeline, here: str) -> dict[str, str]:
     """Pages of the ops tables and globals a value points at (``&tcp_prot``)."""
-    names = {_root(v[1:]) for _, _, v in tl.writes[tl.base:] if v.startswith("&")}
+    names = {object_root(v[1:]) for _, _, v in tl.writes[tl.base:] if v.startswith("&")}
     return {n: site.href(here, "tables", n) for n in sorted(names)
             if n in getattr(site, "tables", {})}
 

@@ -103,6 +103,7 @@ class Xref(Types):
         self._taken = _taken_by_site(facts)
         self._first_steps = _first_steps(facts)
         self.blocks = 0
+        self._analysed: dict[tuple, Block] = {}  # an excerpt shown on several pages: once
 
     # --- types (for codeview) ---------------------------------------------------------
 
@@ -168,10 +169,16 @@ class Xref(Types):
     # --- blocks -----------------------------------------------------------------------
 
     def block(self, excerpt: Excerpt, function: Function | None = None) -> Block:
+        """The excerpt's tokens and roles (read, never changed, by :func:`render`),
+        made once per excerpt and scope."""
         scope = {}
         if function is not None:
             scope = {v.name: v.type for v in (*function.params, *function.locals)}
-        return analyse(excerpt, self, scope)
+        key = (excerpt, tuple(scope.items()))
+        found = self._analysed.get(key)
+        if found is None:
+            found = self._analysed[key] = analyse(excerpt, self, scope)
+        return found
 
     def html(self, here: str, excerpt: Excerpt, function: Function | None = None,
              title: str = "") -> str:
