@@ -433,7 +433,8 @@ def _code() -> str:
 
 
 def update_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Index,
-                    meta: dict, constants_db: Path | None = None) -> dict[str, int]:
+                    meta: dict, constants_db: Path | None = None,
+                    keep_constants: bool = False) -> dict[str, int]:
     """Make the database at ``path`` hold what :func:`write_graph_db` would
     write, rewriting only the rows that differ; return how many rows of each
     table were written or deleted.
@@ -449,10 +450,13 @@ def update_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: In
     order of the graph read back): changed parts are updated in place, or,
     when the order of the files changed, the table is written again whole.
     ``sites``, ``chains``, ``meta`` and ``constants`` are compared row by row
-    on their key.  ``edges`` is written again whole, with its indexes: the
-    order of its rows is the order in which ``callers`` lists calls on the
-    same line and ``path`` meets a function's callers, and rows written
-    again for some nodes only would come after the others (about 1.5 s).
+    on their key.  ``edges`` is left as it is when no part differs (every edge
+    is a node's outgoing edge), else written again whole, with its indexes:
+    the order of its rows is the order in which ``callers`` lists calls on
+    the same line and ``path`` meets a function's callers, and rows written
+    again for some nodes only would come after the others (about 2 s).
+    ``keep_constants``: the ``constants`` table is left as it is (the
+    constants' records did not change, :func:`_stored_constants`).
     The file is copied, updated and renamed into place: readers see the old
     database or the new one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -463,25 +467,26 @@ def update_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: In
     import msgpack  # noqa: F401 - imported before the fork, not in the worker
     worker = Worker(lambda: _changed_parts(side, path, g))
     try:
-        if constants_db is None:
+        if constants_db is None and not keep_constants:
             constants_db = made
             _constants_db(constants_db, index, index.const_values())
         shutil.copyfile(path, tmp)
         conn = sqlite3.connect(tmp)
-        conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-                           + "".join(f"DROP INDEX {name};" for name in _EDGE_INDEX_NAMES)
-                           + "DELETE FROM edges;")
+        conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
         with conn:
             new_sites = _stale_rows(conn, "sites", _site_rows(sites))
             new_chains = _stale_rows(conn, "chains", _chain_rows(g))
-            _write_rows(conn, _edge_rows(g), new_sites, new_chains)
+            _write_rows(conn, (), new_sites, new_chains)
             changed = {"sites": len(new_sites), "chains": len(new_chains)}
             meta = {**meta, "graph_format": graphdata.FORMAT}
             new_meta = _stale_rows(conn, "meta", [(k, json.dumps(v)) for k, v in meta.items()])
             conn.executemany("INSERT INTO meta VALUES (?, ?)", new_meta)
-        conn.executescript(EDGE_INDEXES)
-        changed.update(_apply_parts(conn, side, worker.result()))
-        changed.update(_update_from(conn, constants_db, ("constants",)))
+        found = worker.result()
+        if found["differ"] or not found["same_order"]:
+            changed["edges"] = _rewrite_edges(conn, g)
+        changed.update(_apply_parts(conn, side, found))
+        if constants_db is not None:
+            changed.update(_update_from(conn, constants_db, ("constants",)))
         conn.close()
         fsync(tmp)
         os.replace(tmp, path)
@@ -490,6 +495,17 @@ def update_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: In
         for done in (tmp, made, side):
             done.unlink(missing_ok=True)
     return changed
+
+
+def _rewrite_edges(conn: sqlite3.Connection, g: nx.MultiDiGraph) -> int:
+    """Write ``edges`` again whole, with its indexes; how many rows."""
+    conn.executescript("".join(f"DROP INDEX {name};" for name in _EDGE_INDEX_NAMES)
+                       + "DELETE FROM edges;")
+    with conn:
+        n = conn.executemany("INSERT INTO edges VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             _edge_rows(g)).rowcount
+    conn.executescript(EDGE_INDEXES)
+    return n
 
 
 def _changed_parts(side: Path, path: Path, g: nx.MultiDiGraph) -> dict:
@@ -607,7 +623,53 @@ def _constants_db(path: Path, index: Index, values: dict[str, int] | None = None
 def _write_constants(conn: sqlite3.Connection, index: Index, values: dict[str, int]) -> None:
     conn.executemany("INSERT OR IGNORE INTO constants VALUES (?, ?, ?, ?)", (
         (c.name, v, c.file, c.line) for c in index.constants.values()
-        if (v := values.get(c.name)) is not None and -2**63 <= v < 2**63))
+        if (v := values.get(c.name)) is not None and _fits(v)))
+
+
+def _fits(v: int) -> bool:
+    """Does ``v`` fit an SQLite integer (the ``constants`` table's values)?"""
+    return -2**63 <= v < 2**63
+
+
+def _big(values: dict[str, int]) -> dict[str, int]:
+    """The values that do not fit the ``constants`` table (meta ``big_constants``)."""
+    return {name: v for name, v in values.items() if not _fits(v)}
+
+
+def constants_digest(consts: Iterable[records.Constant]) -> str:
+    """A digest of the constants' records, in order: what their values are
+    evaluated from (``analyzer.constants.evaluate``)."""
+    import hashlib
+
+    text = "\n".join(f"{c.name}\0{c.kind}\0{c.expr}\0{c.file}\0{c.line}\0{c.value}\0{c.enum}"
+                     for c in consts)
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _stored_constants(path: Path, digest: str) -> dict[str, int] | None:
+    """The constants' values stored in the graph database at ``path`` (the
+    ``constants`` table, meta ``big_constants``) when it was made from constant
+    records of this ``digest`` (meta ``constants_digest``); None otherwise:
+    they are evaluated again (1.5 s on the real tree)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN "
+                                     "('constants_digest', 'big_constants')"))
+            if json.loads(meta.get("constants_digest", "null")) != digest:
+                return None
+            values = dict(conn.execute("SELECT name, value FROM constants"))
+        finally:
+            conn.close()
+        big = json.loads(meta.get("big_constants", "null"))
+    except (sqlite3.Error, ValueError):
+        return None
+    if not isinstance(big, dict):
+        return None
+    values.update(big)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values.values()):
+        return None
+    return values
 
 
 def _write_side(path: Path, g: nx.MultiDiGraph) -> None:
@@ -723,21 +785,31 @@ def _build_graph_store(cfg, progress: bool, update: bool = True,
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(path.parent, (f".{path.name}.",))  # those of killed runs
-        # the constants' values and table made by a worker while the graph is built
-        constants = Worker(lambda: _constants_db(constants_db, index))
-        try:
+        code, digest = _code(), constants_digest(index.constant_records)
+        update = update and _can_update(path, files, code)
+        kept = _stored_constants(path, digest) if update else None
+        if kept is not None:  # the same constants as last time: their values are stored
+            index.values_from(lambda: kept)
+            constants = None
+        else:  # their values and table made by a worker while the graph is built
+            constants = Worker(lambda: _constants_db(constants_db, index))
             index.values_from(constants.result)
+        try:
             g, sites = build_graph(index, source)
-            index.const_values()
+            values = index.const_values()
         finally:
-            constants.stop()
+            if constants is not None:
+                constants.stop()
         times["build"] = _lap(t1, "built the graph", progress)
         t2 = time.perf_counter()
         report = _report(g, sites, times, path)
         meta = {"store_generation": generation, "report": report.to_json(),
-                "store_files": files, "code": _code()}
-        if update and _can_update(path, files, meta["code"]):
-            changed = update_graph_db(path, g, sites, index, meta, constants_db)
+                "store_files": files, "code": code, "constants_digest": digest,
+                "big_constants": _big(values)}
+        if update:
+            changed = update_graph_db(path, g, sites, index, meta,
+                                      None if kept is not None else constants_db,
+                                      keep_constants=kept is not None)
             what = f"updated {path} ({_changes(changed)})"
         else:
             write_graph_db(path, g, sites, index, meta, constants_db)

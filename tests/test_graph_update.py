@@ -69,7 +69,9 @@ def updated(monkeypatch, tmp_path: Path) -> Path:
 
     def update(*args, **kwargs):
         marker.write_text("updated")
-        return real(*args, **kwargs)
+        changed = real(*args, **kwargs)
+        marker.write_text(json.dumps(changed))  # table -> rows written again or deleted
+        return changed
 
     monkeypatch.setattr(graph, "update_graph_db", update)
     return marker
@@ -91,6 +93,7 @@ def edit(cfg: Config, files: dict[str, str | None]) -> None:
 
 SOCKET_C = SOCKET_SNIPPETS["net/socket.c"]
 AF_INET_C = SOCKET_SNIPPETS["net/ipv4/af_inet.c"]
+NET_H = SOCKET_SNIPPETS["include/linux/net.h"]
 
 EDITS = {
     # a line added at the top: every line below shifts (calls, sites, evidence)
@@ -100,6 +103,9 @@ EDITS = {
     # a file removed, another added
     "file removed and added": {"net/ipv4/af_inet.c": None,
                                "net/new.c": "int added(void) { return sock_create(1); }\n"},
+    # a constant's value changed: the constants are evaluated again
+    "constant changed": {"include/linux/net.h": NET_H.replace("#define AF_UNIX 1",
+                                                              "#define AF_UNIX 3")},
 }
 
 
@@ -123,6 +129,39 @@ def test_no_change_rewrites_no_row(tmp_path, monkeypatch):
     marker = updated(monkeypatch, tmp_path)
     graph.build_graph_store(cfg)
     assert marker.exists() and tables(cfg.graph_path) == before
+
+
+def test_a_value_changed_inside_a_body_rewrites_no_edge_and_keeps_the_constants(
+        tmp_path, monkeypatch):
+    """``return 0`` -> ``return 5`` in sock_alloc_inode: no call, record or line
+    moves, so no part differs; ``edges`` is not written again and the constants'
+    values are the stored ones (their records did not change)."""
+    cfg, _ = tiny_home(tmp_path / "home")
+    before = tables(cfg.graph_path)
+    body = "\treturn 0;\n}\nstatic const struct super_operations"
+    assert body in SOCKET_C
+    edit(cfg, {"net/socket.c": SOCKET_C.replace(body, body.replace("0", "5"))})
+    marker = updated(monkeypatch, tmp_path)
+    graph.build_graph_store(cfg)
+    changed = json.loads(marker.read_text())
+    assert "constants" not in changed and not changed.get("edges")
+    assert not any(changed.values())
+    assert tables(cfg.graph_path) == before
+
+
+def test_stored_constants_only_for_the_same_records(tmp_path):
+    from analyzer.constants import evaluate
+    from analyzer.resolve import Index
+    from analyzer.store import Store
+
+    cfg, _ = tiny_home(tmp_path / "home")
+    with Store.open(cfg.store_path) as store:
+        index = Index.from_store(store)
+    digest = graph.constants_digest(index.constant_records)
+    assert graph._stored_constants(cfg.graph_path, digest) == evaluate(index.constant_records)
+    assert graph._stored_constants(cfg.graph_path, "0" * 64) is None
+    fewer = graph.constants_digest(index.constant_records[1:])
+    assert fewer != digest and graph._stored_constants(cfg.graph_path, fewer) is None
 
 
 def test_many_changed_files_or_other_code_write_the_database_anew(tmp_path, monkeypatch):
