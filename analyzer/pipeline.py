@@ -553,19 +553,21 @@ def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True
     site = cfg.site_out_dir / "index.html"
     session = _session(cfg)  # the model stage's runs and booted generators, for the site
     with _Beside(jobs) as beside:  # the graph (and the programs' boot) beside the model
+        graph = image = None
         if _current(cfg, "graph", cfg.graph_path, graph_key):  # no worker to say so
             _graph_stage(cfg, graph_key, progress)
         else:
-            beside.run(_graph_stage, cfg, graph_key, progress, beside.jobs >= 2)
+            graph = beside.run(_graph_stage, cfg, graph_key, progress, beside.jobs >= 2)
         if docs and not _current(cfg, "docs", site, model_key):
-            beside.run(_program_image, cfg)
+            image = beside.run(_program_image, cfg)
         _unless_unchanged(cfg, "model", cfg.model_dir, model_key, lambda: _stage(
             "model", "analyzer.model", "generate_all", lambda f: f(cfg, session=session)))
-    if docs:
-        _unless_unchanged(cfg, "docs", site, model_key,
-                          lambda: _stage("docs", "analyzer.docs", "build_site",
-                                         lambda f: f(cfg, strict=True, progress=progress,
-                                                     session=session)))
+        if docs:  # once the graph is there; the programs' pages wait for their image
+            _done(graph)
+            _unless_unchanged(cfg, "docs", site, model_key, lambda: _stage(
+                "docs", "analyzer.docs", "build_site",
+                lambda f: f(cfg, strict=True, progress=progress, session=session,
+                            programs_ready=lambda: _done(image))))
 
 
 def _graph_stage(cfg: Config, key: str, progress: bool, beside: bool = False) -> None:
@@ -597,8 +599,9 @@ class _Beside:
     """Stages that do not depend on the model's (the graph: the model reads the
     store, not the graph) run in one worker process beside it, one fresh process
     per stage, when there are two cores and ``jobs`` is not 1; else right away,
-    in this process.  Leaving the block waits for them; a stage's error is raised
-    here."""
+    in this process.  :meth:`run` gives the stage's future, for a later stage to
+    wait for (:func:`_done`); leaving the block waits for them all; a stage's
+    error is raised here."""
 
     def __init__(self, jobs: int):
         self.jobs = jobs if jobs > 0 else os.cpu_count() or 1
@@ -608,17 +611,20 @@ class _Beside:
     def __enter__(self) -> _Beside:
         return self
 
-    def run(self, fn: Callable, *args) -> None:
+    def run(self, fn: Callable, *args):
+        """Start ``fn(*args)`` beside; its future (None: it ran here, done)."""
         if self.jobs < 2:
             fn(*args)
-            return
+            return None
         if self.pool is None:  # made on the first stage to run (spawning costs ~0.3 s)
             from concurrent.futures import ProcessPoolExecutor
 
             self.pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"),
                                             initializer=_die_with_parent,
                                             max_tasks_per_child=1)
-        self.futures.append(self.pool.submit(fn, *args))
+        future = self.pool.submit(fn, *args)
+        self.futures.append(future)
+        return future
 
     def __exit__(self, kind, error, tb) -> None:
         if self.pool is None:
@@ -630,6 +636,12 @@ class _Beside:
         if kind is None:
             for f in self.futures:
                 f.result()  # raises a stage's error here
+
+
+def _done(future) -> None:
+    """Wait for a stage started beside (:meth:`_Beside.run`); its error raised here."""
+    if future is not None:
+        future.result()
 
 
 def _session(cfg: Config):

@@ -18,6 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -330,12 +331,16 @@ def _add_tree_section(home: Path, facts: Facts | None) -> None:
 
 
 def build_site(cfg: Config, strict: bool = True, progress: bool = True,
-               session=None, incremental: bool = True) -> BuildReport:
+               session=None, incremental: bool = True,
+               programs_ready: Callable[[], None] | None = None) -> BuildReport:
     """Generate the pages from the analysis and build the site into ``build/site``.
     ``session``: the model's :class:`~analyzer.model.session.Session` of this
     build (``analyze`` passes the model stage's: its runs are not made again).
     ``incremental``: MkDocs builds only the pages whose text changed when nothing
-    else did (see :func:`reuse_unchanged`); False: every page."""
+    else did (see :func:`reuse_unchanged`); False: every page.
+    ``programs_ready``: called before the pages that run programs on the
+    programs' generator (``analyze`` waits there for its boot image, made
+    meanwhile by another process)."""
     t0 = time.perf_counter()
     check_inputs(cfg)
     tour = load_tour(cfg.site_dir / "tour.yaml")
@@ -343,6 +348,8 @@ def build_site(cfg: Config, strict: bool = True, progress: bool = True,
     session = session or open_session(cfg)
     facts = open_facts(cfg, tour, session)
     site = generate(tour, facts)
+    if programs_ready is not None:
+        programs_ready()
     from analyzer.docs.programs import add_program_section  # the tour beyond the lecture
 
     facts.notices.extend(add_program_section(site, facts, cfg.site_dir, cfg, progress,
