@@ -10,9 +10,10 @@ original home's), then the timed runs of ``python -m analyzer analyze``:
   until the model and the site show it; ``--edits N`` (default 3) such one-line
   edits in turn (``0`` -> ``5``, ``5`` -> ``0``, ...), the median given with each;
 
-with ``--graph``, only the graph stage: ``python -m analyzer graph`` writing the
-database anew, then after a line added to net/socket.c (lines below it shift) and
-``extract``, the same command updating it (the rows that differ);
+with ``--graph``, only the graph stage: ``extract`` alone in an empty home holding
+the tree, then the graph written anew there (their ratio, each stage alone), then
+after a line added to net/socket.c (lines below it shift) and ``extract``,
+``python -m analyzer graph`` updating the copied home's database (the rows that differ);
 and, with ``--cold`` (``$KERNEL_TARBALL`` set), a cold ``analyze`` in an empty home
 (fetch from the tarball included, the virtual environment excluded), with the
 ratio of its graph stage to its extraction and the peak memory of the runs; each
@@ -168,16 +169,26 @@ def _laps(lines: list[str]) -> list[str]:
 
 
 def _graph(home: Path, cscope: float) -> dict:
-    """The graph stage written anew, then updated after a line added to net/socket.c."""
-    full, full_lines = _run(home, "-c", _FULL)
+    """The extraction alone in an empty home holding the tree, the graph stage
+    written anew there (their ratio), then the graph of ``home`` updated after
+    a line added to net/socket.c."""
+    fresh = home.parent / "fresh"
+    shutil.copytree(Config(home).fetched_dir, Config(fresh).fetched_dir, symlinks=True)
+    extract_alone, _ = _run(fresh, "-m", "analyzer", "extract", "-q")
+    full, full_lines = _run(fresh, "-c", _FULL)
+    ratio = round(full / extract_alone, 2)
+    print(f"{'extraction alone (empty build/)':<46} {extract_alone:7.2f} s  = "
+          f"{extract_alone / cscope:5.2f}x cscope")
     socket_c = Config(home).fetched_dir / "net/socket.c"
     socket_c.write_bytes(socket_c.read_bytes().replace(OLD, b"\t/* a line */\n" + OLD, 1))
     extract, _ = _run(home, "-m", "analyzer", "extract", "-q")
     update, update_lines = _run(home, "-m", "analyzer", "graph")
-    figures = {"graph_full_s": round(full, 2), "graph_edit_extract_s": round(extract, 2),
+    figures = {"extract_alone_s": round(extract_alone, 2), "graph_full_s": round(full, 2),
+               "graph_over_extract_alone": ratio, "graph_edit_extract_s": round(extract, 2),
                "graph_update_s": round(update, 2),
                "graph_full_lines": _laps(full_lines), "graph_update_lines": _laps(update_lines)}
-    print(f"{'graph written anew':<46} {full:7.2f} s  = {full / cscope:5.2f}x cscope")
+    print(f"{'graph written anew, alone':<46} {full:7.2f} s  = {full / cscope:5.2f}x cscope"
+          f"; graph/extract {ratio}")
     for line in figures["graph_full_lines"]:
         print(f"    {line[:150]}")
     print(f"{'a line added to net/socket.c: extract':<46} {extract:7.2f} s")
