@@ -266,7 +266,8 @@ def main(argv: list[str] | None = None) -> None:
     if cold:
         print(f"{'cold analyze (fetch included)':<46} {figures['cold_s']:7.2f} s  = "
               f"{figures['cold_ratio']:5.2f}x cscope; graph/extract "
-              f"{figures['graph_over_extract']}; peak {figures['cold_peak_mib']} MiB")
+              f"{figures['graph_over_extract']} (the graph beside the model, on one core; "
+              f"each alone: --graph); peak {figures['cold_peak_mib']} MiB")
         for line in figures["cold_lines"]:
             print(f"    {line[:110]}")
     print(f"peak memory of the runs: {figures['peak_mib']} MiB")
