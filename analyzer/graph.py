@@ -352,8 +352,7 @@ def write_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Ind
     ``constants_db``: a database whose ``constants`` table is already made
     (:func:`_constants_db`), copied rather than computed again."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    side = path.with_name(f".{path.name}.{os.getpid()}.side.tmp")
+    tmp, side = _scratch(path), _scratch(path, "side")
     for old in (tmp, side):
         old.unlink(missing_ok=True)
     import msgpack  # noqa: F401 - imported before the fork, not in the worker
@@ -384,6 +383,13 @@ def write_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Ind
         worker.stop()
         tmp.unlink(missing_ok=True)
         side.unlink(missing_ok=True)
+
+
+def _scratch(path: Path, what: str = "") -> Path:
+    """A temporary file of this process beside the database ``path``
+    (``.graph.sqlite.<pid>[.what].tmp``: those of killed runs are removed
+    by prefix)."""
+    return path.with_name(f".{path.name}.{os.getpid()}{'.' + what if what else ''}.tmp")
 
 
 # --- updating the graph database -------------------------------------------
@@ -456,18 +462,19 @@ def update_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: In
     the same line and ``path`` meets a function's callers, and rows written
     again for some nodes only would come after the others (about 2 s).
     ``keep_constants``: the ``constants`` table is left as it is (the
-    constants' records did not change, :func:`_stored_constants`).
+    constants' records did not change, :func:`_stored_constants`); else it is
+    updated from ``constants_db`` (:func:`_constants_db`), or from one made here.
     The file is copied, updated and renamed into place: readers see the old
     database or the new one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    made = tmp.with_name(f"{tmp.name}.constants")
-    side = path.with_name(f".{path.name}.{os.getpid()}.side.tmp")
-    side.unlink(missing_ok=True)
+    tmp, made, side = _scratch(path), _scratch(path, "made-constants"), _scratch(path, "side")
+    for old in (tmp, side):
+        old.unlink(missing_ok=True)
     import msgpack  # noqa: F401 - imported before the fork, not in the worker
     worker = Worker(lambda: _changed_parts(side, path, g))
     try:
-        if constants_db is None and not keep_constants:
+        if keep_constants:
+            constants_db = None
+        elif constants_db is None:
             constants_db = made
             _constants_db(constants_db, index, index.const_values())
         shutil.copyfile(path, tmp)
@@ -711,13 +718,11 @@ def _chain_rows(g: nx.MultiDiGraph) -> Iterator[tuple]:
     return ((n, json.dumps(a["chains"])) for n, a in g.nodes(data=True) if a.get("chains"))
 
 
-def _edge_rows(g: nx.MultiDiGraph, ids: Iterable[str] | None = None) -> Iterator[tuple]:
-    """The rows of ``edges`` (of the edges out of the nodes ``ids``, else of
-    all), in the order of ``g.edges``: most edges (direct calls) have only
-    kind, file and line, and no JSON to make."""
+def _edge_rows(g: nx.MultiDiGraph) -> Iterator[tuple]:
+    """The rows of ``edges``, in the order of ``g.edges``: most edges (direct
+    calls) have only kind, file and line, and no JSON to make."""
     plain = ("kind", "file", "line", "site")
-    adj = g._adj  # the plain dicts (g.adj wraps each in a view)
-    for u, nbrs in adj.items() if ids is None else ((u, adj[u]) for u in ids):
+    for u, nbrs in g._adj.items():  # the plain dicts (g.adj wraps each in a view)
         for v, keydict in nbrs.items():
             for a in keydict.values():
                 if len(a) == 3 and "file" in a and "line" in a:
@@ -781,7 +786,7 @@ def _build_graph_store(cfg, progress: bool, update: bool = True,
     times["load_store"] = _lap(t0, "read the store", progress)
     t1 = time.perf_counter()
     path = cfg.graph_path
-    constants_db = path.with_name(f".{path.name}.{os.getpid()}.constants.tmp")
+    constants_db = _scratch(path, "constants")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(path.parent, (f".{path.name}.",))  # those of killed runs
@@ -807,8 +812,7 @@ def _build_graph_store(cfg, progress: bool, update: bool = True,
                 "store_files": files, "code": code, "constants_digest": digest,
                 "big_constants": _big(values)}
         if update:
-            changed = update_graph_db(path, g, sites, index, meta,
-                                      None if kept is not None else constants_db,
+            changed = update_graph_db(path, g, sites, index, meta, constants_db,
                                       keep_constants=kept is not None)
             what = f"updated {path} ({_changes(changed)})"
         else:

@@ -242,7 +242,7 @@ def _member(facts, name: str) -> tuple[str, str, str]:
 def _made(view: ProgramView) -> dict[str, int]:
     """Objects the program made (not the boot's): root label -> creation step."""
     return {str(o[0]): int(o[2]) for o in view.run.run.objects
-            if int(o[2]) > 0 and not re.search(r"[.\[]", str(o[0]))}
+            if int(o[2]) > 0 and object_root(str(o[0])) == str(o[0])}
 
 
 def _freed(view: ProgramView, upto: int) -> set[str]:
