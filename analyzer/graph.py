@@ -58,8 +58,8 @@ from analyzer.store import fsync
 from analyzer.tempfiles import remove_stale
 from analyzer.workers import Worker
 
-__all__ = ["GraphReport", "build_graph", "graph_from_facts", "build_graph_store",
-           "write_graph_db", "detect_casts", "struct_id", "SCHEMA"]
+__all__ = ["GraphReport", "GraphRows", "graph_rows", "build_graph", "graph_from_facts",
+           "build_graph_store", "write_graph_db", "detect_casts", "struct_id", "SCHEMA"]
 
 SCHEMA = """
 CREATE TABLE nodes(id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL,
@@ -72,7 +72,7 @@ CREATE TABLE sites(id INTEGER PRIMARY KEY, caller TEXT, file TEXT, line INTEGER,
 CREATE TABLE chains(tbl TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE constants(name TEXT PRIMARY KEY, value INTEGER, file TEXT, line INTEGER);
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);
-""" + graphdata.SCHEMA
+"""
 
 Source = Callable[[str], "str | None"]
 
@@ -109,26 +109,98 @@ def struct_id(name: str, kind: str = "struct") -> str:
 
 # --- building ---------------------------------------------------------------
 
-def build_graph(index: Index, source: Source | None = None,
-                resolver: Resolver | None = None) -> tuple[nx.MultiDiGraph, list[Site]]:
-    """The graph and the resolved indirect sites of ``index``.
+@dataclass(frozen=True)
+class GraphRows:
+    """The graph as the stage makes it: the rows of its tables, not a networkx
+    graph (about 450,000 edges: a tuple each, no dict, no predecessor maps).
+
+    ``nodes``: id -> attributes, in the order the nodes were made (a node
+    first named by an edge comes when that edge does); ``edges``: the rows of
+    the ``edges`` table (src, dst, kind, file, line, site, data), in the order
+    the edges were made; ``sites``: the indirect call sites, resolved."""
+
+    nodes: dict[str, dict]
+    edges: list[tuple]
+    sites: list[Site]
+
+    def node_rows(self) -> Iterator[tuple]:
+        """The rows of ``nodes``: id, name, kind, file, line and the other
+        attributes as JSON (``chains`` apart: :meth:`chain_rows`)."""
+        for n, a in self.nodes.items():
+            yield (n, a["name"], a["kind"], a.get("file", ""), a.get("line", 0),
+                   _json({k: v for k, v in a.items() if k not in _NODE_COLUMNS}))
+
+    def chain_rows(self) -> Iterator[tuple]:
+        """The rows of ``chains``: a table's registration chains."""
+        return ((n, json.dumps(a["chains"])) for n, a in self.nodes.items() if a.get("chains"))
+
+    def site_rows(self) -> Iterator[tuple]:
+        return ((i, s.caller, s.file, s.line, s.expr, s.kind, s.rtype, s.struct, s.field,
+                 s.confidence, s.cause, len(s.targets)) for i, s in enumerate(self.sites))
+
+    def graph(self) -> nx.MultiDiGraph:
+        """The networkx graph of these rows: the one ``kg.graph`` reads back."""
+        return graphdata.graph_from_rows(self.node_rows(), self.edges, self.chain_rows())
+
+
+#: node attributes with columns of their own in ``nodes`` (``chains``: in ``chains``)
+_NODE_COLUMNS = ("kind", "name", "file", "line", "chains")
+
+
+class _Maker:
+    """Makes :class:`GraphRows`: nodes and edges as ``g.add_node`` and
+    ``g.add_edge`` would add them to a graph, as rows."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, dict] = {}
+        self.edges: list[tuple] = []
+
+    def node(self, n: str, attrs: dict) -> None:
+        old = self.nodes.get(n)
+        if old is None:
+            self.nodes[n] = attrs
+        else:
+            old.update(attrs)
+
+    def edge(self, u: str, v: str, kind: str, file: str, line: int, site: int | None = None,
+             **extra) -> None:
+        nodes = self.nodes
+        for n in (u, v):
+            if n not in nodes:
+                if n is None:
+                    raise ValueError("None cannot be a node")
+                nodes[n] = {}
+        self.edges.append((u, v, kind, file, line, site, _json(extra)))
+
+
+def graph_rows(index: Index, source: Source | None = None,
+               resolver: Resolver | None = None) -> GraphRows:
+    """The rows of the graph of ``index`` and its resolved indirect sites.
 
     ``source(file)`` gives a file's text, for detecting cast functions from
     their bodies; without it only ``container_of`` uses make ``casts`` edges.
     """
     res = resolver or Resolver(index)
-    g = nx.MultiDiGraph()
-    _add_nodes(g, index)
-    _add_calls(g, index)
+    made = _Maker()
+    _add_nodes(made, index)
+    _add_calls(made, index)
     sites = [res.resolve_call(c) for c in index.calls]
-    _add_dispatches(g, sites)
-    _add_bindings(g, index, res)
-    _add_registrations(g, res)
-    _add_structs(g, index, res, source)
-    for nid, attrs in g.nodes(data=True):
+    _add_dispatches(made, sites)
+    _add_bindings(made, index, res)
+    _add_registrations(made, res)
+    _add_structs(made, index, res, source)
+    for nid, attrs in made.nodes.items():
         if "kind" not in attrs:  # a caller the extraction named but did not define
             attrs.update(kind="undefined", name=nid.split("@")[0], file="", line=0)
-    return g, sites
+    return GraphRows(made.nodes, made.edges, sites)
+
+
+def build_graph(index: Index, source: Source | None = None,
+                resolver: Resolver | None = None) -> tuple[nx.MultiDiGraph, list[Site]]:
+    """The networkx graph and the resolved indirect sites of ``index``
+    (:func:`graph_rows` made into a graph, as ``kg.graph`` reads it)."""
+    rows = graph_rows(index, source, resolver)
+    return rows.graph(), rows.sites
 
 
 def graph_from_facts(facts: Iterable[records.FileFacts],
@@ -138,8 +210,8 @@ def graph_from_facts(facts: Iterable[records.FileFacts],
     return build_graph(index, (sources or {}).get)
 
 
-def _add_nodes(g: nx.MultiDiGraph, index: Index) -> None:
-    add = _node_adder(g)
+def _add_nodes(made: _Maker, index: Index) -> None:
+    add = made.node
     for fid, fn in index.functions.items():
         add(fid, {"kind": "function", "name": fn.name, "file": fn.file, "line": fn.line,
                   "end_line": fn.end_line, "static": fn.static, "signature": fn.signature})
@@ -156,103 +228,63 @@ def _add_nodes(g: nx.MultiDiGraph, index: Index) -> None:
                                        "fields": fields})
 
 
-def _node_adder(g: nx.MultiDiGraph) -> Callable[[str, dict], None]:
-    """``add(n, attrs)``: what ``g.add_node(n, **attrs)`` does, written
-    straight into the graph's dicts (as :func:`_edge_adder`)."""
-    succ, pred, node = g._succ, g._pred, g._node
-    nx._clear_cache(g)
-
-    def add(n: str, attrs: dict) -> None:
-        if n not in succ:
-            succ[n], pred[n], node[n] = {}, {}, attrs
-        else:
-            node[n].update(attrs)
-
-    return add
-
-
-def _add_calls(g: nx.MultiDiGraph, index: Index) -> None:
-    add, add_node, node = _edge_adder(g), _node_adder(g), g._node
+def _add_calls(made: _Maker, index: Index) -> None:
+    """The direct calls' edges: most of the graph, made here without
+    :meth:`_Maker.edge` (the callers are functions, already nodes)."""
+    nodes, append = made.nodes, made.edges.append
     caller, file, line, callee = rf.caller, rf.file, rf.line, rf.callee
     for row, fid in index.direct_calls():
-        dst = fid or row[callee]
-        if dst not in node:
-            add_node(dst, {"kind": "undefined", "name": dst, "file": "", "line": 0})
-        add(row[caller], dst, {"kind": "calls", "file": row[file], "line": row[line]})
+        src, dst = row[caller], fid or row[callee]
+        if src not in nodes:
+            nodes[src] = {}
+        if dst not in nodes:
+            nodes[dst] = {"kind": "undefined", "name": dst, "file": "", "line": 0}
+        append((src, dst, "calls", row[file], row[line], None, None))
 
 
-def _add_dispatches(g: nx.MultiDiGraph, sites: list[Site]) -> None:
-    add = _edge_adder(g)
+def _add_dispatches(made: _Maker, sites: list[Site]) -> None:
     for i, site in enumerate(sites):
         for b in site.targets:
-            add(site.caller, b.target, {
-                "kind": "dispatches", "file": site.file, "line": site.line, "site": i,
-                "expr": site.expr, "rtype": site.rtype, "struct": site.struct,
-                "field": site.field, "confidence": site.confidence, "via": b.evidence()})
+            made.edge(site.caller, b.target, "dispatches", site.file, site.line, i,
+                      expr=site.expr, rtype=site.rtype, struct=site.struct, field=site.field,
+                      confidence=site.confidence, via=b.evidence())
 
 
-def _edge_adder(g: nx.MultiDiGraph) -> Callable[[str, str, dict], None]:
-    """``add(u, v, attrs)``: what ``g.add_edge(u, v, **attrs)`` does (the nodes
-    made when missing, the edge under the next free key of the pair, ``attrs``
-    kept as the edge's own dict), written straight into the graph's dicts: a
-    third of the time of ``add_edge`` for the 380,000 calls of the tree."""
-    succ, pred, node = g._succ, g._pred, g._node
-    nx._clear_cache(g)
-
-    def add(u: str, v: str, attrs: dict) -> None:
-        for n in (u, v):
-            if n not in succ:
-                if n is None:
-                    raise ValueError("None cannot be a node")
-                succ[n], pred[n], node[n] = {}, {}, {}
-        keydict = succ[u].get(v)
-        if keydict is None:
-            succ[u][v] = pred[v][u] = {0: attrs}
-        else:
-            key = len(keydict)
-            while key in keydict:
-                key += 1
-            keydict[key] = attrs
-
-    return add
-
-
-def _add_bindings(g: nx.MultiDiGraph, index: Index, res: Resolver) -> None:
+def _add_bindings(made: _Maker, index: Index, res: Resolver) -> None:
     for blist in res.bindings().values():
         for b in blist:
             src = b.table or b.function
             if src:
-                g.add_edge(src, b.target, kind="assigns", file=b.file, line=b.line,
-                           struct=b.struct, field=b.field)
+                made.edge(src, b.target, "assigns", b.file, b.line, struct=b.struct,
+                          field=b.field)
     for ini in index.initializers:
         tid = records.function_id(ini.name, ini.file, ini.static)
         for e in ini.entries:
             ref = res._table_id(e.ref, ini.file) if e.ref else ""
             if ref and ref != tid:
-                g.add_edge(tid, ref, kind="assigns", file=ini.file, line=e.line,
-                           field=strip_indexes(e.path))
+                made.edge(tid, ref, "assigns", ini.file, e.line, field=strip_indexes(e.path))
 
 
-def _add_registrations(g: nx.MultiDiGraph, res: Resolver) -> None:
+def _add_registrations(made: _Maker, res: Resolver) -> None:
     for tid, regs in res._registrations().items():
         for reg in regs:
-            if reg.caller in g:
-                g.add_edge(reg.caller, tid, kind="registers", file=reg.file, line=reg.line,
-                           registrar=reg.registrar)
-        g.nodes[tid]["chains"] = [list(c) for c in res.registration_chains(tid)]
+            if reg.caller in made.nodes:
+                made.edge(reg.caller, tid, "registers", reg.file, reg.line,
+                          registrar=reg.registrar)
+        made.nodes[tid]["chains"] = [list(c) for c in res.registration_chains(tid)]
 
 
-def _add_structs(g: nx.MultiDiGraph, index: Index, res: Resolver, source: Source | None):
+def _add_structs(made: _Maker, index: Index, res: Resolver, source: Source | None):
     for name in index.structs:
         st = index.struct(name)
         first = st.first
         inner = index.struct_of(first.type) if first and "*" not in first.type else ""
         if inner and inner in index.structs and inner != name:
             kind = index.struct(inner).kind
-            g.add_edge(struct_id(name, st.kind), struct_id(inner, kind), kind="embeds",
-                       file=st.file, line=first.line, field=first.name)
+            made.edge(struct_id(name, st.kind), struct_id(inner, kind), "embeds",
+                      st.file, first.line, field=first.name)
     for src, dst, attrs in detect_casts(index, res, source):
-        g.add_edge(_sid(index, src), _sid(index, dst), kind="casts", **attrs)
+        made.edge(_sid(index, src), _sid(index, dst), "casts", **attrs)
 
 
 def _sid(index: Index, name: str) -> str:
@@ -324,39 +356,35 @@ def _container_use(index: Index, res: Resolver, call: records.Call):
 
 # --- the graph database -----------------------------------------------------
 
-#: indexes made once the table they index is written (those of ``edges``
-#: while another process writes ``nodes`` and ``graph_parts``)
-EDGE_INDEXES = """
-CREATE INDEX edges_src ON edges(src, kind);
-CREATE INDEX edges_dst ON edges(dst, kind);
-CREATE INDEX edges_site ON edges(site) WHERE site IS NOT NULL;
-"""
-_EDGE_INDEX_NAMES = ("edges_src", "edges_dst", "edges_site")
-OTHER_INDEXES = """
-CREATE INDEX nodes_name ON nodes(name);
-CREATE INDEX sites_caller ON sites(caller, expr);
-"""
-#: the tables a worker writes into a file of its own, copied in after
-_SIDE_TABLES = ("nodes", "graph_parts")
+#: each table's indexes (name -> SQL), made once the table is written
+INDEXES = {
+    "edges": {"edges_src": "CREATE INDEX edges_src ON edges(src, kind)",
+              "edges_dst": "CREATE INDEX edges_dst ON edges(dst, kind)",
+              "edges_site": "CREATE INDEX edges_site ON edges(site) WHERE site IS NOT NULL"},
+    "nodes": {"nodes_name": "CREATE INDEX nodes_name ON nodes(name)"},
+    "sites": {"sites_caller": "CREATE INDEX sites_caller ON sites(caller, expr)"},
+}
 
 
-def write_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Index,
-                   meta: dict | None = None, constants_db: Path | None = None) -> None:
-    """Write the graph to ``path`` atomically (a temporary file renamed).
+def _index(conn: sqlite3.Connection, *tables: str) -> None:
+    conn.executescript("".join(f"{sql};\n" for t in tables for sql in INDEXES[t].values()))
 
-    Two processes share the work: a forked worker writes ``nodes`` and
-    ``graph_parts`` (the graph's own data) into a file of its own while this
-    one writes ``edges`` and its indexes, ``sites``, ``chains``,
-    ``constants`` and ``meta``; the worker's tables are then copied in (in
-    their order: the parts' order is the order of the graph read back).
-    ``constants_db``: a database whose ``constants`` table is already made
-    (:func:`_constants_db`), copied rather than computed again."""
+
+def write_graph_db(path: Path, rows: GraphRows, index: Index, meta: dict | None = None,
+                   constants_db: Path | None = None) -> None:
+    """Write the graph's rows to ``path`` atomically (a temporary file renamed).
+
+    Two processes share the work: a forked worker writes ``nodes``, ``sites``
+    and ``chains`` into a file of its own (:func:`_write_side`) while this
+    one writes ``edges`` and its indexes, ``constants`` and ``meta``; the
+    worker's tables are then copied in, in their order.  ``constants_db``: a
+    database whose ``constants`` table is already made (:func:`_constants_db`),
+    copied rather than computed again."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp, side = _scratch(path), _scratch(path, "side")
     for old in (tmp, side):
         old.unlink(missing_ok=True)
-    import msgpack  # noqa: F401 - imported before the fork, not in the worker
-    worker = Worker(lambda: _write_side(side, g))
+    worker = Worker(lambda: _write_side(side, rows))
     try:
         conn = sqlite3.connect(tmp)
         # nobody reads the temporary file before the rename: no journal, no syncs
@@ -364,25 +392,40 @@ def write_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Ind
         conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
         with conn:
             conn.executescript(SCHEMA)
-            _write_rows(conn, _edge_rows(g), _site_rows(sites), _chain_rows(g))
+            _write_rows(conn, "edges", rows.edges)
             if constants_db is None:
                 _write_constants(conn, index, index.const_values())
             meta = {**(meta or {}), "graph_format": graphdata.FORMAT}
-            conn.executemany("INSERT INTO meta VALUES (?, ?)",
-                             [(k, json.dumps(v)) for k, v in meta.items()])
-            conn.executescript(EDGE_INDEXES)
+            _write_rows(conn, "meta", [(k, json.dumps(v)) for k, v in meta.items()])
+        _index(conn, "edges")
         worker.result()
         _copy_tables(conn, side, _SIDE_TABLES)
         if constants_db is not None:
             _copy_tables(conn, constants_db, ("constants",))
-        conn.executescript(OTHER_INDEXES)
+        _index(conn, "nodes", "sites")
         conn.close()
         fsync(tmp)
         os.replace(tmp, path)
     finally:
         worker.stop()
-        tmp.unlink(missing_ok=True)
-        side.unlink(missing_ok=True)
+        for done in (tmp, side):
+            done.unlink(missing_ok=True)
+
+
+#: the tables :func:`_write_side` writes, copied in after
+_SIDE_TABLES = ("nodes", "sites", "chains")
+
+
+def _write_side(path: Path, rows: GraphRows) -> None:
+    """The worker's share of :func:`write_graph_db`: the tables of :data:`_SIDE_TABLES`."""
+    conn = sqlite3.connect(path)
+    conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+    with conn:
+        conn.executescript(SCHEMA)
+        for table, new in (("nodes", rows.node_rows()), ("sites", rows.site_rows()),
+                           ("chains", rows.chain_rows())):
+            _write_rows(conn, table, new)
+    conn.close()
 
 
 def _scratch(path: Path, what: str = "") -> Path:
@@ -438,39 +481,26 @@ def _code() -> str:
     return h.hexdigest()
 
 
-def update_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: Index,
-                    meta: dict, constants_db: Path | None = None,
+def update_graph_db(path: Path, rows: GraphRows, index: Index, meta: dict,
+                    constants_db: Path | None = None,
                     keep_constants: bool = False) -> dict[str, int]:
     """Make the database at ``path`` hold what :func:`write_graph_db` would
-    write, rewriting only the rows that differ; return how many rows of each
-    table were written or deleted.
+    write, rewriting only what differs; return how many rows of each table
+    were written or deleted.
 
-    The graph's parts (``graph_parts``: a file's nodes with all their
-    attributes and outgoing edges) are made and compared with the stored ones
-    by a forked worker (:func:`_changed_parts`) while this process writes
-    the other tables:
-    the rows of ``nodes`` are made from a node's attributes alone, so those of
-    the nodes of a part whose bytes did not change are the stored ones, and
-    only the parts that differ have their nodes' rows deleted and written
-    again.  ``graph_parts`` keeps the order of the new graph's files (the
-    order of the graph read back): changed parts are updated in place, or,
-    when the order of the files changed, the table is written again whole.
     ``sites``, ``chains``, ``meta`` and ``constants`` are compared row by row
-    on their key.  ``edges`` is left as it is when no part differs (every edge
-    is a node's outgoing edge), else written again whole, with its indexes:
-    the order of its rows is the order in which ``callers`` lists calls on
-    the same line and ``path`` meets a function's callers, and rows written
-    again for some nodes only would come after the others (about 2 s).
+    on their key.  ``nodes`` and ``edges`` are left as they are when their
+    rows are those of ``rows``, in order, else written again whole with their
+    indexes: their order is the order ``kg.graph`` meets the nodes and each
+    node's neighbours in (and ``path`` a function's callers), and rows written
+    again for some nodes or edges only would come after the others.
     ``keep_constants``: the ``constants`` table is left as it is (the
     constants' records did not change, :func:`_stored_constants`); else it is
-    updated from ``constants_db`` (:func:`_constants_db`), or from one made here.
-    The file is copied, updated and renamed into place: readers see the old
-    database or the new one."""
-    tmp, made, side = _scratch(path), _scratch(path, "made-constants"), _scratch(path, "side")
-    for old in (tmp, side):
-        old.unlink(missing_ok=True)
-    import msgpack  # noqa: F401 - imported before the fork, not in the worker
-    worker = Worker(lambda: _changed_parts(side, path, g))
+    updated from ``constants_db`` (:func:`_constants_db`), or from one made
+    here.  The file is copied, updated and renamed into place: readers see the
+    old database or the new one."""
+    tmp, made = _scratch(path), _scratch(path, "made-constants")
+    tmp.unlink(missing_ok=True)
     try:
         if keep_constants:
             constants_db = None
@@ -480,88 +510,55 @@ def update_graph_db(path: Path, g: nx.MultiDiGraph, sites: list[Site], index: In
         shutil.copyfile(path, tmp)
         conn = sqlite3.connect(tmp)
         conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+        changed = {}
         with conn:
-            new_sites = _stale_rows(conn, "sites", _site_rows(sites))
-            new_chains = _stale_rows(conn, "chains", _chain_rows(g))
-            _write_rows(conn, (), new_sites, new_chains)
-            changed = {"sites": len(new_sites), "chains": len(new_chains)}
+            for table, new in (("sites", rows.site_rows()), ("chains", rows.chain_rows())):
+                stale = _stale_rows(conn, table, new)
+                _write_rows(conn, table, stale)
+                changed[table] = len(stale)
             meta = {**meta, "graph_format": graphdata.FORMAT}
-            new_meta = _stale_rows(conn, "meta", [(k, json.dumps(v)) for k, v in meta.items()])
-            conn.executemany("INSERT INTO meta VALUES (?, ?)", new_meta)
-        found = worker.result()
-        if found["differ"] or not found["same_order"]:
-            changed["edges"] = _rewrite_edges(conn, g)
-        changed.update(_apply_parts(conn, side, found))
+            _write_rows(conn, "meta", _stale_rows(conn, "meta",
+                                                  [(k, json.dumps(v)) for k, v in meta.items()]))
+        for table, new in (("nodes", list(rows.node_rows())), ("edges", rows.edges)):
+            changed[table] = _update_in_order(conn, table, new)
         if constants_db is not None:
             changed.update(_update_from(conn, constants_db, ("constants",)))
         conn.close()
         fsync(tmp)
         os.replace(tmp, path)
     finally:
-        worker.stop()
-        for done in (tmp, made, side):
+        for done in (tmp, made):
             done.unlink(missing_ok=True)
     return changed
 
 
-def _rewrite_edges(conn: sqlite3.Connection, g: nx.MultiDiGraph) -> int:
-    """Write ``edges`` again whole, with its indexes; how many rows."""
-    conn.executescript("".join(f"DROP INDEX {name};" for name in _EDGE_INDEX_NAMES)
-                       + "DELETE FROM edges;")
+def _rewrite(conn: sqlite3.Connection, table: str, rows: list[tuple]) -> int:
+    """Write ``table`` again whole, with its indexes; how many rows."""
+    conn.executescript("".join(f"DROP INDEX {name};" for name in INDEXES[table])
+                       + f"DELETE FROM {table};")
     with conn:
-        n = conn.executemany("INSERT INTO edges VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             _edge_rows(g)).rowcount
-    conn.executescript(EDGE_INDEXES)
-    return n
+        _write_rows(conn, table, rows)
+    _index(conn, table)
+    return len(rows)
 
 
-def _changed_parts(side: Path, path: Path, g: nx.MultiDiGraph) -> dict:
-    """The worker's share of :func:`update_graph_db`: encode the parts of
-    ``g`` and compare them with those stored in ``path``; write into a new
-    database at ``side`` the parts that differ (all of them when the order of
-    the files changed) and the ``nodes`` rows of their nodes.  Returns the
-    files whose parts differ and whether the order of the files is the same."""
-    new = dict(graphdata.parts(g))
-    conn = sqlite3.connect(path)
-    try:
-        old = dict(conn.execute("SELECT file, data FROM graph_parts ORDER BY rowid"))
-    finally:
-        conn.close()
-    differ = {f for f, data in new.items() if old.get(f) != data} | (old.keys() - new.keys())
-    same_order = list(old) == list(new)
-    conn = sqlite3.connect(side)
-    conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+def _update_in_order(conn: sqlite3.Connection, table: str, rows: list[tuple]) -> int:
+    """Make ``table`` hold ``rows`` in their order; how many rows were written.
+
+    As many rows as before, with the same keys (``nodes``: ids; ``edges`` has
+    none): the rows that differ are updated where they are (lines shifted by
+    an edit: a few thousand rows); else the table is written again whole."""
+    old = conn.execute(f"SELECT rowid, * FROM {table} ORDER BY rowid").fetchall()
+    if len(old) != len(rows):
+        return _rewrite(conn, table, rows)
+    differ = [(was, row) for was, row in zip(old, rows, strict=True) if was[1:] != row]
+    if table == "nodes" and any(was[1] != row[0] for was, row in differ):  # an id changed
+        return _rewrite(conn, table, rows)
+    names = [r[1] for r in conn.execute(f"SELECT * FROM pragma_table_info('{table}')")]
     with conn:
-        conn.executescript(SCHEMA)
-        conn.executemany("INSERT INTO graph_parts VALUES (?, ?)",
-                         [(f, data) for f, data in new.items()
-                          if f in differ or not same_order])
-        _write_nodes(conn, g, [n for n, a in g._node.items() if (a.get("file") or "") in differ])
-    conn.close()
-    return {"differ": sorted(differ), "same_order": same_order}
-
-
-def _apply_parts(conn: sqlite3.Connection, side: Path, found: dict) -> dict[str, int]:
-    """Write what :func:`_changed_parts` found into ``graph_parts`` and ``nodes``."""
-    differ = set(found["differ"])
-    gone = [(nid,) for nid, file in conn.execute("SELECT id, file FROM nodes")
-            if (file or "") in differ]
-    conn.execute("ATTACH DATABASE ? AS side", (str(side),))
-    with conn:
-        if found["same_order"]:
-            parts = conn.execute(
-                "UPDATE main.graph_parts SET data = (SELECT s.data FROM side.graph_parts s "
-                "WHERE s.file = graph_parts.file) "
-                "WHERE file IN (SELECT file FROM side.graph_parts)").rowcount
-        else:
-            parts = conn.execute("DELETE FROM main.graph_parts").rowcount
-            parts += conn.execute("INSERT INTO main.graph_parts SELECT * FROM side.graph_parts "
-                                  "ORDER BY rowid").rowcount
-        conn.executemany("DELETE FROM main.nodes WHERE id = ?", gone)
-        nodes = conn.execute("INSERT INTO main.nodes SELECT * FROM side.nodes "
-                             "ORDER BY rowid").rowcount
-    conn.execute("DETACH DATABASE side")
-    return {"graph_parts": parts, "nodes": len(gone) + nodes}
+        conn.executemany(f"UPDATE {table} SET {', '.join(f'{n} = ?' for n in names)} "
+                         "WHERE rowid = ?", [(*row, was[0]) for was, row in differ])
+    return len(differ)
 
 
 def _stale_rows(conn: sqlite3.Connection, table: str, rows: Iterable[tuple]) -> list[tuple]:
@@ -679,57 +676,13 @@ def _stored_constants(path: Path, digest: str) -> dict[str, int] | None:
     return values
 
 
-def _write_side(path: Path, g: nx.MultiDiGraph) -> None:
-    """The worker's share of :func:`write_graph_db`: ``nodes`` and ``graph_parts``."""
-    conn = sqlite3.connect(path)
-    conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
-    with conn:
-        conn.executescript(SCHEMA)
-        _write_nodes(conn, g)
-        graphdata.write_parts(conn, g)
-    conn.close()
+#: the statement that inserts a row into each table
+_INSERT = {table: f"INSERT INTO {table} VALUES ({', '.join('?' * n)})" for table, n in
+           (("nodes", 6), ("edges", 7), ("sites", 12), ("chains", 2), ("meta", 2))}
 
 
-def _write_nodes(conn: sqlite3.Connection, g: nx.MultiDiGraph,
-                 ids: Iterable[str] | None = None) -> None:
-    """The rows of ``nodes`` (of the nodes ``ids``, else of all)."""
-    plain = ("kind", "name", "file", "line")
-    node = g._node
-    conn.executemany("INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?)", (
-        (n, a["name"], a["kind"], a.get("file", ""), a.get("line", 0),
-         _json({k: v for k, v in a.items() if k not in plain and k != "chains"}))
-        for n, a in (node.items() if ids is None else ((n, node[n]) for n in ids))))
-
-
-def _write_rows(conn: sqlite3.Connection, edges: Iterable[tuple], sites: Iterable[tuple],
-                chains: Iterable[tuple]) -> None:
-    """Insert rows into ``edges``, ``sites`` and ``chains``."""
-    conn.executemany("INSERT INTO edges VALUES (?, ?, ?, ?, ?, ?, ?)", edges)
-    conn.executemany("INSERT INTO sites VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", sites)
-    conn.executemany("INSERT INTO chains VALUES (?, ?)", chains)
-
-
-def _site_rows(sites: list[Site]) -> Iterator[tuple]:
-    return ((i, s.caller, s.file, s.line, s.expr, s.kind, s.rtype, s.struct, s.field,
-             s.confidence, s.cause, len(s.targets)) for i, s in enumerate(sites))
-
-
-def _chain_rows(g: nx.MultiDiGraph) -> Iterator[tuple]:
-    return ((n, json.dumps(a["chains"])) for n, a in g.nodes(data=True) if a.get("chains"))
-
-
-def _edge_rows(g: nx.MultiDiGraph) -> Iterator[tuple]:
-    """The rows of ``edges``, in the order of ``g.edges``: most edges (direct
-    calls) have only kind, file and line, and no JSON to make."""
-    plain = ("kind", "file", "line", "site")
-    for u, nbrs in g._adj.items():  # the plain dicts (g.adj wraps each in a view)
-        for v, keydict in nbrs.items():
-            for a in keydict.values():
-                if len(a) == 3 and "file" in a and "line" in a:
-                    yield u, v, a["kind"], a["file"], a["line"], None, None
-                else:
-                    yield (u, v, a["kind"], a.get("file", ""), a.get("line", 0), a.get("site"),
-                           _json({k: v for k, v in a.items() if k not in plain}))
+def _write_rows(conn: sqlite3.Connection, table: str, rows: Iterable[tuple]) -> None:
+    conn.executemany(_INSERT[table], rows)
 
 
 #: ``json.dumps(d, separators=(",", ":"))`` without making an encoder per call
@@ -772,7 +725,7 @@ _KEPT: list = []
 
 def _build_graph_store(cfg, progress: bool, update: bool = True,
                        keep: list | None = None) -> GraphReport:
-    """The stage; its index, graph and sites are added to ``keep`` (when
+    """The stage; its index and rows are added to ``keep`` (when
     given) rather than freed when it returns."""
     from analyzer.store import Store
 
@@ -800,23 +753,23 @@ def _build_graph_store(cfg, progress: bool, update: bool = True,
             constants = Worker(lambda: _constants_db(constants_db, index))
             index.values_from(constants.result)
         try:
-            g, sites = build_graph(index, source)
+            rows = graph_rows(index, source)
             values = index.const_values()
         finally:
             if constants is not None:
                 constants.stop()
         times["build"] = _lap(t1, "built the graph", progress)
         t2 = time.perf_counter()
-        report = _report(g, sites, times, path)
+        report = _report(rows, times, path)
         meta = {"store_generation": generation, "report": report.to_json(),
                 "store_files": files, "code": code, "constants_digest": digest,
                 "big_constants": _big(values)}
         if update:
-            changed = update_graph_db(path, g, sites, index, meta, constants_db,
+            changed = update_graph_db(path, rows, index, meta, constants_db,
                                       keep_constants=kept is not None)
             what = f"updated {path} ({_changes(changed)})"
         else:
-            write_graph_db(path, g, sites, index, meta, constants_db)
+            write_graph_db(path, rows, index, meta, constants_db)
             what = f"wrote {path}"
     except (sqlite3.Error, OSError) as e:  # a full disk, a read-only folder
         raise AnalyzerError(f"cannot write {path} ({_why(e)}); the previous one "
@@ -826,7 +779,7 @@ def _build_graph_store(cfg, progress: bool, update: bool = True,
     times["write"] = _lap(t2, what, progress)
     times["total"] = round(time.perf_counter() - t0, 3)
     if keep is not None:
-        keep.append((index, g, sites))
+        keep.append((index, rows))
     return report
 
 
@@ -836,13 +789,12 @@ def _why(e: BaseException) -> str:
     return str(e)
 
 
-def _report(g: nx.MultiDiGraph, sites: list[Site], times: dict, path: Path) -> GraphReport:
+def _report(rows: GraphRows, times: dict, path: Path) -> GraphReport:
     from analyzer.resolve import site_stats
 
-    nodes = Counter(a["kind"] for a in g._node.values())
-    edges = Counter(a["kind"] for nbrs in g._adj.values() for keydict in nbrs.values()
-                    for a in keydict.values())
-    stats = site_stats((s.confidence, s.cause, len(s.targets)) for s in sites)
+    nodes = Counter(a["kind"] for a in rows.nodes.values())
+    edges = Counter(e[2] for e in rows.edges)
+    stats = site_stats((s.confidence, s.cause, len(s.targets)) for s in rows.sites)
     return GraphReport(dict(nodes), dict(edges), nodes.get("undefined", 0), stats, times,
                        str(path))
 

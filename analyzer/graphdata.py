@@ -1,32 +1,35 @@
-"""The networkx graph as plain data inside ``build/graph.sqlite``.
+"""The networkx graph from the rows of ``build/graph.sqlite``.
 
-Takes a networkx ``MultiDiGraph`` (from :func:`analyzer.graph.build_graph`)
-and writes it into the table ``graph_parts`` of an open graph database; reads
-it back into an equal graph.  Nothing here can run code when it loads: each
-part is MessagePack data (maps, lists, strings, numbers, booleans, nil) read
-with ``msgpack.unpackb`` and no hooks, then checked for shape; a part that is
-not shaped like a graph is refused with :class:`~analyzer.errors.AnalyzerError`.
+The graph stage (:mod:`analyzer.graph`) makes the rows of the tables
+``nodes``, ``edges`` and ``chains``; this module makes the networkx
+``MultiDiGraph`` from those rows, whether they come from the stage itself
+(:func:`analyzer.graph.build_graph`, for snippets and tests) or from the
+database on the first use of ``kg.graph`` (:func:`read_graph`).  One function
+makes both, so the graph read back equals the graph built, down to the order
+of each node's neighbours and the keys of multi-edges.  The graph is stored
+once, as those tables: nothing here can run code when it loads; the ``data``
+columns are JSON objects, and a row of another shape is refused with
+:class:`~analyzer.errors.AnalyzerError`.
 
-Layout: one row per source file, ``graph_parts(file, data)``.  ``file`` is
-the ``file`` attribute of the part's nodes (``""`` for ``undefined`` nodes);
-``data`` is a MessagePack array of the columns named in :data:`_PART`: the
-part's string table (kinds, files, neighbour ids), then per node its id,
-kind, name, file, line and a map of its other attributes, then per node its
-number of neighbours, per neighbour its id and multi-edge keys, and per edge
-its kind, file, line and a map of its other attributes (a dispatch's
-evidence...).  Columns cost MessagePack and Python far less than a map per
-edge.  A file's part can be rewritten alone.  The graph read back is equal to
-the graph written (attributes, keys of multi-edges, the order of each node's
-neighbours); its nodes come part by part.
+Rows:
+
+- ``nodes(id, name, kind, file, line, data)``: ``data`` the node's other
+  attributes as a JSON object (``fields`` and ``entries`` are lists of
+  tuples in the graph), or NULL;
+- ``edges(src, dst, kind, file, line, site, data)``: in the order the edges
+  were made; ``site`` the index of a dispatch's call site (else NULL),
+  ``data`` the edge's other attributes as a JSON object, or NULL;
+- ``chains(tbl, data)``: a table's registration chains (its node's
+  ``chains`` attribute), a JSON array.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable
 from functools import cache
-from itertools import accumulate, islice
 from typing import TYPE_CHECKING
 
 from analyzer.errors import AnalyzerError
@@ -34,105 +37,113 @@ from analyzer.errors import AnalyzerError
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["FORMAT", "SCHEMA", "write_parts", "read_graph", "parts", "predecessors"]
+__all__ = ["FORMAT", "graph_from_rows", "read_graph", "predecessors"]
 
-#: ``meta.graph_format`` of a database whose graph is stored by this module
-FORMAT = "parts-msgpack-4"
-SCHEMA = "CREATE TABLE graph_parts(file TEXT PRIMARY KEY, data BLOB NOT NULL);\n"
+#: ``meta.graph_format`` of a database whose graph is its tables, read by this module
+FORMAT = "tables-1"
 
+#: node attributes that the graph holds as lists of tuples (JSON has arrays only)
+_TUPLES = ("fields", "entries")
 
-_NODE = ("kind", "name", "file", "line")  # every node's first attributes, in this order
-_EDGE = ("kind", "file", "line")  # every edge's first attributes, in this order
-_PART = ("strings", "ids", "kind", "name", "file", "line", "extra", "lists",
-         "pairs", "dst", "keys", "edge_kind", "edge_file", "edge_line", "edge_extra")
+_REBUILD = "rebuild it with `python -m analyzer graph`"
 
 
-def parts(g: nx.MultiDiGraph) -> Iterator[tuple[str, bytes]]:
-    """``(file, data)`` for each part of ``g``, in the order of the files' first nodes."""
-    import msgpack
-
-    groups: dict[str, list] = {}
-    for nid, attrs in g.nodes(data=True):
-        groups.setdefault(attrs.get("file") or "", []).append(nid)
-    for file, ids in groups.items():
-        yield file, msgpack.packb(_encode(g, ids), use_bin_type=True)
-
-
-def _encode(g: nx.MultiDiGraph, ids: list) -> list:
-    """One part as the columns of :data:`_PART` (strings by their index in
-    ``strings``; the other attributes as sparse maps)."""
-    strings: dict[str, int] = {}
-    ix = lambda text: strings.setdefault(text, len(strings))  # noqa: E731
-    cols: dict[str, list] = {name: [] for name in _PART[1:]}
-    node, succ = g._node, g._succ  # the plain dicts: g.nodes and g.succ wrap them in views
-    for i, nid in enumerate(ids):
-        attrs = node[nid]
-        cols["ids"].append(nid)
-        for key, out in (("kind", ix), ("name", str), ("file", ix), ("line", int)):
-            cols[key].append(out(attrs[key]))
-        extra = {k: v for k, v in attrs.items() if k not in _NODE}
-        cols["extra"].append(extra)
-        if _LISTS.keys() & extra.keys():
-            cols["lists"].append(i)
-        _encode_edges(succ[nid], cols, ix)
-    return [list(strings), *cols.values()]
-
-
-def _encode_edges(nbrs, cols: dict[str, list], ix) -> None:
-    cols["pairs"].append(len(nbrs))
-    dst, keys_col = cols["dst"].append, cols["keys"].append
-    kind, file, line, extra = (cols[c].append for c in
-                               ("edge_kind", "edge_file", "edge_line", "edge_extra"))
-    for v, keydict in nbrs.items():
-        dst(ix(v))
-        if len(keydict) == 1 and 0 in keydict:  # most pairs: one edge, key 0
-            keys_col(1)
-        else:
-            keys = list(keydict)
-            keys_col(len(keys) if keys == list(range(len(keys))) else keys)
-        for attrs in keydict.values():
-            kind(ix(attrs["kind"]))
-            file(ix(attrs["file"]))
-            line(int(attrs["line"]))
-            extra({} if len(attrs) == 3 else
-                  {k: v for k, v in attrs.items() if k not in _EDGE})
-
-
-def write_parts(conn: sqlite3.Connection, g: nx.MultiDiGraph) -> None:
-    """Store ``g`` in ``graph_parts`` (the table must exist and be empty)."""
-    conn.executemany("INSERT INTO graph_parts VALUES (?, ?)", parts(g))
-
-
-def read_graph(conn: sqlite3.Connection, path) -> nx.MultiDiGraph:
-    """The graph stored in ``graph_parts`` (a :class:`StoredGraph`); AnalyzerError
-    naming ``path`` if it is missing or not shaped like a graph."""
+def graph_from_rows(nodes: Iterable[tuple], edges: Iterable[tuple],
+                    chains: Iterable[tuple] = ()) -> nx.MultiDiGraph:
+    """The graph (a :class:`StoredGraph`) of the rows of ``nodes``, ``edges``
+    and ``chains``; ValueError, TypeError or KeyError for rows not shaped
+    like a graph's (:func:`read_graph` names the database)."""
     enabled = gc.isenabled()
     gc.disable()  # half a million dicts: the collector would run again and again
     try:
-        node, succ = _read(conn, path)
+        node = _nodes(nodes, chains)
+        succ = _adjacency(node, edges)
         g = _stored_graph_class()()
         g._node, g._adj = node, succ
         g.__dict__.pop("_pred", None)  # made on first use, from succ
-        gc.freeze()  # long-lived: keep them out of later collections
         return g
     finally:
         if enabled:
             gc.enable()
 
 
+def _nodes(rows: Iterable[tuple], chains: Iterable[tuple]) -> dict[str, dict]:
+    loads = json.loads
+    node: dict[str, dict] = {}
+    for nid, name, kind, file, line, data in rows:
+        attrs = {"kind": kind, "name": name, "file": file, "line": line}
+        if data is not None:
+            more = loads(data)
+            if type(more) is not dict:
+                raise ValueError(f"the attributes of node {nid!r} are not an object")
+            for key in _TUPLES:
+                if key in more:
+                    more[key] = [tuple(x) for x in more[key]]
+            attrs.update(more)
+        node[nid] = attrs
+    for tbl, data in chains:
+        found = loads(data)
+        if type(found) is not list:
+            raise ValueError(f"the chains of {tbl!r} are not a list")
+        node[tbl]["chains"] = found
+    return node
+
+
+def _adjacency(node: dict, rows: Iterable[tuple]) -> dict[str, dict]:
+    """``succ[u] = {v: {key: attrs}}``: neighbours in the order of their
+    first edge, the keys of a pair's edges 0, 1, ... in their order."""
+    loads = json.loads
+    succ: dict[str, dict] = {n: {} for n in node}
+    for u, v, kind, file, line, site, data in rows:
+        attrs = {"kind": kind, "file": file, "line": line}
+        if site is not None:
+            attrs["site"] = site
+        if data is not None:
+            more = loads(data)
+            if type(more) is not dict:
+                raise ValueError(f"the attributes of an edge of {u!r} are not an object")
+            attrs.update(more)
+        if v not in node:
+            raise KeyError(v)
+        nbrs = succ[u]
+        keydict = nbrs.get(v)
+        if keydict is None:
+            nbrs[v] = {0: attrs}
+        else:
+            keydict[len(keydict)] = attrs
+    return succ
+
+
+def read_graph(conn: sqlite3.Connection, path) -> nx.MultiDiGraph:
+    """The graph stored in the tables of the graph database ``conn`` (a
+    :class:`StoredGraph`, frozen out of later garbage collections);
+    AnalyzerError naming ``path`` if a table is missing or a row is not
+    shaped like a graph's."""
+    try:
+        nodes = conn.execute("SELECT id, name, kind, file, line, data FROM nodes "
+                             "ORDER BY rowid").fetchall()
+        chains = conn.execute("SELECT tbl, data FROM chains ORDER BY rowid").fetchall()
+        edges = conn.execute("SELECT src, dst, kind, file, line, site, data FROM edges "
+                             "ORDER BY rowid").fetchall()
+    except sqlite3.DatabaseError as e:
+        raise AnalyzerError(f"{path}: the stored graph cannot be read ({e}): {_REBUILD}"
+                            ) from None
+    try:
+        g = graph_from_rows(nodes, edges, chains)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise AnalyzerError(f"{path}: the stored graph is damaged ({type(e).__name__}: "
+                            f"{str(e)[:200]}): {_REBUILD}") from None
+    gc.freeze()  # long-lived: keep them out of later collections
+    return g
+
+
 def predecessors(node: dict, succ: dict) -> dict:
     """networkx's ``_pred`` for the adjacency ``succ``: ``pred[v][u]`` is the
-    same per-edge map as ``succ[u][v]``.  AnalyzerError for an edge to a
-    node that is not there (a damaged database)."""
+    same per-edge map as ``succ[u][v]``."""
     pred: dict = {n: {} for n in node}
-    try:
-        for u, nbrs in succ.items():
-            for v, keydict in nbrs.items():
-                pred[v][u] = keydict
-    except KeyError as e:
-        raise AnalyzerError(f"the stored graph is damaged: an edge to {str(e)[:100]}, "
-                            "which is no node: rebuild it with `kernel-analyzer graph`"
-                            ) from None
+    for u, nbrs in succ.items():
+        for v, keydict in nbrs.items():
+            pred[v][u] = keydict
     return pred
 
 
@@ -150,7 +161,7 @@ def _stored_graph_class() -> type:
     import networkx as nx
 
     class StoredGraph(nx.MultiDiGraph):
-        """A ``MultiDiGraph`` read from the graph database.  Its predecessor
+        """A ``MultiDiGraph`` made from the graph's rows.  Its predecessor
         maps (``_pred``: ``g.pred``, ``in_edges``, ``predecessors``...) are
         made from the successors on first use: reading the graph does not
         pay for them when nothing asks (about 0.3 s on the real tree)."""
@@ -178,87 +189,3 @@ def _base_pred():
         if "_pred" in cls.__dict__:
             return cls.__dict__["_pred"]
     raise AttributeError("networkx.MultiDiGraph has no _pred")
-
-
-def _read(conn: sqlite3.Connection, path) -> tuple[dict, dict]:
-    import msgpack
-
-    node: dict = {}
-    succ: dict = {}
-    try:
-        rows = conn.execute("SELECT data FROM graph_parts ORDER BY rowid").fetchall()
-        for (blob,) in rows:
-            _decode(blob, node, succ)
-    except sqlite3.DatabaseError as e:
-        raise AnalyzerError(f"{path}: the stored graph cannot be read ({e}): rebuild it with "
-                            "`python -m analyzer graph`") from None
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, StopIteration,
-            msgpack.UnpackException) as e:
-        raise AnalyzerError(f"{path}: the stored graph is damaged ({type(e).__name__}: "
-                            f"{str(e)[:200]}): rebuild it with `kernel-analyzer graph`"
-                            ) from None
-    return node, succ
-
-
-def _decode(blob: bytes, node: dict, succ: dict) -> None:
-    """Add one part's nodes and their outgoing edges to ``node`` and ``succ``."""
-    import msgpack
-
-    if not isinstance(blob, bytes):
-        raise TypeError("a part is not a blob")
-    part = msgpack.unpackb(blob, use_list=False)
-    if type(part) is not tuple or len(part) != len(_PART) or \
-            not all(type(col) is tuple for col in part):
-        raise ValueError("a part is not the columns of a graph")
-    (strings, ids, kind, name, file, line, extra, lists, pairs, dst, keys,
-     edge_kind, edge_file, edge_line, edge_extra) = part
-    if not len(ids) == len(kind) == len(name) == len(file) == len(line) == len(extra) \
-            == len(pairs) or \
-            not len(dst) == len(keys) == sum(pairs) or \
-            not len(edge_kind) == len(edge_file) == len(edge_line) == len(edge_extra):
-        raise ValueError("columns of different lengths")
-    S = strings  # noqa: N806 - the part's string table, read at every step below
-    attrs = [{"kind": S[k], "name": n, "file": S[f], "line": ln, **more}
-             for k, n, f, ln, more in zip(kind, name, file, line, extra, strict=True)]
-    _lists(attrs, lists)
-    node.update(zip(ids, attrs, strict=True))
-    edges = [{"kind": S[k], "file": S[f], "line": ln, **more}
-             for k, f, ln, more in zip(edge_kind, edge_file, edge_line, edge_extra, strict=True)]
-    _adjacency(ids, pairs, [S[v] for v in dst], keys, edges, succ)
-
-
-def _adjacency(ids, pairs, dst: list, keys, edges: list, succ: dict) -> None:
-    """``succ[u] = {v: {key: attrs}}`` for the nodes ``ids``, from the number
-    of neighbours of each node, each neighbour's keys (a count for 0..n-1),
-    and the edges' attributes in the same order."""
-    if keys.count(1) == len(keys) == len(edges):  # no multi-edge: one key 0 each
-        keydicts = [{0: e} for e in edges]
-    else:  # each pair {0: its first edge}, then the pairs of several edges (or other keys)
-        starts = list(accumulate((k if type(k) is int else len(k) for k in keys), initial=0))
-        if starts[-1] != len(edges):
-            raise ValueError("edges and keys do not match")
-        keydicts = [{0: e} for e in map(edges.__getitem__, starts[:-1])]
-        for i in [i for i, k in enumerate(keys) if k != 1]:
-            k, at = keys[i], starts[i]
-            ks = range(k) if type(k) is int else k
-            keydicts[i] = dict(zip(ks, edges[at:at + len(ks)], strict=True))
-    nbrs = zip(dst, keydicts, strict=True)
-    succ.update({u: dict(islice(nbrs, count)) for u, count in zip(ids, pairs, strict=True)})
-    if next(nbrs, None) is not None:
-        raise ValueError("more neighbours than counted")
-
-
-#: node attributes that the graph holds as lists (of tuples, or of lists)
-_LISTS = {"fields": tuple, "entries": tuple, "chains": list}
-
-
-def _lists(attrs: list, at) -> None:
-    """Arrays are read as tuples (a third faster than lists); the node
-    attributes that the built graph holds as lists (those of the nodes at
-    ``at``) become lists again, so that the graph read equals the graph built."""
-    for i in at:
-        a = attrs[i]
-        for key, inner in _LISTS.items():
-            value = a.get(key)
-            if type(value) is tuple:
-                a[key] = [v if inner is tuple else list(v) for v in value]

@@ -154,7 +154,7 @@ class GraphDB:
     def node(self, nid: str) -> dict | None:
         row = self.conn.execute("SELECT id, name, kind, file, line, data FROM nodes "
                                 "WHERE id = ?", (nid,)).fetchone()
-        return _node(row) if row else None
+        return _node(row, self.conn) if row else None
 
     def ids(self, name: str, kinds: tuple[str, ...] = ("function", "undefined")) -> list[str]:
         """The node ids a user's name means (``name`` or ``name@file``)."""
@@ -197,7 +197,7 @@ class GraphDB:
         rows = self.conn.execute(f"SELECT src, dst, kind, file, line, data FROM edges "
                                  f"WHERE {col} = ? AND kind IN ({marks}) ORDER BY line, dst",
                                  (nid, *kinds)).fetchall()
-        return [_edge(r) for r in rows]
+        return [_edge(r, self.conn) for r in rows]
 
     def sites(self, caller: str, expr: str) -> list[dict]:
         want = norm_expr(expr)
@@ -211,7 +211,7 @@ class GraphDB:
     def site_targets(self, site: int) -> list[dict]:
         rows = self.conn.execute("SELECT src, dst, kind, file, line, data FROM edges "
                                  "WHERE site = ? AND kind = 'dispatches'", (site,)).fetchall()
-        return [_edge(r) for r in rows]
+        return [_edge(r, self.conn) for r in rows]
 
     def chains(self, table: str) -> list:
         row = self.conn.execute("SELECT data FROM chains WHERE tbl = ?", (table,)).fetchone()
@@ -273,7 +273,7 @@ class GraphDB:
             for row in rows:
                 node = row[1] if forward else row[0]
                 if node not in seen and self._allowed(row):
-                    seen[node] = _edge(row)
+                    seen[node] = _edge(row, self.conn)
                     nxt.append(node)
                     if node in other and meet is None:
                         meet = node
@@ -301,18 +301,32 @@ def _join_path(meet: str, fwd: dict, bwd: dict) -> list[dict]:
     return list(reversed(head)) + tail
 
 
-def _node(row) -> dict:
+def _node(row, conn: sqlite3.Connection) -> dict:
     out = {"id": row[0], "name": row[1], "kind": row[2], "file": row[3], "line": row[4]}
     if row[5]:
-        out.update(json.loads(row[5]))
+        out.update(_attrs(row[5], conn))
     return out
 
 
-def _edge(row) -> dict:
+def _edge(row, conn: sqlite3.Connection) -> dict:
     out = {"src": row[0], "dst": row[1], "kind": row[2], "file": row[3], "line": row[4]}
     if row[5]:
-        out.update(json.loads(row[5]))
+        out.update(_attrs(row[5], conn))
     return out
+
+
+def _attrs(data, conn: sqlite3.Connection) -> dict:
+    """A row's other attributes (its ``data`` column, a JSON object);
+    AnalyzerError naming the database when they are not one."""
+    try:
+        found = json.loads(data)
+    except (ValueError, TypeError):
+        found = None
+    if type(found) is not dict:
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+        raise AnalyzerError(f"{path} is damaged (a row's data is not a JSON object): "
+                            f"{REBUILD_GRAPH}")
+    return found
 
 
 # --- the questions ------------------------------------------------------------

@@ -25,7 +25,7 @@ _MADE = ("store_generation", "store_files", "code")
 
 def tables(path: Path) -> dict:
     """Every table of a graph database as a multiset of rows (the report in
-    meta without its times and path), the order of the parts and of the edges."""
+    meta without its times and path), the order of the nodes and of the edges."""
     conn = sqlite3.connect(path)
     names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
     out = {}
@@ -40,10 +40,10 @@ def tables(path: Path) -> dict:
                 row = (row[0], json.dumps(report, sort_keys=True))
             rows[row] += 1
         out[name] = rows
-    out["graph_parts order"] = [r[0] for r in conn.execute(
-        "SELECT file FROM graph_parts ORDER BY rowid")]
-    # the order answers follow on ties (calls on the same line, callers met by `path`)
-    out["edges order"] = conn.execute("SELECT * FROM edges ORDER BY rowid").fetchall()
+    # the order kg.graph meets nodes and neighbours in, and answers follow on ties
+    # (calls on the same line, callers met by `path`)
+    for name in ("nodes", "edges"):
+        out[f"{name} order"] = conn.execute(f"SELECT * FROM {name} ORDER BY rowid").fetchall()
     out["indexes"] = sorted(conn.execute("SELECT name, sql FROM sqlite_master "
                                          "WHERE type='index'"))
     conn.close()
@@ -134,7 +134,7 @@ def test_no_change_rewrites_no_row(tmp_path, monkeypatch):
 def test_a_value_changed_inside_a_body_rewrites_no_edge_and_keeps_the_constants(
         tmp_path, monkeypatch):
     """``return 0`` -> ``return 5`` in sock_alloc_inode: no call, record or line
-    moves, so no part differs; ``edges`` is not written again and the constants'
+    moves, so no node or edge differs; ``edges`` is not written again and the constants'
     values are the stored ones (their records did not change)."""
     cfg, _ = tiny_home(tmp_path / "home")
     before = tables(cfg.graph_path)

@@ -98,10 +98,12 @@ def test_a_pickle_payload_in_the_graph_db_is_never_run(own_home, tmp_path):
         conn.execute("INSERT INTO blobs VALUES ('graph', ?)", (payload,))
     g = load(own_home.graph_path).graph
     assert g.number_of_edges() > 0 and not marker.exists()
-    with sqlite3.connect(own_home.graph_path) as conn:  # and as a part of the graph
-        conn.execute("UPDATE graph_parts SET data = ?", (payload,))
-    with pytest.raises(AnalyzerError, match="graph.sqlite: the stored graph is damaged"):
-        _ = load(own_home.graph_path).graph
+    for table in ("nodes", "edges"):  # and as the attributes of a node or an edge
+        with sqlite3.connect(own_home.graph_path) as conn:
+            conn.execute(f"UPDATE {table} SET data = ? WHERE rowid = "
+                         f"(SELECT min(rowid) FROM {table} WHERE data IS NOT NULL)", (payload,))
+        with pytest.raises(AnalyzerError, match="graph.sqlite: the stored graph is damaged"):
+            _ = load(own_home.graph_path).graph
     assert run_cli(own_home, "query", "callers", "sock_alloc_inode")[0] in (0, 2)
     assert not marker.exists()
 
@@ -265,14 +267,14 @@ def _full(*args, **kwargs):
 
 @pytest.mark.parametrize("fs", ["tmpfs", "faked"])
 def test_graph_on_a_full_disk_keeps_the_previous_db(own_home, monkeypatch, fs):
-    from analyzer import graphdata
+    from analyzer import graph
 
     build = own_home.build_dir
     with small_fs(build, "300k") as mounted:
         if fs == "tmpfs" and not mounted:
             unavailable("a tmpfs mount (the faked case covers it elsewhere)")
         if fs == "faked":
-            monkeypatch.setattr(graphdata, "write_parts", _full)
+            monkeypatch.setattr(graph, "_write_rows", _full)
         else:  # fill the disk
             with open(build / "filler", "wb") as f, contextlib.suppress(OSError):
                 f.write(b"\0" * 400_000)
