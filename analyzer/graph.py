@@ -52,7 +52,15 @@ import networkx as nx
 from analyzer import graphdata, records
 from analyzer.dbfile import database_problem
 from analyzer.errors import AnalyzerError
-from analyzer.resolve import Index, Resolver, Site, Unresolved, strip_indexes, type_text
+from analyzer.resolve import (
+    INDEXED_KINDS,
+    Index,
+    Resolver,
+    Site,
+    Unresolved,
+    strip_indexes,
+    type_text,
+)
 from analyzer.resolve import row_fields as rf
 from analyzer.store import fsync
 from analyzer.tempfiles import remove_stale
@@ -370,16 +378,14 @@ def _index(conn: sqlite3.Connection, *tables: str) -> None:
     conn.executescript("".join(f"{sql};\n" for t in tables for sql in INDEXES[t].values()))
 
 
-def write_graph_db(path: Path, rows: GraphRows, index: Index, meta: dict | None = None,
-                   constants_db: Path | None = None) -> None:
+def write_graph_db(path: Path, rows: GraphRows, meta: dict, constants_db: Path) -> None:
     """Write the graph's rows to ``path`` atomically (a temporary file renamed).
 
     Two processes share the work: a forked worker writes ``nodes``, ``sites``
     and ``chains`` into a file of its own (:func:`_write_side`) while this
-    one writes ``edges`` and its indexes, ``constants`` and ``meta``; the
-    worker's tables are then copied in, in their order.  ``constants_db``: a
-    database whose ``constants`` table is already made (:func:`_constants_db`),
-    copied rather than computed again."""
+    one writes ``edges`` and its indexes and ``meta``; the worker's tables
+    are then copied in, in their order, and the ``constants`` table of the
+    database ``constants_db`` (:func:`_constants_db`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp, side = _scratch(path), _scratch(path, "side")
     for old in (tmp, side):
@@ -393,15 +399,12 @@ def write_graph_db(path: Path, rows: GraphRows, index: Index, meta: dict | None 
         with conn:
             conn.executescript(SCHEMA)
             _write_rows(conn, "edges", rows.edges)
-            if constants_db is None:
-                _write_constants(conn, index, index.const_values())
-            meta = {**(meta or {}), "graph_format": graphdata.FORMAT}
+            meta = {**meta, "graph_format": graphdata.FORMAT}
             _write_rows(conn, "meta", [(k, json.dumps(v)) for k, v in meta.items()])
         _index(conn, "edges")
         worker.result()
         _copy_tables(conn, side, _SIDE_TABLES)
-        if constants_db is not None:
-            _copy_tables(conn, constants_db, ("constants",))
+        _copy_tables(conn, constants_db, ("constants",))
         _index(conn, "nodes", "sites")
         conn.close()
         fsync(tmp)
@@ -481,8 +484,7 @@ def _code() -> str:
     return h.hexdigest()
 
 
-def update_graph_db(path: Path, rows: GraphRows, index: Index, meta: dict,
-                    constants_db: Path | None = None,
+def update_graph_db(path: Path, rows: GraphRows, meta: dict, constants_db: Path,
                     keep_constants: bool = False) -> dict[str, int]:
     """Make the database at ``path`` hold what :func:`write_graph_db` would
     write, rewriting only what differs; return how many rows of each table
@@ -496,17 +498,12 @@ def update_graph_db(path: Path, rows: GraphRows, index: Index, meta: dict,
     again for some nodes or edges only would come after the others.
     ``keep_constants``: the ``constants`` table is left as it is (the
     constants' records did not change, :func:`_stored_constants`); else it is
-    updated from ``constants_db`` (:func:`_constants_db`), or from one made
-    here.  The file is copied, updated and renamed into place: readers see the
-    old database or the new one."""
-    tmp, made = _scratch(path), _scratch(path, "made-constants")
+    updated from that of ``constants_db`` (:func:`_constants_db`).  The file
+    is copied, updated and renamed into place: readers see the old database or
+    the new one."""
+    tmp = _scratch(path)
     tmp.unlink(missing_ok=True)
     try:
-        if keep_constants:
-            constants_db = None
-        elif constants_db is None:
-            constants_db = made
-            _constants_db(constants_db, index, index.const_values())
         shutil.copyfile(path, tmp)
         conn = sqlite3.connect(tmp)
         conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
@@ -521,14 +518,13 @@ def update_graph_db(path: Path, rows: GraphRows, index: Index, meta: dict,
                                                   [(k, json.dumps(v)) for k, v in meta.items()]))
         for table, new in (("nodes", list(rows.node_rows())), ("edges", rows.edges)):
             changed[table] = _update_in_order(conn, table, new)
-        if constants_db is not None:
+        if not keep_constants:
             changed.update(_update_from(conn, constants_db, ("constants",)))
         conn.close()
         fsync(tmp)
         os.replace(tmp, path)
     finally:
-        for done in (tmp, made):
-            done.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     return changed
 
 
@@ -607,14 +603,12 @@ def _copy_tables(conn: sqlite3.Connection, db: Path, tables: Iterable[str]) -> N
     conn.execute("DETACH DATABASE side")
 
 
-def _constants_db(path: Path, index: Index, values: dict[str, int] | None = None
-                  ) -> dict[str, int]:
+def _constants_db(path: Path, index: Index) -> dict[str, int]:
     """Write the ``constants`` table into a database of its own at ``path``;
-    return the values (``analyzer.constants.evaluate``, unless given)."""
+    return the values (``analyzer.constants.evaluate``)."""
     from analyzer.constants import evaluate
 
-    if values is None:
-        values = evaluate(index.constant_records)
+    values = evaluate(index.constant_records)
     conn = sqlite3.connect(path)
     conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
     with conn:
@@ -622,6 +616,35 @@ def _constants_db(path: Path, index: Index, values: dict[str, int] | None = None
         _write_constants(conn, index, values)
     conn.close()
     return values
+
+
+def _constants_lane(store_path: Path, path: Path, scratch: Path, update: bool) -> dict:
+    """The constants' share of the stage, run by a worker from its start: their
+    records read from the store at ``store_path``, their digest (meta
+    ``constants_digest``) and their values: those stored in the graph database
+    at ``path`` when it was made from the same records and is to be updated
+    (``kept``), else evaluated, with the ``constants`` table written into a
+    database at ``scratch`` (:func:`_constants_db`).  Also the names of the
+    constants without a value, and the store's generation read."""
+    from analyzer.store import Store
+
+    with Store.open(store_path) as store:
+        index = Index.from_store(store, ["constants"])
+        generation = store.generation()
+    digest = constants_digest(index.constant_records)
+    values = _stored_constants(path, digest) if update else None
+    kept = values is not None
+    if not kept:
+        values = _constants_db(scratch, index)
+    return {"generation": generation, "digest": digest, "kept": kept, "values": values,
+            "unvalued": sorted(index.constants.keys() - values.keys())}
+
+
+def _lane_values(found: dict, generation: int) -> tuple[dict[str, int], frozenset[str]]:
+    """What :meth:`Index.constants_from` asks of :func:`_constants_lane`'s result."""
+    if found["generation"] != generation:
+        raise AnalyzerError("the store changed while the graph was built: run it again")
+    return found["values"], frozenset(found["unvalued"])
 
 
 def _write_constants(conn: sqlite3.Connection, index: Index, values: dict[str, int]) -> None:
@@ -732,44 +755,41 @@ def _build_graph_store(cfg, progress: bool, update: bool = True,
     times: dict[str, float] = {}
     t0 = time.perf_counter()
     source = _source_reader(cfg.kernel_dir)  # before the long work: is the tree there?
-    with Store.open(cfg.store_path) as store:
-        index = Index.from_store(store)
-        generation = store.generation()
-        files = dict(store.file_hashes())
-    times["load_store"] = _lap(t0, "read the store", progress)
-    t1 = time.perf_counter()
-    path = cfg.graph_path
+    path, code = cfg.graph_path, _code()
     constants_db = _scratch(path, "constants")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(path.parent, (f".{path.name}.",))  # those of killed runs
-        code, digest = _code(), constants_digest(index.constant_records)
+        with Store.open(cfg.store_path) as store:
+            files = dict(store.file_hashes())
         update = update and _can_update(path, files, code)
-        kept = _stored_constants(path, digest) if update else None
-        if kept is not None:  # the same constants as last time: their values are stored
-            index.values_from(lambda: kept)
-            constants = None
-        else:  # their values and table made by a worker while the graph is built
-            constants = Worker(lambda: _constants_db(constants_db, index))
-            index.values_from(constants.result)
+        # the constants in a lane of their own, from the start: read, then evaluated or
+        # found stored, while this process reads the other records and builds the graph
+        lane = Worker(lambda: _constants_lane(cfg.store_path, path, constants_db, update))
+        with Store.open(cfg.store_path) as store:
+            index = Index.from_store(store, [k for k in INDEXED_KINDS if k != "constants"])
+            generation = store.generation()
+        times["load_store"] = _lap(t0, "read the store", progress)
+        t1 = time.perf_counter()
+        index.constants_from(lambda: _lane_values(lane.result(), generation))
         try:
             rows = graph_rows(index, source)
             values = index.const_values()
         finally:
-            if constants is not None:
-                constants.stop()
+            lane.stop()
         times["build"] = _lap(t1, "built the graph", progress)
         t2 = time.perf_counter()
         report = _report(rows, times, path)
+        found = lane.result()
         meta = {"store_generation": generation, "report": report.to_json(),
-                "store_files": files, "code": code, "constants_digest": digest,
+                "store_files": files, "code": code, "constants_digest": found["digest"],
                 "big_constants": _big(values)}
         if update:
-            changed = update_graph_db(path, rows, index, meta, constants_db,
-                                      keep_constants=kept is not None)
+            changed = update_graph_db(path, rows, meta, constants_db,
+                                      keep_constants=found["kept"])
             what = f"updated {path} ({_changes(changed)})"
         else:
-            write_graph_db(path, rows, index, meta, constants_db)
+            write_graph_db(path, rows, meta, constants_db)
             what = f"wrote {path}"
     except (sqlite3.Error, OSError) as e:  # a full disk, a read-only folder
         raise AnalyzerError(f"cannot write {path} ({_why(e)}); the previous one "

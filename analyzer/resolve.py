@@ -166,22 +166,23 @@ class Index:
         """An index over the facts of some files (tests, snippets)."""
         idx = cls()
         for ff in facts:
-            for kind in _INDEXED_KINDS:
+            for kind in INDEXED_KINDS:
                 idx.add(kind, getattr(ff, kind))
         return idx
 
     @classmethod
-    def from_store(cls, store) -> Index:
-        """An index over a whole :class:`analyzer.store.Store`, its records
-        file by file in the order of the files' paths (so that what is built
-        from it, down to the numbering of call sites, does not depend on the
-        order in which the files were extracted, and a file extracted again
-        keeps its place)."""
+    def from_store(cls, store, kinds: Iterable[str] = ()) -> Index:
+        """An index over a whole :class:`analyzer.store.Store` (its records of
+        ``kinds``, else of all the kinds it indexes), file by file in the
+        order of the files' paths (so that what is built from it, down to the
+        numbering of call sites, does not depend on the order in which the
+        files were extracted, and a file extracted again keeps its place)."""
         idx = cls()
-        for kind in _INDEXED_KINDS:
+        for kind in kinds or INDEXED_KINDS:
             if kind == "calls":
                 idx.calls.extend(store.all(kind, "kind != 'direct'", by_file=True))
-                idx.direct.extend(store.rows(kind, "kind = 'direct'", by_file=True))
+                idx.direct.extend(store.rows(kind, "kind = 'direct'", by_file=True,
+                                             columns=DIRECT_COLUMNS))
             else:
                 idx.add(kind, store.all(kind, by_file=True))
         return idx
@@ -193,7 +194,8 @@ class Index:
         if kind == "calls":
             for call in items:
                 if call.kind == "direct":
-                    self.direct.append(encode(call))
+                    row = encode(call)
+                    self.direct.append(tuple(row[i] for i in _DIRECT_AT))
                 else:
                     self.calls.append(call)
             return
@@ -275,7 +277,9 @@ class Index:
     @staticmethod
     def call(row: tuple) -> records.Call:
         """The record of a direct call's row (of :attr:`direct`)."""
-        return decode("calls", row)
+        caller, file, line, callee, args, in_macro = row
+        return decode("calls", (caller, file, line, "direct", callee, callee, "", "", args,
+                                in_macro))
 
     def struct(self, name: str, file: str = "") -> records.Struct | None:
         """The definition of ``struct name`` seen from ``file``: the same
@@ -321,8 +325,9 @@ class Index:
     def const_values(self) -> dict[str, int]:
         """Every computable constant (``analyzer.constants.evaluate``)."""
         values = getattr(self, "_values", None)
-        if values is None and "_values_from" in self.__dict__:
-            values = self._values = self.__dict__.pop("_values_from")()
+        if values is None and "_constants_from" in self.__dict__:
+            values, self._unvalued = self.__dict__.pop("_constants_from")()
+            self._values = values
         if values is None:
             try:
                 from analyzer.constants import evaluate
@@ -334,11 +339,18 @@ class Index:
             self._values = values
         return values
 
-    def values_from(self, compute: Callable[[], dict[str, int]]) -> None:
-        """:meth:`const_values` will be ``compute()`` (the values that
-        ``analyzer.constants.evaluate`` gives for :attr:`constant_records`,
-        computed elsewhere meanwhile), asked when first needed."""
-        self._values_from = compute
+    def constants_from(self, compute: Callable[[], tuple[dict[str, int], frozenset[str]]]
+                       ) -> None:
+        """The constants are read and evaluated elsewhere, meanwhile (not
+        added here): ``compute()`` gives the values that
+        ``analyzer.constants.evaluate`` gives for their records and the names
+        of those without a value; asked when first needed."""
+        self._constants_from = compute
+
+    def is_constant(self, name: str) -> bool:
+        """Is ``name`` an enum constant or a ``#define`` of the records?"""
+        return name in self.constants or name in self.const_values() \
+            or name in self.__dict__.get("_unvalued", ())
 
     @property
     def typenames(self) -> frozenset[str]:
@@ -350,13 +362,19 @@ class Index:
 
 
 #: the record kinds an Index holds (macros and initcalls are not read for resolution)
-_INDEXED_KINDS = tuple(k for k in records.RECORD_KINDS if k in Index.__dataclass_fields__)
+INDEXED_KINDS = tuple(k for k in records.RECORD_KINDS if k in Index.__dataclass_fields__)
+#: the columns of a direct call's row in :attr:`Index.direct`: a direct call's other
+#: columns are its kind, its callee again (``expr``), and empty ``receiver`` and ``field``
+DIRECT_COLUMNS = ("caller", "file", "line", "callee", "args", "in_macro")
+_DIRECT_AT = tuple(columns("calls").index(c) for c in DIRECT_COLUMNS)
 #: the position of each column in a row of :attr:`Index.direct` (``row[row_fields.callee]``)
-row_fields = SimpleNamespace(**{c: i for i, c in enumerate(columns("calls"))})
+row_fields = SimpleNamespace(**{c: i for i, c in enumerate(DIRECT_COLUMNS)})
 
 
 #: an argument that is the address of a name (``&inet_family_ops``)
 _ADDRESS = re.compile(r"\s*&\s*(\w+)\s*")
+#: such an argument inside the JSON text of a row's arguments (whitespace escaped or not)
+_ADDRESS_ARG = re.compile(r'"(?:\s|\\[tnrfb])*&(?:\s|\\[tnrfb])*\w+(?:\s|\\[tnrfb])*"')
 
 
 def _eval_int(text: str, idx: Index, depth: int = 0) -> int | None:
@@ -533,8 +551,10 @@ class Resolver:
         edges = []
         for asg in copies:
             dst = self._assigned_member(asg)
+            if not dst[0] or not self._holds_function(*dst, asg.file):
+                continue  # most copies: of data, not of function pointers
             src = self._member_of(asg.value, asg.function, asg.file)
-            if dst[0] and src[0] and dst != src and self._holds_function(*dst, asg.file):
+            if src[0] and dst != src:
                 edges.append((src, dst, asg))
         for _ in range(len(edges)):  # a fixpoint: each round may extend a chain by one
             changed = False
@@ -603,7 +623,7 @@ class Resolver:
         """``name`` as the id of a function defined outside the analysed tree
         (``.read_iter = generic_file_read_iter`` of mm/filemap.c), when it fills a
         function-pointer member and names no global, constant or macro of the tree."""
-        if not sname or not path or name in self.idx.globals or name in self.idx.constants \
+        if not sname or not path or name in self.idx.globals or self.idx.is_constant(name) \
                 or not name.isidentifier():
             return None
         try:
@@ -921,7 +941,7 @@ class Resolver:
     def _call_registrations(self) -> Iterable[records.Registration]:
         """Direct calls passing ``&table``: registrations by another name."""
         for row in self.idx.direct:
-            if "&" not in row[row_fields.args]:
+            if "&" not in row[row_fields.args] or not _ADDRESS_ARG.search(row[row_fields.args]):
                 continue
             call = self.idx.call(row)
             for arg in call.args:

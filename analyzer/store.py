@@ -305,8 +305,11 @@ def _insert(kind: str) -> str:
     return f"INSERT INTO {kind} VALUES ({','.join('?' * len(columns(kind)))})"
 
 
-def _select(kind: str, where: str = "", by_file: bool = False) -> str:
-    cols = ", ".join(f'"{c}"' for c in columns(kind))
+def _select(kind: str, where: str = "", by_file: bool = False,
+            names: Sequence[str] = ()) -> str:
+    if not set(names) <= set(columns(kind)):
+        raise ValueError(f"{kind} has no column {sorted(set(names) - set(columns(kind)))}")
+    cols = ", ".join(f'"{c}"' for c in names or columns(kind))
     return f"SELECT {cols} FROM {kind} {where} ORDER BY {'file, ' if by_file else ''}rowid"
 
 
@@ -395,12 +398,14 @@ class Store:
         the files alone, not on how and when each was extracted."""
         return self._rows(kind, f"WHERE {where}" if where else "", (), by_file)
 
-    def rows(self, kind: str, where: str = "", by_file: bool = False) -> list[tuple]:
+    def rows(self, kind: str, where: str = "", by_file: bool = False,
+             columns: Sequence[str] = ()) -> list[tuple]:
         """The rows of :meth:`all` as stored (:func:`encode`; :func:`decode`
-        makes a row's record), for a reader that needs few of them as records."""
+        makes a row's record), for a reader that needs few of them as records;
+        with ``columns``, those columns only (of :func:`columns`)."""
         _check_kind(kind)
         return self.conn.execute(
-            _select(kind, f"WHERE {where}" if where else "", by_file)).fetchall()
+            _select(kind, f"WHERE {where}" if where else "", by_file, columns)).fetchall()
 
     def find(self, kind: str, key: str) -> list:
         """The records of ``kind`` whose key field (:data:`KEY_FIELDS`) is ``key``."""
