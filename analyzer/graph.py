@@ -1,8 +1,11 @@
-"""The call graph: a networkx ``MultiDiGraph`` over the extracted records.
+"""The call graph over the extracted records.
 
 Takes an :class:`analyzer.resolve.Index` (from the store, or from the
-:class:`records.FileFacts` of a few snippet files) and produces the graph, the
-resolved indirect call sites, and ``build/graph.sqlite``.
+:class:`records.FileFacts` of a few snippet files) and makes the graph as the
+rows of its tables (:class:`GraphRows`: nodes, edges, resolved indirect call
+sites), written to ``build/graph.sqlite``; the networkx ``MultiDiGraph`` is
+made from those rows when asked (:func:`build_graph` here, ``kg.graph`` from
+the database: :mod:`analyzer.graphdata`).
 
 Nodes (attribute ``kind``):
 
@@ -725,15 +728,14 @@ def build_graph_store(cfg, progress: bool = False, update: bool = True) -> Graph
     that differ rewritten.
 
     The stage runs in a forked process (:class:`analyzer.workers.Worker`)
-    that just ends when done: the two million objects it makes are not freed
-    one by one (0.7 s on the real tree), and this process's memory stays as it
-    was."""
+    that just ends when done: the million and more objects it makes are not
+    freed one by one, and this process's memory stays as it was."""
     return GraphReport(**Worker(lambda: _stage(cfg, progress, update)).result())
 
 
 def _stage(cfg, progress: bool, update: bool) -> dict:
     """The stage in its own process, with Python's cyclic garbage collector
-    off: it makes about two million long-lived objects (records, nodes, edges,
+    off: it makes over a million long-lived objects (records, nodes, edges,
     rows) and almost no cycles, and at the default thresholds the collector
     walked them again and again (a third of the stage's time).  It is not
     turned on again at the end (its first pass would walk them all, a

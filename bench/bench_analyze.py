@@ -11,7 +11,8 @@ original home's), then the timed runs of ``python -m analyzer analyze``:
   edits in turn (``0`` -> ``5``, ``5`` -> ``0``, ...), the median given with each;
 
 with ``--graph``, only the graph stage: ``extract`` alone in an empty home holding
-the tree, then the graph written anew there (their ratio, each stage alone), then
+the tree, then the graph written anew there (their ratio, each stage alone; ``--runs N``
+pairs in turn, the median pair given), then
 after a line added to net/socket.c (lines below it shift) and ``extract``,
 ``python -m analyzer graph`` updating the copied home's database (the rows that differ);
 and, with ``--cold`` (``$KERNEL_TARBALL`` set), a cold ``analyze`` in an empty home
@@ -168,27 +169,38 @@ def _laps(lines: list[str]) -> list[str]:
                                               "graph: updated"))]
 
 
-def _graph(home: Path, cscope: float) -> dict:
-    """The extraction alone in an empty home holding the tree, the graph stage
-    written anew there (their ratio), then the graph of ``home`` updated after
-    a line added to net/socket.c."""
+def _graph(home: Path, cscope: float, runs: int) -> dict:
+    """The extraction alone in an empty home holding the tree, then the graph
+    stage written anew there, ``runs`` times in turn (the machine's speed
+    drifts: each pair's ratio is of two runs next to each other; the median
+    pair is given), then the graph of ``home`` updated after a line added to
+    net/socket.c."""
     fresh = home.parent / "fresh"
     shutil.copytree(Config(home).fetched_dir, Config(fresh).fetched_dir, symlinks=True)
-    extract_alone, _ = _run(fresh, "-m", "analyzer", "extract", "-q")
-    full, full_lines = _run(fresh, "-c", _FULL)
-    ratio = round(full / extract_alone, 2)
-    print(f"{'extraction alone (empty build/)':<46} {extract_alone:7.2f} s  = "
+    pairs = []
+    for i in range(runs):
+        shutil.rmtree(Config(fresh).build_dir, ignore_errors=True)
+        extract_alone, _ = _run(fresh, "-m", "analyzer", "extract", "-q")
+        full, full_lines = _run(fresh, "-c", _FULL)
+        pairs.append((full / extract_alone, extract_alone, full, full_lines))
+        print(f"run {i + 1}: extraction alone (empty build/) {extract_alone:6.2f} s, graph "
+              f"written anew {full:6.2f} s: graph/extract {full / extract_alone:.2f}")
+    ratio, extract_alone, full, full_lines = sorted(pairs)[len(pairs) // 2]
+    ratio = round(ratio, 2)
+    print(f"{'extraction alone (empty build/), median pair':<46} {extract_alone:7.2f} s  = "
           f"{extract_alone / cscope:5.2f}x cscope")
     socket_c = Config(home).fetched_dir / "net/socket.c"
     socket_c.write_bytes(socket_c.read_bytes().replace(OLD, b"\t/* a line */\n" + OLD, 1))
     extract, _ = _run(home, "-m", "analyzer", "extract", "-q")
     update, update_lines = _run(home, "-m", "analyzer", "graph")
     figures = {"extract_alone_s": round(extract_alone, 2), "graph_full_s": round(full, 2),
-               "graph_over_extract_alone": ratio, "graph_edit_extract_s": round(extract, 2),
+               "graph_over_extract_alone": ratio,
+               "graph_over_extract_runs": [round(p[0], 2) for p in pairs],
+               "graph_edit_extract_s": round(extract, 2),
                "graph_update_s": round(update, 2),
                "graph_full_lines": _laps(full_lines), "graph_update_lines": _laps(update_lines)}
-    print(f"{'graph written anew, alone':<46} {full:7.2f} s  = {full / cscope:5.2f}x cscope"
-          f"; graph/extract {ratio}")
+    print(f"{'graph written anew, alone, median pair':<46} {full:7.2f} s  = "
+          f"{full / cscope:5.2f}x cscope; graph/extract {ratio}")
     for line in figures["graph_full_lines"]:
         print(f"    {line[:150]}")
     print(f"{'a line added to net/socket.c: extract':<46} {extract:7.2f} s")
@@ -211,13 +223,16 @@ def _parser() -> argparse.ArgumentParser:
                     help="only the graph stage: written anew, then updated after an edit")
     ap.add_argument("--edits", type=int, default=3, metavar="N",
                     help="one-line edits timed in turn, the median given (default 3)")
+    ap.add_argument("--runs", type=int, default=3, metavar="N",
+                    help="with --graph: extraction and graph timed N times in turn, the "
+                         "median pair given (default 3)")
     return ap
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    if args.edits < 1:
-        sys.exit("--edits: at least 1")
+    if args.edits < 1 or args.runs < 1:
+        sys.exit("--edits and --runs: at least 1")
     cold, only_graph = args.cold, args.graph
     cfg = Config.default()
     if not cfg.store_path.is_file() or not (cfg.fetched_dir / "net/socket.c").is_file():
@@ -231,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
         cscope = _cscope(copy.fetched_dir, Path(tmp))
         if only_graph:
             print(f"cscope -b -k (net/ fs/ include/, median of 3)   {cscope:7.2f} s")
-            figures = {"cscope_build_s": round(cscope, 2), **_graph(home, cscope)}
+            figures = {"cscope_build_s": round(cscope, 2), **_graph(home, cscope, args.runs)}
             cfg.build_dir.mkdir(exist_ok=True)
             (cfg.build_dir / "bench_graph.json").write_text(json.dumps(figures, indent=2))
             return

@@ -4,8 +4,8 @@ Measures on the analysed tree (``make analyze`` first), each figure in a fresh
 process, the runs of the two sides alternating:
 
 - ``load()``: opening ``build/graph.sqlite`` (checks included);
-- the first ``kg.graph``: the networkx graph read from the database's plain
-  MessagePack parts (:mod:`analyzer.graphdata`);
+- the first ``kg.graph``: the networkx graph made from the database's rows
+  (``nodes``, ``edges``, ``chains``: :mod:`analyzer.graphdata`);
 - the first ``g.pred`` after it: the predecessor maps, made on first use;
 - the baseline: the same graph pickled by this script into a temporary file
   and unpickled the way the analyzer did before it stored plain data (equal
