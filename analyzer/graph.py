@@ -48,6 +48,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import networkx as nx
@@ -134,10 +135,11 @@ class GraphRows:
     edges: list[tuple]
     sites: list[Site]
 
-    def node_rows(self) -> Iterator[tuple]:
-        """The rows of ``nodes``: id, name, kind, file, line and the other
-        attributes as JSON (``chains`` apart: :meth:`chain_rows`)."""
-        for n, a in self.nodes.items():
+    def node_rows(self, start: int = 0) -> Iterator[tuple]:
+        """The rows of ``nodes`` (from the ``start``-th node on): id, name,
+        kind, file, line and the other attributes as JSON (``chains`` apart:
+        :meth:`chain_rows`)."""
+        for n, a in islice(self.nodes.items(), start, None):
             yield (n, a["name"], a["kind"], a.get("file", ""), a.get("line", 0),
                    _json({k: v for k, v in a.items() if k not in _NODE_COLUMNS}))
 
@@ -185,16 +187,23 @@ class _Maker:
 
 
 def graph_rows(index: Index, source: Source | None = None,
-               resolver: Resolver | None = None) -> GraphRows:
+               resolver: Resolver | None = None,
+               calls_made: Callable[[GraphRows], None] | None = None) -> GraphRows:
     """The rows of the graph of ``index`` and its resolved indirect sites.
 
     ``source(file)`` gives a file's text, for detecting cast functions from
     their bodies; without it only ``container_of`` uses make ``casts`` edges.
+    ``calls_made(rows)`` is called with the graph as made once the direct
+    calls' edges are (its nodes and those edges: the first rows of both
+    tables, as they will stay), before the rest is made (the graph stage
+    starts writing them meanwhile).
     """
     res = resolver or Resolver(index)
     made = _Maker()
     _add_nodes(made, index)
     _add_calls(made, index)
+    if calls_made is not None:
+        calls_made(GraphRows(dict(made.nodes), made.edges[:], []))
     sites = [res.resolve_call(c) for c in index.calls]
     _add_dispatches(made, sites)
     _add_bindings(made, index, res)
@@ -241,13 +250,15 @@ def _add_nodes(made: _Maker, index: Index) -> None:
 
 def _add_calls(made: _Maker, index: Index) -> None:
     """The direct calls' edges: most of the graph, made here without
-    :meth:`_Maker.edge` (the callers are functions, already nodes)."""
+    :meth:`_Maker.edge` (the callers are functions, already nodes, but for
+    a caller the extraction named and did not define)."""
     nodes, append = made.nodes, made.edges.append
     caller, file, line, callee = rf.caller, rf.file, rf.line, rf.callee
     for row, fid in index.direct_calls():
         src, dst = row[caller], fid or row[callee]
         if src not in nodes:
-            nodes[src] = {}
+            nodes[src] = {"kind": "undefined", "name": src.split("@")[0], "file": "",
+                          "line": 0}
         if dst not in nodes:
             nodes[dst] = {"kind": "undefined", "name": dst, "file": "", "line": 0}
         append((src, dst, "calls", row[file], row[line], None, None))
@@ -381,57 +392,57 @@ def _index(conn: sqlite3.Connection, *tables: str) -> None:
     conn.executescript("".join(f"{sql};\n" for t in tables for sql in INDEXES[t].values()))
 
 
-def write_graph_db(path: Path, rows: GraphRows, meta: dict, constants_db: Path) -> None:
-    """Write the graph's rows to ``path`` atomically (a temporary file renamed).
+def write_graph_db(path: Path, rows: GraphRows, meta: dict, constants_db: Path,
+                   begun: Worker | None = None) -> None:
+    """Write the graph's rows to ``path`` atomically (a temporary file renamed),
+    with the ``constants`` table of the database ``constants_db``
+    (:func:`_constants_db`).
 
-    Two processes share the work: a forked worker writes ``nodes``, ``sites``
-    and ``chains`` into a file of its own (:func:`_write_side`) while this
-    one writes ``edges`` and its indexes and ``meta``; the worker's tables
-    are then copied in, in their order, and the ``constants`` table of the
-    database ``constants_db`` (:func:`_constants_db`)."""
+    ``begun``: a worker that has started the temporary file meanwhile
+    (:func:`_begin_db` with the first rows of ``nodes`` and ``edges``, those
+    made with the direct calls' edges, while the rest of the graph was
+    made); else it is started here with them all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp, side = _scratch(path), _scratch(path, "side")
-    for old in (tmp, side):
-        old.unlink(missing_ok=True)
-    worker = Worker(lambda: _write_side(side, rows))
+    tmp = _scratch(path)
     try:
+        written = begun.result() if begun is not None else _begin_db(tmp, rows)
         conn = sqlite3.connect(tmp)
         # nobody reads the temporary file before the rename: no journal, no syncs
         # until the one before the rename
         conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
         with conn:
-            conn.executescript(SCHEMA)
-            _write_rows(conn, "edges", rows.edges)
             meta = {**meta, "graph_format": graphdata.FORMAT}
-            _write_rows(conn, "meta", [(k, json.dumps(v)) for k, v in meta.items()])
-        _index(conn, "edges")
-        worker.result()
-        _copy_tables(conn, side, _SIDE_TABLES)
+            for table, new in (("edges", rows.edges[written["edges"]:]),
+                               ("nodes", rows.node_rows(written["nodes"])),
+                               ("sites", rows.site_rows()), ("chains", rows.chain_rows()),
+                               ("meta", [(k, json.dumps(v)) for k, v in meta.items()])):
+                _write_rows(conn, table, new)
         _copy_tables(conn, constants_db, ("constants",))
         _index(conn, "nodes", "sites")
         conn.close()
         fsync(tmp)
         os.replace(tmp, path)
     finally:
-        worker.stop()
-        for done in (tmp, side):
-            done.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
 
 
-#: the tables :func:`_write_side` writes, copied in after
-_SIDE_TABLES = ("nodes", "sites", "chains")
-
-
-def _write_side(path: Path, rows: GraphRows) -> None:
-    """The worker's share of :func:`write_graph_db`: the tables of :data:`_SIDE_TABLES`."""
-    conn = sqlite3.connect(path)
+def _begin_db(tmp: Path, rows: GraphRows) -> dict[str, int]:
+    """A new graph database at ``tmp`` (this process's temporary file) holding
+    the rows of ``nodes`` and ``edges`` of ``rows`` (the first rows of these
+    tables) and the indexes of ``edges``, for :func:`write_graph_db` to go on
+    with; how many rows of each.  The edges that come after are indexed as
+    they are written: far fewer than these."""
+    tmp.unlink(missing_ok=True)
+    conn = sqlite3.connect(tmp)
     conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
     with conn:
         conn.executescript(SCHEMA)
-        for table, new in (("nodes", rows.node_rows()), ("sites", rows.site_rows()),
-                           ("chains", rows.chain_rows())):
-            _write_rows(conn, table, new)
+        _write_rows(conn, "edges", rows.edges)
+    _index(conn, "edges")
+    with conn:
+        _write_rows(conn, "nodes", rows.node_rows())
     conn.close()
+    return {"edges": len(rows.edges), "nodes": len(rows.nodes)}
 
 
 def _scratch(path: Path, what: str = "") -> Path:
@@ -758,7 +769,9 @@ def _build_graph_store(cfg, progress: bool, update: bool = True,
     t0 = time.perf_counter()
     source = _source_reader(cfg.kernel_dir)  # before the long work: is the tree there?
     path, code = cfg.graph_path, _code()
-    constants_db = _scratch(path, "constants")
+    tmp, constants_db = _scratch(path), _scratch(path, "constants")
+    begun: list[Worker] = []  # writing a new database: the calls' edges, meanwhile
+    lane = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale(path.parent, (f".{path.name}.",))  # those of killed runs
@@ -774,11 +787,9 @@ def _build_graph_store(cfg, progress: bool, update: bool = True,
         times["load_store"] = _lap(t0, "read the store", progress)
         t1 = time.perf_counter()
         index.constants_from(lambda: _lane_values(lane.result(), generation))
-        try:
-            rows = graph_rows(index, source)
-            values = index.const_values()
-        finally:
-            lane.stop()
+        rows = graph_rows(index, source, calls_made=None if update else (
+            lambda early: begun.append(Worker(lambda: _begin_db(tmp, early)))))
+        values = index.const_values()
         times["build"] = _lap(t1, "built the graph", progress)
         t2 = time.perf_counter()
         report = _report(rows, times, path)
@@ -791,13 +802,17 @@ def _build_graph_store(cfg, progress: bool, update: bool = True,
                                       keep_constants=found["kept"])
             what = f"updated {path} ({_changes(changed)})"
         else:
-            write_graph_db(path, rows, meta, constants_db)
+            write_graph_db(path, rows, meta, constants_db, *begun)
             what = f"wrote {path}"
     except (sqlite3.Error, OSError) as e:  # a full disk, a read-only folder
         raise AnalyzerError(f"cannot write {path} ({_why(e)}); the previous one "
                             "is kept, nothing half-written is left") from None
-    finally:
-        constants_db.unlink(missing_ok=True)
+    finally:  # after an error, the workers' results are not wanted
+        for worker in (lane, *begun):
+            if worker is not None:
+                worker.stop()
+        for scratch in (constants_db, tmp):
+            scratch.unlink(missing_ok=True)
     times["write"] = _lap(t2, what, progress)
     times["total"] = round(time.perf_counter() - t0, 3)
     if keep is not None:

@@ -151,6 +151,7 @@ class Index:
     initializers: list[records.Initializer] = field(default_factory=list)
     assignments: list[records.Assignment] = field(default_factory=list)
     registrations: list[records.Registration] = field(default_factory=list)
+    #: the constants' records (none when they are read elsewhere: :meth:`constants_from`)
     constants: dict[str, records.Constant] = field(default_factory=dict)
     constant_records: list[records.Constant] = field(default_factory=list)
     #: the indirect calls (``kind`` other than ``direct``), in the order found
