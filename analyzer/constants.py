@@ -175,7 +175,8 @@ def evaluate(constants: Iterable[Constant]) -> dict[str, int]:
     for c in constants:
         defs.setdefault(c.name, []).append(c)
     for v in defs.values():
-        v.sort(key=definition_order)
+        if len(v) > 1:  # most names have one definition
+            v.sort(key=definition_order)
     values: dict[str, int] = {}
     failed: set[str] = set()
     active: set[str] = set()
@@ -198,6 +199,10 @@ def evaluate(constants: Iterable[Constant]) -> dict[str, int]:
         return _fail()
 
     for name in sorted(defs):
+        first = defs[name][0]
+        if first.value is not None:  # a literal (most constants): no lookup to make
+            values.setdefault(name, first.value)
+            continue
         with contextlib.suppress(ValueError, RecursionError):
             lookup(name)
     return {k: values[k] for k in sorted(values)}
