@@ -150,11 +150,12 @@ class Run:
 
     @cached_property
     def _base(self) -> dict[str, tuple[str, tuple]]:
-        """The state at step 0: boot and static objects with their step-0 writes."""
-        base: dict[str, tuple[str, list]] = {}
+        """The state at step 0: boot and static objects with their step-0 writes
+        (an object no write changed keeps its layout's shared tuple of fields)."""
+        base: dict[str, tuple[str, tuple | list]] = {}
         for label, kind, created, specs in self.objects:
             if created == 0:
-                base[label] = (kind, [tuple(p) for p in specs])
+                base[label] = (kind, specs)
         index: dict[str, dict[str, int]] = {}
         for step, label, name, shown in self.writes:
             if step != 0:
@@ -163,7 +164,10 @@ class Run:
                 if label != "globals":
                     continue
                 base[label] = ("globals", [])
-            fields = base[label][1]
+            kind, fields = base[label]
+            if type(fields) is not list:  # its own copy, on its first write
+                fields = [tuple(p) for p in fields]
+                base[label] = (kind, fields)
             where = index.setdefault(label, {k: i for i, (k, _) in enumerate(fields)})
             if name in where:
                 fields[where[name]] = (name, shown)
