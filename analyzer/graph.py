@@ -505,11 +505,13 @@ def update_graph_db(path: Path, rows: GraphRows, meta: dict, constants_db: Path,
     were written or deleted.
 
     ``sites``, ``chains``, ``meta`` and ``constants`` are compared row by row
-    on their key.  ``nodes`` and ``edges`` are left as they are when their
-    rows are those of ``rows``, in order, else written again whole with their
-    indexes: their order is the order ``kg.graph`` meets the nodes and each
-    node's neighbours in (and ``path`` a function's callers), and rows written
-    again for some nodes or edges only would come after the others.
+    on their key.  ``nodes`` and ``edges`` keep the order of a new database
+    (:func:`_update_in_order`: the rows that differ are updated where they
+    are; a table gaining or losing rows, or a node changing its id, is written
+    again whole with its indexes): their order is the order ``kg.graph``
+    meets the nodes and each node's neighbours in (and ``path`` a function's
+    callers), and rows added for some nodes or edges only would come after
+    the others.
     ``keep_constants``: the ``constants`` table is left as it is (the
     constants' records did not change, :func:`_stored_constants`); else it is
     updated from that of ``constants_db`` (:func:`_constants_db`).  The file
