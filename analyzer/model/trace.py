@@ -168,7 +168,9 @@ class Run:
             if type(fields) is not list:  # its own copy, on its first write
                 fields = [tuple(p) for p in fields]
                 base[label] = (kind, fields)
-            where = index.setdefault(label, {k: i for i, (k, _) in enumerate(fields)})
+            where = index.get(label)
+            if where is None:  # made once per object (setdefault would make it per write)
+                where = index[label] = {k: i for i, (k, _) in enumerate(fields)}
             if name in where:
                 fields[where[name]] = (name, shown)
             else:
