@@ -177,13 +177,21 @@ class _Maker:
 
     def edge(self, u: str, v: str, kind: str, file: str, line: int, site: int | None = None,
              **extra) -> None:
+        """An edge; a node it names that is not there yet is ``undefined``
+        (:func:`_add_nodes` made every defined one first)."""
         nodes = self.nodes
         for n in (u, v):
             if n not in nodes:
                 if n is None:
                     raise ValueError("None cannot be a node")
-                nodes[n] = {}
+                nodes[n] = _undefined(n)
         self.edges.append((u, v, kind, file, line, site, _json(extra)))
+
+
+def _undefined(nid: str) -> dict:
+    """The attributes of a node named but defined nowhere in the tree (a
+    macro, a function of mm/, a caller the extraction named)."""
+    return {"kind": "undefined", "name": nid.split("@")[0], "file": "", "line": 0}
 
 
 def graph_rows(index: Index, source: Source | None = None,
@@ -209,9 +217,6 @@ def graph_rows(index: Index, source: Source | None = None,
     _add_bindings(made, index, res)
     _add_registrations(made, res)
     _add_structs(made, index, res, source)
-    for nid, attrs in made.nodes.items():
-        if "kind" not in attrs:  # a caller the extraction named but did not define
-            attrs.update(kind="undefined", name=nid.split("@")[0], file="", line=0)
     return GraphRows(made.nodes, made.edges, sites)
 
 
@@ -257,10 +262,9 @@ def _add_calls(made: _Maker, index: Index) -> None:
     for row, fid in index.direct_calls():
         src, dst = row[caller], fid or row[callee]
         if src not in nodes:
-            nodes[src] = {"kind": "undefined", "name": src.split("@")[0], "file": "",
-                          "line": 0}
+            nodes[src] = _undefined(src)
         if dst not in nodes:
-            nodes[dst] = {"kind": "undefined", "name": dst, "file": "", "line": 0}
+            nodes[dst] = _undefined(dst)
         append((src, dst, "calls", row[file], row[line], None, None))
 
 
@@ -406,10 +410,7 @@ def write_graph_db(path: Path, rows: GraphRows, meta: dict, constants_db: Path,
     tmp = _scratch(path)
     try:
         written = begun.result() if begun is not None else _begin_db(tmp, rows)
-        conn = sqlite3.connect(tmp)
-        # nobody reads the temporary file before the rename: no journal, no syncs
-        # until the one before the rename
-        conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+        conn = _connect_scratch(tmp)
         with conn:
             meta = {**meta, "graph_format": graphdata.FORMAT}
             for table, new in (("edges", rows.edges[written["edges"]:]),
@@ -433,8 +434,7 @@ def _begin_db(tmp: Path, rows: GraphRows) -> dict[str, int]:
     with; how many rows of each.  The edges that come after are indexed as
     they are written: far fewer than these."""
     tmp.unlink(missing_ok=True)
-    conn = sqlite3.connect(tmp)
-    conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+    conn = _connect_scratch(tmp)
     with conn:
         conn.executescript(SCHEMA)
         _write_rows(conn, "edges", rows.edges)
@@ -443,6 +443,15 @@ def _begin_db(tmp: Path, rows: GraphRows) -> dict[str, int]:
         _write_rows(conn, "nodes", rows.node_rows())
     conn.close()
     return {"edges": len(rows.edges), "nodes": len(rows.nodes)}
+
+
+def _connect_scratch(path: Path) -> sqlite3.Connection:
+    """A connection to a temporary file of the stage: nobody reads it before
+    it is renamed into place, so no journal and no syncs (one fsync before the
+    rename)."""
+    conn = sqlite3.connect(path)
+    conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+    return conn
 
 
 def _scratch(path: Path, what: str = "") -> Path:
@@ -521,8 +530,7 @@ def update_graph_db(path: Path, rows: GraphRows, meta: dict, constants_db: Path,
     tmp.unlink(missing_ok=True)
     try:
         shutil.copyfile(path, tmp)
-        conn = sqlite3.connect(tmp)
-        conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+        conn = _connect_scratch(tmp)
         changed = {}
         with conn:
             for table, new in (("sites", rows.site_rows()), ("chains", rows.chain_rows())):
@@ -625,8 +633,7 @@ def _constants_db(path: Path, index: Index) -> dict[str, int]:
     from analyzer.constants import evaluate
 
     values = evaluate(index.constant_records)
-    conn = sqlite3.connect(path)
-    conn.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+    conn = _connect_scratch(path)
     with conn:
         conn.executescript(SCHEMA)
         _write_constants(conn, index, values)

@@ -38,7 +38,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from analyzer import records
@@ -305,8 +305,9 @@ def _insert(kind: str) -> str:
     return f"INSERT INTO {kind} VALUES ({','.join('?' * len(columns(kind)))})"
 
 
+@lru_cache(maxsize=256)  # the same few texts, asked again and again (the site: 10,000)
 def _select(kind: str, where: str = "", by_file: bool = False,
-            names: Sequence[str] = ()) -> str:
+            names: tuple[str, ...] = ()) -> str:
     if not set(names) <= set(columns(kind)):
         raise ValueError(f"{kind} has no column {sorted(set(names) - set(columns(kind)))}")
     cols = ", ".join(f'"{c}"' for c in names or columns(kind))
@@ -399,7 +400,7 @@ class Store:
         return self._rows(kind, f"WHERE {where}" if where else "", (), by_file)
 
     def rows(self, kind: str, where: str = "", by_file: bool = False,
-             columns: Sequence[str] = ()) -> list[tuple]:
+             columns: tuple[str, ...] = ()) -> list[tuple]:
         """The rows of :meth:`all` as stored (:func:`encode`; :func:`decode`
         makes a row's record), for a reader that needs few of them as records;
         with ``columns``, those columns only (of :func:`columns`)."""
