@@ -409,9 +409,12 @@ class Store:
             _select(kind, f"WHERE {where}" if where else "", by_file, columns)).fetchall()
 
     def find(self, kind: str, key: str) -> list:
-        """The records of ``kind`` whose key field (:data:`KEY_FIELDS`) is ``key``."""
+        """The records of ``kind`` whose key field (:data:`KEY_FIELDS`) is ``key``,
+        by file path, then in line order: the same records in the same order
+        however and whenever each file was extracted (a file extracted again
+        after an edit is stored last)."""
         _check_kind(kind)
-        return list(self._rows(kind, f'WHERE "{KEY_FIELDS[kind]}"=?', (key,)))
+        return list(self._rows(kind, f'WHERE "{KEY_FIELDS[kind]}"=?', (key,), by_file=True))
 
     def in_file(self, kind: str, file: str) -> list:
         """The records of ``kind`` found in ``file`` (relative to the tree)."""

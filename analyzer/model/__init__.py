@@ -175,7 +175,6 @@ def generate_all(cfg: Config | None = None, session=None) -> str:
     cfg = cfg or Config.default()
     session = session or Session(cfg)
     gen = session.generator("socket")
-    gen.read_image = False  # boot from the C: the modules then hold the boot's functions too
     start, runs, failed = time.perf_counter(), 0, []
     for name, spec in table().get("scenarios", {}).items():
         for args in spec.get("examples", []):
@@ -184,13 +183,14 @@ def generate_all(cfg: Config | None = None, session=None) -> str:
                 session.run(name, args)
             except AnalyzerError as e:  # the others still run; the summary names it
                 failed.append(f"{name}({', '.join(map(str, args))}): {str(e)[:160]}")
-    written = gen.write(cfg.model_dir)
-    gen.save_image()  # with what the runs derived: later runs skip computing it again
+    written = gen.write(cfg.model_dir)  # the boot's functions too (kept in its image)
     boot = gen.booted()[1]
-    how = "boot image read" if boot.image == "read" else \
-        f"booted from the C in {boot.seconds:.1f} s"
-    summary = (f"{runs} runs ({how}), {len(gen.functions)} "
-               f"functions and {len(gen.struct_src)} "
+    how = "boot image read: nothing the boot read changed" if boot.image == "read" else \
+        f"booted from the C in {boot.seconds:.1f} s" + \
+        (f": {gen.image_note}" if gen.image_note else "")
+    functions, _, structs = gen.sources()
+    summary = (f"{runs} runs ({how}), {len(functions)} "
+               f"functions and {len(structs)} "
                f"structs generated into {len(written)} modules in "
                f"{time.perf_counter() - start:.1f} s")
     if failed:

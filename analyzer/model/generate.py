@@ -18,6 +18,7 @@ to succeed (0).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass, replace
@@ -29,7 +30,7 @@ from analyzer import records
 from analyzer.config import MODEL_PARTS
 from analyzer.constants import evaluate_expr
 from analyzer.errors import AnalyzerError
-from analyzer.model import rt
+from analyzer.model import bootinputs, rt
 from analyzer.model.cpp import Conditions
 from analyzer.model.facts import TAG, ConfigFacts, Facts
 from analyzer.model.linker import Linker
@@ -146,6 +147,17 @@ class Generator:
         self._macro_globals: dict[str, dict] = {}
         self._macro_global_names: dict[str, frozenset[str]] = {}
         self._own_constants: dict[str, dict] = {}
+        #: what the generator read (analyzer.model.bootinputs): tree files by
+        #: SHA-256, the names whose definitions it looked up per file, and the
+        #: digest of the initcall records
+        self.sources_read: dict[str, str] = {}
+        self.bodies_read: dict[str, set[str]] = {}
+        self.initcalls_read = ""
+        #: the Python of what the boot translated, when the machine came from an
+        #: image: (kind, name, file, text), written with this process's own
+        self.boot_sources: list[tuple[str, str, str, str]] = []
+        #: why the boot image was not read ("" when it was, or none was looked for)
+        self.image_note = ""
 
     def config_string(self, name: str) -> str | None:
         """A string macro the build defines: ``CONFIG_DEFAULT_TCP_CONG`` is cubic."""
@@ -216,7 +228,7 @@ class Generator:
         """Is a record's line kept by the #if directives of its file?"""
         if rec.file not in self._dropped:
             try:
-                raw = (self.facts.kernel_dir / rec.file).read_bytes()
+                raw = self.source(rec.file)
             except OSError:
                 raw = b""
             self._dropped[rec.file] = self.config.inactive_lines(raw)
@@ -241,12 +253,23 @@ class Generator:
             self._macro_global_names.setdefault(str(f), frozenset(map(str, names)))
 
     # --- files ------------------------------------------------------------------
+    def source(self, rel: str) -> bytes:
+        """The bytes of the tree's file ``rel`` (OSError), remembered with their
+        hash among what the generator read (:attr:`sources_read`)."""
+        try:
+            raw = (self.facts.kernel_dir / rel).read_bytes()
+        except OSError:
+            self.sources_read.setdefault(rel, "")  # missing: its appearance changes the boot
+            raise
+        self.sources_read[rel] = hashlib.sha256(raw).hexdigest()
+        return raw
+
     def file(self, rel: str) -> ParsedFile:
         if rel not in self.files:
-            path = self.facts.kernel_dir / rel
             try:
-                src = path.read_bytes()
+                src = self.source(rel)
             except OSError as e:
+                path = self.facts.kernel_dir / rel
                 raise AnalyzerError(f"cannot read {path}: {e.strerror}") from None
             parsed = parse(src)
             functions, decls = _index(parsed)
@@ -347,7 +370,7 @@ class Generator:
         headers = re.findall(rb'^#\s*include\s+"([^"]+)"', pf.raw, re.M)
         for rel in [file] + [str(PurePosixPath(file).parent / h.decode()) for h in headers]:
             try:
-                src = (Path(self.facts.kernel_dir) / rel).read_bytes()
+                src = self.source(rel)
             except OSError:
                 continue
             dropped = self.config.inactive_lines(src)
@@ -537,6 +560,7 @@ class Generator:
 
     def _active_body(self, file: str, name: str) -> Node | None:
         pf = self.file(file)
+        self.bodies_read.setdefault(file, set()).add(name)
         for node in pf.functions.get(name, []):  # the #if lines decide (read from the text)
             if node.child_by_field_name("body") is not None \
                     and node.start_point.row + 1 not in self.inactive(pf):
@@ -815,12 +839,19 @@ class Generator:
         if self.kconfig is None or not hasattr(self.facts.source, "all"):
             return [], []  # a few files of a test: no build to evaluate
         build = kbuild.built(self.facts.kernel_dir, self.kconfig)
-        order = kbuild.initcall_order(list(self.facts.source.all("initcalls")), build,
-                                      self.kconfig)
+        records_ = list(self.facts.source.all("initcalls", by_file=True))
+        self.initcalls_read = bootinputs.digest(records_)
+        order = kbuild.initcall_order(records_, build, self.kconfig)
         calls = [BootCall(c.initcall.function, c.initcall.file, c.initcall.line,
                           c.initcall.level, c.why) for c in order.calls]
         left_out = [(s.initcall.function, s.initcall.file, s.why) for s in order.skipped]
         return calls, left_out
+
+    def initcalls_digest(self) -> str:
+        """The digest :meth:`initcalls` keeps of the initcall records it read."""
+        if self.kconfig is None or not hasattr(self.facts.source, "all"):
+            return ""
+        return bootinputs.digest(list(self.facts.source.all("initcalls", by_file=True)))
 
     def aggregate(self, ctype: str) -> str | None:
         """The struct or union ``ctype`` names, through typedefs (not pointers)."""
@@ -873,19 +904,34 @@ class Generator:
         return m
 
     # --- output ------------------------------------------------------------------------------
+    def sources(self) -> tuple[dict, dict, dict]:
+        """The Python generated so far, with what the boot translated when the
+        machine came from an image: functions ((name, file) -> text),
+        initializers of globals (key -> (file, text)), struct classes (name -> text)."""
+        functions = {(name, file): text for kind, name, file, text in self.boot_sources
+                     if kind == "f"}
+        functions.update({key: tr.source for key, (tr, _) in self.functions.items()})
+        inits = {key: (file, text) for kind, key, file, text in self.boot_sources if kind == "i"}
+        inits.update({key: (tr.file, tr.source) for key, (tr, _) in self.inits.items()
+                      if key not in inits})
+        structs = {name: text for kind, name, _, text in self.boot_sources if kind == "s"}
+        structs.update(self.struct_src)
+        return functions, inits, structs
+
     def modules(self) -> dict[str, str]:
         """Generated module texts by file name."""
         header = ("# Generated by analyzer.model from {what}; do not edit.\n"
                   "# rt = analyzer.model.runtime; F (functions) and G (globals) are bound\n"
                   "# by the machine that runs this code.\n\n")
+        functions, inits, structs = self.sources()
         out = {"structs.py": header.format(what="the analysed struct definitions")
                + "from analyzer.model import rt\n\n\n"
-               + "\n\n".join(self.struct_src[k] for k in sorted(self.struct_src))}
+               + "\n\n".join(structs[k] for k in sorted(structs))}
         per_file: dict[str, list[str]] = {}
-        for (_, file), (tr, _) in sorted(self.functions.items(), key=lambda i: i[0][1::-1]):
-            per_file.setdefault(file, []).append(tr.source)
-        for (tr, _) in self.inits.values():
-            per_file.setdefault(tr.file, []).append(tr.source)
+        for (_, file), text in sorted(functions.items(), key=lambda i: i[0][1::-1]):
+            per_file.setdefault(file, []).append(text)
+        for file, text in inits.values():
+            per_file.setdefault(file, []).append(text)
         for file, sources in per_file.items():
             out[module_name(file) + ".py"] = header.format(what=safe_path(file)) \
                 + "\n\n".join(sources)

@@ -11,10 +11,14 @@ allow-list, and the struct classes the generator makes from the store) and
 sets their attributes: no code is read from the file, nothing is called that
 the file names.
 
-An image is used only when its key matches: the analysed files' contents
-(the store's ``files`` table), the files of the parts the model reads from
-the tree (``kernel/``, ``mm/``, ``lib/``), the model's code, its data tables
-and the configuration.  Anything else boots again and writes a new image.
+An image is used only when its key matches: the model's code, its data
+tables, the configuration, the files of the parts the model reads from the
+tree (``kernel/``, ``mm/``, ``lib/``) and the Makefiles that say what is built;
+and when :func:`analyzer.model.bootinputs.stale` finds nothing the boot read
+changed (the files it read, where it read them; its look-ups in the store).
+Anything else boots again and writes a new image.  The file is two
+MessagePack objects: a small header (format, key, the boot's inputs), then the
+machine, so that checking an image does not read the machine.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from analyzer.errors import AnalyzerError
 
 __all__ = ["ImageError", "image_key", "path_for", "save", "load"]
 
-FORMAT = 1
+FORMAT = 2
 _NO_VALUE = object()
 
 
@@ -83,17 +87,16 @@ def image_key(gen) -> str:
     from analyzer.config import MODEL_PARTS
 
     h = hashlib.sha256(f"boot image {FORMAT}\n".encode())
-    source = gen.facts.source
-    files = getattr(source, "file_hashes", None)
-    if files is None:
+    if getattr(gen.facts.source, "file_hashes", None) is None:
         raise ImageError("the facts do not come from a store: no image")
-    for path, sha in files():
-        h.update(f"{path} {sha}\n".encode())
     root = gen.facts.kernel_dir
     for part in MODEL_PARTS:
         for p in sorted((root / part).rglob("*.[ch]")) if (root / part).is_dir() else ():
             st = p.stat()
             h.update(f"{p.relative_to(root)} {st.st_size} {st.st_mtime_ns}\n".encode())
+    for p in _makefiles(root):  # what is built, in which order (analyzer.model.kbuild)
+        st = p.stat()
+        h.update(f"{p.relative_to(root)} {st.st_size} {st.st_mtime_ns}\n".encode())
     code = Path(__file__).resolve().parent
     for p in sorted(code.rglob("*.py")):
         h.update(p.read_bytes())
@@ -101,6 +104,13 @@ def image_key(gen) -> str:
     defines = gen.kconfig.defines() if gen.kconfig is not None else {}
     h.update(json.dumps(sorted(dict(defines).items()), default=str).encode())
     return h.hexdigest()
+
+
+def _makefiles(root: Path) -> list[Path]:
+    found = [root / "Makefile"] if (root / "Makefile").is_file() else []
+    for name in ("Makefile", "Kbuild"):
+        found += [p for p in root.glob(f"*/**/{name}") if p.is_file()]
+    return sorted(found)
 
 
 def path_for(folder: Path, key: str) -> Path:
@@ -251,9 +261,18 @@ def _encode(gen, m, report) -> dict:
                 for oid, keys in m.symbolic_keys.items() if oid in enc.ids]
     enc.drain()
     layouts = {key: _layout_data(lay) for key, lay in enc.layouts.items()}
-    return {"format": FORMAT, "nodes": enc.nodes, "machine": state, "report": report_ref,
+    return {"nodes": enc.nodes, "machine": state, "report": report_ref,
             "where": where, "symbolic": symbolic, "layouts": layouts,
-            "derived": gen.derived()}
+            "derived": gen.derived(), "sources": _sources(gen)}
+
+
+def _sources(gen) -> list[list[str]]:
+    """The Python the boot translated, as text for the model's modules (never run
+    from here): functions, initializers of globals, struct classes."""
+    out = [["f", name, file, tr.source] for (name, file), (tr, _) in gen.functions.items()]
+    out += [["i", key, tr.file, tr.source] for key, (tr, _) in gen.inits.items()]
+    out += [["s", name, "", text] for name, text in gen.struct_src.items()]
+    return out + [list(t) for t in gen.boot_sources]
 
 
 def _spec_data(sp) -> list:
@@ -285,12 +304,15 @@ def save(path: Path, key: str, gen, m, report) -> None:
     ImageError when the machine holds something an image cannot store."""
     import msgpack
 
+    from analyzer.model import bootinputs
+
+    header = {"format": FORMAT, "key": key, "inputs": bootinputs.record(gen).to_data()}
     data = _encode(gen, m, report)
-    data["key"] = key
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_bytes(msgpack.packb(data, use_bin_type=True))
+        tmp.write_bytes(msgpack.packb(header, use_bin_type=True)
+                        + msgpack.packb(data, use_bin_type=True))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -406,17 +428,51 @@ def load(path: Path, key: str, gen):
         gc.freeze()
 
 
+def _unpacker(path: Path):
+    """The image's objects, one after the other (OSError: none there)."""
+    import msgpack
+
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, use_list=True,
+                                max_buffer_size=0)
+    unpacker.feed(path.read_bytes())
+    return unpacker
+
+
+def stale(path: Path, key: str, gen) -> str:
+    """Why the image at ``path`` cannot stand for a boot of ``gen`` now ("" when
+    it can): none there, another key or format, or what the boot read changed
+    (:func:`analyzer.model.bootinputs.stale`).  Reads only the header."""
+    import msgpack
+
+    from analyzer.model import bootinputs
+
+    try:
+        header = next(_unpacker(path))
+        if not isinstance(header, dict) or header.get("format") != FORMAT \
+                or header.get("key") != key:
+            return "the image was made by another version, configuration or tree"
+        inputs = bootinputs.BootInputs.from_data(header["inputs"])
+    except OSError:
+        return "no boot image yet"
+    except (ValueError, TypeError, KeyError, StopIteration, msgpack.UnpackException):
+        return "the image is damaged"
+    return bootinputs.stale(gen, inputs)
+
+
 def _load(path: Path, key: str, gen):
     import msgpack
 
-    if not path.is_file():
+    why = stale(path, key, gen)
+    if why:
+        gen.image_note = why
         return None
     try:
-        data = msgpack.unpackb(path.read_bytes(), raw=False, strict_map_key=False,
-                               use_list=True)
-    except (OSError, ValueError, msgpack.UnpackException):
+        unpacker = _unpacker(path)
+        next(unpacker)
+        data = next(unpacker)
+    except (OSError, ValueError, StopIteration, msgpack.UnpackException):
         return None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("key") != key:
+    if not isinstance(data, dict):
         return None
     m = gen.machine()
     dec = _Decoder(gen, m, data["nodes"])
@@ -437,6 +493,7 @@ def _load(path: Path, key: str, gen):
         m.where = {(id(dec.value(o)), dec.value(k)): tuple(w) for o, k, w in data["where"]}
         m.symbolic_keys = {id(dec.value(o)): dec.value(keys) for o, keys in data["symbolic"]}
         report = dec.value(data["report"])
+        gen.boot_sources = [tuple(map(str, t)) for t in data["sources"]]
     except (ValueError, TypeError, KeyError, IndexError, AttributeError):
         return None  # damaged or from another version: boot again
     m.keep_alive = dec.made  # the ids keyed above belong to these objects

@@ -44,8 +44,10 @@ class Session:
 
         gen = self.generator(kind)
         try:
-            if gen.image_dir is None or \
-                    image.path_for(gen.image_dir, image.image_key(gen)).is_file():
+            if gen.image_dir is None:
+                return False
+            key = image.image_key(gen)
+            if not image.stale(image.path_for(gen.image_dir, key), key, gen):
                 return False
         except image.ImageError:
             return False
