@@ -147,8 +147,10 @@ def render_python(c_text: str, c_line: int, py_source: str, lines: dict[int, int
 def render_boot(report) -> str:
     """What the boot ran, what it skipped and why, and what it left out."""
     ran = [e for e in report.entries if e.status != "skipped"]
+    how = "; read from its image, nothing it read changed since" if report.image == "read" \
+        else ""
     out = [f"boot: {len(ran)} of {len(report.entries)} calls ran "
-           f"({report.steps} steps, {report.seconds:.2f} s); "
+           f"({report.steps} steps, {report.seconds:.2f} s{how}); "
            f"{len(report.skipped)} skipped, {len(report.left_out)} initcalls not built in, "
            f"{len(report.assumptions)} assumptions"]
     for e in report.entries:
