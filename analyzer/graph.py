@@ -38,6 +38,7 @@ Edges (attribute ``kind``; every edge has ``file`` and ``line``):
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import os
 import re
@@ -349,10 +350,9 @@ def _cast_function(index: Index, res: Resolver, fn: records.Function, source: So
         if ret else {}
     if not ret or not params:
         return None
-    text = source(fn.file)
-    if not text:
+    body = _lines(source, fn.file, fn.line, fn.end_line)
+    if not body:
         return None
-    body = "\n".join(text.splitlines()[fn.line - 1:fn.end_line])
     m = _RET_CAST.search(body)
     if m and params.get(m.group(2)) and params[m.group(2)] != m.group(1):
         return params[m.group(2)], m.group(1), _cast_attrs(fn, "cast")
@@ -360,6 +360,16 @@ def _cast_function(index: Index, res: Resolver, fn: records.Function, source: So
     if m and params.get(m.group(2)):
         return params[m.group(2)], m.group(3), _cast_attrs(fn, "container_of", m.group(4))
     return None
+
+
+def _lines(source: Source, rel: str, first: int, last: int) -> str:
+    """Lines ``first``..``last`` of a file of the tree ("" when it cannot be read);
+    a :class:`_Reader` remembers them."""
+    lines = getattr(source, "lines", None)
+    if lines is not None:
+        return lines(rel, first, last)
+    text = source(rel)
+    return "\n".join(text.splitlines()[first - 1:last]) if text else ""
 
 
 def _cast_attrs(fn: records.Function, how: str, member: str = "") -> dict:
@@ -805,7 +815,7 @@ def _build_graph_store(cfg, progress: bool, update: bool = True,
         found = lane.result()
         meta = {"store_generation": generation, "report": report.to_json(),
                 "store_files": files, "code": code, "constants_digest": found["digest"],
-                "big_constants": _big(values)}
+                "big_constants": _big(values), "texts_read": source.read}
         if update:
             changed = update_graph_db(path, rows, meta, constants_db,
                                       keep_constants=found["kept"])
@@ -852,17 +862,68 @@ def _lap(t0: float, what: str, progress: bool) -> float:
     return dt
 
 
-def _source_reader(root: Path) -> Source:
-    cache: dict[str, str | None] = {}
+class _Reader:
+    """The tree's files as text, each read once, and the lines the graph read of
+    them: ``read`` holds (file, first, last, SHA-1 of the lines), kept in the
+    database's meta (``texts_read``) so that a later run can tell whether an
+    edit changed any line the graph read (:func:`texts_digest`)."""
 
-    def read(rel: str) -> str | None:
-        if rel not in cache:
+    def __init__(self, root: Path):
+        if not root.is_dir():
+            raise AnalyzerError(f"{root} is missing: run `kernel-analyzer fetch`")
+        self.root = root
+        self.cache: dict[str, str | None] = {}
+        self.read: list[tuple[str, int, int, str]] = []
+
+    def __call__(self, rel: str) -> str | None:
+        if rel not in self.cache:
             try:
-                cache[rel] = (root / rel).read_text(errors="replace")
+                self.cache[rel] = (self.root / rel).read_text(errors="replace")
             except OSError:
-                cache[rel] = None
-        return cache[rel]
+                self.cache[rel] = None
+        return self.cache[rel]
 
-    if not root.is_dir():
-        raise AnalyzerError(f"{root} is missing: run `kernel-analyzer fetch`")
-    return read
+    def lines(self, rel: str, first: int, last: int) -> str:
+        text = self(rel)
+        body = "\n".join(text.splitlines()[first - 1:last]) if text else ""
+        self.read.append((rel, first, last, _sha1(body)))
+        return body
+
+
+def _source_reader(root: Path) -> _Reader:
+    return _Reader(root)
+
+
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def texts_digest(graph_path: Path, kernel_dir: Path, files: dict[str, str]) -> str:
+    """A digest of the lines the graph database at ``graph_path`` read from the
+    tree, as they are now (``files``: path -> SHA-256 of the analysed files now;
+    a file whose hash is the one the graph was made from is not read again);
+    "" when there is no readable database."""
+    try:
+        conn = sqlite3.connect(f"file:{graph_path}?mode=ro", uri=True)
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN "
+                                     "('texts_read', 'store_files')"))
+        finally:
+            conn.close()
+        spans = json.loads(meta.get("texts_read", "null"))
+        before = json.loads(meta.get("store_files", "null"))
+    except (sqlite3.Error, ValueError):
+        return ""
+    if not isinstance(spans, list) or not isinstance(before, dict):
+        return ""
+    reader = _Reader(kernel_dir) if kernel_dir.is_dir() else None
+    h = hashlib.sha256()
+    for span in spans:
+        try:
+            rel, first, last, sha = str(span[0]), int(span[1]), int(span[2]), str(span[3])
+        except (TypeError, ValueError, IndexError):
+            return ""
+        if files.get(rel) != before.get(rel) or rel not in files:
+            sha = _sha1(reader.lines(rel, first, last)) if reader is not None else ""
+        h.update(f"{rel}\0{first}\0{last}\0{sha}\0".encode())
+    return h.hexdigest()

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from analyzer.config import DEFAULT_PARTS, FETCH_PARTS, Config
 from analyzer.errors import AnalyzerError
-from analyzer.store import FileRow, Scratch, Store, Writer, fact_rows
+from analyzer.store import FileRow, Scratch, Store, Writer, fact_rows, rows_digest
 
 __all__ = ["ExtractReport", "extract_tree", "analyze", "discover", "fingerprint",
            "fingerprint_files", "SOURCE_SUFFIXES"]
@@ -226,7 +226,8 @@ def _extract_one(root: str, rel: str) -> _Result:
     except Exception as e:  # noqa: BLE001 - extract_file never raises, by contract
         return (rel, sha, len(data), 0, 0, (f"{rel}: extraction failed: {e!r}",)), {}
     warnings = facts.warnings + _truncation(rel, data, facts.error_nodes)
-    return (rel, sha, len(data), facts.error_nodes, facts.error_bytes, warnings), rows
+    return (rel, sha, len(data), facts.error_nodes, facts.error_bytes, warnings,
+            rows_digest(rows)), rows
 
 
 _NOISE = re.compile(rb"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.S)
@@ -549,7 +550,7 @@ def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True
     _stage("extract", "analyzer.pipeline", "extract_tree",
            lambda f: f(cfg, jobs=jobs, progress=progress))
     graph_key = _graph_inputs(cfg)
-    model_key = _model_inputs(cfg, graph_key, tree)
+    model_key = _model_inputs(cfg, tree)
     site = cfg.site_out_dir / "index.html"
     session = _session(cfg)  # the model stage's runs and booted generators, for the site
     with _Beside(jobs) as beside:  # the graph (and the programs' boot) beside the model
@@ -579,7 +580,7 @@ def _graph_stage(cfg: Config, key: str, progress: bool, beside: bool = False) ->
     with workers.inline() if beside else contextlib.nullcontext():
         _unless_unchanged(cfg, "graph", cfg.graph_path, key, lambda: _stage(
             "graph", "analyzer.graph", "build_graph_store",
-            lambda f: f(cfg, progress=progress)))
+            lambda f: f(cfg, progress=progress)), key_after=lambda: _graph_inputs(cfg))
 
 
 def _program_image(cfg: Config) -> None:
@@ -659,10 +660,13 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def _unless_unchanged(cfg: Config, name: str, output: Path, key: str,
-                      build: Callable[[], None]) -> None:
+                      build: Callable[[], None],
+                      key_after: Callable[[], str] | None = None) -> None:
     """Run ``build`` unless ``output`` was made by an earlier ``analyze`` from
     inputs whose hash is ``key`` (``build/.<name>.inputs`` records the key with
-    the output's size and mtime, so an output replaced since is made again)."""
+    the output's size and mtime, so an output replaced since is made again).
+    ``key_after``: the key to record, computed once ``build`` is done (the
+    graph's inputs include the lines it read, known once it has run)."""
     record = cfg.build_dir / f".{name}.inputs"
     if _current(cfg, name, output, key):
         print(f"{name:<8} skipped: its inputs did not change since {output} was made",
@@ -670,6 +674,8 @@ def _unless_unchanged(cfg: Config, name: str, output: Path, key: str,
         return
     record.unlink(missing_ok=True)
     build()
+    if key and key_after is not None:
+        key = key_after()
     if key and output.exists():
         tmp = record.with_name(f"{record.name}.{os.getpid()}.tmp")
         with contextlib.suppress(OSError):  # without the record, the next run builds again
@@ -703,43 +709,64 @@ def _hash_code(h, paths) -> None:
         h.update(str(path.relative_to(_PACKAGE)).encode() + b"\0" + path.read_bytes() + b"\0")
 
 
-def _graph_inputs(cfg: Config) -> str:
-    """The graph's inputs: the store's files (path, SHA-256) and extractor's
-    fingerprint, the analyzer's modules and its kernel tables; "" without a store."""
+def _store_state(cfg: Config) -> tuple[str, list, list] | None:
+    """(extractor's fingerprint, (path, SHA-256) and (path, digest of its
+    records) of every analysed file), or None without a store."""
     try:
         with Store.open(cfg.store_path) as st:
-            files, fp = st.file_hashes(), st.meta().get("fingerprint", "")
+            return st.meta().get("fingerprint", ""), st.file_hashes(), st.records_hashes()
     except AnalyzerError:
+        return None
+
+
+def _graph_inputs(cfg: Config) -> str:
+    """The graph's inputs: the records of every file (not its text: an edit that
+    changes no record leaves the graph as it was), the lines of files the graph
+    itself read (:func:`analyzer.graph.texts_digest`: those of short functions,
+    for casts), the extractor's fingerprint, the analyzer's modules and its
+    kernel tables; "" without a store."""
+    from analyzer.graph import texts_digest
+
+    state = _store_state(cfg)
+    if state is None:
         return ""
+    fp, files, records_ = state
     h = hashlib.sha256(fp.encode())
-    for path, sha in files:
+    for path, sha in records_:
         h.update(f"{path}\0{sha}\0".encode())
+    h.update(texts_digest(cfg.graph_path, cfg.kernel_dir, dict(files)).encode())
     _hash_code(h, sorted(p for p in [*_PACKAGE.glob("*.py"), *_PACKAGE.glob("kernel/*"),
                                      *_PACKAGE.glob("queries/*")] if p.is_file()))
     return h.hexdigest()
 
 
-def _model_inputs(cfg: Config, graph_key: str, tree=None) -> str:
-    """The inputs of the model and of the site: the graph's, every file of the
-    package (the model, the pages' code, the MkDocs project, the tables), the
+def _model_inputs(cfg: Config, tree=None) -> str:
+    """The inputs of the model and of the site: the store's files (path,
+    SHA-256) and the extractor's fingerprint, every file of the package (the
+    model, the graph's and the pages' code, the MkDocs project, the tables), the
     tree (path, version, edits) and the size and mtime of the files of its parts
-    that the model reads besides the analysed ones (kernel/, mm/, lib/...).
-    ``tree``: the :class:`~analyzer.edits.TreeInfo` of this run, when made."""
+    that the model reads besides the analysed ones (kernel/, mm/, lib/...);
+    "" without a store.  ``tree``: the :class:`~analyzer.edits.TreeInfo` of this
+    run, when made."""
     from analyzer.config import MODEL_PARTS
     from analyzer.edits import tree_info
 
-    if not graph_key:
+    state = _store_state(cfg)
+    if state is None:
         return ""
-    h = hashlib.sha256(graph_key.encode())
+    fp, files, _ = state
+    h = hashlib.sha256(f"model\0{fp}\0".encode())
+    for path, sha in files:
+        h.update(f"{path}\0{sha}\0".encode())
     _hash_code(h, sorted(p for p in _PACKAGE.rglob("*")
                          if p.is_file() and "__pycache__" not in p.parts))
     tree = tree if tree is not None else tree_info(cfg)
     h.update(json.dumps(tree.to_json(), sort_keys=True).encode())
     root = str(cfg.kernel_dir)
     for part in MODEL_PARTS:
-        for folder, dirs, files in sorted(os.walk(os.path.join(root, part))):
+        for folder, dirs, names in sorted(os.walk(os.path.join(root, part))):
             dirs.sort()
-            for name in sorted(files):
+            for name in sorted(names):
                 st = os.stat(os.path.join(folder, name))
                 h.update(f"{folder[len(root):]}/{name}\0{st.st_size}\0{st.st_mtime_ns}\0"
                          .encode())

@@ -33,6 +33,7 @@ leaves either the previous store or the new one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -52,7 +53,7 @@ __all__ = ["Store", "Writer", "Scratch", "FileRow", "SCHEMA_VERSION", "KEY_FIELD
            "encode", "decode", "fact_rows", "columns", "fsync", "database_problem",
            "integrity_problem", "REBUILD_STORE"]
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 #: how to make a store again (the end of every message about a broken one)
 REBUILD_STORE = "rebuild it with `kernel-analyzer analyze` (or `kernel-analyzer extract`)"
 
@@ -66,7 +67,7 @@ KEY_FIELDS: dict[str, str] = {
 
 _FILES = """CREATE TABLE IF NOT EXISTS files(path TEXT PRIMARY KEY, sha256 TEXT NOT NULL,
     size INTEGER NOT NULL, error_nodes INTEGER NOT NULL, error_bytes INTEGER NOT NULL,
-    warnings TEXT NOT NULL) WITHOUT ROWID;
+    warnings TEXT NOT NULL, records_sha TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS stats(path TEXT PRIMARY KEY, size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,
@@ -84,6 +85,9 @@ class FileRow:
     error_nodes: int
     error_bytes: int
     warnings: tuple[str, ...] = ()
+    #: a digest of the file's records (:func:`rows_digest`): one edit that changes
+    #: no record (a value in a statement) leaves it as it was
+    records_sha: str = ""
 
 
 # --- record <-> row ------------------------------------------------------------
@@ -286,6 +290,16 @@ def fact_rows(facts: records.FileFacts) -> dict[str, list[tuple]]:
     return out
 
 
+def rows_digest(rows: dict[str, list[tuple]]) -> str:
+    """A digest of one file's rows (:func:`fact_rows`): equal for equal records."""
+    return hashlib.sha256(repr(sorted(rows.items())).encode()).hexdigest()
+
+
+def _file_row(stat: FileRow) -> tuple:
+    return (stat.path, stat.sha256, stat.size, stat.error_nodes, stat.error_bytes,
+            json.dumps(list(stat.warnings), ensure_ascii=False), stat.records_sha)
+
+
 def _schema() -> str:
     tables = "".join(f"CREATE TABLE IF NOT EXISTS {k}("
                      + ", ".join(f'"{c}"' for c in columns(k)) + ");\n"
@@ -431,9 +445,15 @@ class Store:
 
     def files(self) -> list[FileRow]:
         """Every stored file with its parse statistics, by path."""
-        return [FileRow(p, s, n, en, eb, tuple(json.loads(w))) for p, s, n, en, eb, w in
-                self.conn.execute("SELECT path, sha256, size, error_nodes, error_bytes, "
-                                  "warnings FROM files ORDER BY path")]
+        return [FileRow(p, s, n, en, eb, tuple(json.loads(w)), r)
+                for p, s, n, en, eb, w, r in self.conn.execute(
+                    "SELECT path, sha256, size, error_nodes, error_bytes, warnings, "
+                    "records_sha FROM files ORDER BY path")]
+
+    def records_hashes(self) -> list[tuple[str, str]]:
+        """(path, digest of its records) of every analysed file, by path."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT path, records_sha FROM files ORDER BY path")]
 
     def hashes(self) -> dict[str, str]:
         """path -> sha256 of every stored file."""
@@ -551,19 +571,15 @@ class Writer:
             self.remove([stat.path])
         self.changed = True
         conn = self.conn
-        conn.execute("INSERT INTO files VALUES (?,?,?,?,?,?)",
-                     (stat.path, stat.sha256, stat.size, stat.error_nodes, stat.error_bytes,
-                      json.dumps(list(stat.warnings), ensure_ascii=False)))
+        conn.execute("INSERT INTO files VALUES (?,?,?,?,?,?,?)", _file_row(stat))
         for kind, values in rows.items():
             conn.executemany(_insert(kind), values)
 
     def add_file(self, stat: FileRow) -> None:
         """Store one file's statistics only; its facts come by :meth:`merge`."""
         self.changed = True
-        self.conn.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?)",
-                          (stat.path, stat.sha256, stat.size, stat.error_nodes,
-                           stat.error_bytes, json.dumps(list(stat.warnings),
-                                                        ensure_ascii=False)))
+        self.conn.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)",
+                          _file_row(stat))
 
     def merge(self, scratch: str | os.PathLike) -> None:
         """Copy every fact of a :class:`Scratch` file into the store (the
@@ -586,8 +602,9 @@ class Writer:
 
     def add_facts(self, facts: records.FileFacts) -> None:
         """Store one file's :class:`records.FileFacts`."""
+        rows = fact_rows(facts)
         self.add(FileRow(facts.file, facts.sha256, facts.size, facts.error_nodes,
-                         facts.error_bytes, facts.warnings), fact_rows(facts))
+                         facts.error_bytes, facts.warnings, rows_digest(rows)), rows)
 
     def _finish(self) -> None:
         conn = self.conn

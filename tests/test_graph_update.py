@@ -20,7 +20,7 @@ from analyzer.extract import extract_file
 from analyzer.store import Writer
 
 #: meta rows that say when and from what a database was made, not what it holds
-_MADE = ("store_generation", "store_files", "code")
+_MADE = ("store_generation", "store_files", "texts_read", "code")
 
 
 def tables(path: Path) -> dict:

@@ -269,6 +269,37 @@ def test_analyze_skips_the_graph_when_its_inputs_did_not_change(tmp_path, standi
     assert "skipped" not in graph_line() and len(built) == 4
 
 
+CAST_TREE = {
+    "net/socket.c": "struct a { int x; };\nstruct b { int y; };\n\n"
+                    "int g(int x)\n{\n\treturn x;\n}\n\n"
+                    "int f(int x)\n{\n\tint y = 0;\n\treturn g(x + y);\n}\n\n"
+                    "struct b *to_b(struct a *p)\n{\n\treturn (struct b *)p;\n}\n",
+}
+
+
+def test_an_edit_that_changes_no_record_nor_a_line_the_graph_read_keeps_the_graph(
+        tmp_path, monkeypatch, capsys):
+    """The graph's inputs are the records and the lines it read itself (a short
+    function's body, for casts), not the files' text."""
+    cfg = make_tree(tmp_path, CAST_TREE)
+    monkeypatch.setattr(pipeline, "_has_module",
+                        lambda name: name in {"analyzer.pipeline", "analyzer.graph"})
+    socket_c = cfg.kernel_dir / "net/socket.c"
+
+    def graph_after(old: str, new: str) -> str:
+        text = socket_c.read_text()
+        assert text.count(old) == 1
+        socket_c.write_text(text.replace(old, new))
+        pipeline.analyze(cfg, jobs=1, progress=False, docs=False)
+        return next(x for x in capsys.readouterr().out.splitlines() if x.startswith("graph"))
+
+    assert "skipped" not in graph_after("int g(", "int g(")  # the first graph
+    assert "skipped" in graph_after("int y = 0;", "int y = 5;")  # a value: no record
+    assert "skipped" not in graph_after("(struct b *)p", "(struct a *)p")  # a line it read
+    assert "skipped" in graph_after("\treturn x;", "\treturn x + 0;")  # not a cast: not read
+    assert "skipped" not in graph_after("\treturn x + 0;", "\t;\n\treturn x;")  # lines move
+
+
 def test_analyze_without_docs_stops_before_them(tmp_path, standin, monkeypatch, capsys):
     cfg = make_tree(tmp_path, FILES)
     monkeypatch.setattr(pipeline, "_has_module", lambda name: name == "analyzer.pipeline")

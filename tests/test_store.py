@@ -9,7 +9,17 @@ from standin_extract import sample_facts
 
 from analyzer import records
 from analyzer.errors import AnalyzerError
-from analyzer.store import KEY_FIELDS, FileRow, Store, Writer, columns, decode, encode
+from analyzer.store import (
+    KEY_FIELDS,
+    FileRow,
+    Store,
+    Writer,
+    columns,
+    decode,
+    encode,
+    fact_rows,
+    rows_digest,
+)
 
 
 def _write(path, *facts, fingerprint="fp"):
@@ -51,7 +61,9 @@ def test_store_round_trip_every_kind(tmp_path, kind):
 def test_files_keep_parse_stats_and_warnings(tmp_path):
     facts = sample_facts("net/x.c")
     with Store.open(_write(tmp_path / "a.sqlite", facts)) as st:
-        assert st.files() == [FileRow("net/x.c", "0" * 64, 100, 1, 7, facts.warnings)]
+        assert st.files() == [FileRow("net/x.c", "0" * 64, 100, 1, 7, facts.warnings,
+                                      rows_digest(fact_rows(facts)))]
+        assert st.records_hashes() == [("net/x.c", rows_digest(fact_rows(facts)))]
         assert st.hashes() == {"net/x.c": "0" * 64}
 
 

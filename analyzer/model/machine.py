@@ -163,8 +163,14 @@ class Machine:
         self.objects.append((obj._label, kind, 0 if self.static_init else len(self.steps), obj))
 
     def forget(self, obj) -> None:
-        """Leave ``obj`` out of the state tables (its writes stay in the trace)."""
-        self.objects = [o for o in self.objects if o[3] is not obj]
+        """Leave ``obj`` out of the state tables (its writes stay in the trace).
+        An object is listed once (:meth:`created`), most often just made: it is
+        looked for from the end."""
+        objects = self.objects
+        for i in range(len(objects) - 1, -1, -1):
+            if objects[i][3] is obj:
+                del objects[i]
+                return
 
     def zero(self, spec: FieldSpec, label: str, parent: tuple):
         if spec.kind == "struct":

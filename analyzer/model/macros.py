@@ -22,7 +22,9 @@ in the caller's scope, as the compiler would see it.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from analyzer.errors import AnalyzerError
@@ -52,9 +54,11 @@ class MacroDef:
     body: str
 
 
-def tokens(text: str) -> list[tuple[str, str]]:
-    """``(kind, text)`` pairs of a piece of C, spaces and comments included."""
-    return [(m.lastgroup or "punct", m.group()) for m in _TOKEN.finditer(text)]
+@functools.lru_cache(maxsize=65536)
+def tokens(text: str) -> tuple[tuple[str, str], ...]:
+    """``(kind, text)`` pairs of a piece of C, spaces and comments included
+    (remembered: the same bodies and arguments are read again and again)."""
+    return tuple((m.lastgroup or "punct", m.group()) for m in _TOKEN.finditer(text))
 
 
 def split_args(text: str) -> list[str]:
@@ -208,7 +212,7 @@ def expand_text(text: str, lookup, depth: int = 0, busy: frozenset = frozenset()
     return "".join(out)
 
 
-def _closing(toks: list[tuple[str, str]], start: int) -> int:
+def _closing(toks: Sequence[tuple[str, str]], start: int) -> int:
     depth = 0
     for k in range(start, len(toks)):
         kind, t = toks[k]
