@@ -553,22 +553,26 @@ def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True
     model_key = _model_inputs(cfg, tree)
     site = cfg.site_out_dir / "index.html"
     session = _session(cfg)  # the model stage's runs and booted generators, for the site
-    with _Beside(jobs) as beside:  # the graph (and the programs' boot) beside the model
-        graph = image = None
-        if _current(cfg, "graph", cfg.graph_path, graph_key):  # no worker to say so
-            _graph_stage(cfg, graph_key, progress)
-        else:
-            graph = beside.run(_graph_stage, cfg, graph_key, progress, beside.jobs >= 2)
-        if docs and not _current(cfg, "docs", site, model_key):
-            image = beside.run(_program_image, cfg)
-        _unless_unchanged(cfg, "model", cfg.model_dir, model_key, lambda: _stage(
-            "model", "analyzer.model", "generate_all", lambda f: f(cfg, session=session)))
-        if docs:  # once the graph is there; the programs' pages wait for their image
-            _done(graph)
-            _unless_unchanged(cfg, "docs", site, model_key, lambda: _stage(
-                "docs", "analyzer.docs", "build_site",
-                lambda f: f(cfg, strict=True, progress=progress, session=session,
-                            programs_ready=lambda: _done(image))))
+    try:
+        with _Beside(jobs) as beside:  # the graph (and the programs' boot) beside the model
+            graph = image = None
+            if _current(cfg, "graph", cfg.graph_path, graph_key):  # no worker to say so
+                _graph_stage(cfg, graph_key, progress)
+            else:
+                graph = beside.run(_graph_stage, cfg, graph_key, progress, beside.jobs >= 2)
+            if docs and not _current(cfg, "docs", site, model_key):
+                image = beside.run(_program_image, cfg)
+            _unless_unchanged(cfg, "model", cfg.model_dir, model_key, lambda: _stage(
+                "model", "analyzer.model", "generate_all", lambda f: f(cfg, session=session)))
+            if docs:  # once the graph is there; the programs' pages wait for their image
+                _done(graph)
+                _unless_unchanged(cfg, "docs", site, model_key, lambda: _stage(
+                    "docs", "analyzer.docs", "build_site",
+                    lambda f: f(cfg, strict=True, progress=progress, session=session,
+                                programs_ready=lambda: _done(image))))
+    finally:  # the model's boot image, written in the background meanwhile
+        if session is not None:
+            session.finish()
 
 
 def _graph_stage(cfg: Config, key: str, progress: bool, beside: bool = False) -> None:

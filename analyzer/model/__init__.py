@@ -175,6 +175,7 @@ def generate_all(cfg: Config | None = None, session=None) -> str:
     cfg = cfg or Config.default()
     session = session or Session(cfg)
     gen = session.generator("socket")
+    gen.save_in_background = True  # the image is written while the examples run
     start, runs, failed = time.perf_counter(), 0, []
     for name, spec in table().get("scenarios", {}).items():
         for args in spec.get("examples", []):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from analyzer.model.facts import ANONYMOUS
 
-__all__ = ["BootInputs", "record", "stale", "skeleton", "digest"]
+__all__ = ["BootInputs", "record", "stale", "skeleton", "digest", "store_digest"]
 
 #: what, inside a function body, a generator may read without its function
 _KEEP = re.compile(rb"^[ \t]*#|\b(?:struct|union|enum)\b[^;{}()]*\{|\btypedef\b", re.M)
@@ -98,8 +98,9 @@ def skeleton(pf, used) -> str:
     return h.hexdigest()
 
 
-def record(gen) -> BootInputs:
-    """What ``gen`` has read so far (called right after its boot)."""
+def record(gen, store: str | None = None) -> BootInputs:
+    """What ``gen`` has read so far (called right after its boot); ``store``:
+    :func:`store_digest`, when read already."""
     files = {}
     for rel, sha in gen.sources_read.items():
         pf = gen.files.get(rel)
@@ -111,10 +112,11 @@ def record(gen) -> BootInputs:
     facts = tuple(sorted((kind, key, digest(found))
                          for (kind, key), found in gen.facts._cache.items()))
     return BootInputs(files, {k: tuple(sorted(v)) for k, v in gen.bodies_read.items()},
-                      facts, gen.initcalls_read, _store_digest(gen))
+                      facts, gen.initcalls_read,
+                      store_digest(gen) if store is None else store)
 
 
-def _store_digest(gen) -> str:
+def store_digest(gen) -> str:
     """A digest of the store's files ("" for records not from a store: then
     every look-up is made again)."""
     hashes = getattr(gen.facts.source, "file_hashes", None)
@@ -128,7 +130,7 @@ def stale(gen, inputs: BootInputs) -> str:
         why = _file_changed(gen, rel, sha, shape, inputs.bodies.get(rel, ()))
         if why:
             return why
-    if inputs.store and _store_digest(gen) == inputs.store:
+    if inputs.store and store_digest(gen) == inputs.store:
         return ""
     source = gen.facts.source
     for kind, key, found in inputs.facts:

@@ -158,6 +158,10 @@ class Generator:
         self.boot_sources: list[tuple[str, str, str, str]] = []
         #: why the boot image was not read ("" when it was, or none was looked for)
         self.image_note = ""
+        #: write the boot image in a forked process (the model stage of ``analyze``:
+        #: the runs go on meanwhile); :meth:`wait_image` waits for it
+        self.save_in_background = False
+        self._saving: int | None = None
 
     def config_string(self, name: str) -> str | None:
         """A string macro the build defines: ``CONFIG_DEFAULT_TCP_CONG`` is cubic."""
@@ -810,10 +814,29 @@ class Generator:
         m, report = self._booted
         try:
             key = image.image_key(self)
-            image.save(image.path_for(self.image_dir, key), key, self, m, report)
-            report.image = "written"
+            path = image.path_for(self.image_dir, key)
+            if self.save_in_background:
+                self._saving = image.save_in_child(path, key, self, m, report)
+                report.image = "being written" if self._saving is not None else "written"
+            else:
+                image.save(path, key, self, m, report)
+                report.image = "written"
         except (image.ImageError, OSError) as e:
             report.image = f"not written: {e}"
+
+    def wait_image(self) -> None:
+        """Wait for the boot image written in the background, if one is; the boot
+        report says whether it was written."""
+        if self._saving is None:
+            return
+        pid, self._saving = self._saving, None
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            status = -1
+        if self._booted is not None:
+            self._booted[1].image = "written" if status == 0 else \
+                "not written: the process writing it failed"
 
     def _boot_image(self):
         """The booted machine from the image of this analysis, if there is one."""

@@ -299,14 +299,16 @@ def _layout(data):
     return Layout(str(name), str(kind), str(file), int(line), tuple(map(_spec, fields)))
 
 
-def save(path: Path, key: str, gen, m, report) -> None:
+def save(path: Path, key: str, gen, m, report, store: str | None = None) -> None:
     """Write the image of ``m`` (booted) and ``report`` to ``path``, atomically;
-    ImageError when the machine holds something an image cannot store."""
+    ImageError when the machine holds something an image cannot store.
+    ``store``: the digest of the store's files, when read already."""
     import msgpack
 
     from analyzer.model import bootinputs
 
-    header = {"format": FORMAT, "key": key, "inputs": bootinputs.record(gen).to_data()}
+    inputs = bootinputs.record(gen, store)
+    header = {"format": FORMAT, "key": key, "inputs": inputs.to_data()}
     data = _encode(gen, m, report)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -317,6 +319,34 @@ def save(path: Path, key: str, gen, m, report) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     _prune(path.parent)
+
+
+def save_in_child(path: Path, key: str, gen, m, report) -> int | None:
+    """Write the image as :func:`save` does, in a forked process that holds the
+    machine as it is now, so that this one goes on at once (the runs roll their
+    changes back, the image is of the booted state); the child's pid, or None
+    when it was written here (no ``fork``).  The store is read here: the child
+    touches no database."""
+    from analyzer.model import bootinputs
+
+    store = bootinputs.store_digest(gen)
+    if not hasattr(os, "fork"):
+        save(path, key, gen, m, report, store)
+        return None
+    pid = os.fork()
+    if pid == 0:  # the child: write, then leave without running any cleanup
+        import gc
+
+        gc.disable()
+        code = 1
+        try:
+            save(path, key, gen, m, report, store)
+            code = 0
+        except BaseException:  # noqa: BLE001 - the parent is told by the exit status
+            pass
+        finally:
+            os._exit(code)
+    return pid
 
 
 # --- reading -----------------------------------------------------------------------------

@@ -55,6 +55,11 @@ class Session:
         gen.booted()  # writes the image (Generator._boot)
         return True
 
+    def finish(self) -> None:
+        """Wait for the boot images the generators write in the background."""
+        for gen in self._made.values():
+            gen.wait_image()
+
     def run(self, scenario: str, args) -> object:
         """The :class:`~analyzer.model.trace.Run` of ``scenario(args)`` on the
         socket generator, made once; a run that failed fails again with the
