@@ -49,3 +49,20 @@ def test_runs_on_a_shared_generator_forget_each_other(store_cfg):
 def test_an_image_already_there_is_not_made_again(store_cfg):
     Session(store_cfg).generator("program").booted()  # read, or booted and written
     assert Session(store_cfg).prepare_image("program") is False
+
+
+@pytest.mark.kernel
+def test_an_image_written_in_the_background_is_read_back(store_cfg, tmp_path):
+    """The model stage's boot image is written by a forked process while the
+    runs go on; once waited for, a new generator reads it."""
+    from analyzer.model import open_generator
+
+    gen = open_generator(store_cfg)
+    gen.image_dir, gen.read_image, gen.save_in_background = tmp_path, False, True
+    report = gen.booted()[1]
+    assert report.image == "being written"
+    gen.wait_image()
+    assert report.image == "written" and len(list(tmp_path.glob("boot-*.msgpack"))) == 1
+    again = open_generator(store_cfg)
+    again.image_dir = tmp_path
+    assert again.booted()[1].image == "read"
