@@ -315,3 +315,25 @@ int entry(int x)
     r = run_with(facts, "t", [4], generator=Generator(facts, _data()))
     assert r.result == str(5 * 100 + 4 * 10 + 1)
     assert any(o["type"] == "union anonymous@t.c:5" for o in r.snapshot().values())
+
+
+MACRO_GLOBAL = """\
+struct list_head { struct list_head *next, *prev; };
+#define LIST_HEAD_INIT(name) { &(name), &(name) }
+#define LIST_HEAD(name) struct list_head name = LIST_HEAD_INIT(name)
+/* d\u00e9j\u00e0 vu: characters of more than one byte before the declarations */
+static LIST_HEAD(a);
+#if 0
+static LIST_HEAD(b);
+#endif
+int entry(int x) { return a.next == &a; }
+"""
+
+
+def test_a_global_declared_through_a_macro_is_made_from_its_expansion(tmp_path):
+    r, gen = run_fixture(tmp_path, MACRO_GLOBAL)
+    assert r.result == "1"
+    g, _ = gen.macro_global("t.c", "a")
+    assert (g.name, g.line, g.static) == ("a", 5, True)  # the line counted in characters
+    assert gen.macro_global("t.c", "b") is None  # its line is dropped by #if 0
+    assert gen.is_macro_global("t.c", "a") and not gen.is_macro_global("t.c", "entry")

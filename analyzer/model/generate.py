@@ -144,8 +144,12 @@ class Generator:
         self._booted = None
         self._keep_alive: list = []  # parses whose nodes are in use
         self.outside = OutsideIndex(self.facts.kernel_dir, cache_dir)
-        self._macro_globals: dict[str, dict] = {}
-        self._macro_global_names: dict[str, frozenset[str]] = {}
+        #: globals declared through a macro: the candidate lines of each file by
+        #: the name they declare, what each name asked for gave, and the answers
+        #: a boot image brought (name -> is it one)
+        self._declarer_lines: dict[str, dict[str, list[tuple]]] = {}
+        self._macro_global_found: dict[tuple[str, str], tuple | None] = {}
+        self._macro_global_known: dict[tuple[str, str], bool] = {}
         self._own_constants: dict[str, dict] = {}
         #: what the generator read (analyzer.model.bootinputs): tree files by
         #: SHA-256, the names whose definitions it looked up per file, and the
@@ -244,7 +248,10 @@ class Generator:
         return {"sizes": self.sizes.state(), "outside": self.outside.state(),
                 "dropped": {f: sorted(lines) for f, lines in self._dropped.items()},
                 "read": sorted(self.config.read),
-                "macro_globals": {f: sorted(n) for f, n in self._macro_global_names.items()}}
+                "macro_globals": [[f, n, found is not None]
+                                  for (f, n), found in self._macro_global_found.items()]
+                + [[f, n, known] for (f, n), known in self._macro_global_known.items()
+                   if (f, n) not in self._macro_global_found]}
 
     def restore_derived(self, state: dict) -> None:
         """Take back :meth:`derived` of the same analysis and configuration."""
@@ -253,8 +260,8 @@ class Generator:
         for f, lines in state.get("dropped", {}).items():
             self._dropped.setdefault(str(f), frozenset(map(int, lines)))
         self.config.read.update(map(str, state.get("read", [])))
-        for f, names in state.get("macro_globals", {}).items():
-            self._macro_global_names.setdefault(str(f), frozenset(map(str, names)))
+        for f, n, known in state.get("macro_globals", []):
+            self._macro_global_known.setdefault((str(f), str(n)), bool(known))
 
     # --- files ------------------------------------------------------------------
     def source(self, rel: str) -> bytes:
@@ -298,7 +305,7 @@ class Generator:
                 is_function=lambda n: facts.has_function(n) or n in prims
                 or n in self.data.get("standins", {}) or bool(self.outside.files(n)),
                 is_global=lambda n: facts.definition(n, file) is not None
-                or bool(facts.globals(n)) or n in self.macro_global_names(file)
+                or bool(facts.globals(n)) or self.is_macro_global(file, n)
                 or n in self.data.get("machine", {}).get("globals", {})
                 or self.outside_global(n, file) is not None,
                 constant=lambda n: self.constant_in(n, file),
@@ -651,7 +658,7 @@ class Generator:
         if rec is not None and rec.type.isidentifier() and self.macro_for(rec.type, rec.file):
             rec = None  # static LIST_HEAD(x);: made from the macro's own text below
         if rec is None:
-            declared = self.macro_globals(origin).get(name)
+            declared = self.macro_global(origin, name)
             if declared is not None:  # static DECLARE_BITMAP(name, bits);
                 g, parsed = declared
                 key = f"{name}@{g.file}" if g.static else name
@@ -689,37 +696,51 @@ class Generator:
                     return g, None
         return None
 
-    def macro_globals(self, file: str) -> dict:
-        """Globals a file declares through a macro (``static LIST_HEAD(x);``,
-        ``static DECLARE_BITMAP(bits, 64);``): the macro expanded and parsed."""
-        if file not in self._macro_globals:
-            self._macro_globals[file] = self._scan_macro_globals(file) if file else {}
-        return self._macro_globals[file]
+    def macro_global(self, file: str, name: str) -> tuple | None:
+        """(Global, its parsed declaration) when ``file`` declares global ``name``
+        through a macro (``static LIST_HEAD(x);``, ``static DECLARE_BITMAP(bits,
+        64);``): the first such line, in an active branch, whose macro expanded
+        and parsed declares it; else None.  Only the lines naming ``name`` are
+        expanded, when it is asked for."""
+        key = (file, name)
+        if key not in self._macro_global_found:
+            found = None
+            for line, static, macro, call in self._declarers(file).get(name, ()):
+                if line in self.inactive(self.file(file)) \
+                        or self.macro_for(macro, file) is None:
+                    continue
+                try:
+                    text = self.expand_text(call, file)
+                except AnalyzerError:
+                    continue
+                found = _declared_global(text, name, file, line, static)
+                if found is not None:
+                    break
+            self._macro_global_found[key] = found
+        return self._macro_global_found[key]
 
-    def macro_global_names(self, file: str) -> frozenset[str]:
-        """The names of :meth:`macro_globals` (kept in the boot image)."""
-        if file not in self._macro_global_names:
-            self._macro_global_names[file] = frozenset(self.macro_globals(file))
-        return self._macro_global_names[file]
+    def is_macro_global(self, file: str, name: str) -> bool:
+        """Does ``file`` declare global ``name`` through a macro (what a boot
+        image says, else :meth:`macro_global`)?"""
+        known = self._macro_global_known.get((file, name))
+        return known if known is not None else self.macro_global(file, name) is not None
 
-    def _scan_macro_globals(self, file: str) -> dict:
-        try:
-            pf = self.file(file)
-        except AnalyzerError:
-            return {}
-        found = {}
-        for m in _DECLARER.finditer(pf.raw.decode(errors="replace")):
-            line = pf.raw.count(b"\n", 0, m.start()) + 1
-            if line in self.inactive(pf) or self.macro_for(m.group(2), file) is None:
-                continue
+    def _declarers(self, file: str) -> dict[str, list[tuple]]:
+        """The lines of ``file`` written like a declaration through a macro, by
+        the name they declare: (line, static, macro, call text), in file order."""
+        if file not in self._declarer_lines:
+            found: dict[str, list[tuple]] = {}
             try:
-                text = self.expand_text(f"{m.group(2)}({m.group(3)}{m.group(4) or ''})", file)
+                text = self.file(file).raw.decode(errors="replace") if file else ""
             except AnalyzerError:
-                continue
-            g = _declared_global(text, m.group(3), file, line, "static" in m.group(1))
-            if g is not None and m.group(3) not in found:
-                found[m.group(3)] = g
-        return found
+                text = ""
+            for m in _DECLARER.finditer(text):
+                line = text.count("\n", 0, m.start()) + 1
+                found.setdefault(m.group(3), []).append(
+                    (line, "static" in m.group(1), m.group(2),
+                     f"{m.group(2)}({m.group(3)}{m.group(4) or ''})"))
+            self._declarer_lines[file] = found
+        return self._declarer_lines[file]
 
     def make_global(self, m: Machine, rec: records.Global, key: str, parsed=None):
         if parsed is not None:  # a macro's declaration: its parsed node
