@@ -66,3 +66,20 @@ def test_an_image_written_in_the_background_is_read_back(store_cfg, tmp_path):
     again = open_generator(store_cfg)
     again.image_dir = tmp_path
     assert again.booted()[1].image == "read"
+
+
+@pytest.mark.kernel
+def test_runs_of_one_booted_state_share_its_part_and_show_the_same(store_cfg):
+    """The booted state's objects and step-0 state are made once for all the
+    runs lent it; each run's snapshots are those it would have alone."""
+    import dataclasses
+
+    s = Session(store_cfg)
+    inet = s.run("socket", ["AF_INET", "SOCK_STREAM", 0])
+    unix = s.run("socket", ["AF_UNIX", "SOCK_STREAM", 0])
+    assert inet.prefix is not None and inet.prefix is unix.prefix
+    for r in (inet, unix):
+        alone = dataclasses.replace(r, prefix=None)
+        for n in (None, 0, 3, len(r.steps) // 2):
+            assert r.snapshot(n) == alone.snapshot(n)
+            assert r.snapshot(n, own=True) == alone.snapshot(n, own=True)

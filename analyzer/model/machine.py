@@ -110,6 +110,10 @@ class Machine:
         self.memory_mb = 64
         self.machine_globals: dict[str, str] = {}
         self._journal: list[tuple] | None = None
+        #: the checkpoint of the booted state while a run has it (:meth:`checked_out`)
+        self.lent: Checkpoint | None = None
+        #: what every run of this booted state shares (analyzer.model.trace)
+        self.run_prefix: dict = {}
         #: ``convert(ctype, value)``: an integer as a variable of C type ``ctype``
         #: holds it (``-1`` in a ``__u16`` is 65535)
         self.convert: Callable[[str, int], int] = lambda ctype, value: value
@@ -315,9 +319,11 @@ class Machine:
         the run made is undone (:meth:`rollback`) and the calling process, the
         task and the phase are the booted ones again."""
         cp, saved = self.checkpoint(), (self.process, self.task, self.phase)
+        self.lent = cp
         try:
             yield cp
         finally:
+            self.lent = None
             self.rollback(cp)
             self.process, self.task, self.phase = saved
 

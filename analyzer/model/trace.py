@@ -73,6 +73,9 @@ class Run:
     boot_report: object = None
     #: each new C line the run reached, with the stack (analyzer.model.lines)
     lines: list = field(default_factory=list)
+    #: the part of ``objects`` and ``writes`` it shares with the other runs of its
+    #: booted state (see :func:`_prefix`), or None
+    prefix: object = None
 
     def executed_lines(self, function: str, file: str) -> set[int]:
         """The lines of ``function`` (defined in ``file``) that the run executed."""
@@ -83,16 +86,17 @@ class Run:
                      boot_count: int) -> Run:
         steps = [_step(s, boot_count) for s in m.steps[boot_count:]]
         boot = [_step(s, 0) for s in m.steps[:boot_count]]
-        objects = []
-        for label, kind, created, obj in m.objects:
-            specs = _defaults(obj._layout) \
-                if isinstance(obj, rt.Obj) and not isinstance(obj, rt.Opaque) else ()
-            objects.append((label, kind, max(0, created - boot_count), specs))
-        writes = [(max(0, n - boot_count), obj, fld, shown) for n, obj, fld, shown in m.writes]
+        prefix = _prefix(m, boot_count)  # what every run of the booted state shares
+        n_objects, n_writes = (prefix.objects_count, prefix.writes_count) if prefix else (0, 0)
+        objects = (prefix.objects if prefix else []) \
+            + _objects(m.objects[n_objects:], boot_count)
+        writes = (prefix.writes if prefix else []) + _writes(m.writes[n_writes:], boot_count)
         assumptions = [replace(a, step=a.step - boot_count) for a in m.assumptions
                        if a.step > boot_count]
-        return cls(scenario, tuple(args), rt.display(result), steps, boot, objects, writes,
-                   assumptions=assumptions)
+        run = cls(scenario, tuple(args), rt.display(result), steps, boot, objects, writes,
+                  assumptions=assumptions)
+        run.prefix = prefix
+        return run
 
     def snapshot(self, n: int | None = None, own: bool = False,
                  also: frozenset[str] | set[str] = frozenset()) -> dict[str, dict]:
@@ -151,32 +155,15 @@ class Run:
     @cached_property
     def _base(self) -> dict[str, tuple[str, tuple]]:
         """The state at step 0: boot and static objects with their step-0 writes
-        (an object no write changed keeps its layout's shared tuple of fields)."""
-        base: dict[str, tuple[str, tuple | list]] = {}
-        for label, kind, created, specs in self.objects:
-            if created == 0:
-                base[label] = (kind, specs)
-        index: dict[str, dict[str, int]] = {}
-        for step, label, name, shown in self.writes:
-            if step != 0:
-                continue
-            if label not in base:
-                if label != "globals":
-                    continue
-                base[label] = ("globals", [])
-            kind, fields = base[label]
-            if type(fields) is not list:  # its own copy, on its first write
-                fields = [tuple(p) for p in fields]
-                base[label] = (kind, fields)
-            where = index.get(label)
-            if where is None:  # made once per object (setdefault would make it per write)
-                where = index[label] = {k: i for i, (k, _) in enumerate(fields)}
-            if name in where:
-                fields[where[name]] = (name, shown)
-            else:
-                where[name] = len(fields)
-                fields.append((name, shown))
-        return {k: (kind, tuple(fields)) for k, (kind, fields) in base.items()}
+        (an object no write changed keeps its layout's shared tuple of fields).
+        The booted state's part is made once for all the runs that share it."""
+        prefix = self.prefix
+        if prefix is None:
+            return _base(self.objects, self.writes)
+        if prefix.base is None:
+            prefix.base = _base(prefix.objects, prefix.writes)
+        return _base(self.objects[prefix.objects_count:], self.writes[prefix.writes_count:],
+                     prefix.base)
 
     def functions(self) -> list[str]:
         """The called functions in order (calls and stubs)."""
@@ -194,6 +181,86 @@ class Run:
                 "assumptions": [asdict(a) for a in self.assumptions],
                 "lines": [[e.after, e.function, e.file, e.line] for e in self.lines],
                 "final": self.snapshot()}
+
+
+def _base(objects: list, writes: list,
+          before: dict | None = None) -> dict[str, tuple[str, tuple]]:
+    """The objects made at step 0 with the writes of step 0 (see Run._base);
+    ``before``: the same of the objects and writes that come before these (a
+    booted state's): its objects first, then these, then the tables its writes
+    alone made (``globals``), as if all were read at once."""
+    base: dict[str, tuple[str, tuple | list]] = {}
+    made_by_writes = []
+    if before is not None:
+        made_by_writes = [k for k, (kind, _) in before.items() if kind == "globals"]
+        base = {k: v for k, v in before.items() if k not in made_by_writes}
+    for label, kind, created, specs in objects:
+        if created == 0:
+            base[label] = (kind, specs)
+    for label in made_by_writes:
+        base[label] = before[label]
+    index: dict[str, dict[str, int]] = {}
+    for step, label, name, shown in writes:
+        if step != 0:
+            continue
+        if label not in base:
+            if label != "globals":
+                continue
+            base[label] = ("globals", [])
+        kind, fields = base[label]
+        if type(fields) is not list:  # its own copy, on its first write
+            fields = [tuple(p) for p in fields]
+            base[label] = (kind, fields)
+        where = index.get(label)
+        if where is None:  # made once per object (setdefault would make it per write)
+            where = index[label] = {k: i for i, (k, _) in enumerate(fields)}
+        if name in where:
+            fields[where[name]] = (name, shown)
+        else:
+            where[name] = len(fields)
+            fields.append((name, shown))
+    return {k: (kind, tuple(fields)) for k, (kind, fields) in base.items()}
+
+
+@dataclass
+class _Prefix:
+    """The objects and writes of a booted state, as every run lent it has them
+    first (its own come after), and their state at step 0 once made."""
+
+    objects_count: int
+    writes_count: int
+    objects: list
+    writes: list
+    base: dict | None = None
+
+
+def _prefix(m: rt.Machine, boot_count: int) -> _Prefix | None:
+    """The booted state's part of a run's tables, made once per booted state
+    (the machine lent by ``checked_out``; kept on it while its logs start the same)."""
+    cp = getattr(m, "lent", None)
+    if cp is None or not 0 < cp.objects <= len(m.objects) or not 0 < cp.writes <= len(m.writes):
+        return None
+    key = (cp.objects, cp.writes, boot_count, id(m.objects[cp.objects - 1]),
+           id(m.writes[cp.writes - 1]))
+    found = m.run_prefix.get(key)
+    if found is None:
+        found = _Prefix(cp.objects, cp.writes, _objects(m.objects[:cp.objects], boot_count),
+                        _writes(m.writes[:cp.writes], boot_count))
+        m.run_prefix = {key: found}  # one booted state per machine
+    return found
+
+
+def _objects(objects: list, boot_count: int) -> list:
+    out = []
+    for label, kind, created, obj in objects:
+        specs = _defaults(obj._layout) \
+            if isinstance(obj, rt.Obj) and not isinstance(obj, rt.Opaque) else ()
+        out.append((label, kind, max(0, created - boot_count), specs))
+    return out
+
+
+def _writes(writes: list, boot_count: int) -> list:
+    return [(max(0, n - boot_count), obj, fld, shown) for n, obj, fld, shown in writes]
 
 
 _DEFAULTS: dict[int, tuple] = {}
