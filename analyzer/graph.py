@@ -38,7 +38,6 @@ Edges (attribute ``kind``; every edge has ``file`` and ``line``):
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import os
 import re
@@ -51,8 +50,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from analyzer import graphdata, records
 from analyzer.dbfile import database_problem
@@ -69,6 +67,9 @@ from analyzer.resolve import (
 from analyzer.resolve import row_fields as rf
 from analyzer.store import fsync
 from analyzer.tempfiles import remove_stale
+
+if TYPE_CHECKING:
+    import networkx as nx
 from analyzer.workers import Worker
 
 __all__ = ["GraphReport", "GraphRows", "graph_rows", "build_graph", "graph_from_facts",
@@ -866,7 +867,7 @@ class _Reader:
     """The tree's files as text, each read once, and the lines the graph read of
     them: ``read`` holds (file, first, last, SHA-1 of the lines), kept in the
     database's meta (``texts_read``) so that a later run can tell whether an
-    edit changed any line the graph read (:func:`texts_digest`)."""
+    edit changed any line the graph read (:func:`graphdata.texts_digest`)."""
 
     def __init__(self, root: Path):
         if not root.is_dir():
@@ -895,35 +896,4 @@ def _source_reader(root: Path) -> _Reader:
 
 
 def _sha1(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
-
-
-def texts_digest(graph_path: Path, kernel_dir: Path, files: dict[str, str]) -> str:
-    """A digest of the lines the graph database at ``graph_path`` read from the
-    tree, as they are now (``files``: path -> SHA-256 of the analysed files now;
-    a file whose hash is the one the graph was made from is not read again);
-    "" when there is no readable database."""
-    try:
-        conn = sqlite3.connect(f"file:{graph_path}?mode=ro", uri=True)
-        try:
-            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN "
-                                     "('texts_read', 'store_files')"))
-        finally:
-            conn.close()
-        spans = json.loads(meta.get("texts_read", "null"))
-        before = json.loads(meta.get("store_files", "null"))
-    except (sqlite3.Error, ValueError):
-        return ""
-    if not isinstance(spans, list) or not isinstance(before, dict):
-        return ""
-    reader = _Reader(kernel_dir) if kernel_dir.is_dir() else None
-    h = hashlib.sha256()
-    for span in spans:
-        try:
-            rel, first, last, sha = str(span[0]), int(span[1]), int(span[2]), str(span[3])
-        except (TypeError, ValueError, IndexError):
-            return ""
-        if files.get(rel) != before.get(rel) or rel not in files:
-            sha = _sha1(reader.lines(rel, first, last)) if reader is not None else ""
-        h.update(f"{rel}\0{first}\0{last}\0{sha}\0".encode())
-    return h.hexdigest()
+    return graphdata.lines_digest(text)

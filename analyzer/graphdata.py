@@ -26,10 +26,12 @@ Rows:
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from analyzer.errors import AnalyzerError
@@ -37,7 +39,8 @@ from analyzer.errors import AnalyzerError
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["FORMAT", "graph_from_rows", "read_graph", "predecessors"]
+__all__ = ["FORMAT", "graph_from_rows", "read_graph", "predecessors", "texts_digest",
+           "lines_digest"]
 
 #: ``meta.graph_format`` of a database whose graph is its tables, read by this module
 FORMAT = "tables-1"
@@ -189,3 +192,47 @@ def _base_pred():
         if "_pred" in cls.__dict__:
             return cls.__dict__["_pred"]
     raise AttributeError("networkx.MultiDiGraph has no _pred")
+
+
+# --- the lines the graph stage read from the tree ---------------------------------------
+def lines_digest(text: str) -> str:
+    """The digest of lines read from a file (meta ``texts_read``)."""
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def texts_digest(graph_path: Path, kernel_dir: Path, files: dict[str, str]) -> str:
+    """A digest of the lines the graph database at ``graph_path`` read from the
+    tree (meta ``texts_read``: file, first, last, digest), as they are now;
+    ``files``: path -> SHA-256 of the analysed files now, so that a file whose
+    hash is the one the graph was made from (meta ``store_files``) is not read
+    again; "" when there is no readable database."""
+    try:
+        conn = sqlite3.connect(f"file:{graph_path}?mode=ro", uri=True)
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN "
+                                     "('texts_read', 'store_files')"))
+        finally:
+            conn.close()
+        spans = json.loads(meta.get("texts_read", "null"))
+        before = json.loads(meta.get("store_files", "null"))
+    except (sqlite3.Error, ValueError):
+        return ""
+    if not isinstance(spans, list) or not isinstance(before, dict):
+        return ""
+    texts: dict[str, list[str] | None] = {}
+    h = hashlib.sha256()
+    for span in spans:
+        try:
+            rel, first, last, sha = str(span[0]), int(span[1]), int(span[2]), str(span[3])
+        except (TypeError, ValueError, IndexError):
+            return ""
+        if rel not in files or files[rel] != before.get(rel):  # read it as it is now
+            if rel not in texts:
+                try:
+                    texts[rel] = (Path(kernel_dir) / rel).read_text(errors="replace").splitlines()
+                except OSError:
+                    texts[rel] = None
+            lines = texts[rel]
+            sha = lines_digest("\n".join(lines[first - 1:last])) if lines else ""
+        h.update(f"{rel}\0{first}\0{last}\0{sha}\0".encode())
+    return h.hexdigest()

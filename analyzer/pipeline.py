@@ -726,10 +726,10 @@ def _store_state(cfg: Config) -> tuple[str, list, list] | None:
 def _graph_inputs(cfg: Config) -> str:
     """The graph's inputs: the records of every file (not its text: an edit that
     changes no record leaves the graph as it was), the lines of files the graph
-    itself read (:func:`analyzer.graph.texts_digest`: those of short functions,
+    itself read (:func:`analyzer.graphdata.texts_digest`: those of short functions,
     for casts), the extractor's fingerprint, the analyzer's modules and its
     kernel tables; "" without a store."""
-    from analyzer.graph import texts_digest
+    from analyzer.graphdata import texts_digest
 
     state = _store_state(cfg)
     if state is None:
