@@ -67,10 +67,10 @@ from analyzer.resolve import (
 from analyzer.resolve import row_fields as rf
 from analyzer.store import fsync
 from analyzer.tempfiles import remove_stale
+from analyzer.workers import Worker
 
 if TYPE_CHECKING:
     import networkx as nx
-from analyzer.workers import Worker
 
 __all__ = ["GraphReport", "GraphRows", "graph_rows", "build_graph", "graph_from_facts",
            "build_graph_store", "write_graph_db", "detect_casts", "struct_id", "SCHEMA"]
@@ -209,6 +209,8 @@ def graph_rows(index: Index, source: Source | None = None,
     starts writing them meanwhile).
     """
     res = resolver or Resolver(index)
+    if source is not None and not isinstance(source, _Reader):
+        source = _Reader(source)
     made = _Maker()
     _add_nodes(made, index)
     _add_calls(made, index)
@@ -343,7 +345,7 @@ def detect_casts(index: Index, res: Resolver, source: Source | None):
                 yield found
 
 
-def _cast_function(index: Index, res: Resolver, fn: records.Function, source: Source):
+def _cast_function(index: Index, res: Resolver, fn: records.Function, source: _Reader):
     if fn.end_line - fn.line > 8:  # the cheap test first: most functions are longer
         return None
     ret = index.struct_of(fn.return_type)
@@ -351,7 +353,7 @@ def _cast_function(index: Index, res: Resolver, fn: records.Function, source: So
         if ret else {}
     if not ret or not params:
         return None
-    body = _lines(source, fn.file, fn.line, fn.end_line)
+    body = source.lines(fn.file, fn.line, fn.end_line)
     if not body:
         return None
     m = _RET_CAST.search(body)
@@ -361,16 +363,6 @@ def _cast_function(index: Index, res: Resolver, fn: records.Function, source: So
     if m and params.get(m.group(2)):
         return params[m.group(2)], m.group(3), _cast_attrs(fn, "container_of", m.group(4))
     return None
-
-
-def _lines(source: Source, rel: str, first: int, last: int) -> str:
-    """Lines ``first``..``last`` of a file of the tree ("" when it cannot be read);
-    a :class:`_Reader` remembers them."""
-    lines = getattr(source, "lines", None)
-    if lines is not None:
-        return lines(rel, first, last)
-    text = source(rel)
-    return "\n".join(text.splitlines()[first - 1:last]) if text else ""
 
 
 def _cast_attrs(fn: records.Function, how: str, member: str = "") -> dict:
@@ -787,7 +779,7 @@ def _build_graph_store(cfg, progress: bool, update: bool = True,
 
     times: dict[str, float] = {}
     t0 = time.perf_counter()
-    source = _source_reader(cfg.kernel_dir)  # before the long work: is the tree there?
+    source = _Reader.of_tree(cfg.kernel_dir)  # before the long work: is the tree there?
     path, code = cfg.graph_path, _code()
     tmp, constants_db = _scratch(path), _scratch(path, "constants")
     begun: list[Worker] = []  # writing a new database: the calls' edges, meanwhile
@@ -864,36 +856,35 @@ def _lap(t0: float, what: str, progress: bool) -> float:
 
 
 class _Reader:
-    """The tree's files as text, each read once, and the lines the graph read of
-    them: ``read`` holds (file, first, last, SHA-1 of the lines), kept in the
-    database's meta (``texts_read``) so that a later run can tell whether an
-    edit changed any line the graph read (:func:`graphdata.texts_digest`)."""
+    """A :data:`Source` (each file read once) that also gives lines of a file
+    and remembers them: ``read`` holds (file, first, last, digest of the lines),
+    kept in the database's meta (``texts_read``) so that a later run can tell
+    whether an edit changed any line the graph read (:func:`graphdata.texts_digest`)."""
 
-    def __init__(self, root: Path):
-        if not root.is_dir():
-            raise AnalyzerError(f"{root} is missing: run `kernel-analyzer fetch`")
-        self.root = root
+    def __init__(self, read: Source):
+        self.read_file = read
         self.cache: dict[str, str | None] = {}
         self.read: list[tuple[str, int, int, str]] = []
 
+    @classmethod
+    def of_tree(cls, root: Path) -> _Reader:
+        if not root.is_dir():
+            raise AnalyzerError(f"{root} is missing: run `kernel-analyzer fetch`")
+
+        def read(rel: str) -> str | None:
+            try:
+                return (root / rel).read_text(errors="replace")
+            except OSError:
+                return None
+        return cls(read)
+
     def __call__(self, rel: str) -> str | None:
         if rel not in self.cache:
-            try:
-                self.cache[rel] = (self.root / rel).read_text(errors="replace")
-            except OSError:
-                self.cache[rel] = None
+            self.cache[rel] = self.read_file(rel)
         return self.cache[rel]
 
     def lines(self, rel: str, first: int, last: int) -> str:
-        text = self(rel)
-        body = "\n".join(text.splitlines()[first - 1:last]) if text else ""
-        self.read.append((rel, first, last, _sha1(body)))
+        """Lines ``first``..``last`` of ``rel`` ("" when it cannot be read)."""
+        body = graphdata.file_lines(self(rel), first, last)
+        self.read.append((rel, first, last, graphdata.lines_digest(body)))
         return body
-
-
-def _source_reader(root: Path) -> _Reader:
-    return _Reader(root)
-
-
-def _sha1(text: str) -> str:
-    return graphdata.lines_digest(text)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import networkx as nx
 
 __all__ = ["FORMAT", "graph_from_rows", "read_graph", "predecessors", "texts_digest",
-           "lines_digest"]
+           "lines_digest", "file_lines"]
 
 #: ``meta.graph_format`` of a database whose graph is its tables, read by this module
 FORMAT = "tables-1"
@@ -195,6 +195,11 @@ def _base_pred():
 
 
 # --- the lines the graph stage read from the tree ---------------------------------------
+def file_lines(text: str | None, first: int, last: int) -> str:
+    """Lines ``first``..``last`` (from 1) of a file's ``text`` ("" without one)."""
+    return "\n".join(text.splitlines()[first - 1:last]) if text else ""
+
+
 def lines_digest(text: str) -> str:
     """The digest of lines read from a file (meta ``texts_read``)."""
     return hashlib.sha1(text.encode()).hexdigest()
@@ -219,7 +224,7 @@ def texts_digest(graph_path: Path, kernel_dir: Path, files: dict[str, str]) -> s
         return ""
     if not isinstance(spans, list) or not isinstance(before, dict):
         return ""
-    texts: dict[str, list[str] | None] = {}
+    texts: dict[str, str | None] = {}
     h = hashlib.sha256()
     for span in spans:
         try:
@@ -229,10 +234,9 @@ def texts_digest(graph_path: Path, kernel_dir: Path, files: dict[str, str]) -> s
         if rel not in files or files[rel] != before.get(rel):  # read it as it is now
             if rel not in texts:
                 try:
-                    texts[rel] = (Path(kernel_dir) / rel).read_text(errors="replace").splitlines()
+                    texts[rel] = (Path(kernel_dir) / rel).read_text(errors="replace")
                 except OSError:
                     texts[rel] = None
-            lines = texts[rel]
-            sha = lines_digest("\n".join(lines[first - 1:last])) if lines else ""
+            sha = lines_digest(file_lines(texts[rel], first, last))
         h.update(f"{rel}\0{first}\0{last}\0{sha}\0".encode())
     return h.hexdigest()

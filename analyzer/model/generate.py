@@ -880,11 +880,11 @@ class Generator:
         from analyzer.model import kbuild
         from analyzer.model.boot import BootCall
 
-        if self.kconfig is None or not hasattr(self.facts.source, "all"):
+        records_ = self._initcall_records()
+        if records_ is None:
             return [], []  # a few files of a test: no build to evaluate
-        build = kbuild.built(self.facts.kernel_dir, self.kconfig)
-        records_ = list(self.facts.source.all("initcalls", by_file=True))
         self.initcalls_read = bootinputs.digest(records_)
+        build = kbuild.built(self.facts.kernel_dir, self.kconfig)
         order = kbuild.initcall_order(records_, build, self.kconfig)
         calls = [BootCall(c.initcall.function, c.initcall.file, c.initcall.line,
                           c.initcall.level, c.why) for c in order.calls]
@@ -893,9 +893,15 @@ class Generator:
 
     def initcalls_digest(self) -> str:
         """The digest :meth:`initcalls` keeps of the initcall records it read."""
+        records_ = self._initcall_records()
+        return "" if records_ is None else bootinputs.digest(records_)
+
+    def _initcall_records(self) -> list | None:
+        """The store's initcall records, by file; None without a configuration
+        or a store (a few files of a test)."""
         if self.kconfig is None or not hasattr(self.facts.source, "all"):
-            return ""
-        return bootinputs.digest(list(self.facts.source.all("initcalls", by_file=True)))
+            return None
+        return list(self.facts.source.all("initcalls", by_file=True))
 
     def aggregate(self, ctype: str) -> str | None:
         """The struct or union ``ctype`` names, through typedefs (not pointers)."""

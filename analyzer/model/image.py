@@ -267,12 +267,12 @@ def _encode(gen, m, report) -> dict:
 
 
 def _sources(gen) -> list[list[str]]:
-    """The Python the boot translated, as text for the model's modules (never run
-    from here): functions, initializers of globals, struct classes."""
-    out = [["f", name, file, tr.source] for (name, file), (tr, _) in gen.functions.items()]
-    out += [["i", key, tr.file, tr.source] for key, (tr, _) in gen.inits.items()]
-    out += [["s", name, "", text] for name, text in gen.struct_src.items()]
-    return out + [list(t) for t in gen.boot_sources]
+    """The Python the boot translated (:meth:`Generator.sources`), as text for
+    the model's modules (never run from here)."""
+    functions, inits, structs = gen.sources()
+    return ([["f", name, file, text] for (name, file), text in functions.items()]
+            + [["i", key, file, text] for key, (file, text) in inits.items()]
+            + [["s", name, "", text] for name, text in structs.items()])
 
 
 def _spec_data(sp) -> list:
@@ -458,14 +458,13 @@ def load(path: Path, key: str, gen):
         gc.freeze()
 
 
-def _unpacker(path: Path):
-    """The image's objects, one after the other (OSError: none there)."""
+def _objects(f):
+    """The image's objects, one after the other, read from the open file ``f``
+    as far as they are asked for."""
     import msgpack
 
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, use_list=True,
-                                max_buffer_size=0)
-    unpacker.feed(path.read_bytes())
-    return unpacker
+    return msgpack.Unpacker(f, raw=False, strict_map_key=False, use_list=True,
+                            max_buffer_size=0)
 
 
 def stale(path: Path, key: str, gen) -> str:
@@ -474,17 +473,25 @@ def stale(path: Path, key: str, gen) -> str:
     (:func:`analyzer.model.bootinputs.stale`).  Reads only the header."""
     import msgpack
 
-    from analyzer.model import bootinputs
-
     try:
-        header = next(_unpacker(path))
-        if not isinstance(header, dict) or header.get("format") != FORMAT \
-                or header.get("key") != key:
-            return "the image was made by another version, configuration or tree"
-        inputs = bootinputs.BootInputs.from_data(header["inputs"])
+        with open(path, "rb") as f:
+            return _stale(next(_objects(f), None), key, gen)
     except OSError:
         return "no boot image yet"
-    except (ValueError, TypeError, KeyError, StopIteration, msgpack.UnpackException):
+    except (ValueError, msgpack.UnpackException):
+        return "the image is damaged"
+
+
+def _stale(header, key: str, gen) -> str:
+    """:func:`stale` of an image whose header is ``header``."""
+    from analyzer.model import bootinputs
+
+    if not isinstance(header, dict) or header.get("format") != FORMAT \
+            or header.get("key") != key:
+        return "the image was made by another version, configuration or tree"
+    try:
+        inputs = bootinputs.BootInputs.from_data(header["inputs"])
+    except (ValueError, TypeError, KeyError):
         return "the image is damaged"
     return bootinputs.stale(gen, inputs)
 
@@ -492,15 +499,17 @@ def stale(path: Path, key: str, gen) -> str:
 def _load(path: Path, key: str, gen):
     import msgpack
 
-    why = stale(path, key, gen)
+    try:
+        with open(path, "rb") as f:  # the header, then the machine: one reading
+            objects = _objects(f)
+            why = _stale(next(objects, None), key, gen)
+            data = None if why else next(objects, None)
+    except OSError:
+        why, data = "no boot image yet", None
+    except (ValueError, msgpack.UnpackException):
+        why, data = "the image is damaged", None
     if why:
         gen.image_note = why
-        return None
-    try:
-        unpacker = _unpacker(path)
-        next(unpacker)
-        data = next(unpacker)
-    except (OSError, ValueError, StopIteration, msgpack.UnpackException):
         return None
     if not isinstance(data, dict):
         return None

@@ -112,8 +112,8 @@ class Machine:
         self._journal: list[tuple] | None = None
         #: the checkpoint of the booted state while a run has it (:meth:`checked_out`)
         self.lent: Checkpoint | None = None
-        #: what every run of this booted state shares (analyzer.model.trace)
-        self.run_prefix: dict = {}
+        #: (key, what every run of this booted state shares) (analyzer.model.trace)
+        self.run_prefix: tuple | None = None
         #: ``convert(ctype, value)``: an integer as a variable of C type ``ctype``
         #: holds it (``-1`` in a ``__u16`` is 65535)
         self.convert: Callable[[str, int], int] = lambda ctype, value: value

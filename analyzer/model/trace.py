@@ -93,10 +93,8 @@ class Run:
         writes = (prefix.writes if prefix else []) + _writes(m.writes[n_writes:], boot_count)
         assumptions = [replace(a, step=a.step - boot_count) for a in m.assumptions
                        if a.step > boot_count]
-        run = cls(scenario, tuple(args), rt.display(result), steps, boot, objects, writes,
-                  assumptions=assumptions)
-        run.prefix = prefix
-        return run
+        return cls(scenario, tuple(args), rt.display(result), steps, boot, objects, writes,
+                   assumptions=assumptions, prefix=prefix)
 
     def snapshot(self, n: int | None = None, own: bool = False,
                  also: frozenset[str] | set[str] = frozenset()) -> dict[str, dict]:
@@ -237,17 +235,16 @@ class _Prefix:
 def _prefix(m: rt.Machine, boot_count: int) -> _Prefix | None:
     """The booted state's part of a run's tables, made once per booted state
     (the machine lent by ``checked_out``; kept on it while its logs start the same)."""
-    cp = getattr(m, "lent", None)
+    cp = m.lent
     if cp is None or not 0 < cp.objects <= len(m.objects) or not 0 < cp.writes <= len(m.writes):
         return None
     key = (cp.objects, cp.writes, boot_count, id(m.objects[cp.objects - 1]),
            id(m.writes[cp.writes - 1]))
-    found = m.run_prefix.get(key)
-    if found is None:
-        found = _Prefix(cp.objects, cp.writes, _objects(m.objects[:cp.objects], boot_count),
-                        _writes(m.writes[:cp.writes], boot_count))
-        m.run_prefix = {key: found}  # one booted state per machine
-    return found
+    if m.run_prefix is None or m.run_prefix[0] != key:  # one booted state per machine
+        m.run_prefix = key, _Prefix(cp.objects, cp.writes,
+                                    _objects(m.objects[:cp.objects], boot_count),
+                                    _writes(m.writes[:cp.writes], boot_count))
+    return m.run_prefix[1]
 
 
 def _objects(objects: list, boot_count: int) -> list:
