@@ -123,12 +123,12 @@ def test_no_module_loads_stored_data_with_pickle_marshal_or_eval():
 
 
 def test_the_graph_read_back_equals_the_graph_built(home):
-    from analyzer.graph import _source_reader, build_graph
+    from analyzer.graph import _Reader, build_graph
     from analyzer.resolve import Index
     from analyzer.store import Store
 
     with Store.open(home.store_path) as st:
-        built, _ = build_graph(Index.from_store(st), _source_reader(home.kernel_dir))
+        built, _ = build_graph(Index.from_store(st), _Reader.of_tree(home.kernel_dir))
     read = load(home.graph_path).graph
     assert dict(read.nodes(data=True)) == dict(built.nodes(data=True))
     for n in built:  # neighbours in order, multi-edge keys and attributes
