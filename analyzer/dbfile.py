@@ -4,6 +4,11 @@ Takes a path; says why it is not a usable SQLite database (missing, a folder,
 empty, another kind of file, damaged pages), or None.  Used by the readers of
 ``build/analysis.sqlite`` and ``build/graph.sqlite`` to name a broken file and
 how to make it again, instead of failing deep inside a query.
+
+Readers that keep a connection open register it (:func:`opened`), so that a
+forked process (:class:`analyzer.workers.Worker`) opens connections of its own
+(:func:`reopen_in_child`): SQLite forbids using one connection on both sides of
+a ``fork``.
 """
 
 from __future__ import annotations
@@ -11,11 +16,34 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import weakref
 from pathlib import Path
 
-__all__ = ["database_problem", "integrity_problem", "checked_before", "mark_checked"]
+__all__ = ["database_problem", "integrity_problem", "checked_before", "mark_checked",
+           "opened", "closed", "reopen_in_child"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+#: the readers whose connection is open (each has ``reopen()``)
+_OPEN: weakref.WeakSet = weakref.WeakSet()
+
+
+def opened(reader) -> None:
+    """Remember a reader whose connection is open: a forked child calls its
+    ``reopen()`` (:func:`reopen_in_child`)."""
+    _OPEN.add(reader)
+
+
+def closed(reader) -> None:
+    """Forget a reader whose connection was closed."""
+    _OPEN.discard(reader)
+
+
+def reopen_in_child() -> None:
+    """In a process just forked: every open reader opens its own connection to
+    its file; the inherited ones are kept by the readers, never used nor closed
+    (closing them here could release locks that the parent's SQLite counts on)."""
+    for reader in list(_OPEN):
+        reader.reopen()
 
 
 def database_problem(path: str | os.PathLike) -> str | None:

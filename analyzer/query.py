@@ -17,6 +17,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from analyzer.dbfile import closed, opened
 from analyzer.errors import AnalyzerError, NotFound
 
 __all__ = ["GraphDB", "run_query", "CALL_KINDS", "norm_expr", "chain_matches", "key_value",
@@ -116,11 +117,23 @@ def chain_matches(chains: list, want) -> list | None:
     return None
 
 
-@dataclass
+@dataclass(eq=False)
 class GraphDB:
     """Read-only SQL access to ``build/graph.sqlite``."""
 
     conn: sqlite3.Connection
+    file: Path | None = None  # the database file, for :meth:`reopen`
+
+    def __post_init__(self) -> None:
+        self._inherited: list[sqlite3.Connection] = []
+        if self.file is not None:
+            opened(self)
+
+    def reopen(self) -> None:
+        """A connection of this process's own (after a fork: see
+        :func:`analyzer.dbfile.reopen_in_child`)."""
+        self._inherited.append(self.conn)
+        self.conn = _read_only(self.file)
 
     @classmethod
     def open(cls, path) -> GraphDB:
@@ -137,7 +150,7 @@ class GraphDB:
                                 "`kernel-analyzer graph`)")
         if problem:
             raise AnalyzerError(f"{path} {problem}: {REBUILD_GRAPH}")
-        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        conn = _read_only(path)
         try:
             row = conn.execute("SELECT value FROM meta WHERE key = 'graph_format'").fetchone()
         except sqlite3.DatabaseError as e:
@@ -149,7 +162,7 @@ class GraphDB:
             raise AnalyzerError(f"{path} was written by another version of the analyzer "
                                 f"(graph format {row[0][:40] if row else 'unknown'}, this one "
                                 f"reads {FORMAT!r}): {REBUILD_GRAPH}")
-        return cls(conn)
+        return cls(conn, path)
 
     def node(self, nid: str) -> dict | None:
         row = self.conn.execute("SELECT id, name, kind, file, line, data FROM nodes "
@@ -287,6 +300,10 @@ class GraphDB:
         if table not in self._chain_cache:
             self._chain_cache[table] = self.chains(table)
         return allowed(self._chain_cache[table], self._want)
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
 
 
 def _join_path(meet: str, fwd: dict, bwd: dict) -> list[dict]:
@@ -514,4 +531,5 @@ def run_query(cfg, what: str, names: list[str], family: str | None = None,
     except sqlite3.DatabaseError as e:
         raise AnalyzerError(f"{cfg.graph_path} is damaged ({e}): {REBUILD_GRAPH}") from None
     finally:
+        closed(db)
         db.conn.close()

@@ -44,7 +44,7 @@ from pathlib import Path
 
 from analyzer import records
 from analyzer.dbfile import checked_before as _checked_before
-from analyzer.dbfile import database_problem, integrity_problem
+from analyzer.dbfile import closed, database_problem, integrity_problem, opened
 from analyzer.dbfile import mark_checked as _mark_checked
 from analyzer.errors import AnalyzerError
 from analyzer.tempfiles import remove_stale
@@ -356,6 +356,8 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path):
         self.conn = conn
         self.path = path
+        self._inherited: list[sqlite3.Connection] = []
+        opened(self)
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> Store:
@@ -379,7 +381,14 @@ class Store:
         return cls(conn, path)
 
     def close(self) -> None:
+        closed(self)
         self.conn.close()
+
+    def reopen(self) -> None:
+        """A connection of this process's own (after a fork: see
+        :func:`analyzer.dbfile.reopen_in_child`)."""
+        self._inherited.append(self.conn)
+        self.conn = _connect(self.path)
 
     def __enter__(self) -> Store:
         return self

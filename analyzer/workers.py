@@ -7,7 +7,8 @@ data only: dicts, lists, strings, numbers).  An error in the child
 is raised again here: an :class:`~analyzer.errors.AnalyzerError` as itself, an
 ``sqlite3.Error`` or ``OSError`` (a full disk) as ``sqlite3.OperationalError``
 with the same message, anything else as ``RuntimeError``.  The child ends with
-``os._exit``: it frees nothing and runs no exit handler.  Where ``os.fork`` is
+``os._exit``: it frees nothing and runs no exit handler.  The child opens
+SQLite connections of its own (:func:`analyzer.dbfile.reopen_in_child`).  Where ``os.fork`` is
 missing the function runs at once in this process.
 """
 
@@ -107,8 +108,11 @@ def _outcome(work: Callable[[], object]) -> tuple[str, object]:
 
 
 def _child(fd: int, work: Callable[[], object]) -> None:
+    from analyzer.dbfile import reopen_in_child
+
     code = 1
     try:
+        reopen_in_child()  # no SQLite connection is used on both sides of a fork
         outcome = _outcome(work)
         try:
             data = json.dumps(outcome)

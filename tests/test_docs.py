@@ -3,6 +3,7 @@ a strict MkDocs build of a fake site, and (marked ``kernel``) the real site."""
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 import re
 import shutil
@@ -424,3 +425,24 @@ def test_real_site_builds(graph_cfg, tmp_path):
     for table in ("tcp_prot", "inet_stream_ops", "inet_family_ops", "sockfs_ops",
                   "sock_fs_type", "socket_file_ops", "ipv4_specific"):
         assert (out / f"generated/ref/tables/{table}/index.html").is_file(), table
+
+
+@pytest.mark.kernel
+def test_real_pages_are_the_same_made_by_two_processes_or_one(graph_cfg):
+    from analyzer import workers
+    from analyzer.docs import open_facts, open_session, site_pages
+    from analyzer.docs.tour import load_tour
+
+    tour = load_tour(graph_cfg.site_dir / "tour.yaml")
+    session = open_session(graph_cfg)
+    made = []
+    for one_process in (False, True):
+        facts = open_facts(graph_cfg, tour, session)
+        with workers.inline() if one_process else contextlib.nullcontext():
+            site = site_pages(graph_cfg, tour, facts, session=session)
+        made.append((site.pages, site.nav, facts.notices))
+    assert made[0] == made[1]
+    pages, nav, _ = made[0]
+    assert [next(iter(e)) for e in nav] == ["Home", "Tour", "Step through", "Socket buffers",
+                                            "Reference"]
+    assert "generated/tour/bind-listen.md" in pages and "generated/steps/index.md" in pages

@@ -247,7 +247,7 @@ def test_cards_are_data_files_that_call_the_global():
         part = json.loads(text[len("LSA.add("):-3])
         assert all(bucket(k) == int(path[-5:-3]) for k in part)
         cards.update(part)
-    assert cards == x.cards
+    assert cards == x.written()
     assert 0 <= bucket("f:sock_alloc") < BUCKETS
 
 

@@ -224,3 +224,13 @@ def test_a_store_changed_in_place_is_checked_again(tmp_path, checks):
     with Writer(path, "fp") as w:
         assert not w.fresh
     assert checks == [path]  # the new store was written by the Writer: not checked
+
+
+def test_a_forked_worker_reads_the_store_through_its_own_connection(tmp_path):
+    from analyzer.workers import Worker
+
+    with Store.open(_write(tmp_path / "a.sqlite", sample_facts("net/x.c"))) as st:
+        parents = st.conn
+        assert Worker(lambda: [st.conn is parents, st.find("functions", "f")[0].id]
+                      ).result() == [False, "f@net/x.c"]
+        assert st.conn is parents and st.find("functions", "f")

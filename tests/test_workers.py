@@ -30,3 +30,22 @@ def test_an_error_is_raised_again_either_way():
         workers.Worker(fail).result()
     with workers.inline(), pytest.raises(AnalyzerError, match="the store is missing"):
         workers.Worker(fail).result()
+
+
+def test_a_child_opens_its_own_database_connections():
+    from analyzer import dbfile
+
+    class Reader:
+        conn = "inherited"
+
+        def reopen(self):
+            self.conn = "its own"
+
+    reader = Reader()
+    dbfile.opened(reader)
+    try:
+        assert workers.Worker(lambda: reader.conn).result() == "its own"
+        assert reader.conn == "inherited"
+    finally:
+        dbfile.closed(reader)
+    assert workers.Worker(lambda: reader.conn).result() == "inherited"  # closed: left alone

@@ -26,10 +26,12 @@ import yaml
 
 from analyzer.config import Config
 from analyzer.docs.facts import Facts, RunView, StoreFacts
-from analyzer.docs.pages import ROOT, Site, generate
+from analyzer.docs.pages import ROOT, Site, generate, lecture_pages, start
 from analyzer.docs.tour import Tour, load_tour
+from analyzer.docs.xref import DATA_DIR
 from analyzer.errors import AnalyzerError
 from analyzer.tempfiles import remove_stale, swap_dir
+from analyzer.workers import Worker
 
 __all__ = ["build_site", "BuildReport", "open_facts", "open_session", "write_pages", "run_mkdocs",
            "generate_pages", "check_inputs"]
@@ -330,6 +332,83 @@ def _add_tree_section(home: Path, facts: Facts | None) -> None:
                         encoding="utf-8")
 
 
+def site_pages(cfg: Config, tour: Tour, facts: Facts, progress: bool = False, session=None,
+               programs_ready: Callable[[], None] | None = None) -> Site:
+    """Every page of the site, in memory: the lecture's pages are made by a
+    forked process (:class:`~analyzer.workers.Worker`) while this one makes the
+    pages beyond the lecture; then they are joined (the same pages as made one
+    after the other, in :func:`analyzer.workers.inline`).  The notices go to
+    ``facts.notices``.  ``programs_ready``: see :func:`build_site`."""
+    site = start(tour, facts)
+    lecture = Worker(lambda: _lecture_part(site))
+    try:
+        if programs_ready is not None:
+            programs_ready()
+        beyond = _beyond_part(site, facts, cfg, progress, session)
+        part = lecture.result()
+    finally:
+        lecture.stop()
+    _join(site, part, beyond)
+    facts.notices.extend(beyond.notices)
+    return site
+
+
+def _lecture_part(site: Site) -> dict:
+    """The lecture's pages (:func:`~analyzer.docs.pages.lecture_pages`) and the
+    debuggers of its socket() scenarios, as plain data for :func:`_join`: the
+    pages, the navigation, the cards, the debuggers' entries."""
+    from analyzer.docs.steps import debuggers, scenario_runs
+
+    lecture_pages(site)
+    found = debuggers(site, scenario_runs(site.facts))
+    return {"pages": {p: text for p, text in site.pages.items()
+                      if not p.startswith(f"{DATA_DIR}/")},
+            "nav": site.nav, "xref": site.xref.part(),
+            "debuggers": [found.nav, found.items, found.notices]}
+
+
+def _beyond_part(site: Site, facts: Facts, cfg: Config, progress: bool, session):
+    """The pages beyond the lecture, added to ``site``: the programs
+    (site/programs.yaml), the socket buffers (site/skb.yaml) and the debuggers
+    of their runs; what the navigation gets (:class:`_Beyond`)."""
+    from analyzer.docs.programs import program_pages
+    from analyzer.docs.skb import skb_section
+    from analyzer.docs.steps import beyond_runs, debuggers
+
+    programs, notices = program_pages(site, facts, cfg.site_dir, cfg, progress, session)
+    skb, more = skb_section(site, facts, cfg.site_dir, cfg, session)
+    found = debuggers(site, beyond_runs(site))
+    return _Beyond(programs, skb, found, notices + more + found.notices)
+
+
+@dataclass(frozen=True)
+class _Beyond:
+    """The navigation entries of the pages beyond the lecture, and their notices."""
+
+    programs: list
+    skb: list
+    debuggers: object  # analyzer.docs.steps.Debuggers
+    notices: list[str]
+
+
+def _join(site: Site, lecture: dict, beyond: _Beyond) -> None:
+    """The site whole: the lecture's part (made by another process, or here)
+    joined to the pages beyond it; the navigation in the order Home, Tour (its
+    steps, then the programs), Step through, Socket buffers, Reference; every
+    card written once."""
+    from analyzer.docs.programs import place_programs
+    from analyzer.docs.skb import place_skb
+    from analyzer.docs.steps import Debuggers, place_debuggers
+
+    site.pages.update(lecture["pages"])
+    site.nav = lecture["nav"]
+    site.xref.take(lecture["xref"])
+    place_programs(site.nav, beyond.programs)
+    place_skb(site.nav, beyond.skb)
+    place_debuggers(site, Debuggers(*lecture["debuggers"]) + beyond.debuggers)
+    site.finish()
+
+
 def build_site(cfg: Config, strict: bool = True, progress: bool = True,
                session=None, incremental: bool = True,
                programs_ready: Callable[[], None] | None = None) -> BuildReport:
@@ -347,19 +426,7 @@ def build_site(cfg: Config, strict: bool = True, progress: bool = True,
     _say(progress, "docs: reading the analysis, the call graph and the model ...")
     session = session or open_session(cfg)
     facts = open_facts(cfg, tour, session)
-    site = generate(tour, facts)
-    if programs_ready is not None:
-        programs_ready()
-    from analyzer.docs.programs import add_program_section  # the tour beyond the lecture
-
-    facts.notices.extend(add_program_section(site, facts, cfg.site_dir, cfg, progress,
-                                             session))
-    from analyzer.docs.skb import add_skb_section  # the socket-buffer pages (site/skb.yaml)
-
-    facts.notices.extend(add_skb_section(site, facts, cfg.site_dir, cfg, session))
-    from analyzer.docs.steps import add_steps_section  # the step-through debugger
-
-    facts.notices.extend(add_steps_section(site, facts))
+    site = site_pages(cfg, tour, facts, progress, session, programs_ready)
     t1 = time.perf_counter()
     pages = sum(1 for p in site.pages if p.endswith(".md"))
     _say(progress, f"docs: {pages} pages generated; mkdocs build ...")

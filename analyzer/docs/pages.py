@@ -75,10 +75,25 @@ class Site:
 
 def generate(tour: Tour, facts: Facts) -> Site:
     """Every page of the site: the tour, the lecture-vs-source page, the reference."""
+    site = start(tour, facts)
+    lecture_pages(site)
+    return site
+
+
+def start(tour: Tour, facts: Facts) -> Site:
+    """The site before its pages: which symbols get a page, and the
+    cross-reference that links them (what every page's code needs)."""
     site = Site(tour, facts)
     _collect(site)
     site.xref = Xref(facts, PageIndex(site.functions, site.structs, site.tables,
                                       _tour_steps(tour)))
+    return site
+
+
+def lecture_pages(site: Site) -> None:
+    """The lecture's pages: the tour, the lecture-vs-source page, the reference,
+    the symbol card page; the navigation of the three."""
+    tour = site.tour
     tour_nav = [_tour_page(site, p) for p in tour.pages]
     site.pages[f"{TOUR}/lines.md"] = _lines_page(site)
     steps = [e for p, e in zip(tour.pages, tour_nav, strict=True) if p.kind == "step"]
@@ -92,7 +107,6 @@ def generate(tour: Tour, facts: Facts) -> Site:
                 {"Tour": intro + [{"Steps": steps},
                                   {"Lecture vs 4.4.1": f"{TOUR}/lines.md"}]},
                 {"Reference": ref_nav}]
-    return site
 
 
 # --- which symbols get a page -------------------------------------------------------------

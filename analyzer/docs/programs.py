@@ -566,6 +566,25 @@ def add_program_section(site, facts, site_dir: Path, cfg, progress: bool = False
     """Run every program of ``site_dir/programs.yaml`` once (on ``session``'s
     program generator when given), add its page to the tour (after the
     lecture's pages) and keep the runs in ``site.programs``."""
+    nav, notices = program_pages(site, facts, site_dir, cfg, progress, session)
+    if hasattr(site, "finish"):
+        site.finish()
+    place_programs(site.nav, nav)
+    return notices
+
+
+def place_programs(nav: list, entries: list) -> None:
+    """Put the programs' pages into the tour's navigation, after its steps."""
+    tour = next((e["Tour"] for e in nav if "Tour" in e), None)
+    if tour is not None and entries:
+        at = next((i + 1 for i, e in enumerate(tour) if "Steps" in e), len(tour))
+        tour.insert(at, {"Beyond the lecture": entries})
+
+
+def program_pages(site, facts, site_dir: Path, cfg, progress: bool = False,
+                  session=None) -> tuple[list, list[str]]:
+    """The programs' pages added to ``site.pages``, their runs kept in
+    ``site.programs``: (navigation entries, notices)."""
     from analyzer.docs.steps import timeline
 
     programs = load_programs(Path(site_dir) / "programs.yaml")
@@ -584,10 +603,4 @@ def add_program_section(site, facts, site_dir: Path, cfg, progress: bool = False
         site.pages[here] = program_page(site, view, here)
         nav.append({view.program.title: here})
     site.programs = views
-    if hasattr(site, "finish"):
-        site.finish()
-    tour = next((e["Tour"] for e in site.nav if "Tour" in e), None)
-    if tour is not None and nav:
-        at = next((i + 1 for i, e in enumerate(tour) if "Steps" in e), len(tour))
-        tour.insert(at, {"Beyond the lecture": nav})
-    return notices
+    return nav, notices

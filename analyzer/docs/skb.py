@@ -562,17 +562,29 @@ def add_skb_section(site, facts: Facts, site_dir: Path, cfg, session=None) -> li
     """Add the socket-buffer pages to ``site`` (pages and nav after the tour);
     gives notices (a scenario that did not run).  ``session``: its program
     generator runs the scenarios that open a socket (booted once for all)."""
+    nav, notices = skb_section(site, facts, site_dir, cfg, session)
+    if hasattr(site, "finish"):  # the cards of the names in these pages too
+        site.finish()
+    place_skb(site.nav, nav)
+    return notices
+
+
+def place_skb(nav: list, entries: list) -> None:
+    """Put the socket-buffer pages into the navigation, after the tour."""
+    at = next((i + 1 for i, e in enumerate(nav) if "Tour" in e), len(nav))
+    nav.insert(at, {"Socket buffers": entries})
+
+
+def skb_section(site, facts: Facts, site_dir: Path, cfg, session=None) -> tuple[list, list[str]]:
+    """The socket-buffer pages added to ``site.pages``, the scenarios' runs kept
+    in ``site.skb_runs``: (navigation entries, notices)."""
     tour = load_skb_tour(Path(site_dir) / "skb.yaml")
     runs, notices = _runs(tour, cfg, session)
     site.skb_runs = runs  # the step-through debugger draws them too (analyzer/docs/steps.py)
     pages, nav = skb_pages(tour, facts, runs, code=getattr(site, "code", None),
                            programs=getattr(site, "programs", None))
     site.pages.update(pages)
-    if hasattr(site, "finish"):  # the cards of the names in these pages too
-        site.finish()
-    at = next((i + 1 for i, e in enumerate(site.nav) if "Tour" in e), len(site.nav))
-    site.nav.insert(at, {"Socket buffers": nav})
-    return notices
+    return nav, notices
 
 
 def _runs(tour: SkbTour, cfg, session=None) -> tuple[dict, list[str]]:

@@ -25,7 +25,7 @@ import bisect
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from analyzer.docs.codeview import Excerpt
 from analyzer.docs.render import admonition, code, esc, object_root, table
@@ -482,13 +482,18 @@ def _code_of(site, tl: Timeline, here: str) -> dict:
 
 
 def _compact(html: str) -> str:
-    """An excerpt's HTML without the per-line anchors (the debugger marks lines itself).
+    """An excerpt's HTML without the per-line anchors (the debugger marks lines
+    itself), nor the links to them (a ``goto``'s label): the same HTML whatever
+    page rendered it first.
 
     >>> _compact('<span class="normal"><a href="#__codelineno-3-7">7</a></span>'
-    ...          '<a id="__codelineno-3-7" name="__codelineno-3-7"></a><span class="cl">x</span>')
-    '<span class="normal">7</span><span class="cl">x</span>'
+    ...          '<a id="__codelineno-3-7" name="__codelineno-3-7"></a><span class="cl">x</span>'
+    ...          '<a class="nl xr" href="#__codelineno-3-7">out</a>')
+    '<span class="normal">7</span><span class="cl">x</span><span class="nl">out</span>'
     """
     html = re.sub(r'<a href="#__codelineno-[\d-]+">(\d+)</a>', r"\1", html)
+    html = re.sub(r'<a class="([^"]*) xr" href="#__codelineno-[\d-]+">([^<]*)</a>',
+                  r'<span class="\1">\2</span>', html)
     return re.sub(r'<a id="__codelineno-[\d-]+" name="__codelineno-[\d-]+"></a>', "", html)
 
 
@@ -518,9 +523,34 @@ def _page(label: str, name: str, tl: Timeline) -> str:
 def add_steps_section(site, facts) -> list[str]:
     """A debugger page and data file per scenario the model ran (``facts.scenarios``);
     the section goes into the navigation after the tour.  Gives notices."""
-    notices, nav, items = [], [], []
-    runs = [(label, timeline_of(view)) for label, view in
+    found = debuggers(site, scenario_runs(facts)) + debuggers(site, beyond_runs(site))
+    place_debuggers(site, found)
+    return found.notices
+
+
+@dataclass
+class Debuggers:
+    """Debugger pages made: their navigation entries, their lines of the
+    section's overview, and notices (a run without a trace)."""
+
+    nav: list = field(default_factory=list)
+    items: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    def __add__(self, other: Debuggers) -> Debuggers:
+        return Debuggers(self.nav + other.nav, self.items + other.items,
+                         self.notices + other.notices)
+
+
+def scenario_runs(facts) -> list[tuple[str, Timeline | None]]:
+    """(label, timeline) of each socket() scenario the model ran."""
+    return [(label, timeline_of(view)) for label, view in
             (getattr(facts, "scenarios", {}) or {}).items()]
+
+
+def beyond_runs(site) -> list[tuple[str, Timeline | None]]:
+    """(label, timeline) of the socket-buffer scenarios and of the programs."""
+    runs = []
     for key, skb in (getattr(site, "skb_runs", {}) or {}).items():  # socket-buffer programs
         if hasattr(skb, "run"):
             runs.append((f"skb {key}: " + "; ".join(o.text for o in skb.ops),
@@ -529,9 +559,15 @@ def add_steps_section(site, facts) -> list[str]:
         if getattr(view, "timeline", None) is not None:
             runs.append((f"{view.program.title}: " + "; ".join(view.program.statements),
                          view.timeline))
+    return runs
+
+
+def debuggers(site, runs: list[tuple[str, Timeline | None]]) -> Debuggers:
+    """A debugger page and its data files in ``site.pages`` per run."""
+    out = Debuggers()
     for label, tl in runs:
         if tl is None or not tl.events:
-            notices.append(f"no debugger for {label}: the model's run has no trace")
+            out.notices.append(f"no debugger for {label}: the model's run has no trace")
             continue
         name = slug(tl.label)
         path = f"{ROOT}/{name}.md"
@@ -539,19 +575,23 @@ def add_steps_section(site, facts) -> list[str]:
         site.pages[f"{ROOT}/data/{name}.js"] = data_script(data)
         site.pages[f"{ROOT}/data/{name}.code.js"] = code_script(data)
         site.pages[path] = _page(label, name, tl)
-        nav.append({label.split(":")[0]: path})
-        items.append(f"- [{esc(label)}]({name}.md): {len(tl.events)} steps")
-    if not nav:
-        return notices
+        out.nav.append({label.split(":")[0]: path})
+        out.items.append(f"- [{esc(label)}]({name}.md): {len(tl.events)} steps")
+    return out
+
+
+def place_debuggers(site, found: Debuggers) -> None:
+    """The section's overview page, and the section in the navigation after the tour."""
+    if not found.nav:
+        return
     site.pages[f"{ROOT}/index.md"] = (
         "# Step through socket()\n\nA step-through debugger of each scenario the model runs: "
         "the C line, the call stack with each frame's locals, and the objects made so far "
-        "with their pointers.\n\n" + "\n".join(items) + "\n")
+        "with their pointers.\n\n" + "\n".join(found.items) + "\n")
     at = next((i + 1 for i, e in enumerate(site.nav) if "Tour" in e), len(site.nav))
-    site.nav.insert(at, {"Step through": [{"Overview": f"{ROOT}/index.md"}, *nav]})
+    site.nav.insert(at, {"Step through": [{"Overview": f"{ROOT}/index.md"}, *found.nav]})
     if hasattr(site, "finish"):
         site.finish()
-    return notices
 
 
 # --- "Up to now" on the tour's pages ----------------------------------------------------

@@ -87,6 +87,7 @@ class _Ctx:
 
     here: str
     function: Function | None
+    block: int  # the block's number on its page (its lines' anchors)
 
 
 class Xref(Types):
@@ -102,7 +103,7 @@ class Xref(Types):
         self._aliases: dict[str, set[str]] = {}  # member id -> alias notes
         self._taken = _taken_by_site(facts)
         self._first_steps = _first_steps(facts)
-        self.blocks = 0
+        self._numbered: dict[str, int] = {}  # page -> the blocks rendered on it so far
         self._analysed: dict[tuple, Block] = {}  # an excerpt shown on several pages: once
 
     # --- types (for codeview) ---------------------------------------------------------
@@ -182,12 +183,13 @@ class Xref(Types):
 
     def html(self, here: str, excerpt: Excerpt, function: Function | None = None,
              title: str = "") -> str:
-        """The excerpt as linked HTML for the page ``here``."""
+        """The excerpt as linked HTML for the page ``here`` (its blocks are
+        numbered per page: a page's HTML does not depend on the pages made before it)."""
         self._near = excerpt.file  # a macro of the excerpt's own file comes first
         block = self.block(excerpt, function)
-        ctx = _Ctx(here, function)
-        self.blocks += 1
-        return render(block, lambda b, t, r: self.resolve(ctx, b, t, r), self.blocks, title)
+        n = self._numbered[here] = self._numbered.get(here, 0) + 1
+        ctx = _Ctx(here, function, n)
+        return render(block, lambda b, t, r: self.resolve(ctx, b, t, r), n, title)
 
     # --- resolution -------------------------------------------------------------------
 
@@ -196,7 +198,7 @@ class Xref(Types):
         fn = ctx.function
         if kind in ("label", "goto"):
             line = block.labels.get(name)
-            return Ref(href=f"#__codelineno-{self.blocks}-{line}") if line else None
+            return Ref(href=f"#__codelineno-{ctx.block}-{line}") if line else None
         if kind in ("param-def", "var-def") and fn is not None and _has_var(fn, name):
             return Ref(self._var_card(fn, name))
         if kind == "fn-def":
@@ -460,8 +462,6 @@ class Xref(Types):
             if st is None or f is None:
                 return None
             self.cards[sid] = self._member_card(st, f)
-        if self._aliases.get(sid):
-            self.cards[sid]["al"] = sorted(self._aliases[sid])
         page = self.pages.structs.get(owner)
         href = _href(ctx.here, page, field_anchor(path)) if page else ""
         return Ref(sid, href)
@@ -649,10 +649,32 @@ class Xref(Types):
             if name:
                 self._struct_card(name)
 
+    def part(self) -> dict:
+        """The cards and the members' alias notes made so far, as plain data, for
+        another process's :meth:`take`."""
+        return {"cards": self.cards,
+                "aliases": {sid: sorted(notes) for sid, notes in self._aliases.items()}}
+
+    def take(self, part: dict) -> None:
+        """Add the cards of another process's :meth:`part`, made from the same
+        facts; its keys win where both have made a card (a card only gains keys,
+        ``c`` the callees, once made)."""
+        for sid, card in part["cards"].items():
+            self.cards[sid] = {**self.cards.get(sid, {}), **card}
+        for sid, notes in part["aliases"].items():
+            self._aliases.setdefault(sid, set()).update(notes)
+
+    def written(self) -> dict[str, dict]:
+        """The cards as the data files hold them: a member's card lists the
+        ``#define``s that name it (``al``), found on any page."""
+        return {sid: {**card, "al": sorted(self._aliases[sid])} if self._aliases.get(sid)
+                else card for sid, card in self.cards.items()}
+
     def data_files(self) -> dict[str, str]:
-        """``{docs-relative path: JavaScript}``: the cards in BUCKETS files."""
+        """``{docs-relative path: JavaScript}``: the cards (:meth:`written`) in
+        BUCKETS files."""
         parts: list[dict[str, dict]] = [{} for _ in range(BUCKETS)]
-        for sid, card in self.cards.items():
+        for sid, card in self.written().items():
             parts[bucket(sid)][sid] = card
         return {f"{DATA_DIR}/b{i:02d}.js": "LSA.add(" + json.dumps(
             dict(sorted(p.items())), separators=(",", ":"), sort_keys=False) + ");\n"
