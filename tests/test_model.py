@@ -337,3 +337,27 @@ def test_a_global_declared_through_a_macro_is_made_from_its_expansion(tmp_path):
     assert (g.name, g.line, g.static) == ("a", 5, True)  # the line counted in characters
     assert gen.macro_global("t.c", "b") is None  # its line is dropped by #if 0
     assert gen.is_macro_global("t.c", "a") and not gen.is_macro_global("t.c", "entry")
+
+
+def test_a_file_whose_ifdef_asks_for_its_own_define_is_decided_once(tmp_path, monkeypatch):
+    from analyzer.model.cpp import Conditions
+
+    text = """#ifdef LATER
+int entry(int x) { return 1; }
+#else
+int entry(int x) { return 2; }
+#endif
+#define LATER 1
+#ifdef EARLY
+#define OTHER 1
+#endif
+#define EARLY 1
+"""
+    decided = []
+    real = Conditions.inactive_lines
+    monkeypatch.setattr(Conditions, "inactive_lines",
+                        lambda self, src, reading=None: decided.append(src) or
+                        real(self, src, reading))
+    r, _ = run_fixture(tmp_path, text)
+    assert r.result == "1"  # a #define the build keeps, anywhere in the tree, defines LATER
+    assert len(decided) == 1  # asked again while deciding: answered from how far it read

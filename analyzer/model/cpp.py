@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
 from analyzer.constants import evaluate_expr
 
-__all__ = ["Conditions"]
+__all__ = ["Conditions", "Reading"]
 
 _TESTS = re.compile(r"\b(defined|IS_ENABLED|IS_BUILTIN|IS_MODULE|IS_REACHABLE|config_enabled)"
                     r"\s*\(\s*(\w+)\s*\)|\bdefined\s+(\w+)")
@@ -28,6 +29,22 @@ _GUARD = re.compile(r"_H_?_?$|_INCLUDED$")
 #: a conditional directive, with its continuation lines
 _DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(ifdef|ifndef|if|elif|else|endif)\b((?:[^\n]*\\\n)*[^\n]*)",
                         re.M)
+
+
+@dataclass
+class Reading:
+    """How far :meth:`Conditions.inactive_lines` has read a file: the line of the
+    directive being decided and the lines dropped above it.  A condition that
+    asks about the file itself (``#ifdef X`` where the file ``#define``s X) is
+    answered from here, as the preprocessor reads: top down."""
+
+    line: int = 0
+    dropped: set[int] = field(default_factory=set)
+
+    def keeps(self, line: int) -> bool:
+        """Is ``line`` kept, as far as read?  A line at or below the directive
+        being decided is not read yet: a ``#define`` there defines nothing yet."""
+        return line < self.line and line not in self.dropped
 
 
 class Conditions:
@@ -90,11 +107,13 @@ class Conditions:
         return bool(value)
 
     # --- files and nodes ----------------------------------------------------------------
-    def inactive_lines(self, src: bytes) -> frozenset[int]:
+    def inactive_lines(self, src: bytes, reading: Reading | None = None) -> frozenset[int]:
         """Lines (1-based) that #if/#ifdef branches drop (read from the text:
-        tree-sitter keeps no directives inside initializer lists)."""
+        tree-sitter keeps no directives inside initializer lists).  ``reading``:
+        kept up to date as the directives are decided (see :class:`Reading`)."""
         text = src.decode(errors="replace")
-        dropped: set[int] = set()
+        reading = reading if reading is not None else Reading()
+        dropped = reading.dropped
         stack: list = []
         active, line, pos, after = True, 1, 0, 1  # after: the first line past a directive
         for m in _DIRECTIVE.finditer(text):
@@ -102,6 +121,7 @@ class Conditions:
             pos = m.start()
             if not active:
                 dropped.update(range(after, line))
+            reading.line = line
             rest = m.group(2).replace("\\\n", " ")
             active = self._directive(m.group(1), rest, stack, active)
             after = line + m.group(0).count("\n") + 1

@@ -31,7 +31,7 @@ from analyzer.config import MODEL_PARTS
 from analyzer.constants import evaluate_expr
 from analyzer.errors import AnalyzerError
 from analyzer.model import bootinputs, rt
-from analyzer.model.cpp import Conditions
+from analyzer.model.cpp import Conditions, Reading
 from analyzer.model.facts import TAG, ConfigFacts, Facts
 from analyzer.model.linker import Linker
 from analyzer.model.machine import Machine
@@ -126,6 +126,7 @@ class Generator:
         self.facts = facts
         self.facts.keep = self.kept
         self._dropped: dict[str, frozenset[int]] = {}
+        self._reading: dict[str, Reading] = {}  # files whose #if lines are being decided
         #: sizeof() and integer widths of the analysed types (the ``[abi]`` table)
         self.sizes = Sizes(self, {**self.data.get("abi", {}),
                                   "constants": self.data.get("arch", {}).get("constants", {})})
@@ -233,14 +234,27 @@ class Generator:
         return found[0] if found else None
 
     def kept(self, rec) -> bool:
-        """Is a record's line kept by the #if directives of its file?"""
+        """Is a record's line kept by the #if directives of its file?  (Asked
+        while those directives are decided, as the preprocessor reads them: a
+        line below the one being decided is not read yet.)"""
         if rec.file not in self._dropped:
+            reading = self._reading.get(rec.file)
+            if reading is not None:
+                return reading.keeps(rec.line)
             try:
                 raw = self.source(rec.file)
             except OSError:
                 raw = b""
-            self._dropped[rec.file] = self.config.inactive_lines(raw)
+            self._dropped[rec.file] = self._decide(rec.file, raw)
         return rec.line not in self._dropped[rec.file]
+
+    def _decide(self, rel: str, raw: bytes) -> frozenset[int]:
+        """The lines of ``rel`` that the build's #if directives drop, decided once."""
+        self._reading[rel] = Reading()
+        try:
+            return self.config.inactive_lines(raw, self._reading[rel])
+        finally:
+            del self._reading[rel]
 
     def derived(self) -> dict:
         """What the generator read from the tree and the store, as plain data
@@ -293,7 +307,7 @@ class Generator:
         if pf.inactive is None:
             pf.inactive = self._dropped.get(pf.rel)
         if pf.inactive is None:
-            pf.inactive = self._dropped[pf.rel] = self.config.inactive_lines(pf.raw)
+            pf.inactive = self._dropped[pf.rel] = self._decide(pf.rel, pf.raw)
         return pf.inactive
 
     # --- names ------------------------------------------------------------------
