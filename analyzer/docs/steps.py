@@ -180,13 +180,25 @@ def timeline(run, label: str = "") -> Timeline:
     written = {w[1] for w in writes[base:] if int(w[0]) > 0}
     boot = {}
     if written:
-        before = run.snapshot(0) if callable(getattr(run, "snapshot", None)) else {}
+        before = _boot_objects(run, written)
         for lab in sorted(written):
             if lab in before and objects.get(lab, ("", 0))[1] == 0:
                 boot[lab] = {str(f): str(v) for f, v in before[lab].get("fields", [])}
     return Timeline(label, tuple(events), tuple((str(o), str(f), str(v)) for _, o, f, v in
                                                 writes), base, objects, fields, boot,
                     str(_get(run, "result", "") or ""), tuple(tags))
+
+
+def _boot_objects(run, labels: set[str]) -> dict[str, dict]:
+    """The objects of ``labels`` as the run's snapshot has them at step 0 (its
+    boot's and static ones), without the boot's many others when the run can
+    leave them out (a model ``Run``); every object otherwise."""
+    if not callable(getattr(run, "snapshot", None)):
+        return {}
+    try:
+        return run.snapshot(0, own=True, also=labels)
+    except TypeError:  # a snapshot of plain data, without ``own``
+        return run.snapshot(0)
 
 
 def _line_counts(order: list[int], by_step: dict, total: int) -> dict[int, int]:
