@@ -19,6 +19,7 @@ layout (so the theme styles it), each line in a span with the classes ``ran`` /
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -173,13 +174,14 @@ def tokenize(text: str) -> list[Tok]:
     for start, ttype, value in _LEXER.get_tokens_unprocessed(text):
         css = _css(ttype)
         pos = start
-        for part in re.split(r"(\n)", value):
+        for part in re.split(r"(\n)", value) if "\n" in value else (value,):
             if part:
                 out.append(Tok(pos, part, "" if part == "\n" else css))
                 pos += len(part)
     return out
 
 
+@functools.cache  # a few dozen token types, asked for each token
 def _css(ttype) -> str:
     while ttype not in STANDARD_TYPES and ttype is not Token:
         ttype = ttype.parent

@@ -256,10 +256,14 @@ def _at_line_start(data: bytes, pos: int) -> bool:
 
 class DefineIndex:
     """Where each ``#define`` of a tree is, by name: a plain search of its headers
-    (and of the ``.c`` files added), read once; :meth:`lookup` reads the one asked for."""
+    (and of the ``.c`` files added), read once; :meth:`lookup` reads the one asked for.
+    The ``enum NAME {`` and one-line typedefs are indexed as the files are added,
+    the ``#define``s on the first :meth:`lookup` (the files read again from the
+    tree): the pages that ask only for typedefs and enums never need them."""
 
     def __init__(self) -> None:
         self.where: dict[bytes, list[tuple[str, int]]] = {}  # name -> (file, offset)
+        self._unindexed: list[str] = []  # files added whose #defines are not in ``where``
         self.enums: dict[str, tuple[str, int]] = {}  # name -> (file, offset)
         self.typedefs: dict[str, tuple[str, int, bytes]] = {}  # name -> (file, offset, type)
         self.files: set[str] = set()
@@ -287,15 +291,10 @@ class DefineIndex:
         self.add_text(rel, data)
 
     def add_text(self, rel: str, data: bytes) -> None:
-        """Index the ``#define``s, ``enum NAME {`` and one-line typedefs of a file."""
+        """Index the ``enum NAME {`` and one-line typedefs of a file (its text in the
+        tree); its ``#define``s wait for the first :meth:`lookup`."""
         if b"define" in data:
-            where = self.where
-            for m in _DEFINE_NAME.finditer(data):
-                key = m.group(1)
-                if key in where:
-                    where[key].append((rel, m.start()))
-                else:
-                    where[key] = [(rel, m.start())]
+            self._unindexed.append(rel)
         if b"enum" in data:
             for m in _ENUM.finditer(data):
                 if not (m.start() and data[m.start() - 1] in _WORD_BYTES):
@@ -325,7 +324,24 @@ class DefineIndex:
             self._data[rel] = (self._root / rel).read_bytes()
         return self._data[rel]
 
+    def _index_defines(self) -> None:
+        """Index the ``#define``s of the files added since the last lookup, in order."""
+        where = self.where
+        for rel in self._unindexed:
+            try:
+                data = (self._root / rel).read_bytes()
+            except OSError:
+                continue
+            for m in _DEFINE_NAME.finditer(data):
+                key = m.group(1)
+                if key in where:
+                    where[key].append((rel, m.start()))
+                else:
+                    where[key] = [(rel, m.start())]
+        self._unindexed = []
+
     def lookup(self, name: str, near: Sequence[str] = ()) -> MacroDef | None:
+        self._index_defines()
         places = [p for p in self.where.get(name.encode(), ())
                   if _at_line_start(self._bytes(p[0]), p[1])]
         if not places:

@@ -22,6 +22,7 @@ made before it.  From a timeline it produces
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -165,7 +166,7 @@ def timeline(run, label: str = "") -> Timeline:
         s = numbered.get(k)
         if s is not None:
             done = _scan(tags, done, bound[k], k)
-            ev = _trace_event(s, stack, by_step.get(k, []), done)
+            ev = _trace_event(s, stack, by_step.get(k, []), done, seen)
             events.append(ev)
             stack = ev.stack if ev.kind != "return" else ev.stack[:-1]
         for e in by_step.get(k, []):
@@ -179,13 +180,25 @@ def timeline(run, label: str = "") -> Timeline:
     written = {w[1] for w in writes[base:] if int(w[0]) > 0}
     boot = {}
     if written:
-        before = run.snapshot(0) if callable(getattr(run, "snapshot", None)) else {}
+        before = _boot_objects(run, written)
         for lab in sorted(written):
             if lab in before and objects.get(lab, ("", 0))[1] == 0:
                 boot[lab] = {str(f): str(v) for f, v in before[lab].get("fields", [])}
     return Timeline(label, tuple(events), tuple((str(o), str(f), str(v)) for _, o, f, v in
                                                 writes), base, objects, fields, boot,
                     str(_get(run, "result", "") or ""), tuple(tags))
+
+
+def _boot_objects(run, labels: set[str]) -> dict[str, dict]:
+    """The objects of ``labels`` as the run's snapshot has them at step 0 (its
+    boot's and static ones), without the boot's many others when the run can
+    leave them out (a model ``Run``); every object otherwise."""
+    if not callable(getattr(run, "snapshot", None)):
+        return {}
+    try:
+        return run.snapshot(0, own=True, also=labels)
+    except TypeError:  # a snapshot of plain data, without ``own``
+        return run.snapshot(0)
 
 
 def _line_counts(order: list[int], by_step: dict, total: int) -> dict[int, int]:
@@ -219,13 +232,15 @@ def _objects(run) -> tuple[dict, dict]:
     return objects, fields
 
 
-def _trace_event(s, stack: tuple[Frame, ...], after: list, writes: int) -> Event:
-    """A call, return, stub or assumption of the trace, with the stack it sees."""
+def _trace_event(s, stack: tuple[Frame, ...], after: list, writes: int,
+                 seen: dict | None = None) -> Event:
+    """A call, return, stub or assumption of the trace, with the stack it sees
+    (``seen``: the frames already converted, see :func:`_once`)."""
     event, fn = str(_get(s, "event")), str(_get(s, "function"))
     depth, n = int(_get(s, "depth") or 0), int(_get(s, "n"))
     file, line = str(_get(s, "file") or ""), int(_get(s, "line") or 0)
     if event == "call":
-        first = _frames(_get(after[0], "stack")) if after else ()
+        first = _frames(_get(after[0], "stack"), seen) if after else ()
         params = first[-1].locals if len(first) == depth + 1 and first[-1].function == fn \
             else ()
         frames = stack[:depth] + (Frame(fn, file, line, params),)
@@ -338,6 +353,7 @@ def _appear(tl: Timeline, labels: list[str]) -> dict[str, int]:
     for j, (o, _, _) in enumerate(tl.writes[tl.base:], start=tl.base):
         first_write.setdefault(object_root(o), j)
     counts = [ev.writes for ev in tl.events]
+    reached = list(itertools.accumulate((ev.step for ev in tl.events), max))
     out = {}
     roots = [lab for lab in labels if object_root(lab) == lab]
     seen: dict[str, int] = {}
@@ -357,9 +373,8 @@ def _appear(tl: Timeline, labels: list[str]) -> dict[str, int]:
         if r in seen:
             cands.append(seen[r])
         created = tl.objects.get(r, ("", 0))[1]
-        if created > 0:
-            cands.append(next((i for i, ev in enumerate(tl.events) if ev.step > created),
-                              len(tl.events)))
+        if created > 0:  # the first event past step ``created``
+            cands.append(bisect.bisect_right(reached, created))
         out[r] = min(cands)
     return out
 
@@ -372,7 +387,7 @@ def _frame_delta(prev: tuple[Frame, ...], cur: tuple[Frame, ...], fresh: int) ->
     for i, f in enumerate(cur):
         p = prev[i] if i < len(prev) else None
         new = p is None or i >= fresh or p.function != f.function
-        if not new and p == f:
+        if not new and (p is f or p == f):
             continue
         old = {} if new else dict(p.locals)
         changed = [[n, v] for n, v in f.locals if old.get(n) != v]
