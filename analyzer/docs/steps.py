@@ -22,6 +22,7 @@ made before it.  From a timeline it produces
 from __future__ import annotations
 
 import bisect
+import inspect
 import itertools
 import json
 import re
@@ -193,12 +194,12 @@ def _boot_objects(run, labels: set[str]) -> dict[str, dict]:
     """The objects of ``labels`` as the run's snapshot has them at step 0 (its
     boot's and static ones), without the boot's many others when the run can
     leave them out (a model ``Run``); every object otherwise."""
-    if not callable(getattr(run, "snapshot", None)):
+    snapshot = getattr(run, "snapshot", None)
+    if not callable(snapshot):
         return {}
-    try:
-        return run.snapshot(0, own=True, also=labels)
-    except TypeError:  # a snapshot of plain data, without ``own``
-        return run.snapshot(0)
+    if "own" in inspect.signature(snapshot).parameters:
+        return snapshot(0, own=True, also=labels)
+    return snapshot(0)  # a snapshot of plain data
 
 
 def _line_counts(order: list[int], by_step: dict, total: int) -> dict[int, int]:
