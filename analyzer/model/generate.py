@@ -133,6 +133,8 @@ class Generator:
         #: the preprocessor's view: #if/#ifdef/IS_ENABLED under this build
         self.config = Conditions(defines, self.tree_defines, self.tree_value)
         self.files: dict[str, ParsedFile] = {}
+        #: parsed texts by SHA-256 (:meth:`parsed`); a session's generators share one
+        self.parses: dict[bytes, tuple[Parsed, dict, dict]] = {}
         self.layouts: dict[str, type | None] = {}
         self.struct_src: dict[str, str] = {}
         self.functions: dict[tuple[str, str], tuple[Translation, object]] = {}
@@ -296,10 +298,18 @@ class Generator:
             except OSError as e:
                 path = self.facts.kernel_dir / rel
                 raise AnalyzerError(f"cannot read {path}: {e.strerror}") from None
-            parsed = parse(src)
-            functions, decls = _index(parsed)
-            self.files[rel] = ParsedFile(rel, parsed, functions, decls, src)
+            self.files[rel] = ParsedFile(rel, *self.parsed(src), src)
         return self.files[rel]
+
+    def parsed(self, src: bytes) -> tuple[Parsed, dict, dict]:
+        """A text parsed, with its functions and declarations by name (read, never
+        changed), once for the generators that share :attr:`parses`."""
+        key = hashlib.sha256(src).digest()
+        found = self.parses.get(key)
+        if found is None:
+            parsed = parse(src)
+            found = self.parses[key] = (parsed, *_index(parsed))
+        return found
 
     def inactive(self, pf: ParsedFile) -> frozenset[int]:
         """Lines of ``pf`` that the configuration's #if/#ifdef drop (from the raw

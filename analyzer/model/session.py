@@ -3,7 +3,8 @@
 ``analyze`` makes one :class:`Session`; the model stage runs the examples on
 it and the site reads them back, runs its programs and buffer scenarios on it.
 Each kind of generator is made once and boots once (from its image, or from
-the C when the image is stale), each function is translated once, and a
+the C when the image is stale), a file is parsed once for all of them, each
+function is translated once, and a
 scenario's run is made once: after an edit, the site does not boot the kernel
 again nor repeat the model stage's runs.  Runs check the booted machine out
 and roll it back (:func:`analyzer.model.run_with`), so sharing changes no value.
@@ -28,11 +29,13 @@ class Session:
         self.cfg = cfg or Config.default()
         self._made: dict[str, object] = {}
         self._runs: dict[tuple[str, tuple[str, ...]], object] = {}
+        self._parses: dict = {}  # the generators' parsed texts (Generator.parsed)
 
     def generator(self, kind: str = "socket"):
         """The generator of ``kind``, made on first use."""
         if kind not in self._made:
-            self._made[kind] = _MAKERS[kind](self.cfg)
+            gen = self._made[kind] = _MAKERS[kind](self.cfg)
+            gen.parses = self._parses  # a file parsed for one is parsed for all
         return self._made[kind]
 
     def prepare_image(self, kind: str) -> bool:

@@ -32,13 +32,12 @@ from pathlib import Path
 from analyzer.config import Config
 from analyzer.errors import AnalyzerError
 from analyzer.model import rt
-from analyzer.model.generate import Generator, ParsedFile, _index, table
+from analyzer.model.generate import Generator, ParsedFile, table
 from analyzer.model.linker import Link
 from analyzer.model.machine import Machine
 from analyzer.model.sizes import Sizes
 from analyzer.model.trace import Run
 from analyzer.model.translate import c_int
-from analyzer.parse import parse
 
 __all__ = ["Op", "parse_op", "parse_ops", "skb_table", "merged_table", "SkbGenerator",
            "Buffer", "BufPtr", "SkbPanic", "BufferState", "OpResult", "SkbRun", "run_skb",
@@ -368,8 +367,7 @@ class SkbGenerator(Generator):
             src = pf.parsed.source
             blanked = _TYPEOF_CAST.sub(lambda m: b" " * len(m.group(0)), src)
             if blanked != src:
-                parsed = parse(blanked)
-                functions, decls = _index(parsed)
+                parsed, functions, decls = self.parsed(blanked)
                 self.files[rel] = dataclasses.replace(pf, parsed=parsed, functions=functions,
                                                       declarations=decls)
         return self.files[rel]
