@@ -569,7 +569,7 @@ def analyze(cfg: Config, jobs: int = 0, progress: bool = True, docs: bool = True
                 _unless_unchanged(cfg, "docs", site, model_key, lambda: _stage(
                     "docs", "analyzer.docs", "build_site",
                     lambda f: f(cfg, strict=True, progress=progress, session=session,
-                                programs_ready=lambda: _done(image))))
+                                programs_ready=lambda: _done(image), tree=tree)))
     finally:  # the model's boot image, written in the background meanwhile
         if session is not None:
             session.finish()

@@ -140,10 +140,11 @@ def check_inputs(cfg: Config) -> None:
                             "not rebuilt")
 
 
-def open_facts(cfg: Config, tour: Tour, session=None) -> Facts:
+def open_facts(cfg: Config, tour: Tour, session=None, tree=None) -> Facts:
     """The real analysis as :class:`Facts`; the store and the graph must load,
     the model may fail (the pages say why).  ``session``: the model's runs and
-    generators (default: a new one)."""
+    generators (default: a new one); ``tree``: the
+    :class:`~analyzer.edits.TreeInfo` of this build, when made already."""
     from analyzer.store import Store
 
     store = Store.open(cfg.store_path)
@@ -152,15 +153,15 @@ def open_facts(cfg: Config, tour: Tour, session=None) -> Facts:
     run, scenarios = _run_model(session or open_session(cfg), tour, notices)
     facts = StoreFacts(store, cfg.kernel_dir, graph, run, notices, _primitives())
     facts.scenarios = scenarios
-    facts.tree, facts.released = _tree(cfg)
+    facts.tree, facts.released = _tree(cfg, tree)
     return facts
 
 
-def _tree(cfg: Config):
+def _tree(cfg: Config, tree=None):
     """The analysed tree with its edits, and the release's text of the edited files."""
     from analyzer.edits import release_texts, stamp_source, tree_info
 
-    tree = tree_info(cfg)
+    tree = tree if tree is not None else tree_info(cfg)
     changed = [e.path for e in tree.edits if e.status == "changed"]
     return tree, release_texts(cfg, changed, stamp_source(cfg))[0] if changed else {}
 
@@ -411,7 +412,7 @@ def _join(site: Site, lecture: dict, beyond: _Beyond) -> None:
 
 def build_site(cfg: Config, strict: bool = True, progress: bool = True,
                session=None, incremental: bool = True,
-               programs_ready: Callable[[], None] | None = None) -> BuildReport:
+               programs_ready: Callable[[], None] | None = None, tree=None) -> BuildReport:
     """Generate the pages from the analysis and build the site into ``build/site``.
     ``session``: the model's :class:`~analyzer.model.session.Session` of this
     build (``analyze`` passes the model stage's: its runs are not made again).
@@ -419,13 +420,14 @@ def build_site(cfg: Config, strict: bool = True, progress: bool = True,
     else did (see :func:`reuse_unchanged`); False: every page.
     ``programs_ready``: called before the pages that run programs on the
     programs' generator (``analyze`` waits there for its boot image, made
-    meanwhile by another process)."""
+    meanwhile by another process).  ``tree``: the analysed tree's
+    :class:`~analyzer.edits.TreeInfo`, when ``analyze`` made it already."""
     t0 = time.perf_counter()
     check_inputs(cfg)
     tour = load_tour(cfg.site_dir / "tour.yaml")
     _say(progress, "docs: reading the analysis, the call graph and the model ...")
     session = session or open_session(cfg)
-    facts = open_facts(cfg, tour, session)
+    facts = open_facts(cfg, tour, session, tree)
     site = site_pages(cfg, tour, facts, progress, session, programs_ready)
     t1 = time.perf_counter()
     pages = sum(1 for p in site.pages if p.endswith(".md"))
