@@ -3,7 +3,8 @@
 ``analyze`` makes one :class:`Session`; the model stage runs the examples on
 it and the site reads them back, runs its programs and buffer scenarios on it.
 Each kind of generator is made once and boots once (from its image, or from
-the C when the image is stale), a file is parsed once for all of them, each
+the C when the image is stale), a file is parsed once for all of them (and the
+parts outside the analysis indexed once), each
 function is translated once, and a
 scenario's run is made once: after an edit, the site does not boot the kernel
 again nor repeat the model stage's runs.  Runs check the booted machine out
@@ -30,12 +31,16 @@ class Session:
         self._made: dict[str, object] = {}
         self._runs: dict[tuple[str, tuple[str, ...]], object] = {}
         self._parses: dict = {}  # the generators' parsed texts (Generator.parsed)
+        self._outside = None  # their index of kernel/, mm/, lib/ (model.outside.OutsideIndex)
 
     def generator(self, kind: str = "socket"):
         """The generator of ``kind``, made on first use."""
         if kind not in self._made:
             gen = self._made[kind] = _MAKERS[kind](self.cfg)
             gen.parses = self._parses  # a file parsed for one is parsed for all
+            if self._outside is None:  # and the outside parts are indexed once
+                self._outside = gen.outside
+            gen.outside = self._outside
         return self._made[kind]
 
     def prepare_image(self, kind: str) -> bool:
