@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from analyzer.errors import AnalyzerError
 
-__all__ = ["Worker", "inline"]
+__all__ = ["Worker", "inline", "forks"]
 
 _FORK = [True]
 
@@ -40,6 +40,11 @@ def inline():
         _FORK[0] = saved
 
 
+def forks() -> bool:
+    """Does a :class:`Worker` run in a forked process here (not :func:`inline`)?"""
+    return hasattr(os, "fork") and _FORK[0]
+
+
 class Worker:
     """``w = Worker(fn)`` starts ``fn()`` in a forked child; ``w.result()``
     waits for it and returns its value (decoded from JSON); ``w.stop()`` ends
@@ -48,7 +53,7 @@ class Worker:
     def __init__(self, work: Callable[[], object]):
         self.pid = 0
         self._done: tuple | None = None
-        if not hasattr(os, "fork") or not _FORK[0]:  # as plain data, as from a child
+        if not forks():  # as plain data, as from a child
             self._done = tuple(json.loads(json.dumps(_outcome(work))))
             return
         sys.stdout.flush()

@@ -85,3 +85,43 @@ def test_a_damaged_previous_search_index_means_a_full_build(tmp_path):
     (old_site / "search" / "search_index.json").write_text("{not json")
     stage = _project(tmp_path / "stage", _b("second"))
     assert reuse_unchanged(stage, old_src, old_site, tmp_path / "fresh") is None
+
+
+def _same_site(a: Path, b: Path) -> None:
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    for rel in files:
+        if rel.name != "sitemap.xml.gz":  # compressed with the time of the build
+            assert filecmp.cmp(a / rel, b / rel, shallow=False), rel
+
+
+def test_a_build_shared_by_two_processes_is_the_single_builds(tmp_path):
+    from analyzer import workers
+    from analyzer.docs import build_in_two
+
+    stage = _project(tmp_path / "stage", _b("second"))
+    single, two = tmp_path / "single", tmp_path / "two"
+    run_mkdocs(stage, single, strict=True)
+    with workers.inline():  # no fork: the single build it is
+        build_in_two(stage, tmp_path / "inline", strict=True)
+    build_in_two(stage, two, strict=True)
+    _same_site(single, two)
+    _same_site(single, tmp_path / "inline")
+    assert not (tmp_path / "two-half").exists()
+
+
+def test_changed_pages_shared_by_two_processes_give_the_full_build(tmp_path):
+    from analyzer.docs import build_in_two
+
+    old_src = _project(tmp_path / "old-src", _b("first"))
+    (old_src / "docs" / "index.md").write_text("# Home\n\nSee [A](a.md), [B](b.md#later).\n")
+    old_site = tmp_path / "old-site"
+    run_mkdocs(old_src, old_site, strict=True)
+    stage = _project(tmp_path / "stage", _b("second"))
+    fresh = tmp_path / "fresh"
+    assert reuse_unchanged(stage, old_src, old_site, fresh) == 2  # index.md and b.md
+    build_in_two(stage, fresh, strict=True, dirty=True)
+    full = tmp_path / "full"
+    run_mkdocs(stage, full, strict=True)
+    _same_site(full, fresh)
+    assert "second" in (fresh / "b" / "index.html").read_text()

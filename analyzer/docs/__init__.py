@@ -224,6 +224,97 @@ def run_mkdocs(site_dir: Path, out_dir: Path, strict: bool, dirty: bool = False)
         quiet.removeFilter(_no_dirty_warning)
 
 
+def build_in_two(site_dir: Path, out_dir: Path, strict: bool, dirty: bool = False) -> None:
+    """:func:`run_mkdocs`, the pages to build shared by two processes: a forked
+    one builds half of them (by size) into a folder of its own while this one
+    builds the others into ``out_dir``, each a MkDocs dirty build that skips the
+    other's pages (their output given the source's mtime); then the other's pages
+    and search entries join ``out_dir``, the names of the search index made again
+    from every page's symbols (hooks/search.py).  The site is the one a single
+    build makes (tested).  One process when there are fewer than two pages to
+    build, or no ``fork`` (:func:`analyzer.workers.inline`)."""
+    from mkdocs.config import load_config
+    from mkdocs.structure.files import get_files
+
+    from analyzer.workers import forks
+
+    config = load_config(str(Path(site_dir) / "mkdocs.yml"), site_dir=str(out_dir))
+    pages = list(get_files(config).documentation_pages())
+    todo = [f for f in pages if not dirty or f.is_modified()]
+    if len(todo) < 2 or not forks():
+        run_mkdocs(site_dir, out_dir, strict, dirty)
+        return
+    by_size = sorted(todo, key=lambda f: os.path.getsize(f.abs_src_path), reverse=True)
+    theirs = {f.src_uri for f in by_size[1::2]}
+    other = Path(out_dir).with_name(f"{Path(out_dir).name}-half")
+    shutil.rmtree(other, ignore_errors=True)
+    try:
+        for f in pages:  # each skips the other's pages
+            _skipped(Path(out_dir) if f.src_uri in theirs else other, f)
+        helper = Worker(lambda: run_mkdocs(site_dir, other, strict, dirty=True))
+        try:
+            run_mkdocs(site_dir, out_dir, strict, dirty=True)
+            helper.result()
+        finally:
+            helper.stop()
+        for f in pages:
+            if f.src_uri in theirs:
+                os.replace(other / f.dest_uri, Path(out_dir) / f.dest_uri)
+        _join_search(Path(out_dir) / "search", other / "search", [_location(f) for f in pages],
+                     {_location(f) for f in pages if f.src_uri in theirs})
+    finally:
+        shutil.rmtree(other, ignore_errors=True)
+
+
+def _location(f) -> str:
+    """A page's location in the search index (the home page's is "")."""
+    return "" if f.url in (".", "./") else f.url
+
+
+def _skipped(out: Path, f) -> None:
+    """Make a dirty build into ``out`` skip the page of file ``f``: its output,
+    if any, gets the source's mtime (MkDocs builds a page whose source is newer)."""
+    dest = out / f.dest_uri
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if not dest.exists():
+        dest.write_bytes(b"")
+    mtime = os.stat(f.abs_src_path).st_mtime_ns
+    os.utime(dest, ns=(mtime, mtime))
+
+
+def _join_search(mine: Path, theirs: Path, order: list[str], their_pages: set[str]) -> None:
+    """The search index and symbols of ``mine`` with those of ``their_pages`` taken
+    from ``theirs``, the entries in the pages' ``order`` (hooks/search.py's)."""
+    hook = _search_hook()
+    index = json.loads((mine / "search_index.json").read_text(encoding="utf-8"))
+    other = json.loads((theirs / "search_index.json").read_text(encoding="utf-8"))
+    at = {url: i for i, url in enumerate(order)}
+    entries = [e for e in index.get("docs", []) if hook.page_of(e) not in their_pages]
+    entries += [e for e in other.get("docs", []) if hook.page_of(e) in their_pages]
+    index["docs"] = [e for _, _, e in sorted((at.get(hook.page_of(e), len(at)), i, e)
+                                             for i, e in enumerate(entries))]
+    symbols = {url: names for url, names in _json(mine / hook.SYMBOLS).items()
+               if url not in their_pages}
+    symbols |= {url: names for url, names in _json(theirs / hook.SYMBOLS).items()
+                if url in their_pages}
+    hook.write(mine, hook.named(index, symbols), symbols)
+
+
+def _search_hook():
+    """The package's hooks/search.py, as a module (its functions join two indexes)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "site" / "hooks" / "search.py"
+    spec = importlib.util.spec_from_file_location("analyzer_site_search_hook", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def _no_dirty_warning(record: logging.LogRecord) -> bool:
     """MkDocs warns that a dirty build may leave the navigation stale: ours is one
     only when the navigation and the project did not change (reuse_unchanged)."""
@@ -314,7 +405,7 @@ def _build_private(cfg: Config, site: Site, strict: bool,
         (stage / "versions.txt").write_text(_versions(), encoding="utf-8")
         rebuilt = reuse_unchanged(stage, cfg.site_src_dir, cfg.site_out_dir, fresh) \
             if incremental else None
-        run_mkdocs(stage, fresh, strict, dirty=rebuilt is not None)
+        build_in_two(stage, fresh, strict, dirty=rebuilt is not None)
         swap_dir(fresh, cfg.site_out_dir)
         swap_dir(stage, cfg.site_src_dir)
         return rebuilt

@@ -15,7 +15,9 @@ A build of only the changed pages (``analyzer.docs.reuse_unchanged``: MkDocs'
 dirty build into a copy of the previous site) indexes only those; the previous
 index, kept as ``search/previous_index.json``, gives the entries of the others,
 and ``search/symbols.json`` (each page's symbols, written by every build) their
-symbols: the index is the one a full build makes, in the pages' order.
+symbols: the index is the one a full build makes, in the pages' order.  A build
+shared by two processes (``analyzer.docs.build_in_two``) joins their indexes
+with :func:`named` and :func:`write`.
 """
 
 from __future__ import annotations
@@ -60,22 +62,35 @@ def on_post_build(config):
             index["docs"] = _merged(index.get("docs", []),
                                     json.loads(previous.read_text(encoding="utf-8")))
             symbols = _carried(folder / SYMBOLS) | symbols
-        every = sorted({n for names in symbols.values() for n in names})
-        for entry in index.get("docs", []):
-            entry.pop("names", None)
-            names = symbols.get(entry.get("location", ""))
-            if names:
-                entry["names"] = " ".join(_extended(names, every))
-        index.setdefault("config", {}).setdefault("fields", {})["names"] = {"boost": BOOST}
-        path.write_text(json.dumps(index, separators=(",", ":")), encoding="utf-8")
-        (folder / SYMBOLS).write_text(json.dumps(symbols, sort_keys=True), encoding="utf-8")
+        write(folder, named(index, symbols), symbols)
     finally:
         previous.unlink(missing_ok=True)
         _pages.clear()
         _built.clear()
 
 
-def _page_of(entry: dict) -> str:
+def named(index: dict, symbols: dict[str, list[str]]) -> dict:
+    """``index`` with each page's ``names`` field made from ``symbols`` (page URL
+    -> its symbols), and the field's boost."""
+    every = sorted({n for names in symbols.values() for n in names})
+    for entry in index.get("docs", []):
+        entry.pop("names", None)
+        names = symbols.get(entry.get("location", ""))
+        if names:
+            entry["names"] = " ".join(_extended(names, every))
+    index.setdefault("config", {}).setdefault("fields", {})["names"] = {"boost": BOOST}
+    return index
+
+
+def write(folder: Path, index: dict, symbols: dict[str, list[str]]) -> None:
+    """The index and the pages' symbols, as the site keeps them in ``search/``."""
+    (folder / "search_index.json").write_text(json.dumps(index, separators=(",", ":")),
+                                              encoding="utf-8")
+    (folder / SYMBOLS).write_text(json.dumps(symbols, sort_keys=True), encoding="utf-8")
+
+
+def page_of(entry: dict) -> str:
+    """The page URL of an index entry (its location without the anchor)."""
     return str(entry.get("location", "")).split("#", 1)[0]
 
 
@@ -84,9 +99,9 @@ def _merged(fresh: list[dict], previous: dict) -> list[dict]:
     (of pages that still exist), in the order of the pages."""
     at = {url: i for i, url in enumerate(_order)}
     kept = [e for e in previous.get("docs", [])
-            if _page_of(e) not in _built and _page_of(e) in at]
+            if page_of(e) not in _built and page_of(e) in at]
     both = fresh + kept
-    return [e for _, _, e in sorted((at.get(_page_of(e), len(at)), i, e)
+    return [e for _, _, e in sorted((at.get(page_of(e), len(at)), i, e)
                                     for i, e in enumerate(both))]
 
 
