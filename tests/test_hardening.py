@@ -365,15 +365,16 @@ def test_site_temporaries_of_killed_runs_are_removed(own_home, monkeypatch):
 
     dead = dead_pid()
     build, gen_parent = own_home.build_dir, own_home.build_dir / "site-src" / "docs"
-    stale = [build / f".site-out-{dead}", build / f".site-stage-{dead}",
-             build / f".site-old-{dead}-x", gen_parent / f".generated-tmp-{dead}-x"]
+    stale = [build / f".site-out-{dead}", build / f".site-out-{dead}-half",
+             build / f".site-stage-{dead}", build / f".site-old-{dead}-x",
+             gen_parent / f".generated-tmp-{dead}-x"]
     for d in stale:
         (d / "sub").mkdir(parents=True)
     live = build / f".site-out-{os.getppid()}"
     live.mkdir()
 
     def fake_mkdocs(site_dir, out_dir, strict, dirty=False):
-        Path(out_dir).mkdir()
+        Path(out_dir).mkdir(exist_ok=True)  # holds the pages the other process builds
         (Path(out_dir) / "index.html").write_text("new")
 
     monkeypatch.setattr(docs, "run_mkdocs", fake_mkdocs)

@@ -258,7 +258,7 @@ def build_in_two(site_dir: Path, out_dir: Path, strict: bool, dirty: bool = Fals
         finally:
             helper.stop()
         for f in pages:
-            if f.src_uri in theirs:
+            if f.src_uri in theirs and (other / f.dest_uri).is_file():
                 os.replace(other / f.dest_uri, Path(out_dir) / f.dest_uri)
         _join_search(Path(out_dir) / "search", other / "search", [_location(f) for f in pages],
                      {_location(f) for f in pages if f.src_uri in theirs})
@@ -285,9 +285,11 @@ def _skipped(out: Path, f) -> None:
 def _join_search(mine: Path, theirs: Path, order: list[str], their_pages: set[str]) -> None:
     """The search index and symbols of ``mine`` with those of ``their_pages`` taken
     from ``theirs``, the entries in the pages' ``order`` (hooks/search.py's)."""
+    if not all((d / "search_index.json").is_file() for d in (mine, theirs)):
+        return  # a project without the search plugin
     hook = _search_hook()
-    index = json.loads((mine / "search_index.json").read_text(encoding="utf-8"))
-    other = json.loads((theirs / "search_index.json").read_text(encoding="utf-8"))
+    index = _json(mine / "search_index.json")
+    other = _json(theirs / "search_index.json")
     at = {url: i for i, url in enumerate(order)}
     entries = [e for e in index.get("docs", []) if hook.page_of(e) not in their_pages]
     entries += [e for e in other.get("docs", []) if hook.page_of(e) in their_pages]
@@ -312,7 +314,11 @@ def _search_hook():
 
 
 def _json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
+    """A JSON object the builds just wrote; {} when there is none (no hook)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
 
 
 def _no_dirty_warning(record: logging.LogRecord) -> bool:
