@@ -602,9 +602,11 @@ def _program_image(cfg: Config) -> None:
 
 class _Beside:
     """Stages that do not depend on the model's (the graph: the model reads the
-    store, not the graph) run in one worker process beside it, one fresh process
-    per stage, when there are two cores and ``jobs`` is not 1; else right away,
-    in this process.  :meth:`run` gives the stage's future, for a later stage to
+    store, not the graph; the programs' boot) run in worker processes beside
+    it, one fresh process per stage, all at once (the three share two cores:
+    the site, which needs the three, starts sooner than when the programs' boot
+    waits for the graph), when there are two cores and ``jobs`` is not 1; else
+    right away, in this process.  :meth:`run` gives the stage's future, for a later stage to
     wait for (:func:`_done`); leaving the block waits for them all; a stage's
     error is raised here."""
 
@@ -624,7 +626,7 @@ class _Beside:
         if self.pool is None:  # made on the first stage to run (spawning costs ~0.3 s)
             from concurrent.futures import ProcessPoolExecutor
 
-            self.pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"),
+            self.pool = ProcessPoolExecutor(2, mp_context=get_context("spawn"),
                                             initializer=_die_with_parent,
                                             max_tasks_per_child=1)
         future = self.pool.submit(fn, *args)
