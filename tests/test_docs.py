@@ -446,3 +446,21 @@ def test_real_pages_are_the_same_made_by_two_processes_or_one(graph_cfg):
     assert [next(iter(e)) for e in nav] == ["Home", "Tour", "Step through", "Socket buffers",
                                             "Reference"]
     assert "generated/tour/bind-listen.md" in pages and "generated/steps/index.md" in pages
+
+
+def test_joining_the_two_parts_keeps_every_notice_in_order():
+    from analyzer.docs import _Beyond, _join
+    from analyzer.docs.steps import Debuggers
+
+    site = SimpleNamespace(pages={}, nav=[], xref=SimpleNamespace(take=lambda part: None),
+                           finish=lambda: None)
+    lecture = {"pages": {"generated/tour/a.md": "A"}, "xref": {},
+               "nav": [{"Home": "index.md"}, {"Tour": [{"Steps": []}]}, {"Reference": []}],
+               "debuggers": [[], [], ["no debugger for socket(x)"]]}
+    beyond = _Beyond([{"P": "generated/tour/p.md"}], [],
+                     Debuggers([], [], ["no debugger for program p"]), ["program p: boom"])
+    assert _join(site, lecture, beyond) == ["program p: boom", "no debugger for socket(x)",
+                                            "no debugger for program p"]
+    assert site.pages == {"generated/tour/a.md": "A"}
+    assert [next(iter(e)) for e in site.nav] == ["Home", "Tour", "Socket buffers", "Reference"]
+    assert site.nav[1]["Tour"][1] == {"Beyond the lecture": [{"P": "generated/tour/p.md"}]}

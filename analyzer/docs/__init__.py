@@ -234,12 +234,16 @@ def build_in_two(site_dir: Path, out_dir: Path, strict: bool, dirty: bool = Fals
     build makes (tested).  One process when there are fewer than two pages to
     build, or no ``fork`` (:func:`analyzer.workers.inline`)."""
     from mkdocs.config import load_config
+    from mkdocs.exceptions import MkDocsException
     from mkdocs.structure.files import get_files
 
     from analyzer.workers import forks
 
-    config = load_config(str(Path(site_dir) / "mkdocs.yml"), site_dir=str(out_dir))
-    pages = list(get_files(config).documentation_pages())
+    try:
+        config = load_config(str(Path(site_dir) / "mkdocs.yml"), site_dir=str(out_dir))
+        pages = list(get_files(config).documentation_pages())
+    except MkDocsException as e:
+        raise AnalyzerError(f"{site_dir}/mkdocs.yml: the site did not build: {e}") from None
     todo = [f for f in pages if not dirty or f.is_modified()]
     if len(todo) < 2 or not forks():
         run_mkdocs(site_dir, out_dir, strict, dirty)
@@ -446,8 +450,7 @@ def site_pages(cfg: Config, tour: Tour, facts: Facts, progress: bool = False, se
         part = lecture.result()
     finally:
         lecture.stop()
-    _join(site, part, beyond)
-    facts.notices.extend(beyond.notices)
+    facts.notices.extend(_join(site, part, beyond))
     return site
 
 
@@ -475,13 +478,13 @@ def _beyond_part(site: Site, facts: Facts, cfg: Config, progress: bool, session)
 
     programs, notices = program_pages(site, facts, cfg.site_dir, cfg, progress, session)
     skb, more = skb_section(site, facts, cfg.site_dir, cfg, session)
-    found = debuggers(site, beyond_runs(site))
-    return _Beyond(programs, skb, found, notices + more + found.notices)
+    return _Beyond(programs, skb, debuggers(site, beyond_runs(site)), notices + more)
 
 
 @dataclass(frozen=True)
 class _Beyond:
-    """The navigation entries of the pages beyond the lecture, and their notices."""
+    """The navigation entries of the pages beyond the lecture, and the notices of
+    the programs and buffer scenarios (the debuggers carry their own)."""
 
     programs: list
     skb: list
@@ -489,11 +492,12 @@ class _Beyond:
     notices: list[str]
 
 
-def _join(site: Site, lecture: dict, beyond: _Beyond) -> None:
+def _join(site: Site, lecture: dict, beyond: _Beyond) -> list[str]:
     """The site whole: the lecture's part (made by another process, or here)
     joined to the pages beyond it; the navigation in the order Home, Tour (its
     steps, then the programs), Step through, Socket buffers, Reference; every
-    card written once."""
+    card written once.  Gives the notices: the programs', the buffer
+    scenarios', then the debuggers' (a run without a trace)."""
     from analyzer.docs.programs import place_programs
     from analyzer.docs.skb import place_skb
     from analyzer.docs.steps import Debuggers, place_debuggers
@@ -503,8 +507,10 @@ def _join(site: Site, lecture: dict, beyond: _Beyond) -> None:
     site.xref.take(lecture["xref"])
     place_programs(site.nav, beyond.programs)
     place_skb(site.nav, beyond.skb)
-    place_debuggers(site, Debuggers(*lecture["debuggers"]) + beyond.debuggers)
+    found = Debuggers(*lecture["debuggers"]) + beyond.debuggers
+    place_debuggers(site, found)
     site.finish()
+    return beyond.notices + found.notices
 
 
 def build_site(cfg: Config, strict: bool = True, progress: bool = True,
