@@ -299,13 +299,18 @@ def _fewer_collections() -> None:
 
 def _die_with_parent() -> None:
     """On Linux, have the kernel kill this worker when the run's process dies
-    (a ``kill -9`` of the run would otherwise leave the pool's workers)."""
+    (a ``kill -9`` of the run would otherwise leave the pool's workers); a
+    worker whose parent died before it asked (while it was starting) leaves."""
     if sys.platform.startswith("linux"):
         import ctypes
+        import multiprocessing
         import signal
 
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        parent = multiprocessing.parent_process()
+        if parent is not None and os.getppid() != parent.pid:
+            os._exit(1)
 
 
 def _work(rels: list[str]) -> tuple[str, list[tuple]]:
