@@ -611,9 +611,9 @@ class _Beside:
     it, one fresh process per stage, all at once (the three share two cores:
     the site, which needs the three, starts sooner than when the programs' boot
     waits for the graph), when there are two cores and ``jobs`` is not 1; else
-    right away, in this process.  :meth:`run` gives the stage's future, for a later stage to
-    wait for (:func:`_done`); leaving the block waits for them all; a stage's
-    error is raised here."""
+    right away, in this process.  :meth:`run` gives the stage's future, for a
+    later stage to wait for (:func:`_done`); leaving the block waits for them
+    all; a stage's error is raised here."""
 
     def __init__(self, jobs: int):
         self.jobs = jobs if jobs > 0 else os.cpu_count() or 1

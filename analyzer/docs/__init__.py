@@ -31,7 +31,7 @@ from analyzer.docs.tour import Tour, load_tour
 from analyzer.docs.xref import DATA_DIR
 from analyzer.errors import AnalyzerError
 from analyzer.tempfiles import remove_stale, swap_dir
-from analyzer.workers import Worker
+from analyzer.workers import Worker, forks
 
 __all__ = ["build_site", "BuildReport", "open_facts", "open_session", "write_pages", "run_mkdocs",
            "generate_pages", "check_inputs"]
@@ -237,8 +237,6 @@ def build_in_two(site_dir: Path, out_dir: Path, strict: bool, dirty: bool = Fals
     from mkdocs.exceptions import MkDocsException
     from mkdocs.structure.files import get_files
 
-    from analyzer.workers import forks
-
     try:
         config = load_config(str(Path(site_dir) / "mkdocs.yml"), site_dir=str(out_dir))
         pages = list(get_files(config).documentation_pages())
@@ -264,15 +262,10 @@ def build_in_two(site_dir: Path, out_dir: Path, strict: bool, dirty: bool = Fals
         for f in pages:
             if f.src_uri in theirs and (other / f.dest_uri).is_file():
                 os.replace(other / f.dest_uri, Path(out_dir) / f.dest_uri)
-        _join_search(Path(out_dir) / "search", other / "search", [_location(f) for f in pages],
-                     {_location(f) for f in pages if f.src_uri in theirs})
+        _join_search(Path(out_dir) / "search", other / "search", [f.url for f in pages],
+                     {f.url for f in pages if f.src_uri in theirs})
     finally:
         shutil.rmtree(other, ignore_errors=True)
-
-
-def _location(f) -> str:
-    """A page's location in the search index (the home page's is "")."""
-    return "" if f.url in (".", "./") else f.url
 
 
 def _skipped(out: Path, f) -> None:
@@ -286,19 +279,19 @@ def _skipped(out: Path, f) -> None:
     os.utime(dest, ns=(mtime, mtime))
 
 
-def _join_search(mine: Path, theirs: Path, order: list[str], their_pages: set[str]) -> None:
-    """The search index and symbols of ``mine`` with those of ``their_pages`` taken
-    from ``theirs``, the entries in the pages' ``order`` (hooks/search.py's)."""
+def _join_search(mine: Path, theirs: Path, urls: list[str], their_urls: set[str]) -> None:
+    """The search index and symbols of ``mine`` with those of the pages
+    ``their_urls`` taken from ``theirs``, the entries in the order of ``urls``
+    (the pages' URLs), as hooks/search.py orders them."""
     if not all((d / "search_index.json").is_file() for d in (mine, theirs)):
         return  # a project without the search plugin
     hook = _search_hook()
+    their_pages = {hook.location(u) for u in their_urls}
     index = _json(mine / "search_index.json")
     other = _json(theirs / "search_index.json")
-    at = {url: i for i, url in enumerate(order)}
     entries = [e for e in index.get("docs", []) if hook.page_of(e) not in their_pages]
     entries += [e for e in other.get("docs", []) if hook.page_of(e) in their_pages]
-    index["docs"] = [e for _, _, e in sorted((at.get(hook.page_of(e), len(at)), i, e)
-                                             for i, e in enumerate(entries))]
+    index["docs"] = hook.in_order(entries, [hook.location(u) for u in urls])
     symbols = {url: names for url, names in _json(mine / hook.SYMBOLS).items()
                if url not in their_pages}
     symbols |= {url: names for url, names in _json(theirs / hook.SYMBOLS).items()

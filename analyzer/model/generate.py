@@ -134,7 +134,7 @@ class Generator:
         self.config = Conditions(defines, self.tree_defines, self.tree_value)
         self.files: dict[str, ParsedFile] = {}
         #: parsed texts by SHA-256 (:meth:`parsed`); a session's generators share one
-        self.parses: dict[bytes, tuple[Parsed, dict, dict]] = {}
+        self.parses: dict[str, tuple[Parsed, dict, dict]] = {}
         self.layouts: dict[str, type | None] = {}
         self.struct_src: dict[str, str] = {}
         self.functions: dict[tuple[str, str], tuple[Translation, object]] = {}
@@ -298,13 +298,14 @@ class Generator:
             except OSError as e:
                 path = self.facts.kernel_dir / rel
                 raise AnalyzerError(f"cannot read {path}: {e.strerror}") from None
-            self.files[rel] = ParsedFile(rel, *self.parsed(src), src)
+            self.files[rel] = ParsedFile(rel, *self.parsed(src, self.sources_read[rel]), src)
         return self.files[rel]
 
-    def parsed(self, src: bytes) -> tuple[Parsed, dict, dict]:
+    def parsed(self, src: bytes, sha: str = "") -> tuple[Parsed, dict, dict]:
         """A text parsed, with its functions and declarations by name (read, never
-        changed), once for the generators that share :attr:`parses`."""
-        key = hashlib.sha256(src).digest()
+        changed), once for the generators that share :attr:`parses`; ``sha``: the
+        text's SHA-256 (hex), when known already."""
+        key = sha or hashlib.sha256(src).hexdigest()
         found = self.parses.get(key)
         if found is None:
             parsed = parse(src)

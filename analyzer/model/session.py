@@ -4,9 +4,8 @@
 it and the site reads them back, runs its programs and buffer scenarios on it.
 Each kind of generator is made once and boots once (from its image, or from
 the C when the image is stale), a file is parsed once for all of them (and the
-parts outside the analysis indexed once), each
-function is translated once, and a
-scenario's run is made once: after an edit, the site does not boot the kernel
+parts outside the analysis indexed once), each function is translated once,
+and a scenario's run is made once: after an edit, the site does not boot the kernel
 again nor repeat the model stage's runs.  Runs check the booted machine out
 and roll it back (:func:`analyzer.model.run_with`), so sharing changes no value.
 Nothing is kept on disk but the boot images the generators already write.

@@ -36,9 +36,21 @@ _order: list[str] = []
 
 
 def on_files(files, config):
-    # as a page's url: the home page's file url "./" is "" (the index's location)
-    _order[:] = ["" if f.url in (".", "./") else f.url for f in files.documentation_pages()]
+    _order[:] = [location(f.url) for f in files.documentation_pages()]
     return files
+
+
+def location(url: str) -> str:
+    """A page's location in the index: its URL, the home page's "./" as ""."""
+    return "" if url in (".", "./") else url
+
+
+def in_order(entries: list[dict], order: list[str]) -> list[dict]:
+    """``entries`` by the place of their page in ``order`` (locations), each
+    page's entries kept in their order; a page not in ``order`` last."""
+    at = {url: i for i, url in enumerate(order)}
+    return [e for _, _, e in sorted((at.get(page_of(e), len(at)), i, e)
+                                    for i, e in enumerate(entries))]
 
 
 def on_page_context(context, page, config, nav):
@@ -97,12 +109,10 @@ def page_of(entry: dict) -> str:
 def _merged(fresh: list[dict], previous: dict) -> list[dict]:
     """The entries of the pages built now and the previous ones of the others
     (of pages that still exist), in the order of the pages."""
-    at = {url: i for i, url in enumerate(_order)}
+    pages = set(_order)
     kept = [e for e in previous.get("docs", [])
-            if page_of(e) not in _built and page_of(e) in at]
-    both = fresh + kept
-    return [e for _, _, e in sorted((at.get(page_of(e), len(at)), i, e)
-                                    for i, e in enumerate(both))]
+            if page_of(e) not in _built and page_of(e) in pages]
+    return in_order(fresh + kept, _order)
 
 
 def _carried(path: Path) -> dict[str, list[str]]:
