@@ -30,15 +30,13 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_analyze import _cscope  # noqa: E402
+from bench_analyze import _cscope, _run  # noqa: E402
 
 from analyzer.config import Config  # noqa: E402
 
@@ -83,26 +81,15 @@ print(json.dumps({"open_s": opened - t0, "boot_s": booted - opened, "run_s": ran
 """
 
 
-def _python(home: Path, *args: str) -> tuple[float, str]:
-    """``python ARGS`` with ``home`` as the analysis home: seconds and stdout."""
-    env = {**os.environ, "ANALYZER_HOME": str(home)}
-    env.pop("KERNEL_TREE", None)
-    t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
-    if done.returncode:
-        sys.exit(f"{' '.join(args)[:80]} failed: {done.stderr.strip()[-2000:]}")
-    return seconds, done.stdout
-
-
 def _boot(home: Path) -> dict:
     """The generator opened, the boot from the C and one run, in a fresh
     interpreter; after one such process whose caches it may use, as the edit's
     `analyze` does (the index of kernel/, mm/ and lib/ in build/model/index is
     made again in a copied home: its key holds the home's path)."""
-    _python(home, "-c", _BOOT, EDITED)
-    seconds, out = _python(home, "-c", _BOOT, EDITED)
-    return {**json.loads(out.splitlines()[-1]), "process_s": seconds}
+    _run(home, "-c", _BOOT, EDITED)
+    seconds, lines = _run(home, "-c", _BOOT, EDITED)
+    found = next(line for line in reversed(lines) if line.startswith("{"))
+    return {**json.loads(found), "process_s": seconds}
 
 
 _MKDOCS = ("import sys; from pathlib import Path; from analyzer.docs import build_in_two; "
@@ -120,7 +107,7 @@ def _mkdocs(home: Path, tmp: Path, page: str | None) -> float:
     if page is not None:
         shutil.copytree(cfg.site_out_dir, out)
         os.utime(stage / "docs" / page)  # newer than its output: built again
-    seconds, _ = _python(home, "-c", _MKDOCS, str(stage), str(out), "1" if page else "0")
+    seconds, _ = _run(home, "-c", _MKDOCS, str(stage), str(out), "1" if page else "0")
     return seconds
 
 
@@ -147,8 +134,8 @@ def _cold(home: Path, tmp: Path, cscope: float) -> dict:
     if not os.environ.get("KERNEL_TARBALL"):
         sys.exit("--cold needs KERNEL_TARBALL (a local linux-4.4.1 tarball)")
     empty = tmp / "cold"
-    fetch, _ = _python(empty, "-m", "analyzer", "fetch", "-q")
-    extract, _ = _python(empty, "-m", "analyzer", "extract", "-q")
+    fetch, _ = _run(empty, "-m", "analyzer", "fetch", "-q")
+    extract, _ = _run(empty, "-m", "analyzer", "extract", "-q")
     b = _boot(home)  # the store of the copied home: the same records as the fresh one's
     site = _mkdocs(home, tmp, None)
     boot = b["open_s"] + b["boot_s"] + b["run_s"]
