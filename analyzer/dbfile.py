@@ -23,13 +23,15 @@ __all__ = ["database_problem", "integrity_problem", "checked_before", "mark_chec
            "opened", "closed", "reopen_in_child"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-#: the readers whose connection is open (each has ``reopen()``)
+#: the readers whose connection is open (each has ``conn`` and ``connect()``)
 _OPEN: weakref.WeakSet = weakref.WeakSet()
+#: in a forked child, the connections it inherited: kept, never used nor closed
+_INHERITED: list[sqlite3.Connection] = []
 
 
 def opened(reader) -> None:
-    """Remember a reader whose connection is open: a forked child calls its
-    ``reopen()`` (:func:`reopen_in_child`)."""
+    """Remember a reader whose connection ``reader.conn`` is open: a forked
+    child gives it one of its own from ``reader.connect()`` (:func:`reopen_in_child`)."""
     _OPEN.add(reader)
 
 
@@ -39,11 +41,12 @@ def closed(reader) -> None:
 
 
 def reopen_in_child() -> None:
-    """In a process just forked: every open reader opens its own connection to
-    its file; the inherited ones are kept by the readers, never used nor closed
-    (closing them here could release locks that the parent's SQLite counts on)."""
+    """In a process just forked: every open reader gets a connection of its own
+    to its file; the inherited ones are kept here, never used nor closed
+    (closing them could release locks that the parent's SQLite counts on)."""
     for reader in list(_OPEN):
-        reader.reopen()
+        _INHERITED.append(reader.conn)
+        reader.conn = reader.connect()
 
 
 def database_problem(path: str | os.PathLike) -> str | None:

@@ -122,18 +122,16 @@ class GraphDB:
     """Read-only SQL access to ``build/graph.sqlite``."""
 
     conn: sqlite3.Connection
-    file: Path | None = None  # the database file, for :meth:`reopen`
+    file: Path | None = None  # the database file, for :meth:`connect`
 
     def __post_init__(self) -> None:
-        self._inherited: list[sqlite3.Connection] = []
         if self.file is not None:
             opened(self)
 
-    def reopen(self) -> None:
-        """A connection of this process's own (after a fork: see
+    def connect(self) -> sqlite3.Connection:
+        """A new read-only connection to the database (a forked child's own: see
         :func:`analyzer.dbfile.reopen_in_child`)."""
-        self._inherited.append(self.conn)
-        self.conn = _read_only(self.file)
+        return _read_only(self.file)
 
     @classmethod
     def open(cls, path) -> GraphDB:

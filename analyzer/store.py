@@ -356,7 +356,6 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path):
         self.conn = conn
         self.path = path
-        self._inherited: list[sqlite3.Connection] = []
         opened(self)
 
     @classmethod
@@ -384,11 +383,10 @@ class Store:
         closed(self)
         self.conn.close()
 
-    def reopen(self) -> None:
-        """A connection of this process's own (after a fork: see
+    def connect(self) -> sqlite3.Connection:
+        """A new connection to the store (a forked child's own: see
         :func:`analyzer.dbfile.reopen_in_child`)."""
-        self._inherited.append(self.conn)
-        self.conn = _connect(self.path)
+        return _connect(self.path)
 
     def __enter__(self) -> Store:
         return self

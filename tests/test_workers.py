@@ -38,8 +38,8 @@ def test_a_child_opens_its_own_database_connections():
     class Reader:
         conn = "inherited"
 
-        def reopen(self):
-            self.conn = "its own"
+        def connect(self):
+            return "its own"
 
     reader = Reader()
     dbfile.opened(reader)
